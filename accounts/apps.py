@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = _("Accounts and stations")
+
+    def ready(self) -> None:
+        from accounts.roles import roles_sync
+
+        # Permissions are created by post_migrate too; connecting here (after auth) lets the role
+        # groups pick up every app's permissions, like Django's own create_permissions does.
+        post_migrate.connect(roles_sync, dispatch_uid="accounts.roles_sync")

@@ -1,0 +1,84 @@
+"""Roles are auth groups with permissions; this module is the one place that defines them.
+
+`roles_sync` runs after every migrate (post_migrate), creating missing groups and granting exactly
+the permissions listed here, so a fresh database and an upgraded one end up with the same roles.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.db import DEFAULT_DB_ALIAS
+
+OWNER = "owner"
+CLERK = "clerk"
+OFFICER = "officer"
+ADMIN = "admin"
+STAFF_ROLES = (CLERK, OFFICER, ADMIN)
+
+# "app_label.codename" for each role. Custom permissions are declared on the models' Meta.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    OWNER: [],
+    CLERK: [
+        "vehicles.register_vehicle",
+        "vehicles.search_records",
+        "vehicles.view_vehicle",
+        "vehicles.view_owner",
+        "vehicles.view_plate",
+        "vehicles.view_insurancepolicy",
+        "vehicles.view_registrationevent",
+    ],
+    OFFICER: [
+        "vehicles.search_records",
+        "vehicles.view_full_identity",
+        "vehicles.view_vehicle",
+        "vehicles.view_owner",
+        "vehicles.view_plate",
+        "vehicles.view_insurancepolicy",
+        "vehicles.view_registrationevent",
+    ],
+    ADMIN: [
+        "vehicles.register_vehicle",
+        "vehicles.search_records",
+        "vehicles.view_full_identity",
+        "vehicles.view_vehicle",
+        "vehicles.view_owner",
+        "vehicles.view_plate",
+        "vehicles.view_plateseries",
+        "vehicles.add_plateseries",
+        "vehicles.change_plateseries",
+        "vehicles.view_insurancepolicy",
+        "vehicles.view_insurancescheme",
+        "vehicles.add_insurancescheme",
+        "vehicles.change_insurancescheme",
+        "vehicles.view_registrationevent",
+        "accounts.view_auditentry",
+        "accounts.view_station",
+        "accounts.add_station",
+        "accounts.change_station",
+        "accounts.view_township",
+        "accounts.view_registrationpoint",
+        "accounts.add_registrationpoint",
+        "accounts.change_registrationpoint",
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+    ],
+}
+
+
+def roles_sync(sender: Any = None, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    wanted = {perm for perms in ROLE_PERMISSIONS.values() for perm in perms}
+    by_name: dict[str, Permission] = {}
+    for perm in Permission.objects.using(using).select_related("content_type"):
+        by_name[f"{perm.content_type.app_label}.{perm.codename}"] = perm
+    if not wanted <= by_name.keys():
+        return  # Some app's permissions are not created yet; a later post_migrate call finishes.
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group.permissions.set([by_name[p] for p in perms])
+
+
+def user_roles(user: Any) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return set(user.groups.values_list("name", flat=True))

@@ -1,0 +1,108 @@
+"""Shared API plumbing: error format, per-field parsing that reports every problem at once."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, serializers
+from rest_framework.fields import SkipField, empty
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def nest(flat: Mapping[str, list[str]]) -> dict[str, Any]:
+    """{"owner.phone": [...]} -> {"owner": {"phone": [...]}} (the shape DRF uses for nested input).
+
+    A message on a parent that also has child messages goes under its "non_field_errors".
+    """
+    tree: dict[str, Any] = {}
+    for path, messages in flat.items():
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            if isinstance(node.get(part), list):
+                node[part] = {"non_field_errors": node[part]}
+            node = node.setdefault(part, {})
+        slot = node.setdefault(leaf, [])
+        (slot.setdefault("non_field_errors", []) if isinstance(slot, dict) else slot).extend(messages)
+    return tree
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            exc = exceptions.ValidationError(nest(exc.message_dict))
+        else:
+            exc = exceptions.ValidationError({"non_field_errors": exc.messages})
+    elif isinstance(exc, ObjectDoesNotExist):
+        exc = Http404(str(exc))
+    return drf_exception_handler(exc, context)
+
+
+def _flatten(detail: Any, prefix: str) -> dict[str, list[str]]:
+    if isinstance(detail, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and detail and isinstance(detail[0], Mapping | list):
+        flat = {}
+        for index, item in enumerate(detail):
+            flat.update(_flatten(item, f"{prefix}.{index}"))
+        return flat
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix: [str(m) for m in messages]}
+
+
+def parse_each_field(
+    serializer: serializers.Serializer, data: Any, prefix: str = ""
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Run every field's own validation and keep the values that parsed.
+
+    DRF stops before object-level checks when any field fails; the counter rule is to report every
+    problem at once, so callers run the domain checks on the values that did parse and merge both.
+    Returns (values keyed by source, errors keyed by dotted field path).
+    """
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    if not isinstance(data, Mapping):
+        errors[prefix or "non_field_errors"] = ["Expected a JSON object."]
+        return values, errors
+    for name, field in serializer.fields.items():
+        if field.read_only:
+            continue
+        path = f"{prefix}.{name}" if prefix else name
+        primitive = field.get_value(data)
+        if isinstance(field, serializers.Serializer):
+            if primitive is empty:
+                if field.required:
+                    errors[path] = ["This field is required."]
+                continue
+            sub_values, sub_errors = parse_each_field(field, primitive, path)
+            values[field.source] = sub_values
+            errors.update(sub_errors)
+            continue
+        try:
+            value = field.run_validation(primitive)
+        except SkipField:
+            continue
+        except exceptions.ValidationError as exc:
+            errors.update(_flatten(exc.detail, path))
+        else:
+            values[field.source] = value
+    return values, errors
+
+
+def has_perm(perm: str) -> type[BasePermission]:
+    class HasPerm(BasePermission):
+        message = f"Your role lacks the permission {perm}."
+
+        def has_permission(self, request: Request, view: Any) -> bool:
+            return bool(request.user and request.user.is_authenticated and request.user.has_perm(perm))
+
+    HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
+    return HasPerm

@@ -1,0 +1,43 @@
+import pytest
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture
+def clerk(db):
+    return factories.user("clerk")
+
+
+@pytest.fixture
+def officer(db):
+    return factories.user("officer")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.user("admin")
+
+
+@pytest.fixture
+def owner_user(db):
+    return factories.user("owner", station_code=None)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def clerk_api(clerk):
+    client = APIClient()
+    client.force_authenticate(clerk)
+    return client
+
+
+@pytest.fixture
+def officer_api(officer):
+    client = APIClient()
+    client.force_authenticate(officer)
+    return client

@@ -1,0 +1,112 @@
+from typing import TypedDict
+
+from django.utils.translation import gettext as _
+
+from accounts.models import Township
+from vehicles.identifiers import (
+    credit_code_problem,
+    normalize_code,
+    normalize_id_number,
+    normalize_phone,
+    phone_problem,
+    resident_id_problem,
+)
+from vehicles.models import Owner
+from vehicles.services.problems import Problems
+
+OWNER_CONTACT_FIELDS = ("name", "phone", "address", "township_id", "agent_name", "agent_id_number")
+
+
+class OwnerData(TypedDict, total=False):
+    kind: str
+    name: str
+    id_number: str
+    phone: str
+    address: str
+    township_code: str | None
+    agent_name: str
+    agent_id_number: str
+
+
+def owner_normalize(data: OwnerData) -> OwnerData:
+    clean: OwnerData = dict(data)  # type: ignore[assignment]
+    kind = clean.get("kind") or Owner.Kind.PERSON
+    clean["kind"] = kind
+    for key in ("name", "address", "agent_name"):
+        if key in clean:
+            clean[key] = (clean[key] or "").strip()  # type: ignore[literal-required]
+    if "id_number" in clean:
+        raw = clean["id_number"] or ""
+        clean["id_number"] = normalize_code(raw) if kind == Owner.Kind.ORGANISATION else normalize_id_number(raw)
+    if clean.get("agent_id_number"):
+        clean["agent_id_number"] = normalize_id_number(clean["agent_id_number"])
+    if "phone" in clean:
+        clean["phone"] = normalize_phone(clean["phone"] or "")
+    return clean
+
+
+def owner_problems(data: OwnerData, *, prefix: str = "owner", problems: Problems | None = None) -> Problems:
+    """Check owner fields that are present; absent keys were already reported by the caller."""
+    problems = problems if problems is not None else Problems()
+    kind = data.get("kind", Owner.Kind.PERSON)
+    if kind not in Owner.Kind.values:
+        problems.add(f"{prefix}.kind", _("Owner kind must be person or organisation."))
+        return problems
+    if "name" in data and not (2 <= len(data["name"]) <= 100):
+        problems.add(f"{prefix}.name", _("Enter the owner's full name (2-100 characters)."))
+    if "id_number" in data:
+        if kind == Owner.Kind.PERSON:
+            problems.add(f"{prefix}.id_number", resident_id_problem(data["id_number"]))
+        else:
+            problems.add(f"{prefix}.id_number", credit_code_problem(data["id_number"]))
+    if kind == Owner.Kind.ORGANISATION:
+        if not data.get("agent_name"):
+            problems.add(f"{prefix}.agent_name", _("An organisation registers through an authorised agent."))
+        if not data.get("agent_id_number"):
+            problems.add(f"{prefix}.agent_id_number", _("Enter the agent's resident ID number."))
+        else:
+            problems.add(f"{prefix}.agent_id_number", resident_id_problem(data["agent_id_number"]))
+    if "phone" in data:
+        problems.add(f"{prefix}.phone", phone_problem(data["phone"]))
+    if "address" in data and len(data["address"]) < 4:
+        problems.add(f"{prefix}.address", _("Enter the owner's address."))
+    code = data.get("township_code")
+    if code and not Township.objects.filter(code=code).exists():
+        problems.add(f"{prefix}.township_code", _("Unknown township code %(code)s.") % {"code": code})
+    if "id_number" in data and not problems.has(f"{prefix}.id_number") and "name" in data:
+        existing = Owner.objects.filter(id_number=data["id_number"]).only("name", "kind").first()
+        if existing is not None and (existing.name != data["name"] or existing.kind != kind):
+            problems.add(
+                f"{prefix}.id_number",
+                _(
+                    "This ID number is on file under another name; check the ID card, or correct the "
+                    "existing record first."
+                ),
+            )
+    return problems
+
+
+def owner_upsert(data: OwnerData) -> tuple[Owner, dict[str, list[object]]]:
+    """Find the owner by ID number or create one; update contact details. Returns the changes."""
+    values = {
+        "kind": data.get("kind", Owner.Kind.PERSON),
+        "name": data["name"],
+        "phone": data["phone"],
+        "address": data["address"],
+        "township_id": data.get("township_code") or None,
+        "agent_name": data.get("agent_name", ""),
+        "agent_id_number": data.get("agent_id_number", ""),
+    }
+    owner = Owner.objects.select_for_update().filter(id_number=data["id_number"]).first()
+    if owner is None:
+        owner = Owner.objects.create(id_number=data["id_number"], **values)
+        return owner, {}
+    changes: dict[str, list[object]] = {}
+    for field in OWNER_CONTACT_FIELDS:
+        old, new = getattr(owner, field), values[field]
+        if old != new:
+            changes[f"owner.{field}"] = [old, new]
+            setattr(owner, field, new)
+    if changes:
+        owner.save(update_fields=[key.split(".", 1)[1] for key in changes] + ["updated_at"])
+    return owner, changes

@@ -1,0 +1,541 @@
+"""Counter operations on a vehicle's filing record (DOMAIN.md §1 "Lifecycle").
+
+Every operation checks all of its input first and refuses with every problem at once; then, in
+one transaction holding the vehicle's row lock, it changes the record and appends one
+RegistrationEvent whose `changes` say exactly what moved, so the history explains the state.
+"""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypedDict
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Station, User
+from vehicles.identifiers import frame_number_problem, motor_number_problem, normalize_code
+from vehicles.models import InsurancePolicy, Owner, Plate, PlateKind, RegistrationEvent, Vehicle
+from vehicles.services.insurance import policy_cancel_active, policy_issue
+from vehicles.services.owners import OwnerData, owner_normalize, owner_problems, owner_upsert
+from vehicles.services.plates import (
+    plate_end,
+    plate_issue,
+    plate_kind_for,
+    temporary_plate_transition_end,
+)
+from vehicles.services.problems import Problems
+
+MAX_PRICE = Decimal("100000")
+
+# Fields of the filing record a change (变更) may touch; a correction (更正) may touch all of them.
+CHANGEABLE_VEHICLE_FIELDS = ("frame_number", "motor_number", "colour")
+DESCRIPTIVE_VEHICLE_FIELDS = (
+    "frame_number",
+    "motor_number",
+    "manufacturer",
+    "brand",
+    "model_name",
+    "colour",
+    "production_date",
+    "purchase_date",
+    "purchase_price",
+    "ccc_certificate_no",
+    "electronic_id",
+    "qr_payload",
+)
+CHANGEABLE_OWNER_FIELDS = ("name", "phone", "address", "township_code")
+
+
+class VehicleData(TypedDict, total=False):
+    frame_number: str
+    motor_number: str
+    manufacturer: str
+    brand: str
+    model_name: str
+    colour: str
+    production_date: datetime.date
+    use_type: str
+    purchase_date: datetime.date
+    purchase_price: Decimal
+    ccc_certificate_no: str
+    conforming: bool
+    electronic_id: str
+    qr_payload: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    vehicle: Vehicle
+    owner: Owner
+    plate: Plate
+    policy: InsurancePolicy | None
+    event: RegistrationEvent
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def vehicle_normalize(data: VehicleData) -> VehicleData:
+    clean: VehicleData = dict(data)  # type: ignore[assignment]
+    for key in ("frame_number", "motor_number", "ccc_certificate_no"):
+        if key in clean:
+            clean[key] = normalize_code(clean[key] or "")  # type: ignore[literal-required]
+    for key in ("manufacturer", "brand", "model_name", "colour", "electronic_id", "qr_payload"):
+        if key in clean:
+            clean[key] = (clean[key] or "").strip()  # type: ignore[literal-required]
+    return clean
+
+
+def vehicle_problems(
+    data: VehicleData, *, problems: Problems, prefix: str = "vehicle", exclude_pk: int | None = None
+) -> Problems:
+    """Check the vehicle fields that are present (absent ones were reported by the caller)."""
+    today = timezone.localdate()
+    if "frame_number" in data:
+        problem = frame_number_problem(data["frame_number"])
+        problems.add(f"{prefix}.frame_number", problem)
+        if problem is None:
+            existing = Vehicle.objects.filter(frame_number=data["frame_number"]).exclude(pk=exclude_pk).first()
+            if existing is not None:
+                problems.add(f"{prefix}.frame_number", _frame_taken_message(existing))
+    if "motor_number" in data:
+        problem = motor_number_problem(data["motor_number"])
+        problems.add(f"{prefix}.motor_number", problem)
+        if problem is None:
+            clash = (
+                Vehicle.objects.filter(motor_number=data["motor_number"])
+                .exclude(status=Vehicle.Status.DEREGISTERED)
+                .exclude(pk=exclude_pk)
+                .exists()
+            )
+            if clash:
+                problems.add(
+                    f"{prefix}.motor_number",
+                    _("This motor number is on another registered bike; check for a re-stamped number."),
+                )
+    for key, label in (("manufacturer", _("manufacturer")), ("brand", _("brand")), ("model_name", _("model"))):
+        if key in data and not data[key]:  # type: ignore[literal-required]
+            problems.add(f"{prefix}.{key}", _("Enter the %(field)s.") % {"field": label})
+    if "colour" in data and not data["colour"]:
+        problems.add(f"{prefix}.colour", _("Enter the colour."))
+    if "use_type" in data and data["use_type"] not in Vehicle.UseType.values:
+        problems.add(f"{prefix}.use_type", _("Use type must be self_use or commercial."))
+    production = data.get("production_date")
+    purchase = data.get("purchase_date")
+    if production is not None and production > today:
+        problems.add(f"{prefix}.production_date", _("The production date is in the future."))
+    if purchase is not None:
+        if purchase > today:
+            problems.add(f"{prefix}.purchase_date", _("The purchase date is in the future."))
+        elif production is not None and purchase < production:
+            problems.add(f"{prefix}.purchase_date", _("The bike was bought before it was made."))
+    if "purchase_price" in data:
+        try:
+            price = Decimal(data["purchase_price"])
+            if not (Decimal(0) < price < MAX_PRICE):
+                raise InvalidOperation
+        except (InvalidOperation, TypeError):
+            problems.add(f"{prefix}.purchase_price", _("The purchase price must be between 0 and 100,000 yuan."))
+    if data.get("conforming", True) and "ccc_certificate_no" in data and not data["ccc_certificate_no"]:
+        problems.add(
+            f"{prefix}.ccc_certificate_no",
+            _("A bike that conforms to GB 17761 has a CCC certificate; enter its number."),
+        )
+    if data.get("conforming") is False:
+        end = temporary_plate_transition_end()
+        if end is not None and end < today:
+            problems.add(
+                f"{prefix}.conforming",
+                _("The transition period for temporary plates ended on %(date)s; this bike cannot be registered.")
+                % {"date": end.isoformat()},
+            )
+    return problems
+
+
+def _frame_taken_message(existing: Vehicle) -> str:
+    if existing.status == Vehicle.Status.STOLEN:
+        return _("This bike is reported stolen: do not register it, hold it and call the duty officer.")
+    if existing.status == Vehicle.Status.DEREGISTERED:
+        return _("A bike with this frame number was deregistered; re-registration needs a correction of that record.")
+    plate = existing.plates.filter(status=Plate.Status.ISSUED).first()
+    return _("This bike is already registered (plate %(plate)s).") % {"plate": plate.number if plate else "-"}
+
+
+def registration_problems(*, owner: OwnerData, vehicle: VehicleData) -> Problems:
+    problems = owner_problems(owner)
+    vehicle_problems(vehicle, problems=problems)
+    return problems
+
+
+def _staff_station(clerk: User) -> Station:
+    if clerk.station_id is None:
+        raise PermissionDenied(_("Your account is not assigned to a police station."))
+    return clerk.station  # type: ignore[return-value]
+
+
+def _lock_vehicle(vehicle_id: int) -> Vehicle:
+    return Vehicle.objects.select_for_update().select_related("owner").get(pk=vehicle_id)
+
+
+def _refuse_unless(vehicle: Vehicle, allowed: set[str], operation: str) -> None:
+    if vehicle.status in allowed:
+        return
+    reasons = {
+        Vehicle.Status.STOLEN: _("the bike is reported stolen"),
+        Vehicle.Status.FROZEN: _("the record is frozen while an insurance claim is open"),
+        Vehicle.Status.DEREGISTERED: _("the bike is deregistered"),
+        Vehicle.Status.REGISTERED: _("the bike is registered"),
+    }
+    raise ValidationError(
+        {
+            "vehicle": _("%(operation)s refused: %(reason)s.")
+            % {"operation": operation, "reason": reasons[vehicle.status]}
+        }
+    )
+
+
+def _current_plate(vehicle: Vehicle) -> Plate | None:
+    return vehicle.plates.filter(status=Plate.Status.ISSUED).first()
+
+
+def _record(
+    *,
+    vehicle: Vehicle,
+    kind: str,
+    clerk: User,
+    station: Station,
+    plate: Plate | None,
+    changes: dict[str, Any],
+    reason: str = "",
+    documents: list[str] | None = None,
+) -> RegistrationEvent:
+    return RegistrationEvent.objects.create(
+        vehicle=vehicle,
+        kind=kind,
+        clerk=clerk,
+        station=station,
+        registration_point=clerk.registration_point,
+        owner_id=vehicle.owner_id,
+        plate=plate,
+        changes=_jsonable(changes),
+        reason=reason,
+        documents=documents or [],
+    )
+
+
+def _jsonable(changes: dict[str, Any]) -> dict[str, list[Any]]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime.date | Decimal):
+            return str(value)
+        return value
+
+    return {key: [plain(old), plain(new)] for key, (old, new) in changes.items()}
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def vehicle_register(
+    *,
+    clerk: User,
+    owner: OwnerData,
+    vehicle: VehicleData,
+    insurance_consent: bool,
+    documents: list[str] | None = None,
+) -> Registration:
+    """注册登记: record owner and bike, issue a plate and, with consent, the free policy."""
+    station = _staff_station(clerk)
+    owner = owner_normalize(owner)
+    vehicle = vehicle_normalize(vehicle)
+    registration_problems(owner=owner, vehicle=vehicle).raise_if_any()
+    kind = plate_kind_for(conforming=vehicle.get("conforming", True), use_type=vehicle["use_type"])
+    try:
+        with transaction.atomic():
+            owner_row, owner_changes = owner_upsert(owner)
+            record = Vehicle.objects.create(owner=owner_row, station=station, **vehicle)
+            plate = plate_issue(vehicle=record, station=station, kind=kind)
+            policy = policy_issue(vehicle=record, owner=owner_row, consent_by=clerk) if insurance_consent else None
+            changes: dict[str, Any] = {field: [None, value] for field, value in vehicle.items()}
+            changes.update(owner_changes)
+            changes["owner_id"] = [None, owner_row.pk]
+            changes["status"] = [None, record.status]
+            changes["plate"] = [None, plate.number]
+            event = _record(
+                vehicle=record,
+                kind=RegistrationEvent.Kind.REGISTER,
+                clerk=clerk,
+                station=station,
+                plate=plate,
+                changes=changes,
+                documents=documents,
+            )
+    except IntegrityError as exc:
+        # Two counters registering the same frame number at once: the unique index decides.
+        if "frame_number" in str(exc):
+            raise ValidationError({"vehicle.frame_number": _("This bike was registered a moment ago.")}) from exc
+        raise
+    return Registration(vehicle=record, owner=owner_row, plate=plate, policy=policy, event=event)
+
+
+def vehicle_change(
+    *,
+    clerk: User,
+    vehicle_id: int,
+    vehicle: VehicleData,
+    owner: OwnerData,
+    reason: str,
+    documents: list[str] | None = None,
+) -> RegistrationEvent:
+    """变更登记: owner's contact details, or a replaced frame / motor, or a new colour. No new plate."""
+    return _edit(
+        clerk=clerk,
+        vehicle_id=vehicle_id,
+        vehicle=vehicle,
+        owner=owner,
+        reason=reason,
+        documents=documents,
+        kind=RegistrationEvent.Kind.CHANGE,
+        vehicle_fields=CHANGEABLE_VEHICLE_FIELDS,
+        allowed={Vehicle.Status.REGISTERED},
+    )
+
+
+def vehicle_correct(
+    *,
+    clerk: User,
+    vehicle_id: int,
+    vehicle: VehicleData,
+    owner: OwnerData,
+    reason: str,
+) -> RegistrationEvent:
+    """更正: fix a clerk's error in any descriptive field, whatever the state, with a reason."""
+    return _edit(
+        clerk=clerk,
+        vehicle_id=vehicle_id,
+        vehicle=vehicle,
+        owner=owner,
+        reason=reason,
+        documents=None,
+        kind=RegistrationEvent.Kind.CORRECTION,
+        vehicle_fields=DESCRIPTIVE_VEHICLE_FIELDS,
+        allowed=set(Vehicle.Status.values),
+    )
+
+
+def _edit(
+    *,
+    clerk: User,
+    vehicle_id: int,
+    vehicle: VehicleData,
+    owner: OwnerData,
+    reason: str,
+    documents: list[str] | None,
+    kind: str,
+    vehicle_fields: tuple[str, ...],
+    allowed: set[str],
+) -> RegistrationEvent:
+    station = _staff_station(clerk)
+    problems = Problems()
+    unknown = (set(vehicle) - set(vehicle_fields)) | (set(owner) - set(CHANGEABLE_OWNER_FIELDS))
+    for field in sorted(unknown):
+        prefix = "vehicle" if field in vehicle else "owner"
+        problems.add(f"{prefix}.{field}", _("This field cannot be changed by this operation."))
+    if not reason.strip():
+        problems.add("reason", _("Give the reason for the change."))
+    vehicle = vehicle_normalize(vehicle)
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        owner_row = record.owner
+        owner_norm = owner_normalize({**owner, "kind": owner_row.kind})
+        vehicle_problems(vehicle, problems=problems, exclude_pk=record.pk)
+        owner_problems(owner_norm, problems=problems)
+        if not vehicle and not owner:
+            problems.add("vehicle", _("Nothing to change."))
+        problems.raise_if_any()
+        _refuse_unless(record, allowed, RegistrationEvent.Kind(kind).label)
+        changes: dict[str, Any] = {}
+        for field, new in vehicle.items():
+            old = getattr(record, field)
+            if old != new:
+                changes[field] = [old, new]
+                setattr(record, field, new)
+        owner_values = {key: value for key, value in owner_norm.items() if key != "kind"}
+        if "township_code" in owner_values:
+            owner_values["township_id"] = owner_values.pop("township_code") or None
+        for field, new in owner_values.items():
+            old = getattr(owner_row, field)
+            if old != new:
+                changes[f"owner.{field}"] = [old, new]
+                setattr(owner_row, field, new)
+        if not changes:
+            raise ValidationError({"vehicle": _("The values entered are the same as on file.")})
+        record.save()
+        owner_row.save()
+        return _record(
+            vehicle=record,
+            kind=kind,
+            clerk=clerk,
+            station=station,
+            plate=_current_plate(record),
+            changes=changes,
+            reason=reason.strip(),
+            documents=documents,
+        )
+
+
+def vehicle_transfer(
+    *,
+    clerk: User,
+    vehicle_id: int,
+    new_owner: OwnerData,
+    insurance_consent: bool,
+    reason: str = "",
+    documents: list[str] | None = None,
+) -> RegistrationEvent:
+    """转移登记 (过户): the bike passes to a new owner and keeps its plate."""
+    station = _staff_station(clerk)
+    new_owner = owner_normalize(new_owner)
+    problems = owner_problems(new_owner, prefix="new_owner")
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        if new_owner.get("id_number") == record.owner.id_number:
+            problems.add("new_owner.id_number", _("The new owner is the current owner."))
+        problems.raise_if_any()
+        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Transfer"))
+        plate = _current_plate(record)
+        if plate is not None and plate.kind == PlateKind.WHITE:
+            if not settings.TEMPORARY_PLATE_TRANSFER_ALLOWED:
+                raise ValidationError({"vehicle": _("Bikes on temporary plates may not be transferred here.")})
+            if plate.is_expired():
+                raise ValidationError(
+                    {"vehicle": _("The temporary plate has expired; the bike cannot be transferred.")}
+                )
+        owner_row, _changes = owner_upsert(new_owner)
+        old_owner_id = record.owner_id
+        record.owner = owner_row
+        record.save(update_fields=["owner", "updated_at"])
+        policy_cancel_active(vehicle=record)
+        if insurance_consent:
+            policy_issue(vehicle=record, owner=owner_row, consent_by=clerk)
+        return _record(
+            vehicle=record,
+            kind=RegistrationEvent.Kind.TRANSFER,
+            clerk=clerk,
+            station=station,
+            plate=plate,
+            changes={"owner_id": [old_owner_id, owner_row.pk]},
+            reason=reason,
+            documents=documents,
+        )
+
+
+def plate_replace(*, clerk: User, vehicle_id: int, reason: str) -> RegistrationEvent:
+    """补领/换领: a lost or damaged plate is voided and a new one issued."""
+    station = _staff_station(clerk)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the plate is replaced (lost, damaged …).")})
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Plate replacement"))
+        old = _current_plate(record)
+        if old is None:
+            raise ValidationError({"vehicle": _("This bike has no plate in use.")})
+        plate_end(plate=old, status=Plate.Status.VOID)
+        if settings.PLATE_REPLACE_KEEPS_NUMBER:
+            new = plate_issue(vehicle=record, station=station, kind=old.kind, keep_number=old.number)
+        else:
+            new = plate_issue(vehicle=record, station=station, kind=old.kind)
+        return _record(
+            vehicle=record,
+            kind=RegistrationEvent.Kind.REPLACE_PLATE,
+            clerk=clerk,
+            station=station,
+            plate=new,
+            changes={"plate": [old.number, new.number]},
+            reason=reason.strip(),
+        )
+
+
+class DeregisterReason:
+    LOST = "lost"
+    DESTROYED = "destroyed"
+    NOT_USED = "not_used"
+    QUALITY_RETURN = "quality_return"
+    TEMPORARY_EXPIRED = "temporary_expired"
+    CHOICES = (LOST, DESTROYED, NOT_USED, QUALITY_RETURN, TEMPORARY_EXPIRED)
+
+
+def vehicle_deregister(*, clerk: User, vehicle_id: int, reason: str, plate_returned: bool) -> RegistrationEvent:
+    """注销登记: the record ends; a returned plate is recovered, a missing one voided."""
+    station = _staff_station(clerk)
+    if reason not in DeregisterReason.CHOICES:
+        raise ValidationError(
+            {"reason": _("Reason must be one of: %(choices)s.") % {"choices": ", ".join(DeregisterReason.CHOICES)}}
+        )
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Deregistration"))
+        plate = _current_plate(record)
+        if plate is not None:
+            plate_end(plate=plate, status=Plate.Status.RECOVERED if plate_returned else Plate.Status.VOID)
+        policy_cancel_active(vehicle=record)
+        record.status = Vehicle.Status.DEREGISTERED
+        record.save(update_fields=["status", "updated_at"])
+        return _record(
+            vehicle=record,
+            kind=RegistrationEvent.Kind.DEREGISTER,
+            clerk=clerk,
+            station=station,
+            plate=None,
+            changes={
+                "status": [Vehicle.Status.REGISTERED, Vehicle.Status.DEREGISTERED],
+                "plate": [plate.number if plate else None, None],
+            },
+            reason=reason,
+        )
+
+
+def vehicle_mark_stolen(*, officer: User, vehicle_id: int, reason: str) -> RegistrationEvent:
+    """Called when a theft report is taken: the record is locked against changes and transfers."""
+    return _set_status(
+        user=officer,
+        vehicle_id=vehicle_id,
+        reason=reason,
+        kind=RegistrationEvent.Kind.MARK_STOLEN,
+        old=Vehicle.Status.REGISTERED,
+        new=Vehicle.Status.STOLEN,
+    )
+
+
+def vehicle_clear_stolen(*, officer: User, vehicle_id: int, reason: str) -> RegistrationEvent:
+    """Called when the last open theft report on the bike ends (returned, withdrawn)."""
+    return _set_status(
+        user=officer,
+        vehicle_id=vehicle_id,
+        reason=reason,
+        kind=RegistrationEvent.Kind.CLEAR_STOLEN,
+        old=Vehicle.Status.STOLEN,
+        new=Vehicle.Status.REGISTERED,
+    )
+
+
+def _set_status(*, user: User, vehicle_id: int, reason: str, kind: str, old: str, new: str) -> RegistrationEvent:
+    station = _staff_station(user)
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        _refuse_unless(record, {old}, RegistrationEvent.Kind(kind).label)
+        record.status = new
+        record.save(update_fields=["status", "updated_at"])
+        return _record(
+            vehicle=record,
+            kind=kind,
+            clerk=user,
+            station=station,
+            plate=_current_plate(record),
+            changes={"status": [old, new]},
+            reason=reason,
+        )
