@@ -41,3 +41,9 @@ def officer_api(officer):
     client = APIClient()
     client.force_authenticate(officer)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Test users are created by the dozen; the production hasher costs ~0.3 s per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,62 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuditEntry, RegistrationPoint, Station, Township, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (_("Station"), {"fields": ("station", "registration_point", "phone")}),
+    )
+    list_display = ("username", "first_name", "last_name", "station", "is_active", "is_staff")
+    list_filter = ("groups", "station", "is_active", "is_staff")
+
+
+@admin.register(Township)
+class TownshipAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "county_code")
+    search_fields = ("code", "name")
+
+
+class RegistrationPointInline(admin.TabularInline):
+    model = RegistrationPoint
+    extra = 0
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "township", "phone", "is_demo")
+    list_filter = ("is_demo",)
+    search_fields = ("code", "name")
+    inlines = [RegistrationPointInline]
+
+
+@admin.register(RegistrationPoint)
+class RegistrationPointAdmin(admin.ModelAdmin):
+    list_display = ("name", "station", "kind")
+    list_filter = ("kind", "station")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that only services may write (history, audit): visible, never editable here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("at", "user", "action", "object_type", "object_id", "result_count", "reason", "ip")
+    list_filter = ("action", "object_type")
+    search_fields = ("user__username", "object_id", "reason")
+    date_hierarchy = "at"

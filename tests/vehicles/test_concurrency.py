@@ -1,0 +1,78 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from vehicles.models import Plate, PlateSeries
+from vehicles.services.registration import vehicle_register
+from tests import factories
+
+COUNTERS = 20
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_simultaneous_registrations_at_one_station_get_distinct_consecutive_plates():
+    clerks = [factories.user("clerk", station_code="13022907") for _ in range(COUNTERS)]
+    series = PlateSeries.objects.get(station__code="13022907", kind="green")
+    start = series.next_number
+    inputs = [(factories.owner_data(), factories.vehicle_data()) for _ in range(COUNTERS)]
+    barrier = threading.Barrier(COUNTERS)
+    plates: list[str] = []
+    errors: list[BaseException] = []
+
+    def counter(index: int) -> None:
+        try:
+            owner, vehicle = inputs[index]
+            barrier.wait(timeout=30)
+            result = vehicle_register(clerk=clerks[index], owner=owner, vehicle=vehicle, insurance_consent=True)
+            plates.append(result.plate.number)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=counter, args=(i,)) for i in range(COUNTERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    expected = {f"{series.prefix}{n:05d}" for n in range(start, start + COUNTERS)}
+    assert set(plates) == expected  # 20 distinct numbers, none skipped
+    series.refresh_from_db()
+    assert series.next_number == start + COUNTERS
+    assert Plate.objects.filter(series=series).count() == COUNTERS
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_counters_registering_the_same_bike_at_once_register_it_once():
+    clerks = [factories.user("clerk") for _ in range(2)]
+    vehicle = factories.vehicle_data()
+    owners = [factories.owner_data(), factories.owner_data()]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def counter(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            vehicle_register(clerk=clerks[index], owner=owners[index], vehicle=vehicle, insurance_consent=False)
+            outcomes.append("registered")
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append(type(exc).__name__ + str(getattr(exc, "message_dict", "")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=counter, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes)[1] == "registered"
+    assert outcomes.count("registered") == 1
+    refused = next(o for o in outcomes if o != "registered")
+    assert refused.startswith("ValidationError") and "vehicle.frame_number" in refused
+    # The refused counter's plate number went back to the series: no gap.
+    series = PlateSeries.objects.get(station=clerks[0].station, kind="green")
+    assert Plate.objects.filter(series=series).count() == series.next_number - series.first_number
