@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
+from tests import factories
 from vehicles.models import InsurancePolicy, InsuranceScheme
 from vehicles.services.insurance import payout_bands_problem, policy_payout_amount
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,10 @@ import pytest
 from django.db import connection
 from django.db.utils import InternalError, ProgrammingError
 
+from tests import factories
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
 from vehicles.selectors import vehicle_state_from_events
 from vehicles.services import registration as reg
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -147,7 +147,7 @@ def test_operations_on_stolen_or_deregistered_bikes_are_refused_and_change_nothi
 
 def test_registering_a_stolen_bike_again_tells_the_clerk_to_hold_it(clerk_api, officer):
     data = factories.vehicle_data()
-    vid = register(clerk_api, **{k: v for k, v in data.items()})
+    vid = register(clerk_api, **data)
     reg.vehicle_mark_stolen(officer=officer, vehicle_id=vid, reason="接警登记")
     response = clerk_api.post("/api/v1/registrations", factories.registration_payload(vehicle=data), format="json")
     assert response.status_code == 400

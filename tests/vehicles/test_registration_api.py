@@ -1,7 +1,7 @@
 import pytest
 
-from vehicles.models import InsurancePolicy, Owner, Plate, PlateSeries, RegistrationEvent, Vehicle
 from tests import factories
+from vehicles.models import InsurancePolicy, Owner, Plate, PlateSeries, RegistrationEvent, Vehicle
 
 pytestmark = pytest.mark.django_db
 
