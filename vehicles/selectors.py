@@ -89,6 +89,7 @@ def vehicle_detail(*, user: User, vehicle_id: int, reason: str = "", ip: str | N
                 "events", queryset=RegistrationEvent.objects.select_related("clerk", "station").order_by("at", "id")
             ),
             Prefetch("policies", queryset=InsurancePolicy.objects.select_related("scheme").order_by("-starts_on")),
+            "photos",
         )
         .get(pk=vehicle_id)
     )

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import Station, Township
 from vehicles.identifiers import mask_id_number, mask_phone
-from vehicles.models import InsurancePolicy, Owner, Plate, RegistrationEvent, Vehicle
+from vehicles.models import InsurancePolicy, Owner, Plate, RegistrationEvent, Vehicle, VehiclePhoto
 from vehicles.selectors import current_plate
 from vehicles.services.registration import DeregisterReason
 
@@ -111,6 +111,11 @@ class SearchInput(serializers.Serializer):
     reason = serializers.CharField(required=False, default="", help_text="Why the record is looked up (audited)")
 
 
+class PhotoInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=VehiclePhoto.Kind.choices, default=VehiclePhoto.Kind.BIKE)
+    image = serializers.FileField()
+
+
 # --- output --------------------------------------------------------------------------------------
 
 
@@ -188,6 +193,12 @@ class VehicleOutput(serializers.ModelSerializer):
         return PlateOutput(plate).data if plate else None
 
 
+class PhotoOutput(serializers.ModelSerializer):
+    class Meta:
+        model = VehiclePhoto
+        fields = ["id", "kind", "image", "uploaded_at"]
+
+
 class PolicyOutput(serializers.ModelSerializer):
     scheme = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
@@ -222,9 +233,10 @@ class EventOutput(serializers.ModelSerializer):
 class VehicleDetailOutput(VehicleOutput):
     events = EventOutput(many=True)
     policies = PolicyOutput(many=True)
+    photos = PhotoOutput(many=True)
 
     class Meta(VehicleOutput.Meta):
-        fields = [*VehicleOutput.Meta.fields, "events", "policies"]
+        fields = [*VehicleOutput.Meta.fields, "events", "policies", "photos"]
 
 
 class RegistrationOutput(serializers.Serializer):

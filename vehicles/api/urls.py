@@ -11,6 +11,7 @@ urlpatterns = [
     path("vehicles/<int:vehicle_id>/transfer", views.VehicleTransferApi.as_view(), name="vehicle-transfer"),
     path("vehicles/<int:vehicle_id>/replace-plate", views.PlateReplaceApi.as_view(), name="plate-replace"),
     path("vehicles/<int:vehicle_id>/deregister", views.VehicleDeregisterApi.as_view(), name="vehicle-deregister"),
+    path("vehicles/<int:vehicle_id>/photos", views.VehiclePhotoApi.as_view(), name="vehicle-photo-add"),
     path("townships", views.TownshipListApi.as_view(), name="township-list"),
     path("stations", views.StationListApi.as_view(), name="station-list"),
 ]

@@ -5,6 +5,7 @@ from typing import Any
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,7 @@ from ebike_registry.api import has_perm, parse_each_field
 from vehicles.api import serializers as s
 from vehicles.selectors import can_see_full_identity, vehicle_detail, vehicle_search
 from vehicles.services import registration as reg
+from vehicles.services.photos import photo_add
 from vehicles.services.problems import Problems
 
 CanRegister = has_perm("vehicles.register_vehicle")
@@ -182,6 +184,18 @@ class VehicleDeregisterApi(APIView):
             clerk=request.user, vehicle_id=vehicle_id, reason=values["reason"], plate_returned=values["plate_returned"]
         )
         return _detail_response(request, vehicle_id)
+
+
+class VehiclePhotoApi(APIView):
+    permission_classes = [CanRegister]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request=s.PhotoInput, responses={201: s.PhotoOutput}, operation_id="vehicle_photo_add")
+    def post(self, request: Request, vehicle_id: int) -> Response:
+        values, problems = parse_or_collect(s.PhotoInput(), request.data)
+        problems.raise_if_any()
+        photo = photo_add(user=request.user, vehicle_id=vehicle_id, kind=values["kind"], upload=values["image"])
+        return Response(s.PhotoOutput(photo, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class TownshipListApi(generics.ListAPIView):
