@@ -3,8 +3,8 @@ import base64
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from vehicles.models import VehiclePhoto
 from tests import factories
+from vehicles.models import VehiclePhoto
 
 pytestmark = pytest.mark.django_db
 
