@@ -172,6 +172,7 @@ class Plate(models.Model):
         VOID = "void", _("void")
         RECOVERED = "recovered", _("recovered")
 
+    # btree for exact lookups; a trigram GIN index (migration 0002) serves partial-plate search.
     number = models.CharField(_("number"), max_length=16, db_index=True)
     series = models.ForeignKey(PlateSeries, models.PROTECT, related_name="plates", verbose_name=_("series"))
     kind = models.CharField(_("kind"), max_length=6, choices=PlateKind.choices)
@@ -192,9 +193,6 @@ class Plate(models.Model):
                 condition=Q(kind="white", expires_on__isnull=False) | ~Q(kind="white"),
                 name="plate_temporary_has_expiry",
             ),
-        ]
-        indexes = [
-            # Partial plate search (number LIKE '%…%'): trigram index, see migration 0002.
         ]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from ebike_registry.api import has_perm, parse_each_field
 from vehicles.api import serializers as s
 from vehicles.selectors import can_see_full_identity, vehicle_detail, vehicle_search
 from vehicles.services import registration as reg
+from vehicles.services.owners import owner_normalize
 from vehicles.services.photos import photo_add
 from vehicles.services.problems import Problems
 
@@ -47,7 +48,7 @@ class RegistrationApi(APIView):
         if problems:
             # Report the domain problems of the fields that did parse too (一次性告知).
             domain = reg.registration_problems(
-                owner=reg.owner_normalize(values.get("owner", {})),
+                owner=owner_normalize(values.get("owner", {})),
                 vehicle=reg.vehicle_normalize(values.get("vehicle", {})),
             )
             problems.merge({k: v for k, v in domain.by_field.items() if not problems.has(k)})
