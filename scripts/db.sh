@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Make sure the PostgreSQL+PostGIS database in DATABASE_URL is reachable and prepared. Idempotent.
+#
+# - Nothing listens on the URL's local port: start Debian's cluster 15/main (create it if needed).
+# - As the postgres superuser (peer auth over the socket via runuser, else TCP as postgres, which
+#   works under trust auth): for the default DATABASE_URL create role ebike (LOGIN CREATEDB, password
+#   ebike) and database ebike owned by it. A DATABASE_URL chosen in the environment is used as given:
+#   its role must exist; its database is created when missing.
+# - CREATE EXTENSION IF NOT EXISTS postgis, pg_trgm, btree_gist in the database and in template1, so
+#   the test database that Django creates from template1 as the non-superuser already has them.
+# - Finally connect as the application role over TCP with its password and check PostGIS.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_VERSION="${PG_VERSION:-15}"
+PG_CLUSTER="${PG_CLUSTER:-main}"
+PG_SUPERUSER="${PG_SUPERUSER:-postgres}"
+read -r -a PG_EXTENSIONS <<<"${PG_EXTENSIONS:-postgis pg_trgm btree_gist}"
+
+command -v psql >/dev/null 2>&1 || die "psql not found; run 'scripts/setup.sh apt' first"
+
+parse_url "$DATABASE_URL" DB
+case "$DB_SCHEME" in
+    postgis | postgres | postgresql | pgsql) ;;
+    *) die "DATABASE_URL must be a postgis:// URL (got scheme '$DB_SCHEME')" ;;
+esac
+[[ -n "$DB_HOST" ]] || DB_HOST=127.0.0.1
+[[ -n "$DB_USER" && -n "$DB_DBNAME" ]] || die "DATABASE_URL must name a user and a database"
+
+cluster_field() { # cluster_field COLUMN (1-based column of `pg_lsclusters -h`)
+    pg_lsclusters -h 2>/dev/null | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" -v f="$1" \
+        '$1 == v && $2 == c { print $f }'
+}
+
+wait_for_port() {
+    local i
+    for ((i = 0; i < 60; i++)); do
+        if pg_isready -q -h "$DB_HOST" -p "$DB_PORT" -t 1 >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+ensure_server() {
+    if port_open "$DB_HOST" "$DB_PORT"; then
+        log "postgres: server listening on $DB_HOST:$DB_PORT"
+        return 0
+    fi
+    is_local_host "$DB_HOST" ||
+        die "nothing listens on $DB_HOST:$DB_PORT (DATABASE_URL) and that is not this machine"
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! pkg_installed "postgresql-$PG_VERSION"; then
+        apt_install_missing "postgresql-$PG_VERSION" "postgresql-$PG_VERSION-postgis-3"
+    fi
+    if [[ -z "$(cluster_field 1)" ]]; then
+        log "postgres: creating cluster $PG_VERSION/$PG_CLUSTER on port $DB_PORT"
+        run_as_root pg_createcluster --port "$DB_PORT" "$PG_VERSION" "$PG_CLUSTER"
+    fi
+    local port status
+    port="$(cluster_field 3)"
+    status="$(cluster_field 4)"
+    [[ "$port" == "$DB_PORT" ]] ||
+        die "cluster $PG_VERSION/$PG_CLUSTER uses port $port but DATABASE_URL wants $DB_PORT"
+    if [[ "$status" != online* ]]; then
+        log "postgres: starting cluster $PG_VERSION/$PG_CLUSTER"
+        run_as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start
+    fi
+    wait_for_port || die "PostgreSQL did not come up on $DB_HOST:$DB_PORT (see /var/log/postgresql/)"
+    log "postgres: cluster $PG_VERSION/$PG_CLUSTER up on port $DB_PORT"
+}
+
+# --- superuser access ----------------------------------------------------------------------------
+ADMIN_MODE=""
+
+# pg_admin PSQL_ARGS...: psql as the superuser, quiet, stops at the first error, no NOTICEs.
+pg_admin() {
+    local -a psql_args=(-X -q -v ON_ERROR_STOP=1 -p "$DB_PORT")
+    local quiet="PGOPTIONS=-c client_min_messages=warning"
+    case "$ADMIN_MODE" in
+        runuser) (cd / && runuser -u postgres -- env "$quiet" psql "${psql_args[@]}" "$@") ;;
+        sudo) (cd / && sudo -n -u postgres env "$quiet" psql "${psql_args[@]}" "$@") ;;
+        tcp) env "$quiet" psql "${psql_args[@]}" -h "$DB_HOST" -U "$PG_SUPERUSER" -w "$@" ;;
+        *) die "no superuser access" ;;
+    esac
+}
+
+is_superuser() {
+    [[ "$(pg_admin -d postgres -Atc 'SELECT rolsuper FROM pg_roles WHERE rolname = current_user' \
+        2>/dev/null)" == "t" ]]
+}
+
+# Peer auth on the socket first (stock Debian), then TCP as postgres (trust, or PGPASSWORD if set).
+find_admin() {
+    local modes=()
+    if is_local_host "$DB_HOST" && id postgres >/dev/null 2>&1; then
+        if [[ $EUID -eq 0 ]]; then
+            modes+=(runuser)
+        elif command -v sudo >/dev/null 2>&1; then
+            modes+=(sudo)
+        fi
+    fi
+    modes+=(tcp)
+    if [[ -n "${PG_ADMIN_MODES:-}" ]]; then # override for debugging: "runuser", "sudo", "tcp"
+        read -r -a modes <<<"$PG_ADMIN_MODES"
+    fi
+    for ADMIN_MODE in "${modes[@]}"; do
+        if is_superuser; then
+            log "postgres: superuser access via $ADMIN_MODE"
+            return 0
+        fi
+    done
+    ADMIN_MODE=""
+    return 1
+}
+
+ensure_role() {
+    if ((DATABASE_URL_IS_DEFAULT)); then
+        pg_admin -d postgres -v role="$DB_USER" -v pw="$DB_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'role', :'pw')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'role', :'pw') \gexec
+SQL
+        log "postgres: role $DB_USER ready"
+    else
+        [[ "$(pg_admin -d postgres -v role="$DB_USER" -At \
+            <<<"SELECT count(*) FROM pg_roles WHERE rolname = :'role'")" == "1" ]] ||
+            die "role '$DB_USER' from DATABASE_URL does not exist; create it or unset DATABASE_URL"
+        log "postgres: using existing role $DB_USER (DATABASE_URL from environment)"
+    fi
+}
+
+ensure_extensions_in() {
+    local dbname="$1" ext
+    local -a cmds=()
+    for ext in "${PG_EXTENSIONS[@]}"; do
+        cmds+=(-c "CREATE EXTENSION IF NOT EXISTS $ext")
+    done
+    pg_admin -d "$dbname" "${cmds[@]}"
+}
+
+ensure_database() {
+    # template1 first: a database created afterwards inherits the extensions.
+    ensure_extensions_in template1
+    pg_admin -d postgres -v role="$DB_USER" -v db="$DB_DBNAME" <<'SQL'
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+SQL
+    if ((DATABASE_URL_IS_DEFAULT)); then
+        pg_admin -d postgres -v role="$DB_USER" -v db="$DB_DBNAME" \
+            <<<"SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'role') \gexec"
+    fi
+    ensure_extensions_in "$DB_DBNAME"
+    log "postgres: database $DB_DBNAME ready (extensions ${PG_EXTENSIONS[*]}, also in template1)"
+}
+
+# Connect exactly as the application does: TCP, application role, password.
+check_app_connection() {
+    local version
+    # shellcheck disable=SC2016  # $$...$$ is SQL dollar quoting
+    if ! version="$(PGPASSWORD="$DB_PASSWORD" PGCONNECT_TIMEOUT=5 psql -X -q -w -At \
+        -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d "$DB_DBNAME" \
+        -c 'SELECT extversion FROM pg_extension WHERE extname = $$postgis$$')"; then
+        die "cannot connect as $DB_USER to $DB_HOST:$DB_PORT/$DB_DBNAME (password auth in pg_hba.conf?)"
+    fi
+    [[ -n "$version" ]] || die "PostGIS is not installed in database $DB_DBNAME"
+    log "postgres: $DB_USER@$DB_HOST:$DB_PORT/$DB_DBNAME OK (PostGIS $version)"
+}
+
+ensure_server
+if find_admin; then
+    ensure_role
+    ensure_database
+else
+    warn "no superuser access to $DB_HOST:$DB_PORT; assuming role, database and extensions exist"
+fi
+check_app_connection

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Static checks: ruff, missing migrations, docker-compose.yml validity. Runs all of them and fails
+# when any failed. Expects `scripts/setup.sh` to have run (`make lint` does both).
+set -euo pipefail
+LOG_PREFIX="[lint]"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_venv
+failed=()
+
+check() {
+    local name="$1"
+    shift
+    log "$name"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+check "ruff check" "$VENV/bin/ruff" check .
+check "makemigrations --check" "$VENV/bin/python" manage.py makemigrations --check --dry-run
+check "docker-compose config" docker-compose -f docker-compose.yml config -q
+
+if ((${#failed[@]})); then
+    printf '%s FAILED: %s\n' "$LOG_PREFIX" "${failed[*]}" >&2
+    exit 1
+fi
+log "all checks passed"

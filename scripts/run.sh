@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Run the whole system in the foreground: web (gunicorn on 0.0.0.0:8000), Celery worker, Celery beat,
+# and the terminal gateway (once tracking/management/commands/run_gateway.py exists). Expects
+# `scripts/setup.sh` to have run (`make run` does both).
+#
+# Each child runs in its own process group; output lines are prefixed with its name. Ctrl-C or
+# SIGTERM stops all of them (SIGTERM to each, SIGKILL to whatever is left after RUN_STOP_TIMEOUT
+# seconds). When any child exits on its own, the others are stopped and this script exits non-zero.
+#
+# Environment: WEB_BIND (0.0.0.0:8000), WEB_CONCURRENCY (gunicorn workers, 2), CELERY_LOG_LEVEL
+# (INFO), RUN_STOP_TIMEOUT (20), plus everything in .env.example.
+set -euo pipefail
+LOG_PREFIX="[run]"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_venv
+mkdir -p "$VAR/celery"
+
+PIDS=()
+NAMES=()
+
+# start NAME CMD...: runs CMD in a new session (so its process group is its pid), prefixing output.
+# The prefixing sed ignores INT/TERM so that shutdown messages still get through.
+start() {
+    local name="$1"
+    shift
+    setsid "$@" > >(trap '' INT TERM && exec sed -u "s/^/[$name] /") 2>&1 &
+    PIDS+=("$!")
+    NAMES+=("$name")
+    log "started $name (pid $!): $*"
+}
+
+name_of() {
+    local i
+    for i in "${!PIDS[@]}"; do
+        if [[ "${PIDS[$i]}" == "$1" ]]; then
+            printf '%s' "${NAMES[$i]}"
+            return
+        fi
+    done
+    printf 'pid %s' "$1"
+}
+
+group_alive() {
+    kill -0 -- "-$1" 2>/dev/null
+}
+
+stop_all() {
+    local rc="$1" pid
+    trap '' INT TERM
+    log "stopping ${NAMES[*]}"
+    # The leaders first (gunicorn master, celery main process, gateway): they stop their own children.
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    local deadline=$((SECONDS + ${RUN_STOP_TIMEOUT:-20})) alive
+    while :; do
+        alive=()
+        for pid in "${PIDS[@]}"; do
+            if group_alive "$pid"; then
+                alive+=("$pid")
+                # Leader gone but members left over: ask them too.
+                kill -0 "$pid" 2>/dev/null || kill -TERM -- "-$pid" 2>/dev/null || true
+            fi
+        done
+        ((${#alive[@]})) || break
+        if ((SECONDS >= deadline)); then
+            for pid in "${alive[@]}"; do
+                log "killing $(name_of "$pid") (still running after ${RUN_STOP_TIMEOUT:-20}s)"
+                kill -KILL -- "-$pid" 2>/dev/null || true
+            done
+            break
+        fi
+        sleep 0.2
+    done
+    wait "${PIDS[@]}" 2>/dev/null || true
+    log "stopped (exit $rc)"
+    exit "$rc"
+}
+
+trap 'log "interrupted"; stop_all 130' INT
+trap 'log "terminated"; stop_all 143' TERM
+
+# --- the processes -------------------------------------------------------------------------------
+GUNICORN="$VENV/bin/gunicorn"
+gunicorn_args=(
+    ebike_registry.wsgi:application
+    --bind "${WEB_BIND:-0.0.0.0:8000}"
+    --workers "${WEB_CONCURRENCY:-2}"
+    --access-logfile -
+)
+# gunicorn 27 opens a control socket under $HOME unless told not to; older versions lack the flag.
+if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
+    gunicorn_args+=(--no-control-socket)
+fi
+start web "$GUNICORN" "${gunicorn_args[@]}"
+
+CELERY="$VENV/bin/celery"
+start worker "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}"
+start beat "$CELERY" -A ebike_registry beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+    --schedule "$VAR/celery/celerybeat-schedule"
+
+if [[ -f tracking/management/commands/run_gateway.py ]]; then
+    start gateway "$VENV/bin/python" manage.py run_gateway
+else
+    log "gateway: tracking/management/commands/run_gateway.py does not exist yet; not started"
+fi
+
+log "running; Ctrl-C stops everything"
+
+# --- wait for the first child to exit --------------------------------------------------------------
+rc=0
+died=""
+wait -n -p died "${PIDS[@]}" || rc=$?
+log "$(name_of "$died") exited with status $rc; stopping the others"
+if ((rc == 0)); then
+    rc=1
+fi
+stop_all "$rc"
