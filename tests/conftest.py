@@ -47,3 +47,9 @@ def officer_api(officer):
 def _fast_password_hashing(settings):
     # Test users are created by the dozen; the production hasher costs ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    # Assertions read the English msgids; page tests that check the Chinese UI pin zh-hans themselves.
+    settings.LANGUAGE_CODE = "en"

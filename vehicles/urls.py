@@ -6,5 +6,10 @@ app_name = "vehicles"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("counter/", views.counter, name="counter"),
+    path("search/", views.search, name="search"),
+    path("vehicles/<int:vehicle_id>/", views.detail, name="detail"),
     path("certificates/<int:vehicle_id>/", views.certificate, name="certificate"),
+    # Public: the page behind the QR code printed on a certificate.
+    path("verify/<str:token>/", views.verify, name="verify"),
 ]

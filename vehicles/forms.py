@@ -1,0 +1,202 @@
+"""Forms of the counter pages. They only parse types; every rule lives in the services.
+
+The counter form is three Django forms on one page (prefixes "owner", "vehicle" and none for the
+registration extras), so the service's dotted problem keys ("owner.phone", "vehicle.frame_number")
+land next to the field they name.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Township
+from vehicles.models import Owner, Vehicle
+from vehicles.services.owners import OwnerData
+from vehicles.services.registration import VehicleData
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class Documents:
+    """Materials the owner presented (DOMAIN.md §1), stored on the registration event."""
+
+    ID_CARD = "id_card"
+    INVOICE = "invoice"
+    CCC_CERTIFICATE = "ccc_certificate"
+    TRANSFER_AGREEMENT = "transfer_agreement"
+    STATEMENT_OF_ORIGIN = "statement_of_origin"
+    CHOICES = (
+        (ID_CARD, _("Resident ID card / business licence")),
+        (INVOICE, _("Purchase invoice")),
+        (CCC_CERTIFICATE, _("Certificate of conformity (CCC)")),
+        (TRANSFER_AGREEMENT, _("Transfer agreement")),
+        (STATEMENT_OF_ORIGIN, _("Signed statement of origin")),
+    )
+
+
+class TownshipChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Township) -> str:
+        return f"{obj.name} ({obj.code})"
+
+
+class OwnerForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Owner kind"), choices=Owner.Kind.choices, initial=Owner.Kind.PERSON, widget=forms.RadioSelect
+    )
+    name = forms.CharField(label=_("Name / organisation name"), max_length=100)
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=24,
+        help_text=_("Resident ID card (18 characters) or unified social credit code for an organisation."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    phone = forms.CharField(
+        label=_("Mobile phone"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
+    address = forms.CharField(label=_("Address"), max_length=200)
+    township_code = TownshipChoiceField(
+        label=_("Township"), queryset=Township.objects.all(), required=False, empty_label="—"
+    )
+    agent_name = forms.CharField(label=_("Authorised agent"), max_length=50, required=False)
+    agent_id_number = forms.CharField(
+        label=_("Agent's ID number"),
+        max_length=24,
+        required=False,
+        help_text=_("Organisations only: the agent's resident ID number and a letter of authority."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def parsed(self) -> OwnerData:
+        """The values that parsed, in the shape the owner services take."""
+        data: dict[str, Any] = dict(self.cleaned_data)
+        if "township_code" in data:
+            township = data["township_code"]
+            data["township_code"] = township.code if township is not None else ""
+        return data  # type: ignore[return-value]
+
+
+class VehicleForm(forms.Form):
+    frame_number = forms.CharField(
+        label=_("Frame number"),
+        max_length=24,
+        help_text=_("15 digits on a standard e-bike; 17 characters on a non-standard bike."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    motor_number = forms.CharField(
+        label=_("Motor number"), max_length=30, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    manufacturer = forms.CharField(label=_("Manufacturer"), max_length=100)
+    brand = forms.CharField(label=_("Brand"), max_length=50)
+    model_name = forms.CharField(label=_("Model"), max_length=50)
+    colour = forms.CharField(label=_("Colour"), max_length=20)
+    production_date = forms.DateField(label=_("Production date"), widget=DATE_WIDGET)
+    use_type = forms.ChoiceField(
+        label=_("Use type"),
+        choices=Vehicle.UseType.choices,
+        initial=Vehicle.UseType.SELF_USE,
+        widget=forms.RadioSelect,
+        help_text=_("Commercial use (delivery, internet businesses) gets a yellow plate."),
+    )
+    purchase_date = forms.DateField(label=_("Purchase date"), widget=DATE_WIDGET)
+    purchase_price = forms.DecimalField(
+        label=_("Purchase price (CNY)"),
+        max_digits=9,
+        decimal_places=2,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    ccc_certificate_no = forms.CharField(label=_("CCC certificate number"), max_length=40, required=False)
+    conforming = forms.BooleanField(
+        label=_("Conforms to GB 17761"),
+        required=False,
+        initial=True,
+        help_text=_("Untick for a bike that fails the standard: it gets a temporary white plate."),
+    )
+    electronic_id = forms.CharField(label=_("Electronic ID"), max_length=64, required=False)
+    qr_payload = forms.CharField(label=_("Plate QR payload"), max_length=256, required=False)
+
+    def parsed(self) -> VehicleData:
+        return dict(self.cleaned_data)  # type: ignore[return-value]
+
+
+class RegistrationForm(forms.Form):
+    documents = forms.MultipleChoiceField(
+        label=_("Documents presented"),
+        choices=Documents.CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    insurance_consent = forms.BooleanField(
+        label=_("The owner agrees to enrol in the free theft-loss insurance"),
+        required=False,
+        initial=False,
+    )
+
+
+def place_problems(
+    message_dict: Mapping[str, Iterable[str]],
+    *,
+    sections: Mapping[str, forms.Form],
+    page: forms.Form,
+) -> None:
+    """Put each of the service's problems next to the field its dotted key names.
+
+    "owner.phone" goes to sections["owner"]'s phone field; "vehicle" (a problem with the record as a
+    whole) to the vehicle section's top; any other key to the page form's field of that name, or to
+    the top of the page ("plate_kind", "non_field_errors").
+    """
+    for key, messages in message_dict.items():
+        errors = list(messages)
+        section, _dot, field = key.partition(".")
+        if section in sections:
+            form = sections[section]
+            form.add_error(field if field in form.fields else None, errors)
+        elif key in page.fields:
+            page.add_error(key, errors)
+        else:
+            page.add_error(None, errors)
+
+
+def error_summary(sections: Iterable[forms.Form]) -> list[dict[str, str]]:
+    """Every problem on the page in form order, each linking to its field: the list read to the owner."""
+    summary: list[dict[str, str]] = []
+    for form in sections:
+        summary.extend({"label": "", "anchor": "", "message": str(m)} for m in form.non_field_errors())
+        for name, field in form.fields.items():
+            anchor = str(form[name].auto_id)
+            summary.extend(
+                {"label": str(field.label), "anchor": anchor, "message": str(m)} for m in form.errors.get(name, [])
+            )
+    return summary
+
+
+class SearchForm(forms.Form):
+    plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
+    plate_contains = forms.CharField(
+        label=_("Part of the plate"), max_length=16, required=False, help_text=_("At least 3 characters.")
+    )
+    frame_number = forms.CharField(label=_("Frame number"), max_length=24, required=False)
+    motor_number = forms.CharField(label=_("Motor number"), max_length=30, required=False)
+    id_number = forms.CharField(label=_("Owner's ID number"), max_length=24, required=False)
+    phone = forms.CharField(label=_("Owner's phone"), max_length=20, required=False)
+    owner_name = forms.CharField(label=_("Owner's name"), max_length=100, required=False)
+    reason = forms.CharField(
+        label=_("Reason for the search"),
+        max_length=200,
+        required=False,
+        help_text=_("Recorded in the audit trail with your search."),
+    )
+
+    CRITERIA = ("plate", "plate_contains", "frame_number", "motor_number", "id_number", "phone", "owner_name")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not any((cleaned.get(key) or "").strip() for key in self.CRITERIA):
+            raise forms.ValidationError(_("Fill in at least one search field."))
+        return cleaned
+
+    def criteria(self) -> dict[str, str]:
+        return {key: self.cleaned_data.get(key) or "" for key in self.CRITERIA}
