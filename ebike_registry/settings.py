@@ -163,3 +163,6 @@ LOGGING = {
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from spatial references. The
 # system never opens spatial files or references supplied by users, so the warning is silenced.
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
+# A fix implying a faster trip than this from the previous fix is stored flagged as an outlier.
+OUTLIER_SPEED_KMH = float(env_int("OUTLIER_SPEED_KMH", 150))

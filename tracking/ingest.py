@@ -1,0 +1,316 @@
+"""Storing terminal positions: the one entry point every transport uses (gateway, HTTP, replays).
+
+A batch is written in ONE transaction: COPY into a session-local staging table, INSERT … ON
+CONFLICT DO NOTHING into the partitioned ping table (so (terminal, device time) is stored once,
+whatever the retries), the last-position upsert, terminal alarms, and an outbox row that drives
+the derived work in Celery. Callers acknowledge a message only after `commit` returned.
+
+The batch logic is written once, as a generator that yields database operations (`Query`, `Copy`)
+and receives their results; `run_sync` (Django / psycopg connection) and `run_async` (the asyncio
+gateway's psycopg AsyncConnection) drive it. Nothing here touches the ORM: at tens of thousands of
+positions a second the ORM would be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import struct
+from collections import defaultdict
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from geopy.distance import geodesic, great_circle
+
+from tracking.protocols.common import Fix, fix_time_problem
+
+# A position that implies a faster trip from the previous fix is not where the bike was. E-bikes
+# are limited to 25 km/h, but a stolen bike can ride in a van: only what no road trip explains is
+# flagged. Outliers are stored, flagged, and never become the last position.
+DEFAULT_OUTLIER_SPEED_KMH = 150.0
+# great_circle is within 0.5 % of the geodesic distance; only fixes this close to the limit pay for
+# the exact (about ten times slower) geodesic computation.
+SCREEN_MARGIN = 0.01
+
+PING_COLUMNS = (
+    "terminal_id",
+    "device_time",
+    "received_at",
+    "point",
+    "speed_kmh",
+    "course",
+    "altitude",
+    "satellites",
+    "valid",
+    "battery",
+    "alarms",
+    "outlier",
+)
+_COLUMNS = ", ".join(PING_COLUMNS)
+
+STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS ping_stage (LIKE tracking_ping INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+COPY_SQL = f"COPY ping_stage ({_COLUMNS}) FROM STDIN"
+INSERT_SQL = (
+    f"INSERT INTO tracking_ping ({_COLUMNS}) SELECT {_COLUMNS} FROM ping_stage "  # noqa: S608
+    "ON CONFLICT (terminal_id, device_time) DO NOTHING RETURNING terminal_id"
+)
+LAST_SQL = (
+    "SELECT terminal_id, device_time, ST_Y(point::geometry), ST_X(point::geometry) "
+    "FROM tracking_lastposition WHERE terminal_id = ANY(%s)"
+)
+UPSERT_LAST_SQL = """
+INSERT INTO tracking_lastposition (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery)
+SELECT DISTINCT ON (terminal_id) terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery
+FROM ping_stage WHERE NOT outlier AND valid ORDER BY terminal_id, device_time DESC
+ON CONFLICT (terminal_id) DO UPDATE SET
+    device_time = EXCLUDED.device_time, received_at = EXCLUDED.received_at, point = EXCLUDED.point,
+    speed_kmh = EXCLUDED.speed_kmh, course = EXCLUDED.course, valid = EXCLUDED.valid, battery = EXCLUDED.battery
+WHERE tracking_lastposition.device_time < EXCLUDED.device_time
+"""
+ALARM_FROM_STAGE_SQL = """
+INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
+SELECT s.terminal_id, t.vehicle_id, a.kind, 'terminal', s.device_time, s.received_at, s.point, 'new', ''
+FROM ping_stage s JOIN tracking_terminal t ON t.id = s.terminal_id
+CROSS JOIN LATERAL jsonb_array_elements_text(s.alarms) AS a(kind)
+WHERE s.alarms <> '[]'::jsonb
+ON CONFLICT (terminal_id, kind, at) DO NOTHING
+"""
+BARE_ALARM_SQL = """
+INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
+SELECT t.id, t.vehicle_id, a.kind, 'terminal', a.at, now(), NULL, 'new', ''
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS a(terminal_id, kind, at)
+JOIN tracking_terminal t ON t.id = a.terminal_id
+ON CONFLICT (terminal_id, kind, at) DO NOTHING
+"""
+OUTBOX_SQL = (
+    "INSERT INTO tracking_ingestoutbox (created_at, terminal_ids, first_device_time, last_device_time) "
+    "VALUES (now(), %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A fix to store for a known terminal (the caller resolved the terminal's identity)."""
+
+    terminal_id: int
+    fix: Fix
+
+
+@dataclass(frozen=True, slots=True)
+class BareAlarm:
+    """An alarm sent without a position (GT06 heartbeat or LBS alarm)."""
+
+    terminal_id: int
+    kind: str
+    at: datetime.datetime
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    outliers: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, reason)
+
+    @property
+    def accepted(self) -> int:
+        return self.stored + self.duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    sql: str
+    params: Sequence[Any] | None = None
+    fetch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    sql: str
+    rows: list[tuple[Any, ...]]
+
+
+Plan = Generator[Query | Copy, Any, BatchResult]
+
+
+def ewkb_point(longitude: float, latitude: float) -> str:
+    """Hex EWKB of a 4326 point: what PostGIS parses fastest from COPY text."""
+    return struct.pack("<BIIdd", 1, 0x20000001, 4326, longitude, latitude).hex()
+
+
+def fix_problem(fix: Fix, *, now: datetime.datetime) -> str | None:
+    if fix.time is None:
+        return "no device time"
+    problem = fix_time_problem(fix, now=now)
+    if problem:
+        return problem
+    if fix.time.year < 2000:
+        return f"device time {fix.time.isoformat()} is before 2000 (clock not set)"
+    lat, lon = fix.latitude, fix.longitude
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return f"coordinates {lat}, {lon} are out of range"
+    if lat == 0 and lon == 0:
+        return "no position (0, 0)"
+    return None
+
+
+def implied_speed_kmh(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """Speed between two (epoch seconds, lat, lon) fixes, by great circle; inf when no time passed."""
+    seconds = abs(b[0] - a[0])
+    metres = great_circle(a[1:], b[1:]).meters
+    if seconds == 0:
+        return math.inf if metres > 1 else 0.0
+    return metres / seconds * 3.6
+
+
+def is_outlier(prev: tuple[float, float, float], cur: tuple[float, float, float], limit_kmh: float) -> bool:
+    speed = implied_speed_kmh(prev, cur)
+    if speed < limit_kmh * (1 - SCREEN_MARGIN):
+        return False
+    if speed > limit_kmh * (1 + SCREEN_MARGIN) or math.isinf(speed):
+        return True
+    seconds = abs(cur[0] - prev[0])
+    return geodesic(prev[1:], cur[1:]).meters / seconds * 3.6 > limit_kmh
+
+
+def flag_outliers(items: list[Incoming], last: dict[int, tuple[float, float, float]], limit_kmh: float) -> list[bool]:
+    """Outlier flags, comparing each fix with the terminal's previous plausible fix in time order.
+
+    A fix older than the stored last position (buffered, out of order) has no reliable predecessor
+    here and is not flagged.
+    """
+    flags = [False] * len(items)
+    by_terminal: dict[int, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        by_terminal[item.terminal_id].append(index)
+    for terminal_id, indexes in by_terminal.items():
+        indexes.sort(key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
+        prev = last.get(terminal_id)
+        for i in indexes:
+            fix = items[i].fix
+            cur = (fix.time.timestamp(), fix.latitude, fix.longitude)  # type: ignore[union-attr]
+            if prev is not None and cur[0] < prev[0]:
+                continue
+            if prev is not None and is_outlier(prev, cur, limit_kmh):
+                flags[i] = True
+                continue
+            if fix.valid:
+                prev = cur
+    return flags
+
+
+def batch_plan(
+    items: Sequence[Incoming],
+    *,
+    bare_alarms: Sequence[BareAlarm] = (),
+    now: datetime.datetime | None = None,
+    outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
+) -> Plan:
+    now = now or datetime.datetime.now(datetime.UTC)
+    result = BatchResult()
+    accepted: list[Incoming] = []
+    for index, item in enumerate(items):
+        problem = fix_problem(item.fix, now=now)
+        if problem:
+            result.rejected.append((index, problem))
+        else:
+            accepted.append(item)
+    if not accepted and not bare_alarms:
+        return result
+    if accepted:
+        terminal_ids = sorted({item.terminal_id for item in accepted})
+        rows = yield Query(LAST_SQL, [terminal_ids], fetch=True)
+        last = {tid: (t.timestamp(), lat, lon) for tid, t, lat, lon in rows}
+        flags = flag_outliers(accepted, last, outlier_speed_kmh)
+        result.outliers = sum(flags)
+        stage_rows = [_stage_row(item, now, outlier) for item, outlier in zip(accepted, flags, strict=True)]
+        yield Query(STAGE_DDL)
+        yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
+        yield Copy(COPY_SQL, stage_rows)
+        inserted = yield Query(INSERT_SQL, fetch=True)
+        result.stored = len(inserted)
+        result.duplicates = len(accepted) - result.stored
+        yield Query(UPSERT_LAST_SQL)
+        yield Query(ALARM_FROM_STAGE_SQL)
+        times = [item.fix.time for item in accepted]
+        yield Query(OUTBOX_SQL, [json.dumps(terminal_ids), min(times), max(times)])  # type: ignore[type-var]
+    if bare_alarms:
+        yield Query(
+            BARE_ALARM_SQL,
+            [[a.terminal_id for a in bare_alarms], [a.kind for a in bare_alarms], [a.at for a in bare_alarms]],
+        )
+    return result
+
+
+def _stage_row(item: Incoming, received_at: datetime.datetime, outlier: bool) -> tuple[Any, ...]:
+    fix = item.fix
+    battery = None if fix.battery is None else max(0, min(100, round(fix.battery)))
+    return (
+        item.terminal_id,
+        fix.time,
+        received_at,
+        ewkb_point(fix.longitude, fix.latitude),
+        fix.speed_kmh,
+        fix.course,
+        fix.altitude,
+        fix.satellites,
+        fix.valid,
+        battery,
+        json.dumps(list(fix.alarms)),
+        outlier,
+    )
+
+
+# --- drivers -------------------------------------------------------------------------------------
+
+
+def run_sync(cursor: Any, plan: Plan) -> BatchResult:
+    """Drive a plan on a psycopg (or Django-wrapped) cursor inside the caller's transaction."""
+    try:
+        op = next(plan)
+        while True:
+            op = plan.send(_execute_sync(cursor, op))
+    except StopIteration as stop:
+        return stop.value
+
+
+def _execute_sync(cursor: Any, op: Query | Copy) -> Any:
+    if isinstance(op, Copy):
+        with cursor.copy(op.sql) as copy:
+            for row in op.rows:
+                copy.write_row(row)
+        return None
+    cursor.execute(op.sql, op.params)
+    return cursor.fetchall() if op.fetch else None
+
+
+async def run_async(cursor: Any, plan: Plan) -> BatchResult:
+    """Drive a plan on a psycopg AsyncCursor inside the caller's transaction."""
+    try:
+        op = next(plan)
+        while True:
+            if isinstance(op, Copy):
+                async with cursor.copy(op.sql) as copy:
+                    for row in op.rows:
+                        await copy.write_row(row)
+                value = None
+            else:
+                await cursor.execute(op.sql, op.params)
+                value = await cursor.fetchall() if op.fetch else None
+            op = plan.send(value)
+    except StopIteration as stop:
+        return stop.value
+
+
+def ingest_fixes(items: Iterable[Incoming], *, bare_alarms: Sequence[BareAlarm] = ()) -> BatchResult:
+    """Store a batch through Django's connection, in one transaction (HTTP ingestion, replays)."""
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        return run_sync(
+            cursor,
+            batch_plan(list(items), bare_alarms=bare_alarms, outlier_speed_kmh=settings.OUTLIER_SPEED_KMH),
+        )

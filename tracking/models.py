@@ -1,0 +1,192 @@
+from django.conf import settings
+from django.contrib.gis.db import models as gis
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Station
+from vehicles.models import Vehicle
+
+
+class Terminal(models.Model):
+    """An anti-theft GPS terminal (车载定位终端), identified by its IMEI."""
+
+    class Protocol(models.TextChoices):
+        GT06 = "gt06", "GT06 / Concox"
+        JT808 = "jt808", "JT/T 808"
+        OSMAND = "osmand", "OsmAnd (Traccar Client)"
+
+    class Source(models.TextChoices):
+        AFTERMARKET = "aftermarket", _("fitted at the counter")
+        BUILT_IN = "built_in", _("built into the bike (GB 17761-2024)")
+
+    imei = models.CharField(_("IMEI"), max_length=15, unique=True)
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Protocol.choices)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices, default=Source.AFTERMARKET)
+    sim_iccid = models.CharField(_("SIM ICCID"), max_length=20, blank=True)
+    # JT/T 808 identifies a terminal by its "terminal phone" (BCD digits in every header).
+    phone = models.CharField(_("JT/T 808 terminal phone"), max_length=20, blank=True)
+    auth_code = models.CharField(_("JT/T 808 auth code"), max_length=32, blank=True)
+    heartbeat_interval_s = models.PositiveIntegerField(_("expected heartbeat interval (s)"), default=300)
+    positioning_enabled = models.BooleanField(_("positioning switched on by the owner"), default=True)
+    consent_at = models.DateTimeField(_("owner's consent to positioning"), null=True, blank=True)
+    # Current binding; the installation history is in TerminalInstallation. Written together.
+    vehicle = models.OneToOneField(
+        Vehicle, models.PROTECT, null=True, blank=True, related_name="terminal", verbose_name=_("vehicle")
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("terminal")
+        verbose_name_plural = _("terminals")
+        constraints = [
+            models.UniqueConstraint(fields=["phone"], condition=~Q(phone=""), name="terminal_phone_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.imei
+
+
+class TerminalInstallation(models.Model):
+    """Who fitted (or removed) which terminal on which bike, when and where."""
+
+    terminal = models.ForeignKey(Terminal, models.PROTECT, related_name="installations", verbose_name=_("terminal"))
+    vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="installations", verbose_name=_("vehicle"))
+    installed_at = models.DateTimeField(_("installed at"))
+    installed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("installed by")
+    )
+    station = models.ForeignKey(Station, models.PROTECT, related_name="+", verbose_name=_("station"))
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("removed by")
+    )
+    removal_reason = models.CharField(_("removal reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-installed_at"]
+        verbose_name = _("terminal installation")
+        verbose_name_plural = _("terminal installations")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terminal"], condition=Q(removed_at__isnull=True), name="installation_terminal_current_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["vehicle"], condition=Q(removed_at__isnull=True), name="installation_vehicle_current_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id} → {self.vehicle_id}"
+
+
+class Ping(models.Model):
+    """A stored position. The table is partitioned by day of device time (migration 0002), written
+    only by tracking.ingest with COPY; this model is for reading.
+    """
+
+    pk = models.CompositePrimaryKey("terminal_id", "device_time")
+    terminal = models.ForeignKey(Terminal, models.DO_NOTHING, db_constraint=False, related_name="+")
+    device_time = models.DateTimeField()
+    received_at = models.DateTimeField()
+    point = gis.PointField(geography=True, srid=4326)
+    speed_kmh = models.FloatField(null=True)
+    course = models.FloatField(null=True)
+    altitude = models.FloatField(null=True)
+    satellites = models.SmallIntegerField(null=True)
+    valid = models.BooleanField()
+    battery = models.SmallIntegerField(null=True)
+    alarms = models.JSONField(default=list)
+    outlier = models.BooleanField(default=False)
+
+    class Meta:
+        managed = False
+        db_table = "tracking_ping"
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id}@{self.device_time:%Y-%m-%d %H:%M:%S}"
+
+
+class LastPosition(models.Model):
+    """One row per terminal: its newest plausible fix. "Where are they now" reads only this table."""
+
+    terminal = models.OneToOneField(Terminal, models.CASCADE, primary_key=True, related_name="last_position")
+    device_time = models.DateTimeField()
+    received_at = models.DateTimeField()
+    point = gis.PointField(geography=True, srid=4326, spatial_index=True)
+    speed_kmh = models.FloatField(null=True)
+    course = models.FloatField(null=True)
+    valid = models.BooleanField()
+    battery = models.SmallIntegerField(null=True)
+
+    class Meta:
+        verbose_name = _("last position")
+        verbose_name_plural = _("last positions")
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id}@{self.device_time:%Y-%m-%d %H:%M:%S}"
+
+
+class Alarm(models.Model):
+    """An alarm a terminal raised, or one the system derived (offline, displacement, sighting)."""
+
+    class Source(models.TextChoices):
+        TERMINAL = "terminal", _("terminal")
+        DERIVED = "derived", _("derived")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("new")
+        ACKNOWLEDGED = "acknowledged", _("acknowledged")
+        CLOSED = "closed", _("closed")
+
+    terminal = models.ForeignKey(Terminal, models.PROTECT, related_name="alarms", verbose_name=_("terminal"))
+    vehicle = models.ForeignKey(
+        Vehicle, models.PROTECT, null=True, blank=True, related_name="alarms", verbose_name=_("vehicle")
+    )
+    kind = models.CharField(_("kind"), max_length=40)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.TERMINAL)
+    at = models.DateTimeField(_("at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    point = gis.PointField(_("position"), geography=True, srid=4326, null=True, blank=True)
+    status = models.CharField(_("status"), max_length=14, choices=Status.choices, default=Status.NEW)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("handled by")
+    )
+    handled_at = models.DateTimeField(_("handled at"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("alarm")
+        verbose_name_plural = _("alarms")
+        constraints = [
+            # A retried message must not raise the same alarm twice.
+            models.UniqueConstraint(fields=["terminal", "kind", "at"], name="alarm_once_per_terminal_kind_time"),
+        ]
+        indexes = [models.Index(fields=["status", "at"], name="alarm_status_at_idx")]  # duty-room queue
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.terminal_id} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class IngestOutbox(models.Model):
+    """One row per committed ingestion batch, written in the batch's own transaction.
+
+    Derived work (sightings, notifications, displacement alarms) is driven from these rows by a
+    Celery task, so a batch committed while Redis was down is still processed once it is back.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    terminal_ids = models.JSONField(default=list)
+    first_device_time = models.DateTimeField()
+    last_device_time = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="outbox_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}"
