@@ -47,9 +47,7 @@ def partition_create(day: datetime.date, *, connection: Any = None) -> bool:
     name = partition_name(day)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute("LOCK TABLE tracking_ping_default IN ACCESS EXCLUSIVE MODE")
-        cursor.execute(
-            f"CREATE TABLE {name} (LIKE tracking_ping INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"  # noqa: S608
-        )
+        cursor.execute(f"CREATE TABLE {name} (LIKE tracking_ping INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         cursor.execute(
             f"WITH moved AS (DELETE FROM tracking_ping_default WHERE device_time >= %s AND device_time < %s "  # noqa: S608
             f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",

@@ -19,7 +19,7 @@ def imei(n: int | None = None) -> str:
     return body + luhn.calc_check_digit(body)
 
 
-def terminal(*, protocol: str = "gt06", bound: bool = True, clerk=None, **extra) -> Terminal:  # noqa: ANN001
+def terminal(*, protocol: str = "gt06", bound: bool = True, clerk=None, **extra) -> Terminal:
     n = next(_serial)
     if protocol == "jt808":
         extra.setdefault("phone", f"0139{n:08d}")
