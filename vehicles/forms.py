@@ -183,6 +183,7 @@ class SearchForm(forms.Form):
     id_number = forms.CharField(label=_("Owner's ID number"), max_length=24, required=False)
     phone = forms.CharField(label=_("Owner's phone"), max_length=20, required=False)
     owner_name = forms.CharField(label=_("Owner's name"), max_length=100, required=False)
+    imei = forms.CharField(label=_("Terminal IMEI"), max_length=15, required=False)
     reason = forms.CharField(
         label=_("Reason for the search"),
         max_length=200,
@@ -190,7 +191,7 @@ class SearchForm(forms.Form):
         help_text=_("Recorded in the audit trail with your search."),
     )
 
-    CRITERIA = ("plate", "plate_contains", "frame_number", "motor_number", "id_number", "phone", "owner_name")
+    CRITERIA = ("plate", "plate_contains", "frame_number", "motor_number", "id_number", "phone", "owner_name", "imei")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -21,10 +21,10 @@ class Owner(models.Model):
     name = models.CharField(_("name"), max_length=100)
     # Resident ID number (GB 11643) for a person, unified social credit code (GB 32100) for an
     # organisation. Both are 18 characters from disjoint check schemes, so one unique column serves.
-    id_number = models.CharField(_("ID number"), max_length=18, unique=True)
+    id_number = models.CharField(_("ID number"), max_length=18)
     agent_name = models.CharField(_("authorised agent"), max_length=50, blank=True)
     agent_id_number = models.CharField(_("agent ID number"), max_length=18, blank=True)
-    phone = models.CharField(_("phone"), max_length=11, db_index=True)  # search by phone
+    phone = models.CharField(_("phone"), max_length=11)
     address = models.CharField(_("address"), max_length=200)
     township = models.ForeignKey(
         Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")
@@ -43,7 +43,13 @@ class Owner(models.Model):
     class Meta:
         verbose_name = _("owner")
         verbose_name_plural = _("owners")
-        indexes = [models.Index(fields=["name"], name="owner_name_idx")]  # search by owner name
+        # Unique constraints rather than unique=True: the same btree, without the varchar_pattern_ops
+        # twin Django adds for LIKE, which no query here uses.
+        constraints = [models.UniqueConstraint(fields=["id_number"], name="owner_id_number_uniq")]
+        indexes = [
+            models.Index(fields=["name"], name="owner_name_idx"),  # search by owner name
+            models.Index(fields=["phone"], name="owner_phone_idx"),  # search by phone
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -62,8 +68,8 @@ class Vehicle(models.Model):
         FROZEN = "frozen", _("frozen (insurance claim open)")
         DEREGISTERED = "deregistered", _("deregistered")
 
-    frame_number = models.CharField(_("frame number"), max_length=17, unique=True)
-    motor_number = models.CharField(_("motor number"), max_length=30, db_index=True)  # search
+    frame_number = models.CharField(_("frame number"), max_length=17)
+    motor_number = models.CharField(_("motor number"), max_length=30)
     manufacturer = models.CharField(_("manufacturer"), max_length=100)
     brand = models.CharField(_("brand"), max_length=50)
     model_name = models.CharField(_("model"), max_length=50)
@@ -92,7 +98,9 @@ class Vehicle(models.Model):
             ("search_records", _("Can search filing records")),
             ("view_full_identity", _("Can see full ID numbers and phone numbers (audited)")),
         ]
+        constraints = [models.UniqueConstraint(fields=["frame_number"], name="vehicle_frame_number_uniq")]
         indexes = [
+            models.Index(fields=["motor_number"], name="vehicle_motor_number_idx"),  # search by motor number
             # Statistics by station and status (plate counts per station).
             models.Index(fields=["station", "status"], name="vehicle_station_status_idx"),
         ]
@@ -172,8 +180,8 @@ class Plate(models.Model):
         VOID = "void", _("void")
         RECOVERED = "recovered", _("recovered")
 
-    # btree for exact lookups; a trigram GIN index (migration 0002) serves partial-plate search.
-    number = models.CharField(_("number"), max_length=16, db_index=True)
+    # btree for exact lookups (Meta.indexes); a trigram GIN index (migration 0002) serves partial search.
+    number = models.CharField(_("number"), max_length=16)
     series = models.ForeignKey(PlateSeries, models.PROTECT, related_name="plates", verbose_name=_("series"))
     kind = models.CharField(_("kind"), max_length=6, choices=PlateKind.choices)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
@@ -194,6 +202,7 @@ class Plate(models.Model):
                 name="plate_temporary_has_expiry",
             ),
         ]
+        indexes = [models.Index(fields=["number"], name="plate_number_idx")]
 
     def __str__(self) -> str:
         return self.number

@@ -108,6 +108,7 @@ class SearchInput(serializers.Serializer):
     id_number = serializers.CharField(required=False)
     phone = serializers.CharField(required=False)
     owner_name = serializers.CharField(required=False)
+    imei = serializers.CharField(required=False, help_text="IMEI of the terminal fitted to the bike")
     reason = serializers.CharField(required=False, default="", help_text="Why the record is looked up (audited)")
 
 
