@@ -190,3 +190,51 @@ class IngestOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.pk}"
+
+
+class IngestToken(models.Model):
+    """Bearer token for POST /api/v1/pings: for one terminal, or for an integration (any terminal).
+
+    Only the SHA-256 of the token is stored; the token itself is shown once, when it is created.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    terminal = models.ForeignKey(
+        Terminal,
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="ingest_tokens",
+        verbose_name=_("terminal (empty: an integration for any terminal)"),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("ingestion token")
+        verbose_name_plural = _("ingestion tokens")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LegalHold(models.Model):
+    """Keeps a vehicle's positions past the retention period (an open theft report or case).
+
+    The cases app creates and releases holds; retention reads them (and also keeps every vehicle
+    whose status is stolen).
+    """
+
+    vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="legal_holds", verbose_name=_("vehicle"))
+    reason = models.CharField(_("reason"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("legal hold")
+        verbose_name_plural = _("legal holds")
+        indexes = [models.Index(fields=["vehicle"], condition=Q(released_at__isnull=True), name="legalhold_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id}: {self.reason}"

@@ -10,7 +10,8 @@ from django.utils.translation import gettext as _
 from stdnum import imei as stdnum_imei
 
 from accounts.models import User
-from tracking.models import Terminal, TerminalInstallation
+from tracking.models import IngestToken, Terminal, TerminalInstallation
+from tracking.pings_http import token_digest
 from vehicles.models import Vehicle
 from vehicles.services.problems import Problems
 
@@ -121,3 +122,12 @@ def terminal_replace(*, clerk: User, vehicle_id: int, new_terminal_id: int, reas
             raise ValidationError({"vehicle": _("The bike has no terminal to replace.")})
         terminal_unbind(clerk=clerk, terminal_id=current.pk, reason=reason)
         return terminal_bind(clerk=clerk, terminal_id=new_terminal_id, vehicle_id=vehicle_id, owner_consent=True)
+
+
+def ingest_token_create(*, name: str, terminal: Terminal | None = None) -> tuple[IngestToken, str]:
+    """A new token for POST /api/v1/pings; the raw token is returned once and never stored."""
+    if not name.strip():
+        raise ValidationError({"name": _("Name the integration or terminal the token is for.")})
+    raw = secrets.token_urlsafe(32)
+    token = IngestToken.objects.create(name=name.strip(), token_sha256=token_digest(raw), terminal=terminal)
+    return token, raw

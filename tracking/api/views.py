@@ -1,0 +1,113 @@
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ebike_registry.api import has_perm, parse_each_field
+from tracking import services
+from tracking.api import serializers as s
+from tracking.ingest import ingest_fixes
+from tracking.models import Terminal
+from tracking.pings_http import parse_batch, token_lookup
+from vehicles.services.problems import Problems
+
+CanRegister = has_perm("vehicles.register_vehicle")
+CanSearch = has_perm("vehicles.search_records")
+
+
+def _parse(serializer: object, data: object) -> dict:
+    values, errors = parse_each_field(serializer, data)  # type: ignore[arg-type]
+    problems = Problems()
+    problems.merge(errors)
+    problems.raise_if_any()
+    return values
+
+
+def _terminal_response(terminal_id: int, code: int = status.HTTP_200_OK) -> Response:
+    terminal = Terminal.objects.select_related("last_position").get(pk=terminal_id)
+    return Response(s.TerminalOutput(terminal).data, status=code)
+
+
+class TerminalListCreateApi(APIView):
+    def get_permissions(self) -> list:
+        return [CanRegister()] if self.request.method == "POST" else [CanSearch()]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("imei", str, required=True)],
+        responses={200: s.TerminalOutput(many=True)},
+        operation_id="terminal_find",
+    )
+    def get(self, request: Request) -> Response:
+        imei = request.query_params.get("imei", "").strip()
+        if not imei:
+            raise ValidationError({"imei": "Give the IMEI to look up."})
+        terminals = Terminal.objects.select_related("last_position").filter(imei=imei)
+        return Response(s.TerminalOutput(terminals, many=True).data)
+
+    @extend_schema(request=s.TerminalInput, responses={201: s.TerminalOutput}, operation_id="terminal_register")
+    def post(self, request: Request) -> Response:
+        values = _parse(s.TerminalInput(), request.data)
+        terminal = services.terminal_register(**values)
+        return _terminal_response(terminal.pk, status.HTTP_201_CREATED)
+
+
+class TerminalBindApi(APIView):
+    permission_classes = [CanRegister]
+
+    @extend_schema(request=s.BindInput, responses={201: s.InstallationOutput}, operation_id="terminal_bind")
+    def post(self, request: Request, terminal_id: int) -> Response:
+        values = _parse(s.BindInput(), request.data)
+        installation = services.terminal_bind(clerk=request.user, terminal_id=terminal_id, **values)
+        return Response(s.InstallationOutput(installation).data, status=status.HTTP_201_CREATED)
+
+
+class TerminalUnbindApi(APIView):
+    permission_classes = [CanRegister]
+
+    @extend_schema(request=s.UnbindInput, responses={200: s.InstallationOutput}, operation_id="terminal_unbind")
+    def post(self, request: Request, terminal_id: int) -> Response:
+        values = _parse(s.UnbindInput(), request.data)
+        installation = services.terminal_unbind(clerk=request.user, terminal_id=terminal_id, **values)
+        return Response(s.InstallationOutput(installation).data)
+
+
+class TerminalReplaceApi(APIView):
+    permission_classes = [CanRegister]
+
+    @extend_schema(request=s.ReplaceInput, responses={201: s.InstallationOutput}, operation_id="terminal_replace")
+    def post(self, request: Request, vehicle_id: int) -> Response:
+        values = _parse(s.ReplaceInput(), request.data)
+        installation = services.terminal_replace(clerk=request.user, vehicle_id=vehicle_id, **values)
+        return Response(s.InstallationOutput(installation).data, status=status.HTTP_201_CREATED)
+
+
+class PingIngestApi(APIView):
+    """Positions from integrations, authenticated by an ingestion token (Authorization: Bearer …)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=s.PingBatchInput,
+        responses={201: s.PingResultOutput},
+        operation_id="pings_ingest",
+        description='One ping object, or {"pings": [...]} with up to 1,000. Acknowledged (201) only '
+        "after the batch is committed; (terminal, time) is stored once, so retries are safe.",
+    )
+    def post(self, request: Request) -> Response:
+        token = token_lookup(request.headers.get("Authorization", ""))
+        if token is None:
+            raise AuthenticationFailed("Send a valid ingestion token: Authorization: Bearer <token>.")
+        incoming, errors = parse_batch(request.data, token)
+        problems = Problems()
+        problems.merge(errors)
+        problems.raise_if_any()
+        result = ingest_fixes(incoming)
+        return Response(
+            {"stored": result.stored, "duplicates": result.duplicates, "outliers": result.outliers},
+            status=status.HTTP_201_CREATED,
+        )
