@@ -166,3 +166,13 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # A fix implying a faster trip than this from the previous fix is stored flagged as an outlier.
 OUTLIER_SPEED_KMH = float(env_int("OUTLIER_SPEED_KMH", 150))
+
+# Derived work run from the ingestion outbox, in order (tracking.derived).
+INGEST_HANDLERS = ["tracking.derived.stolen_bike_sightings"]
+
+CELERY_BEAT_SCHEDULE = {
+    "tracking-outbox": {"task": "tracking.tasks.process_outbox", "schedule": 2.0},
+    "tracking-offline-alarms": {"task": "tracking.tasks.raise_offline_alarms", "schedule": 60.0},
+    "tracking-partitions": {"task": "tracking.tasks.maintain_partitions", "schedule": 3600.0},
+    "tracking-retention": {"task": "tracking.tasks.apply_retention", "schedule": 6 * 3600.0},
+}

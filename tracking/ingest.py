@@ -84,6 +84,11 @@ FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS a(terminal_id, kind,
 JOIN tracking_terminal t ON t.id = a.terminal_id
 ON CONFLICT (terminal_id, kind, at) DO NOTHING
 """
+# Liveness to the minute is enough for offline alarms, and skips rewriting hot terminal rows.
+SEEN_SQL = (
+    "UPDATE tracking_terminal SET last_seen_at = now() WHERE id = ANY(%s) "
+    "AND (last_seen_at IS NULL OR last_seen_at < now() - interval '60 seconds')"
+)
 OUTBOX_SQL = (
     "INSERT INTO tracking_ingestoutbox (created_at, terminal_ids, first_device_time, last_device_time) "
     "VALUES (now(), %s, %s, %s)"
@@ -205,9 +210,11 @@ def batch_plan(
     items: Sequence[Incoming],
     *,
     bare_alarms: Sequence[BareAlarm] = (),
+    seen: Iterable[int] = (),
     now: datetime.datetime | None = None,
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
 ) -> Plan:
+    """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats)."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -217,6 +224,9 @@ def batch_plan(
             result.rejected.append((index, problem))
         else:
             accepted.append(item)
+    heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms} | set(seen)
+    if heard:
+        yield Query(SEEN_SQL, [sorted(heard)])
     if not accepted and not bare_alarms:
         return result
     if accepted:

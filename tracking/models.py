@@ -35,6 +35,8 @@ class Terminal(models.Model):
         Vehicle, models.PROTECT, null=True, blank=True, related_name="terminal", verbose_name=_("vehicle")
     )
     active = models.BooleanField(_("active"), default=True)
+    # Written once per ingestion batch for every terminal heard from (positions or heartbeats).
+    last_seen_at = models.DateTimeField(_("last heard from"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
