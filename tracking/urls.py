@@ -1,0 +1,9 @@
+from django.urls import path
+
+from tracking import views
+
+app_name = "tracking"
+
+urlpatterns = [
+    path("vehicles/<int:vehicle_id>/terminal/", views.fit, name="fit"),
+]
