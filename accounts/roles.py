@@ -19,6 +19,8 @@ STAFF_ROLES = (CLERK, OFFICER, ADMIN)
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OWNER: [],
     CLERK: [
+        "cases.add_theftreport",
+        "cases.view_theftreport",
         "vehicles.register_vehicle",
         "vehicles.search_records",
         "vehicles.view_vehicle",
@@ -28,6 +30,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vehicles.view_registrationevent",
     ],
     OFFICER: [
+        "cases.add_theftreport",
+        "cases.change_theftreport",
+        "cases.view_theftreport",
+        "cases.add_case",
+        "cases.change_case",
+        "cases.view_case",
         "vehicles.search_records",
         "vehicles.view_full_identity",
         "vehicles.view_vehicle",
@@ -37,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vehicles.view_registrationevent",
     ],
     ADMIN: [
+        "cases.view_theftreport",
+        "cases.view_case",
         "vehicles.register_vehicle",
         "vehicles.search_records",
         "vehicles.view_full_identity",

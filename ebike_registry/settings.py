@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "vehicles",
     "tracking",
+    "cases",
 ]
 
 MIDDLEWARE = [

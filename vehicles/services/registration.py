@@ -499,10 +499,16 @@ def vehicle_deregister(*, clerk: User, vehicle_id: int, reason: str, plate_retur
         )
 
 
-def vehicle_mark_stolen(*, officer: User, vehicle_id: int, reason: str) -> RegistrationEvent:
-    """Called when a theft report is taken: the record is locked against changes and transfers."""
+def vehicle_mark_stolen(
+    *, officer: User, vehicle_id: int, reason: str, station: Station | None = None
+) -> RegistrationEvent:
+    """Called when a theft report is taken: the record is locked against changes and transfers.
+
+    `station` is the report's station, for reports an owner starts online (owners have none).
+    """
     return _set_status(
         user=officer,
+        station=station,
         vehicle_id=vehicle_id,
         reason=reason,
         kind=RegistrationEvent.Kind.MARK_STOLEN,
@@ -511,10 +517,13 @@ def vehicle_mark_stolen(*, officer: User, vehicle_id: int, reason: str) -> Regis
     )
 
 
-def vehicle_clear_stolen(*, officer: User, vehicle_id: int, reason: str) -> RegistrationEvent:
-    """Called when the last open theft report on the bike ends (returned, withdrawn)."""
+def vehicle_clear_stolen(
+    *, officer: User, vehicle_id: int, reason: str, station: Station | None = None
+) -> RegistrationEvent:
+    """Called when the bike is no longer missing (recovered, report withdrawn)."""
     return _set_status(
         user=officer,
+        station=station,
         vehicle_id=vehicle_id,
         reason=reason,
         kind=RegistrationEvent.Kind.CLEAR_STOLEN,
@@ -523,8 +532,10 @@ def vehicle_clear_stolen(*, officer: User, vehicle_id: int, reason: str) -> Regi
     )
 
 
-def _set_status(*, user: User, vehicle_id: int, reason: str, kind: str, old: str, new: str) -> RegistrationEvent:
-    station = _staff_station(user)
+def _set_status(
+    *, user: User, station: Station | None, vehicle_id: int, reason: str, kind: str, old: str, new: str
+) -> RegistrationEvent:
+    station = station or _staff_station(user)
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
         _refuse_unless(record, {old}, RegistrationEvent.Kind(kind).label)

@@ -1,0 +1,213 @@
+from django.conf import settings
+from django.contrib.gis.db import models as gis
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Station, Township
+from vehicles.models import Vehicle
+
+
+class ReportStatus(models.TextChoices):
+    RECEIVED = "received", _("received (受理)")
+    FILED_CRIMINAL = "filed_criminal", _("filed as a criminal case (刑事立案)")
+    FILED_PUBLIC_ORDER = "filed_public_order", _("handled as a public-order case (治安案件)")
+    NOT_FILED = "not_filed", _("not filed (不予立案)")
+    SOLVED = "solved", _("solved (破案)")
+    RECOVERED = "recovered", _("recovered (追回)")
+    RETURNED = "returned", _("returned to the owner (发还)")
+    CLOSED = "closed", _("closed (结案)")
+    WITHDRAWN = "withdrawn", _("withdrawn (撤案)")
+
+
+# The workflow of DOMAIN.md §5. A report not filed as a case can still end with the bike found.
+TRANSITIONS: dict[str, set[str]] = {
+    ReportStatus.RECEIVED: {
+        ReportStatus.FILED_CRIMINAL,
+        ReportStatus.FILED_PUBLIC_ORDER,
+        ReportStatus.NOT_FILED,
+        ReportStatus.RECOVERED,
+        ReportStatus.WITHDRAWN,
+    },
+    ReportStatus.FILED_CRIMINAL: {ReportStatus.SOLVED, ReportStatus.RECOVERED, ReportStatus.WITHDRAWN},
+    ReportStatus.FILED_PUBLIC_ORDER: {ReportStatus.SOLVED, ReportStatus.RECOVERED, ReportStatus.WITHDRAWN},
+    ReportStatus.NOT_FILED: {ReportStatus.RECOVERED, ReportStatus.CLOSED, ReportStatus.WITHDRAWN},
+    ReportStatus.SOLVED: {ReportStatus.RECOVERED, ReportStatus.CLOSED},
+    ReportStatus.RECOVERED: {ReportStatus.RETURNED},
+    ReportStatus.RETURNED: {ReportStatus.CLOSED},
+    ReportStatus.CLOSED: set(),
+    ReportStatus.WITHDRAWN: set(),
+}
+# While a report is in one of these, its bike is missing: marked stolen in the registry.
+MISSING_STATUSES = {
+    ReportStatus.RECEIVED,
+    ReportStatus.FILED_CRIMINAL,
+    ReportStatus.FILED_PUBLIC_ORDER,
+    ReportStatus.NOT_FILED,
+    ReportStatus.SOLVED,
+}
+# Open reports keep the bike's positions under legal hold.
+CLOSED_STATUSES = {ReportStatus.CLOSED, ReportStatus.WITHDRAWN}
+
+
+class TheftReport(models.Model):
+    """接警登记: every reported theft is accepted, registered bike or not."""
+
+    class Channel(models.TextChoices):
+        CALL_110 = "call_110", _("110 call")
+        WALK_IN = "walk_in", _("walk-in")
+        ONLINE = "online", _("online, by the owner")
+
+    number = models.CharField(_("report number"), max_length=24)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    station = models.ForeignKey(Station, models.PROTECT, related_name="theft_reports", verbose_name=_("station"))
+    receiving_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("receiving officer"),
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, models.PROTECT, null=True, blank=True, related_name="theft_reports", verbose_name=_("vehicle")
+    )
+    # A bike not in the registry is described by hand.
+    unregistered_description = models.CharField(_("description of an unregistered bike"), max_length=300, blank=True)
+    reporter_name = models.CharField(_("reporting person"), max_length=50)
+    reporter_phone = models.CharField(_("reporter's phone"), max_length=11)
+    reporter_id_number = models.CharField(_("reporter's ID number"), max_length=18, blank=True)
+    last_seen_at = models.DateTimeField(_("last seen at"))
+    missing_at = models.DateTimeField(_("found missing at"))
+    place_address = models.CharField(_("place"), max_length=200)
+    place_point = gis.PointField(_("place on the map"), geography=True, srid=4326, null=True, blank=True)
+    township = models.ForeignKey(
+        Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")
+    )
+    locked = models.BooleanField(_("the bike was locked"), null=True)
+    narrative = models.TextField(_("circumstances"), blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=ReportStatus.choices, default=ReportStatus.RECEIVED)
+    status_changed_at = models.DateTimeField(_("status changed at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("theft report")
+        verbose_name_plural = _("theft reports")
+        constraints = [
+            models.UniqueConstraint(fields=["number"], name="theftreport_number_uniq"),
+            # One open report per bike: a second report of the same theft is refused with the first's number.
+            models.UniqueConstraint(
+                fields=["vehicle"],
+                condition=~Q(status__in=["closed", "withdrawn", "returned"]),
+                name="theftreport_one_open_per_vehicle",
+            ),
+            models.CheckConstraint(condition=Q(last_seen_at__lte=models.F("missing_at")), name="theftreport_times"),
+        ]
+        indexes = [
+            models.Index(fields=["station", "received_at"], name="theftreport_station_idx"),  # station lists
+            models.Index(fields=["status"], name="theftreport_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def registered(self) -> bool:
+        return self.vehicle_id is not None
+
+
+class ReportTransition(models.Model):
+    """Every status change of a report, with who, when and why. Append-only."""
+
+    report = models.ForeignKey(TheftReport, models.PROTECT, related_name="transitions", verbose_name=_("report"))
+    from_status = models.CharField(_("from"), max_length=20, choices=ReportStatus.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, choices=ReportStatus.choices)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("officer")
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("report transition")
+        verbose_name_plural = _("report transitions")
+
+    def __str__(self) -> str:
+        return f"{self.report_id}: {self.from_status} → {self.to_status}"
+
+
+class Case(models.Model):
+    """案件: a filed case; one ring may be behind many reports and vehicles."""
+
+    class Kind(models.TextChoices):
+        CRIMINAL = "criminal", _("criminal (刑事)")
+        PUBLIC_ORDER = "public_order", _("public order (治安)")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("under investigation")
+        SOLVED = "solved", _("solved")
+        CLOSED = "closed", _("closed")
+
+    number = models.CharField(_("case number (立案编号)"), max_length=32)
+    kind = models.CharField(_("type"), max_length=12, choices=Kind.choices)
+    station = models.ForeignKey(Station, models.PROTECT, related_name="cases", verbose_name=_("handling station"))
+    officers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="cases", verbose_name=_("officers"))
+    filed_on = models.DateField(_("filed on"))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("approved by")
+    )
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    solved_with_positioning = models.BooleanField(_("solved with positioning data"), default=False)
+    summary = models.TextField(_("summary"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-filed_on", "-id"]
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        constraints = [models.UniqueConstraint(fields=["number"], name="case_number_uniq")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CaseLink(models.Model):
+    """A report or a vehicle linked to a case; unlinking keeps the row with who, when and why."""
+
+    case = models.ForeignKey(Case, models.PROTECT, related_name="links", verbose_name=_("case"))
+    report = models.ForeignKey(
+        TheftReport, models.PROTECT, null=True, blank=True, related_name="case_links", verbose_name=_("report")
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, models.PROTECT, null=True, blank=True, related_name="case_links", verbose_name=_("vehicle")
+    )
+    linked_at = models.DateTimeField(_("linked at"), auto_now_add=True)
+    linked_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    unlinked_at = models.DateTimeField(_("unlinked at"), null=True, blank=True)
+    unlinked_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    unlink_reason = models.CharField(_("reason for unlinking"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("case link")
+        verbose_name_plural = _("case links")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(report__isnull=False, vehicle__isnull=True) | Q(report__isnull=True, vehicle__isnull=False),
+                name="caselink_report_xor_vehicle",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "report"],
+                condition=Q(unlinked_at__isnull=True, report__isnull=False),
+                name="caselink_report_once",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "vehicle"],
+                condition=Q(unlinked_at__isnull=True, vehicle__isnull=False),
+                name="caselink_vehicle_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: report {self.report_id} / vehicle {self.vehicle_id}"

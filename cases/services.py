@@ -1,0 +1,306 @@
+"""Theft reports (接警登记) and cases (立案): taking, moving through the workflow, linking.
+
+Every report is accepted: a bike found in the registry is marked stolen (registry changes and
+transfers refused) and its positions are put under legal hold in the same transaction; a bike not
+in the registry is described by hand and flagged unregistered. Status changes are conditional
+updates (`filter(status=old).update(...)`), so two officers cannot move one report twice.
+"""
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.gis.geos import Point
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit import audit_record
+from accounts.models import Station, Township, User
+from cases.models import (
+    CLOSED_STATUSES,
+    MISSING_STATUSES,
+    TRANSITIONS,
+    Case,
+    CaseLink,
+    ReportStatus,
+    ReportTransition,
+    TheftReport,
+)
+from tracking.models import LegalHold
+from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, phone_problem
+from vehicles.models import Plate, Vehicle
+from vehicles.services.problems import Problems
+from vehicles.services.registration import vehicle_clear_stolen, vehicle_mark_stolen
+
+
+@dataclass(frozen=True)
+class VehicleQuery:
+    plate: str = ""
+    frame_number: str = ""
+    owner_id_number: str = ""
+
+
+def hold_reason(report: TheftReport) -> str:
+    return f"theft report {report.number}"
+
+
+def vehicle_find(query: VehicleQuery) -> list[Vehicle]:
+    """Registered bikes matching the identifiers the reporter gave (any of them)."""
+    found: dict[int, Vehicle] = {}
+    if query.plate:
+        ids = Plate.objects.filter(number=query.plate.strip().upper()).values("vehicle_id")
+        found.update({v.pk: v for v in Vehicle.objects.filter(pk__in=ids)})
+    if query.frame_number:
+        found.update({v.pk: v for v in Vehicle.objects.filter(frame_number=normalize_code(query.frame_number))})
+    if query.owner_id_number and not found:
+        owned = Vehicle.objects.filter(owner__id_number=normalize_id_number(query.owner_id_number))
+        found.update({v.pk: v for v in owned.exclude(status=Vehicle.Status.DEREGISTERED)})
+    return list(found.values())
+
+
+def _report_number(station: Station, day: datetime.date) -> str:
+    # The station row lock serialises numbering per station; numbers run per station and day.
+    Station.objects.select_for_update().get(pk=station.pk)
+    prefix = f"JJ{station.code}{day:%Y%m%d}"
+    count = TheftReport.objects.filter(number__startswith=prefix).count()
+    return f"{prefix}{count + 1:04d}"
+
+
+def report_take(
+    *,
+    user: User,
+    channel: str,
+    vehicle_query: VehicleQuery,
+    unregistered_description: str = "",
+    reporter_name: str,
+    reporter_phone: str,
+    reporter_id_number: str = "",
+    last_seen_at: datetime.datetime,
+    missing_at: datetime.datetime,
+    place_address: str,
+    place_point: tuple[float, float] | None = None,
+    township_code: str = "",
+    locked: bool | None = None,
+    narrative: str = "",
+) -> TheftReport:
+    """接警登记. An officer takes it at a counter or by phone; an owner may start one online for
+    their own bike. Every problem is reported at once; a valid report is always accepted.
+    """
+    online = channel == TheftReport.Channel.ONLINE
+    if not online and not user.has_perm("cases.add_theftreport"):
+        raise PermissionDenied(_("Only officers take theft reports; owners report online."))
+    problems = Problems()
+    if channel not in TheftReport.Channel.values:
+        problems.add("channel", _("Unknown channel."))
+    if len(reporter_name.strip()) < 2:
+        problems.add("reporter_name", _("Enter the reporting person's name."))
+    problems.add("reporter_phone", phone_problem(reporter_phone))
+    now = timezone.now()
+    if last_seen_at > missing_at:
+        problems.add("last_seen_at", _("The bike was last seen after it was found missing."))
+    if missing_at > now + datetime.timedelta(minutes=5):
+        problems.add("missing_at", _("The time the bike was found missing is in the future."))
+    if len(place_address.strip()) < 2 and place_point is None:
+        problems.add("place_address", _("Say where the bike was stolen (address or map point)."))
+    if place_point is not None:
+        lat, lon = place_point
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            problems.add("place_point", _("The map point is outside the valid coordinate range."))
+    township = None
+    if township_code:
+        township = Township.objects.filter(code=township_code).first()
+        if township is None:
+            problems.add("township_code", _("Unknown township code %(code)s.") % {"code": township_code})
+
+    matches = vehicle_find(vehicle_query)
+    vehicle = None
+    if len(matches) > 1:
+        problems.add("vehicle", _("The identifiers given match different bikes; give one of them."))
+    elif matches:
+        vehicle = matches[0]
+        if vehicle.status == Vehicle.Status.DEREGISTERED:
+            problems.add("vehicle", _("This registration was deregistered; report the theft as an unregistered bike."))
+        open_report = (
+            TheftReport.objects.filter(vehicle=vehicle)
+            .exclude(status__in=[*CLOSED_STATUSES, ReportStatus.RETURNED])
+            .first()
+        )
+        if open_report is not None:
+            problems.add(
+                "vehicle",
+                _("This bike already has an open theft report, %(number)s.") % {"number": open_report.number},
+            )
+        if online and (vehicle.owner.user_id != user.pk):
+            raise PermissionDenied(_("Owners can report only their own bikes online."))
+    elif not unregistered_description.strip():
+        problems.add(
+            "vehicle",
+            _("No registered bike matches; describe the bike (brand, colour, frame number) to report it anyway."),
+        )
+    if online and vehicle is None and not problems.has("vehicle"):
+        problems.add("vehicle", _("Online reports are for registered bikes; report other thefts at a station."))
+    problems.raise_if_any()
+
+    station = user.station if user.station_id else (vehicle.station if vehicle else None)
+    if station is None:
+        raise PermissionDenied(_("Your account is not assigned to a police station."))
+    with transaction.atomic():
+        report = TheftReport.objects.create(
+            number=_report_number(station, timezone.localdate()),
+            channel=channel,
+            station=station,
+            receiving_officer=None if online else user,
+            vehicle=vehicle,
+            unregistered_description=unregistered_description.strip() if vehicle is None else "",
+            reporter_name=reporter_name.strip(),
+            reporter_phone=normalize_phone(reporter_phone),
+            reporter_id_number=normalize_id_number(reporter_id_number) if reporter_id_number else "",
+            last_seen_at=last_seen_at,
+            missing_at=missing_at,
+            place_address=place_address.strip(),
+            place_point=Point(place_point[1], place_point[0], srid=4326) if place_point else None,
+            township=township,
+            locked=locked,
+            narrative=narrative.strip(),
+        )
+        ReportTransition.objects.create(report=report, from_status="", to_status=ReportStatus.RECEIVED, by=user)
+        if vehicle is not None:
+            if vehicle.status == Vehicle.Status.REGISTERED:
+                vehicle_mark_stolen(officer=user, station=station, vehicle_id=vehicle.pk, reason=report.number)
+            LegalHold.objects.create(vehicle=vehicle, reason=hold_reason(report))
+        audit_record(user=user, action="theft_report.take", object_type="theft_report", object_id=report.pk)
+    return report
+
+
+def report_transition(*, user: User, report_id: int, to_status: str, note: str = "") -> TheftReport:
+    """Move a report one step along the workflow; out-of-order steps are refused."""
+    with transaction.atomic():
+        report = TheftReport.objects.select_related("vehicle").get(pk=report_id)
+        old = report.status
+        if to_status not in ReportStatus.values:
+            raise ValidationError({"to_status": _("Unknown status %(s)s.") % {"s": to_status}})
+        if to_status not in TRANSITIONS[old]:
+            raise ValidationError(
+                {
+                    "to_status": _("A report that is %(old)s cannot become %(new)s.")
+                    % {"old": ReportStatus(old).label, "new": ReportStatus(to_status).label}
+                }
+            )
+        if to_status in {ReportStatus.NOT_FILED, ReportStatus.WITHDRAWN} and not note.strip():
+            raise ValidationError({"note": _("Give the reason; it is notified to the reporter.")})
+        updated = TheftReport.objects.filter(pk=report.pk, status=old).update(
+            status=to_status, status_changed_at=timezone.now()
+        )
+        if updated != 1:
+            raise ValidationError({"to_status": _("The report was changed by someone else a moment ago; reload it.")})
+        ReportTransition.objects.create(report=report, from_status=old, to_status=to_status, by=user, note=note)
+        vehicle = report.vehicle
+        if vehicle is not None:
+            if (
+                old in MISSING_STATUSES
+                and to_status not in MISSING_STATUSES
+                and vehicle.status == Vehicle.Status.STOLEN
+            ):
+                vehicle_clear_stolen(officer=user, station=report.station, vehicle_id=vehicle.pk, reason=report.number)
+            if to_status in CLOSED_STATUSES:
+                LegalHold.objects.filter(vehicle=vehicle, reason=hold_reason(report), released_at__isnull=True).update(
+                    released_at=timezone.now()
+                )
+        audit_record(
+            user=user,
+            action="theft_report.transition",
+            object_type="theft_report",
+            object_id=report.pk,
+            query={"from": old, "to": to_status},
+            reason=note[:200],
+        )
+        report.refresh_from_db()
+        return report
+
+
+def case_file(
+    *,
+    approver: User,
+    number: str,
+    kind: str,
+    station: Station,
+    officers: list[User],
+    filed_on: datetime.date,
+    summary: str = "",
+) -> Case:
+    """立案: a case with its number, type, handling station, officers and approving officer."""
+    problems = Problems()
+    if not number.strip():
+        problems.add("number", _("Enter the case number (立案编号)."))
+    elif Case.objects.filter(number=number.strip()).exists():
+        problems.add("number", _("Case number %(n)s is already used.") % {"n": number.strip()})
+    if kind not in Case.Kind.values:
+        problems.add("kind", _("The case type is criminal or public_order."))
+    if filed_on > timezone.localdate():
+        problems.add("filed_on", _("The filing date is in the future."))
+    if not officers:
+        problems.add("officers", _("Name at least one responsible officer."))
+    problems.raise_if_any()
+    with transaction.atomic():
+        case = Case.objects.create(
+            number=number.strip(), kind=kind, station=station, filed_on=filed_on, approved_by=approver, summary=summary
+        )
+        case.officers.set(officers)
+        audit_record(user=approver, action="case.file", object_type="case", object_id=case.pk)
+    return case
+
+
+def case_link(*, user: User, case_id: int, report_id: int | None = None, vehicle_id: int | None = None) -> CaseLink:
+    if (report_id is None) == (vehicle_id is None):
+        raise ValidationError({"non_field_errors": _("Link either a report or a vehicle.")})
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if case.status == Case.Status.CLOSED:
+            raise ValidationError({"case": _("The case is closed.")})
+        link_filter: dict[str, Any] = {"case": case, "unlinked_at__isnull": True}
+        if report_id is not None:
+            TheftReport.objects.get(pk=report_id)
+            link_filter["report_id"] = report_id
+            field = "report_id"
+        else:
+            Vehicle.objects.get(pk=vehicle_id)
+            link_filter["vehicle_id"] = vehicle_id
+            field = "vehicle_id"
+        if CaseLink.objects.filter(**link_filter).exists():
+            raise ValidationError({field: _("Already linked to this case.")})
+        link = CaseLink.objects.create(case=case, report_id=report_id, vehicle_id=vehicle_id, linked_by=user)
+        audit_record(
+            user=user,
+            action="case.link",
+            object_type="case",
+            object_id=case.pk,
+            query={"report": report_id, "vehicle": vehicle_id},
+        )
+        return link
+
+
+def case_unlink(*, user: User, link_id: int, reason: str) -> CaseLink:
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the link is removed.")})
+    with transaction.atomic():
+        updated = CaseLink.objects.filter(pk=link_id, unlinked_at__isnull=True).update(
+            unlinked_at=timezone.now(), unlinked_by=user, unlink_reason=reason.strip()
+        )
+        if updated != 1:
+            raise ValidationError({"link": _("This link does not exist or was already removed.")})
+        link = CaseLink.objects.get(pk=link_id)
+        audit_record(user=user, action="case.unlink", object_type="case", object_id=link.case_id, reason=reason)
+        return link
+
+
+def case_solve(*, user: User, case_id: int, with_positioning: bool, note: str = "") -> Case:
+    with transaction.atomic():
+        updated = Case.objects.filter(pk=case_id, status=Case.Status.OPEN).update(
+            status=Case.Status.SOLVED, solved_with_positioning=with_positioning
+        )
+        if updated != 1:
+            raise ValidationError({"status": _("Only a case under investigation can be solved.")})
+        audit_record(user=user, action="case.solve", object_type="case", object_id=case_id, reason=note[:200])
+        return Case.objects.get(pk=case_id)
