@@ -68,6 +68,33 @@ def _report_number(station: Station, day: datetime.date) -> str:
     return f"{prefix}{count + 1:04d}"
 
 
+def report_field_problems(values: dict[str, Any]) -> Problems:
+    """Checks of a report's own fields, on whichever are present (the API runs it on the fields that
+    parsed when others did not, so every problem is reported at once).
+    """
+    problems = Problems()
+    if "channel" in values and values["channel"] not in TheftReport.Channel.values:
+        problems.add("channel", _("Unknown channel."))
+    if "reporter_name" in values and len(values["reporter_name"].strip()) < 2:
+        problems.add("reporter_name", _("Enter the reporting person's name."))
+    if "reporter_phone" in values:
+        problems.add("reporter_phone", phone_problem(values["reporter_phone"]))
+    last_seen, missing = values.get("last_seen_at"), values.get("missing_at")
+    if last_seen and missing and last_seen > missing:
+        problems.add("last_seen_at", _("The bike was last seen after it was found missing."))
+    if missing and missing > timezone.now() + datetime.timedelta(minutes=5):
+        problems.add("missing_at", _("The time the bike was found missing is in the future."))
+    if "place_address" in values and len(values["place_address"].strip()) < 2 and not values.get("place_point"):
+        problems.add("place_address", _("Say where the bike was stolen (address or map point)."))
+    point = values.get("place_point")
+    if point is not None and not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180):
+        problems.add("place_point", _("The map point is outside the valid coordinate range."))
+    code = values.get("township_code")
+    if code and not Township.objects.filter(code=code).exists():
+        problems.add("township_code", _("Unknown township code %(code)s.") % {"code": code})
+    return problems
+
+
 def report_take(
     *,
     user: User,
@@ -91,28 +118,19 @@ def report_take(
     online = channel == TheftReport.Channel.ONLINE
     if not online and not user.has_perm("cases.add_theftreport"):
         raise PermissionDenied(_("Only officers take theft reports; owners report online."))
-    problems = Problems()
-    if channel not in TheftReport.Channel.values:
-        problems.add("channel", _("Unknown channel."))
-    if len(reporter_name.strip()) < 2:
-        problems.add("reporter_name", _("Enter the reporting person's name."))
-    problems.add("reporter_phone", phone_problem(reporter_phone))
-    now = timezone.now()
-    if last_seen_at > missing_at:
-        problems.add("last_seen_at", _("The bike was last seen after it was found missing."))
-    if missing_at > now + datetime.timedelta(minutes=5):
-        problems.add("missing_at", _("The time the bike was found missing is in the future."))
-    if len(place_address.strip()) < 2 and place_point is None:
-        problems.add("place_address", _("Say where the bike was stolen (address or map point)."))
-    if place_point is not None:
-        lat, lon = place_point
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            problems.add("place_point", _("The map point is outside the valid coordinate range."))
-    township = None
-    if township_code:
-        township = Township.objects.filter(code=township_code).first()
-        if township is None:
-            problems.add("township_code", _("Unknown township code %(code)s.") % {"code": township_code})
+    problems = report_field_problems(
+        {
+            "channel": channel,
+            "reporter_name": reporter_name,
+            "reporter_phone": reporter_phone,
+            "last_seen_at": last_seen_at,
+            "missing_at": missing_at,
+            "place_address": place_address,
+            "place_point": place_point,
+            "township_code": township_code,
+        }
+    )
+    township = Township.objects.filter(code=township_code).first() if township_code else None
 
     matches = vehicle_find(vehicle_query)
     vehicle = None

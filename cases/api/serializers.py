@@ -1,0 +1,135 @@
+from rest_framework import serializers
+
+from cases.models import Case, CaseLink, ReportStatus, ReportTransition, TheftReport
+
+
+class ReportInput(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=TheftReport.Channel.choices)
+    plate = serializers.CharField(required=False, allow_blank=True, default="")
+    frame_number = serializers.CharField(required=False, allow_blank=True, default="")
+    owner_id_number = serializers.CharField(required=False, allow_blank=True, default="")
+    unregistered_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
+    reporter_name = serializers.CharField(max_length=50)
+    reporter_phone = serializers.CharField(max_length=20)
+    reporter_id_number = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    last_seen_at = serializers.DateTimeField()
+    missing_at = serializers.DateTimeField()
+    place_address = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    latitude = serializers.FloatField(required=False, allow_null=True, default=None)
+    longitude = serializers.FloatField(required=False, allow_null=True, default=None)
+    township_code = serializers.CharField(required=False, allow_blank=True, default="")
+    locked = serializers.BooleanField(required=False, allow_null=True, default=None)
+    narrative = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TransitionInput(serializers.Serializer):
+    to_status = serializers.ChoiceField(choices=ReportStatus.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class TransitionOutput(serializers.ModelSerializer):
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReportTransition
+        fields = ["from_status", "to_status", "at", "by", "note"]
+
+
+class ReportOutput(serializers.ModelSerializer):
+    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    receiving_officer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    registered = serializers.BooleanField(read_only=True)
+    latitude = serializers.SerializerMethodField()
+    longitude = serializers.SerializerMethodField()
+    transitions = TransitionOutput(many=True, read_only=True)
+
+    class Meta:
+        model = TheftReport
+        fields = [
+            "id",
+            "number",
+            "received_at",
+            "channel",
+            "station",
+            "receiving_officer",
+            "vehicle",
+            "registered",
+            "unregistered_description",
+            "reporter_name",
+            "last_seen_at",
+            "missing_at",
+            "place_address",
+            "latitude",
+            "longitude",
+            "township",
+            "locked",
+            "narrative",
+            "status",
+            "transitions",
+        ]
+
+    def get_latitude(self, report: TheftReport) -> float | None:
+        return report.place_point.y if report.place_point else None
+
+    def get_longitude(self, report: TheftReport) -> float | None:
+        return report.place_point.x if report.place_point else None
+
+
+class CaseInput(serializers.Serializer):
+    number = serializers.CharField(max_length=32)
+    kind = serializers.ChoiceField(choices=Case.Kind.choices)
+    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    filed_on = serializers.DateField()
+    summary = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LinkInput(serializers.Serializer):
+    report_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    vehicle_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+class UnlinkInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class SolveInput(serializers.Serializer):
+    with_positioning = serializers.BooleanField()
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class LinkOutput(serializers.ModelSerializer):
+    linked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    unlinked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CaseLink
+        fields = ["id", "report", "vehicle", "linked_at", "linked_by", "unlinked_at", "unlinked_by", "unlink_reason"]
+
+
+class CaseOutput(serializers.ModelSerializer):
+    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    links = LinkOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "number",
+            "kind",
+            "station",
+            "officers",
+            "filed_on",
+            "approved_by",
+            "status",
+            "solved_with_positioning",
+            "summary",
+            "links",
+        ]
+
+
+class StolenCheckOutput(serializers.Serializer):
+    registered = serializers.BooleanField()
+    stolen = serializers.BooleanField()
+    reported_on = serializers.DateField(allow_null=True)

@@ -1,0 +1,201 @@
+import redis
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from accounts.audit import audit_record, client_ip
+from accounts.models import User
+from cases import selectors, services
+from cases.api import serializers as s
+from cases.models import Case, CaseLink, ReportTransition, TheftReport
+from ebike_registry.api import has_perm, parse_each_field
+from vehicles.services.problems import Problems
+
+CanViewReports = has_perm("cases.view_theftreport")
+CanHandleReports = has_perm("cases.change_theftreport")
+CanFileCases = has_perm("cases.add_case")
+CanViewCases = has_perm("cases.view_case")
+
+
+def _parse(serializer: object, data: object) -> dict:
+    values, errors = parse_each_field(serializer, data)  # type: ignore[arg-type]
+    problems = Problems()
+    problems.merge(errors)
+    problems.raise_if_any()
+    return values
+
+
+def _report(report_id: int) -> TheftReport:
+    return (
+        TheftReport.objects.select_related("station", "receiving_officer")
+        .prefetch_related(Prefetch("transitions", queryset=ReportTransition.objects.select_related("by")))
+        .get(pk=report_id)
+    )
+
+
+def _case(case_id: int) -> Case:
+    return Case.objects.select_related("station", "approved_by").prefetch_related("officers", "links").get(pk=case_id)
+
+
+class ReportCreateApi(APIView):
+    """Officers and clerks take reports; an owner may start one online (channel "online")."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.ReportInput, responses={201: s.ReportOutput}, operation_id="theft_report_take")
+    def post(self, request: Request) -> Response:
+        v, errors = parse_each_field(s.ReportInput(), request.data)
+        if errors:
+            problems = Problems()
+            problems.merge(errors)
+            domain = services.report_field_problems(v)
+            problems.merge({k: m for k, m in domain.by_field.items() if not problems.has(k)})
+            problems.raise_if_any()
+        point = None
+        if v["latitude"] is not None and v["longitude"] is not None:
+            point = (v["latitude"], v["longitude"])
+        report = services.report_take(
+            user=request.user,
+            channel=v["channel"],
+            vehicle_query=services.VehicleQuery(
+                plate=v["plate"], frame_number=v["frame_number"], owner_id_number=v["owner_id_number"]
+            ),
+            unregistered_description=v["unregistered_description"],
+            reporter_name=v["reporter_name"],
+            reporter_phone=v["reporter_phone"],
+            reporter_id_number=v["reporter_id_number"],
+            last_seen_at=v["last_seen_at"],
+            missing_at=v["missing_at"],
+            place_address=v["place_address"],
+            place_point=point,
+            township_code=v["township_code"],
+            locked=v["locked"],
+            narrative=v["narrative"],
+        )
+        return Response(s.ReportOutput(_report(report.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class ReportDetailApi(APIView):
+    permission_classes = [CanViewReports]
+
+    @extend_schema(responses={200: s.ReportOutput}, operation_id="theft_report_detail")
+    def get(self, request: Request, report_id: int) -> Response:
+        report = _report(report_id)
+        audit_record(
+            user=request.user,
+            action="theft_report.view",
+            object_type="theft_report",
+            object_id=report.pk,
+            ip=client_ip(request),
+        )
+        return Response(s.ReportOutput(report).data)
+
+
+class ReportTransitionApi(APIView):
+    permission_classes = [CanHandleReports]
+
+    @extend_schema(request=s.TransitionInput, responses={200: s.ReportOutput}, operation_id="theft_report_transition")
+    def post(self, request: Request, report_id: int) -> Response:
+        v = _parse(s.TransitionInput(), request.data)
+        services.report_transition(user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"])
+        return Response(s.ReportOutput(_report(report_id)).data)
+
+
+class CaseCreateApi(APIView):
+    permission_classes = [CanFileCases]
+
+    @extend_schema(request=s.CaseInput, responses={201: s.CaseOutput}, operation_id="case_file")
+    def post(self, request: Request) -> Response:
+        v = _parse(s.CaseInput(), request.data)
+        officers = list(User.objects.filter(pk__in=v["officer_ids"], groups__name="officer"))
+        problems = Problems()
+        if len(officers) != len(set(v["officer_ids"])):
+            problems.add("officer_ids", "Every responsible officer must be an officer's account.")
+        problems.raise_if_any()
+        case = services.case_file(
+            approver=request.user,
+            number=v["number"],
+            kind=v["kind"],
+            station=request.user.station,
+            officers=officers,
+            filed_on=v["filed_on"],
+            summary=v["summary"],
+        )
+        return Response(s.CaseOutput(_case(case.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class CaseDetailApi(APIView):
+    permission_classes = [CanViewCases]
+
+    @extend_schema(responses={200: s.CaseOutput}, operation_id="case_detail")
+    def get(self, request: Request, case_id: int) -> Response:
+        return Response(s.CaseOutput(_case(case_id)).data)
+
+
+class CaseLinkApi(APIView):
+    permission_classes = [CanFileCases]
+
+    @extend_schema(request=s.LinkInput, responses={201: s.LinkOutput}, operation_id="case_link")
+    def post(self, request: Request, case_id: int) -> Response:
+        v = _parse(s.LinkInput(), request.data)
+        link = services.case_link(user=request.user, case_id=case_id, **v)
+        return Response(s.LinkOutput(link).data, status=status.HTTP_201_CREATED)
+
+
+class CaseUnlinkApi(APIView):
+    permission_classes = [CanFileCases]
+
+    @extend_schema(request=s.UnlinkInput, responses={200: s.LinkOutput}, operation_id="case_unlink")
+    def post(self, request: Request, link_id: int) -> Response:
+        v = _parse(s.UnlinkInput(), request.data)
+        CaseLink.objects.get(pk=link_id)
+        return Response(s.LinkOutput(services.case_unlink(user=request.user, link_id=link_id, **v)).data)
+
+
+class CaseSolveApi(APIView):
+    permission_classes = [CanFileCases]
+
+    @extend_schema(request=s.SolveInput, responses={200: s.CaseOutput}, operation_id="case_solve")
+    def post(self, request: Request, case_id: int) -> Response:
+        v = _parse(s.SolveInput(), request.data)
+        services.case_solve(user=request.user, case_id=case_id, **v)
+        return Response(s.CaseOutput(_case(case_id)).data)
+
+
+class PublicCheckThrottle(AnonRateThrottle):
+    """30 checks a minute per address. Without Redis the check still answers (fails open): a buyer's
+    question matters more than the limit.
+    """
+
+    scope = "stolen_check"
+    rate = "30/min"
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except redis.RedisError:
+            return True
+
+
+class StolenCheckApi(APIView):
+    """Public: is this plate or frame number reported stolen? No personal data, rate-limited."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [PublicCheckThrottle]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("plate", str), OpenApiParameter("frame", str)],
+        responses={200: s.StolenCheckOutput},
+        operation_id="public_stolen_check",
+    )
+    def get(self, request: Request) -> Response:
+        result = selectors.stolen_check(
+            plate=request.query_params.get("plate", ""), frame_number=request.query_params.get("frame", "")
+        )
+        return Response(s.StolenCheckOutput(result).data)
