@@ -27,6 +27,8 @@ class Station(models.Model):
     township = models.ForeignKey(Township, models.PROTECT, related_name="stations", verbose_name=_("township"))
     address = models.CharField(_("address"), max_length=200, blank=True)
     phone = models.CharField(_("duty phone"), max_length=20, blank=True)
+    # Optional: sightings and duty-room calls are also POSTed here as JSON (a station's own system).
+    webhook_url = models.URLField(_("webhook URL"), blank=True)
     is_demo = models.BooleanField(_("demo data"), default=False)
 
     class Meta:

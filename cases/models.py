@@ -211,3 +211,158 @@ class CaseLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}: report {self.report_id} / vehicle {self.vehicle_id}"
+
+
+class Sighting(models.Model):
+    """A stolen bike seen moving: one row per movement episode, not per ping.
+
+    An episode starts with a position of a bike under an open report and goes on while positions
+    keep coming less than SIGHTING_EPISODE_GAP_MINUTES apart; officers on the case are notified once
+    when it starts.
+    """
+
+    report = models.ForeignKey(TheftReport, models.PROTECT, related_name="sightings", verbose_name=_("report"))
+    vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="sightings", verbose_name=_("vehicle"))
+    terminal_id = models.BigIntegerField(_("terminal"))
+    started_at = models.DateTimeField(_("first position"))
+    last_at = models.DateTimeField(_("latest position"))
+    first_point = gis.PointField(_("first place"), geography=True, srid=4326)
+    last_point = gis.PointField(_("latest place"), geography=True, srid=4326)
+    positions = models.PositiveIntegerField(_("positions"), default=1)
+    notified_at = models.DateTimeField(_("officers notified at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("sighting")
+        verbose_name_plural = _("sightings")
+        indexes = [models.Index(fields=["report", "last_at"], name="sighting_report_last_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Notification(models.Model):
+    """In-app notification for one user (sightings for case officers, alarms for the duty room)."""
+
+    class Kind(models.TextChoices):
+        SIGHTING = "sighting", _("stolen bike sighted")
+        DISPLACEMENT = "displacement", _("armed bike moved or lost power")
+        RESCUE = "rescue", _("rescue call (SOS, fall, collision)")
+        CLAIM = "claim", _("insurance claim")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="notifications", verbose_name=_("user")
+    )
+    kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [
+            models.Index(
+                fields=["user", "created_at"], condition=Q(read_at__isnull=True), name="notification_unread_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DutyCall(models.Model):
+    """A call in a station's duty room: a displacement of an armed bike, or a rescue (SOS, fall,
+    collision). The duty officer acknowledges, dispatches and closes it; the times are kept for the
+    response-time statistics.
+    """
+
+    class Kind(models.TextChoices):
+        DISPLACEMENT = "displacement", _("armed bike moved or lost power")
+        RESCUE = "rescue", _("rescue call")
+
+    class Status(models.TextChoices):
+        NEW = "new", _("new")
+        ACKNOWLEDGED = "acknowledged", _("acknowledged")
+        DISPATCHED = "dispatched", _("dispatched")
+        CONFIRMED = "confirmed", _("confirmed by the owner")
+        DISMISSED = "dismissed", _("dismissed by the owner")
+        CLOSED = "closed", _("closed")
+
+    kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
+    station = models.ForeignKey(Station, models.PROTECT, related_name="duty_calls", verbose_name=_("station"))
+    alarm_id = models.BigIntegerField(_("alarm"), unique=True)
+    vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="duty_calls", verbose_name=_("vehicle"))
+    point = gis.PointField(_("position"), geography=True, srid=4326, null=True, blank=True)
+    raised_at = models.DateTimeField(_("raised at"))
+    status = models.CharField(_("status"), max_length=14, choices=Status.choices, default=Status.NEW)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("duty officer"),
+    )
+    note = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        ordering = ["status", "-raised_at"]
+        verbose_name = _("duty-room call")
+        verbose_name_plural = _("duty-room calls")
+        indexes = [models.Index(fields=["station", "status", "raised_at"], name="dutycall_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.raised_at:%Y-%m-%d %H:%M}"
+
+
+class InsuranceClaim(models.Model):
+    """A theft-loss claim: eligible once a report stays unrecovered past the scheme's waiting period."""
+
+    class Status(models.TextChoices):
+        ELIGIBLE = "eligible", _("eligible")
+        SUBMITTED = "submitted", _("submitted")
+        APPROVED = "approved", _("approved")
+        PAID = "paid", _("paid")
+        REJECTED = "rejected", _("rejected")
+
+    class AfterRecovery(models.TextChoices):
+        NONE = "", _("—")
+        REFUND = "refund", _("owner returns the payout and takes the bike back")
+        TO_INSURER = "to_insurer", _("the bike passes to the insurer")
+
+    report = models.ForeignKey(TheftReport, models.PROTECT, related_name="claims", verbose_name=_("report"))
+    policy = models.ForeignKey(
+        "vehicles.InsurancePolicy", models.PROTECT, related_name="claims", verbose_name=_("policy")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ELIGIBLE)
+    amount = models.DecimalField(_("amount (CNY)"), max_digits=9, decimal_places=2)
+    eligible_at = models.DateTimeField(_("eligible since"))
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("decided by")
+    )
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    rejection_reason = models.CharField(_("reason for rejection"), max_length=300, blank=True)
+    documents = models.JSONField(_("evidence presented"), default=list, blank=True)
+    after_recovery = models.CharField(
+        _("after recovery"), max_length=12, choices=AfterRecovery.choices, default=AfterRecovery.NONE, blank=True
+    )
+    after_recovery_at = models.DateTimeField(_("settled after recovery at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("insurance claim")
+        verbose_name_plural = _("insurance claims")
+        constraints = [
+            models.UniqueConstraint(fields=["report"], condition=~Q(status="rejected"), name="claim_one_per_report")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} {self.status}"
