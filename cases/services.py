@@ -95,6 +95,48 @@ def report_field_problems(values: dict[str, Any]) -> Problems:
     return problems
 
 
+def _match_vehicle(
+    query: VehicleQuery, unregistered_description: str, *, problems: Problems, owner: User | None = None
+) -> Vehicle | None:
+    """The registered bike a report is about, or None for an unregistered one; problems collected.
+
+    `owner` is set for online reports: the bike must be theirs.
+    """
+    matches = vehicle_find(query)
+    vehicle = None
+    if len(matches) > 1:
+        problems.add("vehicle", _("The identifiers given match different bikes; give one of them."))
+    elif matches:
+        vehicle = matches[0]
+        if vehicle.status == Vehicle.Status.DEREGISTERED:
+            problems.add("vehicle", _("This registration was deregistered; report the theft as an unregistered bike."))
+        open_report = (
+            TheftReport.objects.filter(vehicle=vehicle)
+            .exclude(status__in=[*CLOSED_STATUSES, ReportStatus.RETURNED])
+            .first()
+        )
+        if open_report is not None:
+            problems.add(
+                "vehicle",
+                _("This bike already has an open theft report, %(number)s.") % {"number": open_report.number},
+            )
+        if owner is not None and vehicle.owner.user_id != owner.pk:
+            raise PermissionDenied(_("Owners can report only their own bikes online."))
+    elif not unregistered_description.strip():
+        problems.add(
+            "vehicle",
+            _("No registered bike matches; describe the bike (brand, colour, frame number) to report it anyway."),
+        )
+    return vehicle
+
+
+def report_vehicle_problems(query: VehicleQuery, unregistered_description: str) -> Problems:
+    """The checks on which bike a report is about, for pages that also have field errors."""
+    problems = Problems()
+    _match_vehicle(query, unregistered_description, problems=problems)
+    return problems
+
+
 def report_take(
     *,
     user: User,
@@ -132,31 +174,7 @@ def report_take(
     )
     township = Township.objects.filter(code=township_code).first() if township_code else None
 
-    matches = vehicle_find(vehicle_query)
-    vehicle = None
-    if len(matches) > 1:
-        problems.add("vehicle", _("The identifiers given match different bikes; give one of them."))
-    elif matches:
-        vehicle = matches[0]
-        if vehicle.status == Vehicle.Status.DEREGISTERED:
-            problems.add("vehicle", _("This registration was deregistered; report the theft as an unregistered bike."))
-        open_report = (
-            TheftReport.objects.filter(vehicle=vehicle)
-            .exclude(status__in=[*CLOSED_STATUSES, ReportStatus.RETURNED])
-            .first()
-        )
-        if open_report is not None:
-            problems.add(
-                "vehicle",
-                _("This bike already has an open theft report, %(number)s.") % {"number": open_report.number},
-            )
-        if online and (vehicle.owner.user_id != user.pk):
-            raise PermissionDenied(_("Owners can report only their own bikes online."))
-    elif not unregistered_description.strip():
-        problems.add(
-            "vehicle",
-            _("No registered bike matches; describe the bike (brand, colour, frame number) to report it anyway."),
-        )
+    vehicle = _match_vehicle(vehicle_query, unregistered_description, problems=problems, owner=user if online else None)
     if online and vehicle is None and not problems.has("vehicle"):
         problems.add("vehicle", _("Online reports are for registered bikes; report other thefts at a station."))
     problems.raise_if_any()

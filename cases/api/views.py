@@ -50,10 +50,16 @@ class ReportCreateApi(APIView):
     @extend_schema(request=s.ReportInput, responses={201: s.ReportOutput}, operation_id="theft_report_take")
     def post(self, request: Request) -> Response:
         v, errors = parse_each_field(s.ReportInput(), request.data)
-        if errors:
+        domain = services.report_field_problems(v)
+        if errors or domain:
             problems = Problems()
             problems.merge(errors)
-            domain = services.report_field_problems(v)
+            query = services.VehicleQuery(
+                plate=v.get("plate", ""),
+                frame_number=v.get("frame_number", ""),
+                owner_id_number=v.get("owner_id_number", ""),
+            )
+            domain.merge(services.report_vehicle_problems(query, v.get("unregistered_description", "")).by_field)
             problems.merge({k: m for k, m in domain.by_field.items() if not problems.has(k)})
             problems.raise_if_any()
         point = None

@@ -1,0 +1,165 @@
+"""Officer pages for theft reports and cases, and the public stolen check."""
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.audit import audit_record, client_ip
+from cases import selectors, services
+from cases.forms import ReportForm, StolenCheckForm, TransitionForm
+from cases.models import TRANSITIONS, Case, CaseLink, ReportStatus, ReportTransition, TheftReport
+from vehicles.identifiers import mask_phone
+
+
+def _place(form: ReportForm | TransitionForm | StolenCheckForm, exc: ValidationError) -> None:
+    for field, messages in exc.message_dict.items():
+        target = {"place_point": "latitude", "vehicle": None, "query": None}.get(field, field)
+        form.add_error(target if target in form.fields else None, messages)
+
+
+@login_required
+@permission_required("cases.add_theftreport", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def report_new(request: HttpRequest) -> HttpResponse:
+    """接警登记: every problem at once, the typed values kept; a valid report is always accepted."""
+    form = ReportForm(request.POST or None)
+    if request.method == "POST":
+        form.is_valid()
+        values = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+        domain = services.report_field_problems(
+            {**values, "place_point": _point(values)} if "latitude" in values else values
+        )
+        if form.errors or domain:
+            query = services.VehicleQuery(
+                plate=values.get("plate", ""),
+                frame_number=values.get("frame_number", ""),
+                owner_id_number=values.get("owner_id_number", ""),
+            )
+            domain.merge(services.report_vehicle_problems(query, values.get("unregistered_description", "")).by_field)
+        for field, messages in domain.by_field.items():
+            if field not in form.errors:
+                form.add_error(field if field in form.fields else None, messages)
+        if not form.errors:
+            try:
+                report = services.report_take(
+                    user=request.user,  # type: ignore[arg-type]
+                    channel=values["channel"],
+                    vehicle_query=services.VehicleQuery(
+                        plate=values["plate"],
+                        frame_number=values["frame_number"],
+                        owner_id_number=values["owner_id_number"],
+                    ),
+                    unregistered_description=values["unregistered_description"],
+                    reporter_name=values["reporter_name"],
+                    reporter_phone=values["reporter_phone"],
+                    reporter_id_number=values["reporter_id_number"],
+                    last_seen_at=values["last_seen_at"],
+                    missing_at=values["missing_at"],
+                    place_address=values["place_address"],
+                    place_point=_point(values),
+                    township_code=values["township_code"],
+                    locked=values["locked"],
+                    narrative=values["narrative"],
+                )
+            except ValidationError as exc:
+                _place(form, exc)
+            else:
+                return redirect("cases:receipt", report_id=report.pk)
+    return render(request, "cases/report_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _point(values: dict) -> tuple[float, float] | None:
+    if values.get("latitude") is None or values.get("longitude") is None:
+        return None
+    return (values["latitude"], values["longitude"])
+
+
+def _report(report_id: int) -> TheftReport:
+    return get_object_or_404(
+        TheftReport.objects.select_related("station", "receiving_officer", "vehicle", "township").prefetch_related(
+            Prefetch("transitions", queryset=ReportTransition.objects.select_related("by")),
+            Prefetch("case_links", queryset=CaseLink.objects.filter(unlinked_at__isnull=True).select_related("case")),
+        ),
+        pk=report_id,
+    )
+
+
+@login_required
+@permission_required("cases.view_theftreport", raise_exception=True)
+@require_GET
+def receipt(request: HttpRequest, report_id: int) -> HttpResponse:
+    """接报案回执: printable, for the reporter."""
+    report = _report(report_id)
+    return render(request, "cases/receipt.html", {"report": report, "phone": mask_phone(report.reporter_phone)})
+
+
+@login_required
+@permission_required("cases.view_theftreport", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = _report(report_id)
+    can_move = request.user.has_perm("cases.change_theftreport")
+    allowed = TRANSITIONS[report.status]
+    form = TransitionForm(request.POST or None)
+    form.fields["to_status"].choices = [(s, ReportStatus(s).label) for s in ReportStatus.values if s in allowed]
+    if request.method == "POST":
+        if not can_move:
+            return render(request, "403.html", status=403)
+        if form.is_valid():
+            try:
+                services.report_transition(
+                    user=request.user,  # type: ignore[arg-type]
+                    report_id=report.pk,
+                    to_status=form.cleaned_data["to_status"],
+                    note=form.cleaned_data["note"],
+                )
+            except ValidationError as exc:
+                _place(form, exc)
+            else:
+                return redirect("cases:report", report_id=report.pk)
+    else:
+        audit_record(
+            user=request.user,  # type: ignore[arg-type]
+            action="theft_report.view",
+            object_type="theft_report",
+            object_id=report.pk,
+            ip=client_ip(request),
+        )
+    context = {"report": report, "form": form, "can_move": can_move and bool(allowed)}
+    return render(request, "cases/report_detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@permission_required("cases.view_case", raise_exception=True)
+@require_GET
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_object_or_404(
+        Case.objects.select_related("station", "approved_by").prefetch_related(
+            "officers",
+            Prefetch(
+                "links",
+                queryset=CaseLink.objects.select_related("report", "vehicle", "linked_by", "unlinked_by").order_by(
+                    "linked_at"
+                ),
+            ),
+        ),
+        pk=case_id,
+    )
+    audit_record(user=request.user, action="case.view", object_type="case", object_id=case.pk, ip=client_ip(request))  # type: ignore[arg-type]
+    return render(request, "cases/case_detail.html", {"case": case})
+
+
+@require_GET
+def stolen_check(request: HttpRequest) -> HttpResponse:
+    """Public page for buyers and repair shops: is this bike reported stolen? No personal data."""
+    form = StolenCheckForm(request.GET or None)
+    result = None
+    if request.GET and form.is_valid():
+        try:
+            result = selectors.stolen_check(plate=form.cleaned_data["plate"], frame_number=form.cleaned_data["frame"])
+        except ValidationError as exc:
+            _place(form, exc)
+    return render(request, "cases/stolen_check.html", {"form": form, "result": result})
