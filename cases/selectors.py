@@ -2,6 +2,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import MISSING_STATUSES, TheftReport
@@ -31,5 +32,5 @@ def stolen_check(*, plate: str = "", frame_number: str = "") -> StolenCheck:
     return StolenCheck(
         registered=vehicle.status != Vehicle.Status.DEREGISTERED,
         stolen=report is not None,
-        reported_on=report.received_at.date() if report else None,
+        reported_on=timezone.localdate(report.received_at) if report else None,
     )
