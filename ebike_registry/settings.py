@@ -4,6 +4,7 @@ Defaults work on one development machine: PostgreSQL+PostGIS and Redis on 127.0.
 script prepares them. Nothing exists only in production settings.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -175,6 +176,23 @@ SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # A fix implying a faster trip than this from the previous fix is stored flagged as an outlier.
 OUTLIER_SPEED_KMH = float(env_int("OUTLIER_SPEED_KMH", 150))
+
+
+# Terminal gateway (run_gateway): every GATEWAY_* default of tracking/gateway/config.py can be set
+# from the environment; the most common ones are listed in .env.example.
+def _gateway_settings() -> dict[str, object]:
+    from tracking.gateway.config import DEFAULTS
+
+    readers = {bool: env_bool, int: env_int, str: env_str}
+    values: dict[str, object] = {}
+    for name, default in DEFAULTS.items():
+        if name in os.environ or f"{name}_FILE" in os.environ:
+            reader = readers.get(type(default))
+            values[name] = reader(name, default) if reader else float(env_str(name, str(default)))
+    return values
+
+
+globals().update(_gateway_settings())
 
 # Derived work run from the ingestion outbox, in order (tracking.derived).
 INGEST_HANDLERS = ["tracking.derived.stolen_bike_sightings"]

@@ -1,0 +1,103 @@
+"""Gateway settings: read once from Django settings (`GATEWAY_*`, each with a one-machine default).
+
+Command-line options of `run_gateway` override the listen address and ports. A port of 0 switches
+that listener off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # Where terminals connect. Production (and docker-compose) sets 0.0.0.0.
+    "GATEWAY_HOST": "127.0.0.1",
+    "GATEWAY_GT06_PORT": 5023,
+    "GATEWAY_JT808_PORT": 5015,
+    "GATEWAY_OSMAND_PORT": 5055,
+    "GATEWAY_METRICS_PORT": 9105,
+    # A connection silent for longer is closed (a bit over the longest expected heartbeat interval).
+    "GATEWAY_IDLE_TIMEOUT_S": 600,
+    # OsmAnd HTTP keep-alive connections are closed sooner: phones open a new one when they need it.
+    "GATEWAY_HTTP_IDLE_TIMEOUT_S": 60,
+    # A batch is committed when this many positions are waiting, or when the oldest waited this long.
+    "GATEWAY_BATCH_SIZE": 2000,
+    "GATEWAY_BATCH_MS": 50,
+    # Upper bound on positions in one transaction (after the database was away, the backlog is cut).
+    "GATEWAY_BATCH_MAX": 10000,
+    # Above this many positions waiting for a commit, every connection stops reading until half drained.
+    "GATEWAY_PENDING_CAP": 40000,
+    # One connection may have this many messages waiting for their commit before it stops reading.
+    "GATEWAY_CONNECTION_PENDING_CAP": 500,
+    # Database connections writing batches concurrently (while one commits, the next is written).
+    "GATEWAY_DB_WRITERS": 2,
+    # A batch transaction that takes longer is abandoned (connection dropped, batch retried).
+    "GATEWAY_DB_TIMEOUT_S": 15.0,
+    # Reconnection backoff: doubles from the first value up to the second.
+    "GATEWAY_DB_RETRY_MIN_S": 0.2,
+    "GATEWAY_DB_RETRY_MAX_S": 5.0,
+    # Terminal lookups (login / register / OsmAnd id) are cached in the process.
+    "GATEWAY_TERMINAL_CACHE_TTL_S": 60.0,
+    "GATEWAY_UNKNOWN_TERMINAL_CACHE_TTL_S": 10.0,
+    # Invalid input: a connection is closed after this many invalid frames in a row, or this many
+    # garbage bytes since its last valid frame.
+    "GATEWAY_MAX_BAD_FRAMES": 10,
+    "GATEWAY_MAX_GARBAGE_BYTES": 4096,
+    # Largest frame accepted; a longer one closes the connection.
+    "GATEWAY_MAX_FRAME_BYTES": 4096,
+    # Largest OsmAnd request body (Traccar Client batches).
+    "GATEWAY_HTTP_MAX_BODY_BYTES": 1_048_576,
+    "GATEWAY_METRICS_LOG_S": 30.0,
+    # On SIGTERM: how long to finish committing and acknowledging what is already received.
+    "GATEWAY_SHUTDOWN_TIMEOUT_S": 10.0,
+    # "auto" (uvloop when it is installed), "uvloop" or "asyncio".
+    "GATEWAY_EVENT_LOOP": "auto",
+    # listen() backlog: thousands of terminals reconnect at once after a restart.
+    "GATEWAY_BACKLOG": 4096,
+}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    host: str = DEFAULTS["GATEWAY_HOST"]
+    gt06_port: int = DEFAULTS["GATEWAY_GT06_PORT"]
+    jt808_port: int = DEFAULTS["GATEWAY_JT808_PORT"]
+    osmand_port: int = DEFAULTS["GATEWAY_OSMAND_PORT"]
+    metrics_port: int = DEFAULTS["GATEWAY_METRICS_PORT"]
+    idle_timeout_s: float = DEFAULTS["GATEWAY_IDLE_TIMEOUT_S"]
+    http_idle_timeout_s: float = DEFAULTS["GATEWAY_HTTP_IDLE_TIMEOUT_S"]
+    batch_size: int = DEFAULTS["GATEWAY_BATCH_SIZE"]
+    batch_ms: float = DEFAULTS["GATEWAY_BATCH_MS"]
+    batch_max: int = DEFAULTS["GATEWAY_BATCH_MAX"]
+    pending_cap: int = DEFAULTS["GATEWAY_PENDING_CAP"]
+    connection_pending_cap: int = DEFAULTS["GATEWAY_CONNECTION_PENDING_CAP"]
+    db_writers: int = DEFAULTS["GATEWAY_DB_WRITERS"]
+    db_timeout_s: float = DEFAULTS["GATEWAY_DB_TIMEOUT_S"]
+    db_retry_min_s: float = DEFAULTS["GATEWAY_DB_RETRY_MIN_S"]
+    db_retry_max_s: float = DEFAULTS["GATEWAY_DB_RETRY_MAX_S"]
+    terminal_cache_ttl_s: float = DEFAULTS["GATEWAY_TERMINAL_CACHE_TTL_S"]
+    unknown_terminal_cache_ttl_s: float = DEFAULTS["GATEWAY_UNKNOWN_TERMINAL_CACHE_TTL_S"]
+    max_bad_frames: int = DEFAULTS["GATEWAY_MAX_BAD_FRAMES"]
+    max_garbage_bytes: int = DEFAULTS["GATEWAY_MAX_GARBAGE_BYTES"]
+    max_frame_bytes: int = DEFAULTS["GATEWAY_MAX_FRAME_BYTES"]
+    http_max_body_bytes: int = DEFAULTS["GATEWAY_HTTP_MAX_BODY_BYTES"]
+    metrics_log_s: float = DEFAULTS["GATEWAY_METRICS_LOG_S"]
+    shutdown_timeout_s: float = DEFAULTS["GATEWAY_SHUTDOWN_TIMEOUT_S"]
+    backlog: int = DEFAULTS["GATEWAY_BACKLOG"]
+    event_loop: str = DEFAULTS["GATEWAY_EVENT_LOOP"]
+    outlier_speed_kmh: float = 150.0
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> GatewayConfig:
+        """Values from Django settings (GATEWAY_<FIELD>), then the non-None `overrides`."""
+        from django.conf import settings
+
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            name = f"GATEWAY_{item.name.upper()}"
+            if name in DEFAULTS:
+                values[item.name] = type(DEFAULTS[name])(getattr(settings, name, DEFAULTS[name]))
+        values["outlier_speed_kmh"] = float(getattr(settings, "OUTLIER_SPEED_KMH", 150.0))
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)

@@ -1,0 +1,186 @@
+"""The gateway process: listeners, the batch writer, terminal lookups, metrics, idle sweeping, shutdown.
+
+One asyncio event loop serves every protocol. Listeners start at once, whether or not the database
+answers: terminals can connect, but logins are refused until lookups work, and reading pauses when
+GATEWAY_PENDING_CAP positions wait for a commit.
+
+Shutdown (SIGTERM / SIGINT): stop accepting, stop reading, commit and acknowledge what was received
+(up to GATEWAY_SHUTDOWN_TIMEOUT_S), then close connections. What could not be committed in time is
+not acknowledged, so the terminals resend it to the next gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+import time
+from typing import Any
+
+from . import db
+from .config import GatewayConfig
+from .http import OsmAndSession
+from .metrics import Metrics, log_periodically, serve_metrics
+from .sessions import Context, Gt06Session, Jt808Session
+from .terminals import TerminalDirectory
+from .writer import BatchWriter
+
+log = logging.getLogger("tracking.gateway")
+
+
+def raise_fd_limit() -> int:
+    """Thousands of terminals need thousands of descriptors: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1_048_576
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, conninfo: str | None = None) -> None:
+        self.config = config
+        self.conninfo = conninfo or db.conninfo()
+        self.metrics = Metrics()
+        self.servers: list[asyncio.Server] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.context: Context | None = None
+        self.writer_task: asyncio.Task[None] | None = None
+        self.failed = asyncio.Event()
+
+    async def start(self) -> None:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_exception)
+        limit = raise_fd_limit()
+        writer = BatchWriter(
+            self.conninfo,
+            self.metrics,
+            batch_size=config.batch_size,
+            batch_ms=config.batch_ms,
+            batch_max=config.batch_max,
+            pending_cap=config.pending_cap,
+            writers=config.db_writers,
+            db_timeout_s=config.db_timeout_s,
+            retry_min_s=config.db_retry_min_s,
+            retry_max_s=config.db_retry_max_s,
+            outlier_speed_kmh=config.outlier_speed_kmh,
+        )
+        directory = TerminalDirectory(
+            self.conninfo,
+            self.metrics,
+            ttl_s=config.terminal_cache_ttl_s,
+            unknown_ttl_s=config.unknown_terminal_cache_ttl_s,
+            retry_s=config.db_retry_min_s,
+        )
+        self.context = context = Context(config, self.metrics, writer, directory)
+        writer.on_pressure = context.set_pressure
+        self.writer_task = loop.create_task(writer.run(), name="batch-writer")
+        self.writer_task.add_done_callback(self._writer_done)
+
+        listeners = (
+            ("gt06", config.gt06_port, Gt06Session),
+            ("jt808", config.jt808_port, Jt808Session),
+            ("osmand", config.osmand_port, OsmAndSession),
+        )
+        opened = []
+        for name, port, session in listeners:
+            if not port:
+                continue
+            server = await loop.create_server(
+                lambda session=session: session(context),
+                config.host,
+                port,
+                backlog=config.backlog,
+                reuse_address=True,
+            )
+            self.servers.append(server)
+            opened.append(f"{name} {config.host}:{port}")
+        if config.metrics_port:
+            self.servers.append(await serve_metrics(self.metrics, config.host, config.metrics_port))
+            opened.append(f"metrics http://{config.host}:{config.metrics_port}/metrics")
+        self.tasks.append(loop.create_task(log_periodically(self.metrics, config.metrics_log_s), name="metrics-log"))
+        self.tasks.append(loop.create_task(self._sweep_idle(), name="idle-sweeper"))
+        log.info(
+            "gateway listening: %s (%s loop, batch %d positions / %g ms, %d writers, pending cap %d, fd limit %d)",
+            ", ".join(opened),
+            type(loop).__module__.split(".")[0],
+            config.batch_size,
+            config.batch_ms,
+            config.db_writers,
+            config.pending_cap,
+            limit,
+        )
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        # The writer never gives up on the database by design; ending means a bug. Stop the process:
+        # nothing uncommitted was acknowledged, and a supervisor restarts the gateway.
+        log.critical("batch writer crashed", exc_info=task.exception())
+        self.failed.set()
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.metrics.errors["loop"] += 1
+        loop.default_exception_handler(context)
+
+    async def _sweep_idle(self) -> None:
+        config = self.config
+        every = max(0.5, min(5.0, config.idle_timeout_s / 4, config.http_idle_timeout_s / 4))
+        while True:
+            await asyncio.sleep(every)
+            if self.context is None:
+                continue
+            now = time.monotonic()
+            for connection in list(self.context.connections):
+                limit = config.http_idle_timeout_s if connection.protocol_name == "osmand" else config.idle_timeout_s
+                if now - connection.last_seen > limit and not connection.inflight:
+                    connection.close("idle")
+
+    async def stop(self) -> None:
+        """Stop accepting and reading, commit and acknowledge what was received, close everything."""
+        log.info("gateway stopping")
+        for server in self.servers:
+            server.close()
+        context = self.context
+        if context is not None:
+            context.pause_all()
+            context.writer.stop()
+            if self.writer_task is not None and not self.writer_task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.writer_task), self.config.shutdown_timeout_s)
+                except TimeoutError:
+                    log.warning(
+                        "shutdown: %d positions not committed in %g s; not acknowledged (terminals will resend)",
+                        self.metrics.pending_items() + self.metrics.inflight_items(),
+                        self.config.shutdown_timeout_s,
+                    )
+                    self.writer_task.cancel()
+            for connection in list(context.connections):
+                connection.close("shutdown")
+            await context.directory.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.sleep(0.05)  # let transports flush their last acks
+        log.info("gateway stopped: %s", self.metrics.summary())
+
+
+async def serve(config: GatewayConfig, conninfo: str | None = None) -> int:
+    """Run until SIGTERM / SIGINT (exit status 0) or a writer crash (1)."""
+    gateway = Gateway(config, conninfo)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await gateway.start()
+    stop_wait = loop.create_task(stop.wait())
+    failed_wait = loop.create_task(gateway.failed.wait())
+    await asyncio.wait({stop_wait, failed_wait}, return_when=asyncio.FIRST_COMPLETED)
+    stop_wait.cancel()
+    failed_wait.cancel()
+    await gateway.stop()
+    return 1 if gateway.failed.is_set() else 0

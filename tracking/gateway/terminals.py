@@ -1,0 +1,191 @@
+"""Who is this terminal? Lookups by GT06 IMEI, JT/T 808 terminal phone, or OsmAnd id.
+
+A small in-process cache (TTL GATEWAY_TERMINAL_CACHE_TTL_S; unknown ids for a shorter while) keeps
+reconnect storms off the database; it holds nothing another gateway would need. Lookups that miss
+are collected for a moment and answered by one query on the directory's own connection, so ten
+thousand terminals logging in at once cost a handful of queries, not ten thousand.
+
+While the database is away a lookup fails fast (`LookupUnavailable`): the session refuses the
+login and the terminal reconnects later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import NamedTuple
+
+import psycopg
+
+from . import db
+from .metrics import Metrics
+
+log = logging.getLogger("tracking.gateway")
+
+GT06_IMEI = "gt06"
+JT808_PHONE = "jt808_phone"
+JT808_IMEI = "jt808_imei"
+OSMAND_ID = "osmand"
+
+_COLUMNS = "id, imei, phone, auth_code"
+_QUERIES = {
+    GT06_IMEI: f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'gt06' AND imei = ANY(%s)",  # noqa: S608
+    JT808_IMEI: f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'jt808' AND imei = ANY(%s)",  # noqa: S608
+    JT808_PHONE: f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'jt808' AND phone = ANY(%s)",  # noqa: S608
+    OSMAND_ID: (
+        f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'osmand' "  # noqa: S608
+        "AND (imei = ANY(%s) OR phone = ANY(%s))"
+    ),
+}
+
+
+class LookupUnavailable(Exception):
+    """The database could not be asked (down, or the lookup timed out)."""
+
+
+class TerminalInfo(NamedTuple):
+    id: int
+    imei: str
+    phone: str
+    auth_code: str
+
+
+def phone_key(digits: str) -> str:
+    """JT/T 808 phones compare without leading zeros (BCD[6] pads 11 digits to 12, BCD[10] to 20)."""
+    return digits.lstrip("0") or "0"
+
+
+def _phone_candidates(key: str) -> set[str]:
+    return {key, key.rjust(11, "0"), key.rjust(12, "0"), key.rjust(20, "0")}
+
+
+class TerminalDirectory:
+    def __init__(
+        self,
+        conninfo: str,
+        metrics: Metrics,
+        *,
+        ttl_s: float = 60.0,
+        unknown_ttl_s: float = 10.0,
+        timeout_s: float = 5.0,
+        retry_s: float = 1.0,
+    ) -> None:
+        self.conninfo = conninfo
+        self.metrics = metrics
+        self.ttl_s = ttl_s
+        self.unknown_ttl_s = unknown_ttl_s
+        self.timeout_s = timeout_s
+        self.retry_s = retry_s
+        self._cache: dict[tuple[str, str], tuple[float, TerminalInfo | None]] = {}
+        self._waiting: dict[tuple[str, str], asyncio.Future[TerminalInfo | None]] = {}
+        self._queued: list[tuple[str, str]] = []
+        self._wakeup = asyncio.Event()
+        self._connection: psycopg.AsyncConnection | None = None
+        self._down_until = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def key(kind: str, value: str) -> tuple[str, str]:
+        return (kind, phone_key(value) if kind == JT808_PHONE else value)
+
+    def cached(self, kind: str, value: str) -> tuple[bool, TerminalInfo | None]:
+        """(True, terminal or None) when the cache knows the answer, else (False, None)."""
+        entry = self._cache.get(self.key(kind, value))
+        if entry is not None and entry[0] > time.monotonic():
+            self.metrics.lookups["hit"] += 1
+            return True, entry[1]
+        return False, None
+
+    async def find(self, kind: str, value: str) -> TerminalInfo | None:
+        """The active terminal of that protocol with that id, or None. Raises LookupUnavailable."""
+        known, info = self.cached(kind, value)
+        if known:
+            return info
+        if time.monotonic() < self._down_until:
+            self.metrics.lookups["failed"] += 1
+            raise LookupUnavailable("database unavailable")
+        key = self.key(kind, value)
+        future = self._waiting.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[key] = future
+            self._queued.append(key)
+            self._wakeup.set()
+            self._ensure_task()
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except TimeoutError as error:
+            self.metrics.lookups["failed"] += 1
+            raise LookupUnavailable("terminal lookup timed out") from error
+
+    def _ensure_task(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="terminal-lookups")
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            await asyncio.sleep(0.002)  # let a burst of logins gather into one query
+            keys, self._queued = self._queued, []
+            if not keys:
+                continue
+            try:
+                found = await asyncio.wait_for(self._query(keys), self.timeout_s)
+            except Exception as error:  # database down or broken: every waiter hears it
+                log.warning("terminal lookup failed: %s", error)
+                self.metrics.errors["lookup"] += 1
+                self.metrics.lookups["failed"] += len(keys)
+                self._down_until = time.monotonic() + self.retry_s
+                await db.close_quietly(self._connection)
+                self._connection = None
+                for key in keys:
+                    future = self._waiting.pop(key, None)
+                    if future is not None and not future.done():
+                        future.set_exception(LookupUnavailable(str(error)))
+                        future.exception()  # retrieved: no "never retrieved" warning if nobody waits
+                continue
+            now = time.monotonic()
+            for key in keys:
+                info = found.get(key)
+                self.metrics.lookups["miss" if info else "unknown"] += 1
+                self._cache[key] = (now + (self.ttl_s if info else self.unknown_ttl_s), info)
+                future = self._waiting.pop(key, None)
+                if future is not None and not future.done():
+                    future.set_result(info)
+            if len(self._cache) > 200_000:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+
+    async def _query(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], TerminalInfo]:
+        if self._connection is None or self._connection.closed:
+            self._connection = await db.connect(self.conninfo, autocommit=True)
+        found: dict[tuple[str, str], TerminalInfo] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, []).append(value)
+        for kind, values in by_kind.items():
+            if kind == JT808_PHONE:
+                params: list[object] = [sorted({c for value in values for c in _phone_candidates(value)})]
+            elif kind == OSMAND_ID:
+                params = [values, values]
+            else:
+                params = [values]
+            cursor = await self._connection.execute(_QUERIES[kind], params)
+            for row in await cursor.fetchall():
+                info = TerminalInfo(*row)
+                if kind == JT808_PHONE:
+                    found[(kind, phone_key(info.phone))] = info
+                elif kind == OSMAND_ID:
+                    for value in (info.imei, info.phone):
+                        if value in values:
+                            found[(kind, value)] = info
+                else:
+                    found[(kind, info.imei)] = info
+        return found
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await db.close_quietly(self._connection)
+        self._connection = None
