@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("vehicles.api.urls")),
     path("api/v1/", include("tracking.api.urls")),
     path("api/v1/", include("cases.api.urls")),
+    path("api/v1/", include("cases.api.tracing_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

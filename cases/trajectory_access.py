@@ -1,0 +1,507 @@
+"""Who may see where a bike has been, and the record of every look.
+
+Trajectories (行踪轨迹) are sensitive personal information (PIPL art. 28; DOMAIN.md §8): they are
+shown only to those with a duty, and the legal basis of every look is recorded. The rules:
+
+- the owner (Owner.user) sees their own bike's positions, from the day they became its owner
+  (registration or transfer): a buyer does not see where the seller went;
+- a case handler (cases.view_theftreport + cases.change_theftreport: officers) sees them while
+  the bike has a report that is not closed or withdrawn (basis "open_report:<number>"), or is
+  linked, directly or through a report, to a case that is not closed (basis "case:<number>");
+  otherwise only by stating a reason (basis "stated_reason");
+- a supervisor (cases.view_theftreport + cases.view_case without the handler's change right:
+  administrators) has no case duty, so always states a reason;
+- nobody else: 403 with the reason. A clerk's cases.view_theftreport (taking reports at the
+  counter) is not a duty to trace.
+The 伴随 search (which bikes were near a crime scene) reveals bikes that are not stolen: handlers
+and supervisors only, always with a stated reason. The stolen-near search reveals only bikes under
+an open report: handlers see it on that basis, supervisors with a reason.
+
+Every look, allowed or refused, writes an AuditEntry (MLPS level 3: who, when, what, the result):
+action trajectory.position / .view / .stops / .near / stolen.near, object = the vehicle, the
+query with its "basis" (or "refused" and the message), the number of results and the reason.
+"""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit import audit_record
+from accounts.models import User
+from cases import tracing
+from cases.models import Case, CaseLink
+from vehicles.models import RegistrationEvent, Vehicle
+
+MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
+HANDLER_PERMS = ("cases.view_theftreport", "cases.change_theftreport")
+SUPERVISOR_PERMS = ("cases.view_theftreport", "cases.view_case")
+# Stops for which other stolen bikes are looked up, longest first (each lookup searches the GiST
+# index of every daily partition of the period around the stop: ~0.1-0.4 s where the bike itself
+# stayed for days).
+NEARBY_STOPS_MAX = 5
+
+OWNER = "owner"
+STATED_REASON = "stated_reason"
+
+
+@dataclass(frozen=True)
+class Access:
+    basis: str  # "owner", "open_report:<number>", "case:<number>" or "stated_reason"
+    reason: str = ""
+
+
+def reason_check(reason: str) -> str:
+    reason = reason.strip()
+    if reason and len(reason) < MIN_REASON_LENGTH:
+        raise ValidationError(
+            {
+                "reason": _("State the reason in at least %(n)d characters; it is recorded as the legal basis.")
+                % {"n": MIN_REASON_LENGTH}
+            }
+        )
+    return reason
+
+
+def ownership_start(vehicle: Vehicle) -> datetime.datetime | None:
+    """When the current owner got the bike: their registration or transfer event."""
+    return (
+        RegistrationEvent.objects.filter(
+            vehicle=vehicle,
+            owner_id=vehicle.owner_id,
+            kind__in=[RegistrationEvent.Kind.REGISTER, RegistrationEvent.Kind.TRANSFER],
+        )
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+
+
+def open_case(vehicle_id: int) -> Case | None:
+    """A case not closed that the vehicle is linked to, directly or through one of its reports."""
+    link = (
+        CaseLink.objects.filter(unlinked_at__isnull=True)
+        .filter(Q(vehicle_id=vehicle_id) | Q(report__vehicle_id=vehicle_id))
+        .exclude(case__status=Case.Status.CLOSED)
+        .select_related("case")
+        .order_by("-linked_at")
+        .first()
+    )
+    return link.case if link else None
+
+
+def _is_handler(user: User) -> bool:
+    return user.is_authenticated and user.has_perms(HANDLER_PERMS)
+
+
+def _is_supervisor(user: User) -> bool:
+    return user.is_authenticated and user.has_perms(SUPERVISOR_PERMS)
+
+
+def trajectory_access(
+    *, user: User, vehicle: Vehicle, since: datetime.datetime | None = None, reason: str = ""
+) -> Access:
+    """The basis on which `user` may see the vehicle's positions (from `since`), or PermissionDenied."""
+    reason = reason_check(reason)
+    if user.is_authenticated and vehicle.owner.user_id == user.pk:
+        start = ownership_start(vehicle)
+        if since is not None and start is not None and since < start:
+            raise PermissionDenied(
+                _("You can see this bike's positions from %(start)s, when it became yours.")
+                % {"start": timezone.localtime(start).strftime("%Y-%m-%d %H:%M")}
+            )
+        return Access(OWNER, reason)
+    if _is_handler(user):
+        report = tracing.open_report(vehicle.pk)
+        if report is not None:
+            return Access(f"open_report:{report.number}", reason)
+        case = open_case(vehicle.pk)
+        if case is not None:
+            return Access(f"case:{case.number}", reason)
+        if not reason:
+            raise PermissionDenied(
+                _(
+                    "This bike has no open theft report or case: state the reason for looking at its positions "
+                    "(the reason parameter); it is recorded as the legal basis."
+                )
+            )
+        return Access(STATED_REASON, reason)
+    if _is_supervisor(user):
+        if not reason:
+            raise PermissionDenied(
+                _("Without a case duty, positions are shown only with a stated reason (the reason parameter).")
+            )
+        return Access(STATED_REASON, reason)
+    raise PermissionDenied(_("Only the owner and the officers handling a theft report or case see a bike's positions."))
+
+
+def near_access(*, user: User, reason: str) -> Access:
+    """伴随分析 reveals any bike near a place, stolen or not: always a stated reason."""
+    reason = reason_check(reason)
+    if not (_is_handler(user) or _is_supervisor(user)):
+        raise PermissionDenied(_("Only officers search which bikes were near a place."))
+    if not reason:
+        raise PermissionDenied(
+            _("State the reason for this search (the reason parameter, e.g. the report or case number).")
+        )
+    return Access(STATED_REASON, reason)
+
+
+def stolen_near_access(*, user: User, reason: str = "") -> Access:
+    reason = reason_check(reason)
+    if _is_handler(user):
+        return Access("open_reports", reason)
+    if _is_supervisor(user):
+        if not reason:
+            raise PermissionDenied(_("Without a case duty, state the reason for this search (the reason parameter)."))
+        return Access(STATED_REASON, reason)
+    raise PermissionDenied(_("Only officers see where stolen bikes are."))
+
+
+# --- audited views: the API and the pages call these ------------------------------------------------
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return timezone.localtime(value).isoformat() if value else None
+
+
+def _audit(
+    *,
+    user: User,
+    action: str,
+    vehicle_id: int | None,
+    query: dict[str, Any],
+    access: Access | None = None,
+    refused: str = "",
+    count: int | None = None,
+    reason: str = "",
+    ip: str | None = None,
+) -> None:
+    query = {k: v for k, v in query.items() if v is not None}
+    if access is not None:
+        query["basis"] = access.basis
+    if refused:
+        query["refused"] = refused
+    audit_record(
+        user=user,
+        action=action,
+        object_type="vehicle" if vehicle_id is not None else "",
+        object_id=vehicle_id if vehicle_id is not None else "",
+        query=query,
+        result_count=count,
+        reason=access.reason if access is not None else reason.strip(),
+        ip=ip,
+    )
+
+
+def _checked_access(
+    *,
+    user: User,
+    action: str,
+    vehicle: Vehicle | None,
+    query: dict[str, Any],
+    reason: str,
+    ip: str | None,
+    check: Callable[[], Access],
+) -> Access:
+    """Run an access check; a refusal is audited before it is raised."""
+    try:
+        return check()
+    except PermissionDenied as exc:
+        _audit(
+            user=user,
+            action=action,
+            vehicle_id=vehicle.pk if vehicle else None,
+            query=query,
+            refused=str(exc),
+            reason=reason,
+            ip=ip,
+        )
+        raise
+
+
+def _vehicle(vehicle_id: int) -> Vehicle:
+    return Vehicle.objects.select_related("owner").get(pk=vehicle_id)
+
+
+@dataclass(frozen=True)
+class PositionView:
+    position: tracing.Position | None
+    access: Access
+
+
+def vehicle_position_view(*, user: User, vehicle_id: int, reason: str = "", ip: str | None = None) -> PositionView:
+    vehicle = _vehicle(vehicle_id)
+    query: dict[str, Any] = {}
+    access = _checked_access(
+        user=user,
+        action="trajectory.position",
+        vehicle=vehicle,
+        query=query,
+        reason=reason,
+        ip=ip,
+        check=lambda: trajectory_access(user=user, vehicle=vehicle, reason=reason),
+    )
+    position = tracing.vehicle_position(vehicle_id=vehicle.pk)
+    _audit(
+        user=user,
+        action="trajectory.position",
+        vehicle_id=vehicle.pk,
+        query=query,
+        access=access,
+        count=int(position is not None),
+        ip=ip,
+    )
+    return PositionView(position, access)
+
+
+def _period(
+    user: User, vehicle: Vehicle, since: datetime.datetime | None, until: datetime.datetime | None
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The period asked for, or the default one; an owner's default starts no earlier than their
+    ownership (an explicit earlier start is refused by trajectory_access)."""
+    until = until or timezone.now()
+    if since is not None:
+        return since, until
+    since = tracing.default_since(vehicle_id=vehicle.pk, until=until)
+    if user.is_authenticated and vehicle.owner.user_id == user.pk:
+        start = ownership_start(vehicle)
+        if start is not None and since < start < until:
+            since = start
+    return since, until
+
+
+@dataclass(frozen=True)
+class TrajectoryView:
+    trajectory: tracing.Trajectory
+    access: Access
+
+    def geojson(self) -> dict[str, Any]:
+        return tracing.trajectory_geojson(self.trajectory, basis=self.access.basis)
+
+
+def vehicle_trajectory_view(
+    *,
+    user: User,
+    vehicle_id: int,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    after: datetime.datetime | None = None,
+    point_cap: int = tracing.DEFAULT_POINT_CAP,
+    tolerance_m: float = tracing.DEFAULT_TOLERANCE_M,
+    with_line: bool = True,
+    reason: str = "",
+    ip: str | None = None,
+) -> TrajectoryView:
+    vehicle = _vehicle(vehicle_id)
+    since, until = _period(user, vehicle, since, until)
+    tracing.trajectory_check(since=since, until=until, point_cap=point_cap, tolerance_m=tolerance_m, after=after)
+    query = {
+        "since": _iso(since),
+        "until": _iso(until),
+        "after": _iso(after),
+        "limit": point_cap,
+        "tolerance": tolerance_m,
+        "line": with_line,
+    }
+    access = _checked_access(
+        user=user,
+        action="trajectory.view",
+        vehicle=vehicle,
+        query=query,
+        reason=reason,
+        ip=ip,
+        check=lambda: trajectory_access(user=user, vehicle=vehicle, since=since, reason=reason),
+    )
+    trajectory = tracing.vehicle_trajectory(
+        vehicle_id=vehicle.pk,
+        since=since,
+        until=until,
+        point_cap=point_cap,
+        tolerance_m=tolerance_m,
+        after=after,
+        with_line=with_line,
+    )
+    query["returned_points"] = len(trajectory.points)
+    _audit(
+        user=user,
+        action="trajectory.view",
+        vehicle_id=vehicle.pk,
+        query=query,
+        access=access,
+        count=trajectory.count,
+        ip=ip,
+    )
+    return TrajectoryView(trajectory, access)
+
+
+@dataclass(frozen=True)
+class StopsView:
+    stops: tracing.Stops
+    access: Access
+    nearby: dict[int, list[tracing.StolenVisit]] = field(default_factory=dict)  # by stop rank
+    nearby_radius_m: float | None = None
+    nearby_days: int | None = None
+
+
+def vehicle_stops_view(
+    *,
+    user: User,
+    vehicle_id: int,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+    min_minutes: int = tracing.DEFAULT_STOP_MINUTES,
+    radius_m: float = tracing.DEFAULT_STOP_RADIUS_M,
+    limit: int = tracing.DEFAULT_STOPS_LIMIT,
+    nearby_stolen: bool = False,
+    nearby_radius_m: float | None = None,
+    nearby_days: int = tracing.DEFAULT_NEARBY_DAYS,
+    reason: str = "",
+    ip: str | None = None,
+) -> StopsView:
+    """The bike's stops; with `nearby_stolen`, for each of the first NEARBY_STOPS_MAX stops the
+    other missing bikes seen there (officers only: it shows other owners' stolen bikes)."""
+    vehicle = _vehicle(vehicle_id)
+    since, until = _period(user, vehicle, since, until)
+    tracing.stops_check(since=since, until=until, min_minutes=min_minutes, radius_m=radius_m, limit=limit)
+    nearby_radius = nearby_radius_m if nearby_radius_m is not None else radius_m
+    if nearby_stolen:
+        tracing.nearby_check(radius_m=nearby_radius, days=nearby_days)
+    query: dict[str, Any] = {
+        "since": _iso(since),
+        "until": _iso(until),
+        "min_minutes": min_minutes,
+        "radius": radius_m,
+        "limit": limit,
+    }
+    if nearby_stolen:
+        query |= {"nearby_stolen": True, "nearby_radius": nearby_radius, "nearby_days": nearby_days}
+
+    def check() -> Access:
+        access = trajectory_access(user=user, vehicle=vehicle, since=since, reason=reason)
+        if nearby_stolen and not (_is_handler(user) or _is_supervisor(user)):
+            raise PermissionDenied(_("Only officers see other stolen bikes seen at these stops."))
+        return access
+
+    access = _checked_access(
+        user=user, action="trajectory.stops", vehicle=vehicle, query=query, reason=reason, ip=ip, check=check
+    )
+    stops = tracing.vehicle_stops(
+        vehicle_id=vehicle.pk, since=since, until=until, min_minutes=min_minutes, radius_m=radius_m, limit=limit
+    )
+    nearby: dict[int, list[tracing.StolenVisit]] = {}
+    if nearby_stolen:
+        for stop in stops.stops[:NEARBY_STOPS_MAX]:
+            nearby[stop.rank] = tracing.stolen_at_place(
+                latitude=stop.latitude,
+                longitude=stop.longitude,
+                radius_m=nearby_radius,
+                days=nearby_days,
+                exclude_vehicle_id=vehicle.pk,
+            )
+        # Other owners' bikes whose positions this look revealed.
+        query["nearby_vehicles"] = sorted({v.vehicle_id for visits in nearby.values() for v in visits})
+    _audit(
+        user=user,
+        action="trajectory.stops",
+        vehicle_id=vehicle.pk,
+        query=query,
+        access=access,
+        count=len(stops.stops),
+        ip=ip,
+    )
+    return StopsView(
+        stops,
+        access,
+        nearby,
+        nearby_radius_m=nearby_radius if nearby_stolen else None,
+        nearby_days=nearby_days if nearby_stolen else None,
+    )
+
+
+@dataclass(frozen=True)
+class NearView:
+    result: tracing.NearResult
+    access: Access
+
+
+def vehicles_near_view(
+    *,
+    user: User,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+    since: datetime.datetime,
+    until: datetime.datetime,
+    reason: str = "",
+    ip: str | None = None,
+) -> NearView:
+    """伴随分析, audited with the vehicles found (each one's positions were revealed)."""
+    tracing.near_check(latitude=latitude, longitude=longitude, radius_m=radius_m, since=since, until=until)
+    query: dict[str, Any] = {
+        "lat": latitude,
+        "lon": longitude,
+        "radius": radius_m,
+        "since": _iso(since),
+        "until": _iso(until),
+    }
+    access = _checked_access(
+        user=user,
+        action="trajectory.near",
+        vehicle=None,
+        query=query,
+        reason=reason,
+        ip=ip,
+        check=lambda: near_access(user=user, reason=reason),
+    )
+    result = tracing.vehicles_near(latitude=latitude, longitude=longitude, radius_m=radius_m, since=since, until=until)
+    query["vehicles"] = [v.vehicle_id for v in result.vehicles]
+    _audit(
+        user=user,
+        action="trajectory.near",
+        vehicle_id=None,
+        query=query,
+        access=access,
+        count=len(result.vehicles),
+        ip=ip,
+    )
+    return NearView(result, access)
+
+
+@dataclass(frozen=True)
+class StolenNearView:
+    positions: list[tracing.StolenPosition]
+    truncated: bool
+    access: Access
+
+
+def stolen_near_view(
+    *,
+    user: User,
+    latitude: float,
+    longitude: float,
+    radius_km: float,
+    limit: int = tracing.DEFAULT_STOLEN_NEAR_LIMIT,
+    reason: str = "",
+    ip: str | None = None,
+) -> StolenNearView:
+    tracing.stolen_near_check(latitude=latitude, longitude=longitude, radius_km=radius_km, limit=limit)
+    query: dict[str, Any] = {"lat": latitude, "lon": longitude, "radius_km": radius_km, "limit": limit}
+    access = _checked_access(
+        user=user,
+        action="stolen.near",
+        vehicle=None,
+        query=query,
+        reason=reason,
+        ip=ip,
+        check=lambda: stolen_near_access(user=user, reason=reason),
+    )
+    positions, truncated = tracing.stolen_near(latitude=latitude, longitude=longitude, radius_km=radius_km, limit=limit)
+    query["vehicles"] = [p.vehicle_id for p in positions]
+    _audit(user=user, action="stolen.near", vehicle_id=None, query=query, access=access, count=len(positions), ip=ip)
+    return StolenNearView(positions, truncated, access)
