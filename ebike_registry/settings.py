@@ -74,6 +74,7 @@ DATABASES = {
         env_str("DATABASE_URL", "postgis://ebike:ebike@127.0.0.1:5432/ebike"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
+        test_options={"NAME": os.environ.get("TEST_DATABASE_NAME")} if os.environ.get("TEST_DATABASE_NAME") else None,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
