@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "vehicles",
     "tracking",
     "cases",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +105,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Leaflet and Leaflet.markercluster for the maps come from Debian (libjs-leaflet,
+# libjs-leaflet.markercluster, installed by scripts/setup.sh), served as our own static files.
+LEAFLET_DIR = Path(env_str("LEAFLET_DIR", "/usr/share/javascript/leaflet"))
+if LEAFLET_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIR))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 STORAGES = {
@@ -204,3 +210,12 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-partitions": {"task": "tracking.tasks.maintain_partitions", "schedule": 3600.0},
     "tracking-retention": {"task": "tracking.tasks.apply_retention", "schedule": 6 * 3600.0},
 }
+
+# Map tiles (web/map_tiles.py): "osm" (OpenStreetMap-style XYZ, WGS-84; MAP_TILES_URL overrides the
+# server), "tianditu" (CGCS2000 ≈ WGS-84; needs TIANDITU_KEY) or "amap" (GCJ-02: positions are
+# converted for display). The maps draw their data layers whether or not a tile server answers.
+MAP_TILES = env_str("MAP_TILES", "osm")
+MAP_TILES_URL = env_str("MAP_TILES_URL", "")
+TIANDITU_KEY = env_str("TIANDITU_KEY", "")
+# Seconds between the officer map's polls for new positions of stolen bikes.
+MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)

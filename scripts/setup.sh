@@ -31,6 +31,8 @@ base_apt_packages() {
 # EXTRA_APT_PACKAGES="pkg1 pkg2" in the environment / .env.
 extra_apt_packages() {
     local pkgs=(
+        libjs-leaflet libjs-leaflet.markercluster   # the officer map's Leaflet (served as static files)
+        chromium fonts-noto-cjk              # browser tests (tests/browser): headless Chromium, CJK glyphs
     )
     local -a from_env=()
     read -r -a from_env <<<"${EXTRA_APT_PACKAGES:-}"
