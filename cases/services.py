@@ -29,6 +29,7 @@ from cases.models import (
     TheftReport,
 )
 from tracking.models import LegalHold
+from tracking.services import last_positions_flag_missing
 from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, phone_problem
 from vehicles.models import Plate, Vehicle
 from vehicles.services.problems import Problems
@@ -205,6 +206,7 @@ def report_take(
         if vehicle is not None:
             if vehicle.status == Vehicle.Status.REGISTERED:
                 vehicle_mark_stolen(officer=user, station=station, vehicle_id=vehicle.pk, reason=report.number)
+                last_positions_flag_missing(vehicle_ids=[vehicle.pk])
             LegalHold.objects.create(vehicle=vehicle, reason=hold_reason(report))
         audit_record(user=user, action="theft_report.take", object_type="theft_report", object_id=report.pk)
     return report
@@ -240,6 +242,7 @@ def report_transition(*, user: User, report_id: int, to_status: str, note: str =
                 and vehicle.status == Vehicle.Status.STOLEN
             ):
                 vehicle_clear_stolen(officer=user, station=report.station, vehicle_id=vehicle.pk, reason=report.number)
+                last_positions_flag_missing(vehicle_ids=[vehicle.pk])
             if to_status in CLOSED_STATUSES:
                 LegalHold.objects.filter(vehicle=vehicle, reason=hold_reason(report), released_at__isnull=True).update(
                     released_at=timezone.now()

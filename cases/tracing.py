@@ -859,27 +859,23 @@ def stolen_near_check(
     problems.raise_if_any()
 
 
-# Driven from the open reports (theftreport_status_idx), not from the GiST index of the last
-# positions: within 5 km of a town centre lie a third of the county's bikes, of which ~1 % are
-# missing. Two statements whose arrays are sorted by the btree (ScalarArrayOp), so the probes of the
-# installations and of the last positions run in key order; as one join the planner guessed the
-# CTE sizes wrong and chose a nested loop over thousands of rows. With ~10,000 open reports this is
-# tens of milliseconds; the index that makes it ~1 ms (a partial GiST index over the missing bikes'
-# last positions) needs a column on tracking_lastposition, see the report of this module's author.
-MISSING_FITTED_SQL = """
-SELECT r.vehicle_id, r.number, r.received_at, i.terminal_id, i.installed_at
-FROM cases_theftreport r
-JOIN tracking_terminalinstallation i ON i.vehicle_id = r.vehicle_id AND i.removed_at IS NULL
-WHERE r.status = ANY(%(missing)s)
-  AND i.vehicle_id = ANY(ARRAY(SELECT vehicle_id FROM cases_theftreport WHERE status = ANY(%(missing)s)))
-"""
-LAST_NEAR_SQL = """
+# Driven by the partial GiST index over the last positions of terminals on bikes missing now
+# (LastPosition.vehicle_missing, kept by tracking.services.last_positions_flag_missing): within 5 km
+# of a town centre lie a third of the county's bikes but only ~1 % of them are missing, so the index
+# holds only those. The report and the fitting are joined for the few rows found.
+STOLEN_NEAR_SQL = """
 WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g)
-SELECT lp.terminal_id, lp.device_time, ST_Y(lp.point::geometry), ST_X(lp.point::geometry),
+SELECT i.vehicle_id, r.number, r.received_at, lp.device_time, ST_Y(lp.point::geometry), ST_X(lp.point::geometry),
        ST_Distance(lp.point, place.g) AS distance
 FROM tracking_lastposition lp CROSS JOIN place
-WHERE lp.terminal_id = ANY(%(terminals)s) AND ST_DWithin(lp.point, place.g, %(radius)s)
-ORDER BY distance, lp.terminal_id
+JOIN tracking_terminalinstallation i ON i.terminal_id = lp.terminal_id AND i.removed_at IS NULL
+JOIN LATERAL (
+    SELECT number, received_at FROM cases_theftreport
+    WHERE vehicle_id = i.vehicle_id AND status = ANY(%(missing)s) ORDER BY received_at DESC LIMIT 1
+) r ON true
+WHERE lp.vehicle_missing AND ST_DWithin(lp.point, place.g, %(radius)s) AND lp.device_time >= i.installed_at
+ORDER BY distance, i.vehicle_id
+LIMIT %(limit)s
 """
 
 
@@ -891,36 +887,29 @@ def stolen_near(
     terminal's fitting on the bike belongs to another bike and is left out."""
     stolen_near_check(latitude=latitude, longitude=longitude, radius_km=radius_km, limit=limit)
     now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        _no_jit(cursor)
-        cursor.execute(MISSING_FITTED_SQL, {"missing": sorted(MISSING_STATUSES)})
-        fitted: dict[int, tuple[int, str, datetime.datetime, datetime.datetime]] = {}
-        for vehicle_id, number, received_at, terminal_id, installed_at in cursor.fetchall():
-            fitted[terminal_id] = (vehicle_id, number, received_at, installed_at)
-        if not fitted:
-            return [], False
+    with connection.cursor() as cursor:
         cursor.execute(
-            LAST_NEAR_SQL,
-            {"lat": latitude, "lon": longitude, "radius": radius_km * 1000, "terminals": sorted(fitted)},
+            STOLEN_NEAR_SQL,
+            {
+                "lat": latitude,
+                "lon": longitude,
+                "radius": radius_km * 1000,
+                "missing": sorted(MISSING_STATUSES),
+                "limit": limit + 1,
+            },
         )
         rows = cursor.fetchall()
-    found: list[StolenPosition] = []
-    for terminal_id, device_time, lat, lon, distance in rows:
-        vehicle_id, number, received_at, installed_at = fitted[terminal_id]
-        if device_time < installed_at:
-            continue
-        if len(found) > limit:
-            break
-        found.append(
-            StolenPosition(
-                vehicle_id=vehicle_id,
-                report_number=number,
-                report_received_at=received_at,
-                device_time=device_time,
-                latitude=lat,
-                longitude=lon,
-                distance_m=round(distance, 1),
-                age_seconds=int((now - device_time).total_seconds()),
-            )
+    found = [
+        StolenPosition(
+            vehicle_id=vehicle_id,
+            report_number=number,
+            report_received_at=received_at,
+            device_time=device_time,
+            latitude=lat,
+            longitude=lon,
+            distance_m=round(distance, 1),
+            age_seconds=int((now - device_time).total_seconds()),
         )
+        for vehicle_id, number, received_at, device_time, lat, lon, distance in rows
+    ]
     return found[:limit], len(found) > limit

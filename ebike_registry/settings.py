@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "tracking",
     "cases",
     "web",
+    "stats",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +106,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Chart.js from Debian's libjs-chart.js (scripts/setup.sh installs it), served as our own static file.
+CHARTJS_DIR = Path(env_str("CHARTJS_DIR", "/usr/share/javascript/chart.js"))
+if CHARTJS_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/chart.js", CHARTJS_DIR))
 # Leaflet and Leaflet.markercluster for the maps come from Debian (libjs-leaflet,
 # libjs-leaflet.markercluster, installed by scripts/setup.sh), served as our own static files.
 LEAFLET_DIR = Path(env_str("LEAFLET_DIR", "/usr/share/javascript/leaflet"))
@@ -209,6 +214,8 @@ CELERY_BEAT_SCHEDULE = {
     "tracking-offline-alarms": {"task": "tracking.tasks.raise_offline_alarms", "schedule": 60.0},
     "tracking-partitions": {"task": "tracking.tasks.maintain_partitions", "schedule": 3600.0},
     "tracking-retention": {"task": "tracking.tasks.apply_retention", "schedule": 6 * 3600.0},
+    "tracking-missing-flags": {"task": "tracking.tasks.reconcile_missing_flags", "schedule": 3600.0},
+    "stats-rollups": {"task": "stats.tasks.refresh_rollups", "schedule": float(env_int("STATS_REFRESH_SECONDS", 300))},
 }
 
 # Map tiles (web/map_tiles.py): "osm" (OpenStreetMap-style XYZ, WGS-84; MAP_TILES_URL overrides the
@@ -219,3 +226,17 @@ MAP_TILES_URL = env_str("MAP_TILES_URL", "")
 TIANDITU_KEY = env_str("TIANDITU_KEY", "")
 # Seconds between the officer map's polls for new positions of stolen bikes.
 MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
+
+# --- Insurance claims and evidence export (cases.claims, cases.evidence) --------------------------
+# Days a filed theft case must stay unrecovered before its claim becomes eligible. Unset: each
+# insurance scheme's own waiting period (InsuranceScheme.waiting_days, 60 by default, DOMAIN.md §3);
+# set: one county-wide period for every scheme.
+CLAIM_WAITING_DAYS = env_int("CLAIM_WAITING_DAYS", 60) if os.environ.get("CLAIM_WAITING_DAYS") else None
+# Ed25519 private key that signs evidence bundles (PEM, PKCS#8). Created with mode 0600 on first use
+# or by `manage.py evidence_key`; only its public half is needed to verify a bundle.
+EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(BASE_DIR / "var/keys/evidence-ed25519.pem")))
+# Trajectory points written into one bundle at most (a month at 30 s is ~90,000); the PDF prints
+# the first EVIDENCE_PDF_POINTS of them and refers to the JSON bundle for the rest.
+EVIDENCE_MAX_POINTS = env_int("EVIDENCE_MAX_POINTS", 200_000)
+EVIDENCE_PDF_POINTS = env_int("EVIDENCE_PDF_POINTS", 2_000)
+CELERY_BEAT_SCHEDULE["cases-claims-eligible"] = {"task": "cases.tasks.claims_make_eligible", "schedule": 3600.0}

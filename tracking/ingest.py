@@ -61,9 +61,12 @@ LAST_SQL = (
     "FROM tracking_lastposition WHERE terminal_id = ANY(%s)"
 )
 UPSERT_LAST_SQL = """
-INSERT INTO tracking_lastposition (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery)
-SELECT DISTINCT ON (terminal_id) terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery
-FROM ping_stage WHERE NOT outlier AND valid ORDER BY terminal_id, device_time DESC
+INSERT INTO tracking_lastposition
+    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing)
+SELECT DISTINCT ON (s.terminal_id) s.terminal_id, s.device_time, s.received_at, s.point, s.speed_kmh, s.course,
+       s.valid, s.battery, COALESCE(v.status = 'stolen', false)
+FROM ping_stage s JOIN tracking_terminal t ON t.id = s.terminal_id LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
+WHERE NOT s.outlier AND s.valid ORDER BY s.terminal_id, s.device_time DESC
 ON CONFLICT (terminal_id) DO UPDATE SET
     device_time = EXCLUDED.device_time, received_at = EXCLUDED.received_at, point = EXCLUDED.point,
     speed_kmh = EXCLUDED.speed_kmh, course = EXCLUDED.course, valid = EXCLUDED.valid, battery = EXCLUDED.battery

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.gis.db import models as gis
+from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -125,10 +126,17 @@ class LastPosition(models.Model):
     course = models.FloatField(null=True)
     valid = models.BooleanField()
     battery = models.SmallIntegerField(null=True)
+    # The terminal is fitted to a bike reported stolen now. Kept by last_positions_flag_missing() on
+    # every change of a bike's stolen state or of a terminal's fitting, and set by ingestion when a
+    # terminal's first position arrives; "stolen bikes near here" reads the partial index below.
+    vehicle_missing = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("last position")
         verbose_name_plural = _("last positions")
+        indexes = [
+            GistIndex(fields=["point"], name="lastposition_missing_gist", condition=Q(vehicle_missing=True)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.terminal_id}@{self.device_time:%Y-%m-%d %H:%M:%S}"

@@ -2,9 +2,10 @@
 
 import re
 import secrets
+from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from stdnum import imei as stdnum_imei
@@ -92,9 +93,38 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
         terminal.vehicle = vehicle
         terminal.consent_at = now
         terminal.save(update_fields=["vehicle", "consent_at"])
+        last_positions_flag_missing(terminal_ids=[terminal.pk])
         return TerminalInstallation.objects.create(
             terminal=terminal, vehicle=vehicle, installed_at=now, installed_by=clerk, station=clerk.station
         )
+
+
+FLAG_MISSING_SQL = """
+UPDATE tracking_lastposition lp
+SET vehicle_missing = COALESCE(v.status = 'stolen', false)
+FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
+WHERE t.id = lp.terminal_id AND lp.vehicle_missing IS DISTINCT FROM COALESCE(v.status = 'stolen', false)
+"""
+SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicles)s))"
+
+
+def last_positions_flag_missing(*, terminal_ids: Iterable[int] = (), vehicle_ids: Iterable[int] = ()) -> None:
+    """Bring `LastPosition.vehicle_missing` in line with the stolen state of the bike each of these
+    terminals (or the terminal of each of these bikes) is fitted to now. Call it in the transaction
+    that marks a bike stolen or clears it, and after fitting or removing a terminal."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FLAG_MISSING_SQL + SOME_TERMINALS, {"terminals": list(terminal_ids), "vehicles": list(vehicle_ids)}
+        )
+
+
+def last_positions_reconcile_missing() -> int:
+    """The same over every terminal; returns how many flags were wrong. A terminal's very first
+    position stored while its bike is being reported stolen in another transaction can miss the
+    flag; the nightly beat task (and bulk loads) put that right."""
+    with connection.cursor() as cursor:
+        cursor.execute(FLAG_MISSING_SQL)
+        return cursor.rowcount
 
 
 def terminal_unbind(*, clerk: User, terminal_id: int, reason: str) -> TerminalInstallation:
@@ -111,6 +141,7 @@ def terminal_unbind(*, clerk: User, terminal_id: int, reason: str) -> TerminalIn
         installation.save(update_fields=["removed_at", "removed_by", "removal_reason"])
         terminal.vehicle = None
         terminal.save(update_fields=["vehicle"])
+        last_positions_flag_missing(terminal_ids=[terminal.pk])
         return installation
 
 

@@ -5,6 +5,7 @@ from celery import shared_task
 from tracking.derived import offline_alarms_raise, outbox_process
 from tracking.partitions import partitions_ensure
 from tracking.retention import retention_apply
+from tracking.services import last_positions_reconcile_missing
 
 
 @shared_task(ignore_result=True)
@@ -29,3 +30,8 @@ def apply_retention() -> dict:
 @shared_task(ignore_result=True)
 def raise_offline_alarms() -> int:
     return offline_alarms_raise()
+
+
+@shared_task(ignore_result=True)
+def reconcile_missing_flags() -> int:
+    return last_positions_reconcile_missing()

@@ -253,6 +253,34 @@ def test_stolen_bikes_last_positions_near_a_point(scene):
     ]
 
 
+def test_stolen_near_follows_the_report_and_the_fitting(officer, clerk, base):
+    terminal = bike_with_terminal(base)
+    vehicle = terminal.vehicle
+    ingest_fixes([Incoming(terminal.pk, fix(base, at(300, 0)))])
+
+    def found() -> list[int]:
+        return [p.vehicle_id for p in tracing.stolen_near(latitude=S[0], longitude=S[1], radius_km=1)[0]]
+
+    assert found() == []  # not reported
+    taken = report(officer, vehicle, last_seen_at=base - datetime.timedelta(hours=1))
+    assert found() == [vehicle.pk]
+    report_transition(user=officer, report_id=taken.pk, to_status="filed_criminal")
+    report_transition(user=officer, report_id=taken.pk, to_status="recovered", note="found at the market")
+    assert found() == []  # recovered: no longer missing
+
+    second = bike_with_terminal(base)
+    report(officer, second.vehicle, last_seen_at=base - datetime.timedelta(hours=1))
+    assert found() == []  # reported, but its terminal has not spoken yet
+    ingest_fixes([Incoming(second.pk, fix(base + STEP, at(0, 200)))])  # the first position of the terminal
+    assert found() == [second.vehicle.pk]
+    terminal_unbind(clerk=clerk, terminal_id=second.pk, reason="taken off by the thief")
+    assert found() == []  # the terminal's positions are no longer the bike's
+    terminal_bind(clerk=clerk, terminal_id=second.pk, vehicle_id=second.vehicle.pk, owner_consent=True)
+    assert found() == []  # fitted again now: its last position predates this fitting
+    ingest_fixes([Incoming(second.pk, fix(timezone.now(), at(0, 100)))])
+    assert found() == [second.vehicle.pk]
+
+
 @pytest.mark.parametrize(
     ("call", "field"),
     [
