@@ -129,7 +129,7 @@ class LastPosition(models.Model):
     # The terminal is fitted to a bike reported stolen now. Kept by last_positions_flag_missing() on
     # every change of a bike's stolen state or of a terminal's fitting, and set by ingestion when a
     # terminal's first position arrives; "stolen bikes near here" reads the partial index below.
-    vehicle_missing = models.BooleanField(default=False)
+    vehicle_missing = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = _("last position")
