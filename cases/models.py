@@ -168,6 +168,7 @@ class Case(models.Model):
         verbose_name = _("case")
         verbose_name_plural = _("cases")
         constraints = [models.UniqueConstraint(fields=["number"], name="case_number_uniq")]
+        permissions = [("export_evidence", _("Can export signed evidence bundles of reports and cases (audited)"))]
 
     def __str__(self) -> str:
         return self.number
@@ -361,8 +362,51 @@ class InsuranceClaim(models.Model):
         verbose_name = _("insurance claim")
         verbose_name_plural = _("insurance claims")
         constraints = [
-            models.UniqueConstraint(fields=["report"], condition=~Q(status="rejected"), name="claim_one_per_report")
+            models.UniqueConstraint(fields=["report"], condition=~Q(status="rejected"), name="claim_one_per_report"),
+            # One live claim per policy: a paid claim stops being live once the recovered bike is
+            # settled (refund or handed to the insurer); see cases.claims.
+            models.UniqueConstraint(
+                fields=["policy"], condition=~Q(status="rejected") & Q(after_recovery=""), name="claim_one_live_per_policy"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "eligible_at"], name="claim_status_idx")]  # claim queue page
+        permissions = [
+            ("submit_claim", _("Can submit an insurance claim with the owner's documents")),
+            ("decide_claim", _("Can approve or reject insurance claims")),
+            ("pay_claim", _("Can record the payment of an insurance claim")),
+            ("settle_claim", _("Can record the settlement of a paid claim after the bike is recovered")),
         ]
 
     def __str__(self) -> str:
         return f"{self.report_id} {self.status}"
+
+
+class ClaimStep(models.Model):
+    """Every step of a claim, with who (null: the eligibility task), when and the note. Append-only."""
+
+    class Action(models.TextChoices):
+        ELIGIBLE = "eligible", _("became eligible")
+        SUBMIT = "submit", _("submitted")
+        APPROVE = "approve", _("approved")
+        PAY = "pay", _("paid")
+        REJECT = "reject", _("rejected")
+        RECOVERED = "recovered", _("bike recovered after payment")
+        SETTLE = "settle", _("settled after recovery")
+
+    claim = models.ForeignKey(InsuranceClaim, models.PROTECT, related_name="steps", verbose_name=_("claim"))
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    from_status = models.CharField(_("from"), max_length=10, choices=InsuranceClaim.Status.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=10, choices=InsuranceClaim.Status.choices)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("by")
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("claim step")
+        verbose_name_plural = _("claim steps")
+
+    def __str__(self) -> str:
+        return f"{self.claim_id}: {self.action}"

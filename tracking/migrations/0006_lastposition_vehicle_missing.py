@@ -24,8 +24,21 @@ class Migration(migrations.Migration):
             """,
             migrations.RunSQL.noop,
         ),
-        migrations.AddIndex(
-            model_name='lastposition',
-            index=django.contrib.postgres.indexes.GistIndex(condition=models.Q(('vehicle_missing', True)), fields=['point'], name='lastposition_missing_gist'),
+        # PostGIS's schema editor writes spatial indexes without their condition, so the partial
+        # index is created in SQL; the state keeps the model's declaration.
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.RunSQL(
+                    "CREATE INDEX lastposition_missing_gist ON tracking_lastposition USING gist (point) "
+                    "WHERE vehicle_missing",
+                    "DROP INDEX lastposition_missing_gist",
+                ),
+            ],
+            state_operations=[
+                migrations.AddIndex(
+                    model_name='lastposition',
+                    index=django.contrib.postgres.indexes.GistIndex(condition=models.Q(('vehicle_missing', True)), fields=['point'], name='lastposition_missing_gist'),
+                ),
+            ],
         ),
     ]

@@ -532,6 +532,32 @@ def vehicle_clear_stolen(
     )
 
 
+def vehicle_freeze(*, user: User, vehicle_id: int, reason: str, station: Station | None = None) -> RegistrationEvent:
+    """A bike recovered after its theft claim was paid: the record is frozen (no change, transfer or
+    deregistration) until the payout is settled, refunded or the bike handed to the insurer."""
+    return _set_status(
+        user=user,
+        station=station,
+        vehicle_id=vehicle_id,
+        reason=reason,
+        kind=RegistrationEvent.Kind.FREEZE,
+        old=Vehicle.Status.REGISTERED,
+        new=Vehicle.Status.FROZEN,
+    )
+
+
+def vehicle_unfreeze(*, user: User, vehicle_id: int, reason: str, station: Station | None = None) -> RegistrationEvent:
+    return _set_status(
+        user=user,
+        station=station,
+        vehicle_id=vehicle_id,
+        reason=reason,
+        kind=RegistrationEvent.Kind.UNFREEZE,
+        old=Vehicle.Status.FROZEN,
+        new=Vehicle.Status.REGISTERED,
+    )
+
+
 def _set_status(
     *, user: User, station: Station | None, vehicle_id: int, reason: str, kind: str, old: str, new: str
 ) -> RegistrationEvent:
