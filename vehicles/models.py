@@ -290,6 +290,8 @@ class RegistrationEvent(models.Model):
         CORRECTION = "correction", _("correction")
         MARK_STOLEN = "mark_stolen", _("reported stolen")
         CLEAR_STOLEN = "clear_stolen", _("theft report closed")
+        FREEZE = "freeze", _("frozen: recovered after an insurance payout")
+        UNFREEZE = "unfreeze", _("unfrozen: insurance payout settled")
 
     vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="events", verbose_name=_("vehicle"))
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)

@@ -1,0 +1,966 @@
+"""Ingestion benchmark: raw COPY, one INSERT per position, the gateway end to end, the HTTP batch API.
+
+    .venv/bin/python bench/ingest.py [--scale small|full] [--rates 10000,25000] [--stage-seconds 20] [--profile]
+
+All phases write into the SAME day partition of tracking_ping (a past day, so device times are
+never "in the future"), for the same registered bench terminals:
+- seeding (once, reused): `seed_rows` rows, one every 40 s of the day per terminal ("lane 0"), by
+  INSERT … SELECT generate_series; each run then writes at another second of those 40-s slots (its
+  own lane, 1..39), so its rows are fresh, interleaved with the seeded ones in both indexes, and
+  countable afterwards;
+- (a) copy_rows_per_s: text COPY of prebuilt rows straight into tracking_ping, one transaction;
+- ingest_pipeline_rows_per_s (extra): the same storage path as the gateway (tracking.ingest
+  batch_plan: staging COPY, dedup insert, last positions, alarms, outbox, liveness) driven directly
+  in 2,000-position batches on two connections: the ceiling for (c) on this database;
+- (b) insert_autocommit_rows_per_s: one INSERT per position, autocommit (how per-position trackers
+  store);
+- (c) the gateway: `manage.py run_gateway` as a subprocess; a load-generator process (this script
+  with --loadgen; plain non-blocking sockets and epoll, to leave the cores to what is measured)
+  opens `connections` GT06 connections, logs each in, then offers location packets (0.1 % alarm
+  packets) at fixed rates, open loop: sending never waits for acks. Stages go up in rate (full:
+  10k, 15k, 20k, 25k, 32k, 40k pings/s, 20 s each; the higher ones are skipped once a stage at or
+  above 25k did not keep up). Each stage reports acked pings/s (acks over the time from its first
+  send to its last ack), ack latency percentiles measured per ping, and the CPU (cores) used by the
+  gateway, the generator, PostgreSQL (the gateway's backends and background processes) and the
+  whole machine. gateway_acked_pings_per_s / gateway_p99_ack_ms are those of the fastest stage that
+  kept up (every ping acked, p99 <= 250 ms), or of the best stage when none did. Afterwards the
+  rows of this run's lane are counted: rows stored must equal pings acked;
+- (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
+  4 client threads), when that endpoint exists;
+- (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
+  in, before the load starts (at small scale: with `connections` connections).
+small = 500 terminals and connections, no seeding; full = 10,000 terminals and connections,
+20,000,000 seeded rows. Targets (2 cores, generator included): (c) >= 25,000 acked pings/s with p99
+<= 250 ms and >= 0.3 of (a); (d) >= 60,000 pings/s; (e) <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import datetime
+import http.client
+import json
+import math
+import os
+import random
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as bench
+
+SCALES: dict[str, dict[str, Any]] = {
+    "small": {
+        "terminals": 500,
+        "seed_rows": 0,
+        "copy_rows": 50_000,
+        "pipeline_rows": 20_000,
+        "insert_rows": 2_000,
+        "rates": [3_000],
+        "stage_s": 8,
+        "http_s": 5,
+    },
+    "full": {
+        "terminals": 10_000,
+        "seed_rows": 20_000_000,
+        "copy_rows": 500_000,
+        "pipeline_rows": 200_000,
+        "insert_rows": 20_000,
+        "rates": [10_000, 15_000, 20_000, 25_000, 32_000, 40_000],
+        "stage_s": 20,
+        "http_s": 15,
+    },
+}
+SLOT_S = 40  # seconds between two seeded rows of a terminal; a run writes at offset `lane` inside slots
+SLOTS_PER_DAY = 86400 // SLOT_S
+BENCH_TAC = "35209900"  # IMEIs of bench terminals: this prefix, a 6-digit serial, the Luhn digit
+TARGET_P99_MS = 250.0
+TARGET_RATE = 25_000
+ALARM_EVERY = 1000  # one alarm packet (0x16, vibration) among this many location packets
+OUT = bench.ROOT / "bench" / "out"
+COLUMNS = (
+    "terminal_id, device_time, received_at, point, speed_kmh, course, altitude, satellites, valid, battery, "
+    "alarms, outlier"
+)
+
+
+# --- set-up: terminals, partition, seed rows, lanes ------------------------------------------------------
+
+
+def bench_terminals(count: int) -> list[tuple[int, str]]:
+    """(id, IMEI) of `count` active GT06 bench terminals, created in bulk when missing."""
+    from stdnum import luhn
+
+    from tracking.models import Terminal
+
+    def imei(serial: int) -> str:
+        body = f"{BENCH_TAC}{serial:06d}"
+        return body + luhn.calc_check_digit(body)
+
+    wanted = [imei(n) for n in range(1, count + 1)]
+    existing = set(Terminal.objects.filter(imei__in=wanted).values_list("imei", flat=True))
+    missing = [value for value in wanted if value not in existing]
+    if missing:
+        bench.log(f"creating {len(missing):,} bench terminals")
+        Terminal.objects.bulk_create(
+            [Terminal(imei=value, protocol="gt06", heartbeat_interval_s=300) for value in missing], batch_size=5000
+        )
+    Terminal.objects.filter(imei__in=wanted).exclude(active=True, protocol="gt06").update(active=True, protocol="gt06")
+    by_imei = dict(Terminal.objects.filter(imei__in=wanted).values_list("imei", "id"))
+    return [(by_imei[value], value) for value in wanted]
+
+
+def partition_rows(cursor: Any, name: str) -> int:
+    cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [name])
+    row = cursor.fetchone()
+    return max(0, row[0]) if row else 0
+
+
+def choose_day(seed_rows: int) -> datetime.date:
+    """Full scale: a past day whose partition holds the seeded rows (reused), else one three days back
+    (seeded next). Small scale (no seeding): the emptiest of the days two to six back, so that a
+    quick check does not wade through the big partition."""
+    from django.db import connection
+
+    from tracking.partitions import partition_create, partition_name, partitions_existing
+
+    today = datetime.datetime.now(datetime.UTC).date()
+    existing = set(partitions_existing())
+    with connection.cursor() as cursor:
+        sizes = {day: partition_rows(cursor, partition_name(day)) for day in existing if day < today}
+    if seed_rows:
+        best = max(sizes, key=sizes.__getitem__, default=None)
+        if best is not None and sizes[best] >= 0.9 * seed_rows:
+            return best
+        day = today - datetime.timedelta(days=3)
+    else:
+        candidates = [today - datetime.timedelta(days=back) for back in range(2, 7)]
+        day = min(candidates, key=lambda candidate: sizes.get(candidate, 0))
+    if day not in existing:
+        partition_create(day)
+    return day
+
+
+def seed(day: datetime.date, terminal_ids: list[int], seed_rows: int) -> int:
+    """Top the day's partition up to `seed_rows` rows of lane 0 (one row per terminal every 40 s)."""
+    from django.db import connection
+
+    from tracking.partitions import partition_name
+
+    name = partition_name(day)
+    per_terminal = min(SLOTS_PER_DAY, math.ceil(seed_rows / len(terminal_ids)))
+    with connection.cursor() as cursor:
+        have = partition_rows(cursor, name)
+        if not seed_rows or have >= 0.9 * seed_rows:
+            return have
+        start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+        chunk = max(1, 1_000_000 // per_terminal)
+        bench.log(f"seeding {name}: {per_terminal} rows per terminal for {len(terminal_ids):,} terminals (once)")
+        with bench.Stopwatch() as watch:
+            for first in range(0, len(terminal_ids), chunk):
+                ids = terminal_ids[first : first + chunk]
+                cursor.execute(
+                    f"""
+                    INSERT INTO {name} ({COLUMNS})
+                    SELECT t, %s + make_interval(secs => k * {SLOT_S}), now(),
+                        ST_SetSRID(ST_MakePoint(117.74 + (random() - 0.5) * 0.2, 39.88 + (random() - 0.5) * 0.2),
+                                   4326)::geography,
+                        15, 90, 20, 9, true, 80, '[]'::jsonb, false
+                    FROM unnest(%s::bigint[]) AS t, generate_series(0, %s) AS k
+                    ON CONFLICT DO NOTHING
+                    """,
+                    [start, ids, per_terminal - 1],
+                )
+                done = min(first + chunk, len(terminal_ids)) * per_terminal
+                bench.log(f"  {done:,} rows, {done / watch_elapsed(watch):,.0f} rows/s")
+        bench.log(f"seeded in {watch.seconds:.0f} s; VACUUM ANALYZE {name}")
+        cursor.execute(f"VACUUM ANALYZE {name}")
+        return partition_rows(cursor, name)
+
+
+def watch_elapsed(watch: bench.Stopwatch) -> float:
+    return max(1e-9, time.perf_counter() - watch.started)
+
+
+def choose_lane(day: datetime.date, first_terminal: int) -> int:
+    """The first lane (second inside the 40-s slots) no earlier run used; purges runs when all are used."""
+    from django.db import connection
+
+    from tracking.partitions import partition_name
+
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) FROM tracking_ping "
+            "WHERE terminal_id = %s AND device_time >= %s AND device_time < %s",
+            [start, first_terminal, start, start + datetime.timedelta(days=1)],
+        )
+        used = {row[0] for row in cursor.fetchall()}
+        free = [lane for lane in range(1, SLOT_S) if lane not in used]
+        if free:
+            return free[0]
+        name = partition_name(day)
+        bench.log(f"every lane of {name} is used: deleting earlier runs' rows (seeded rows stay)")
+        cursor.execute(
+            f"DELETE FROM {name} WHERE mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) <> 0",
+            [start],
+        )
+        cursor.execute(f"VACUUM ANALYZE {name}")
+    return 1
+
+
+class Clock:
+    """Device times of this run: terminal-independent slot counter k -> day + k*40 s + lane."""
+
+    def __init__(self, day: datetime.date, lane: int) -> None:
+        self.start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+        self.lane = lane
+        self.next_slot = 0
+
+    def take(self, slots: int) -> int:
+        first = self.next_slot
+        self.next_slot += slots
+        if self.next_slot > SLOTS_PER_DAY:
+            raise SystemExit(f"this run needs more than {SLOTS_PER_DAY} slots per terminal; use fewer rows or rates")
+        return first
+
+    def time(self, slot: int) -> datetime.datetime:
+        return self.start + datetime.timedelta(seconds=slot * SLOT_S + self.lane)
+
+
+def ewkb(lon: float, lat: float) -> str:
+    from tracking.ingest import ewkb_point
+
+    return ewkb_point(lon, lat)
+
+
+# --- (a) COPY and (b) INSERT ----------------------------------------------------------------------------
+
+
+def copy_baseline(conninfo: str, terminals: list[tuple[int, str]], clock: Clock, rows: int) -> tuple[float, int]:
+    import psycopg
+
+    rounds = math.ceil(rows / len(terminals))
+    first = clock.take(rounds)
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    rng = random.Random(1)
+    lines = []
+    for n in range(rows):
+        terminal_id = terminals[n % len(terminals)][0]
+        when = clock.time(first + n // len(terminals)).isoformat()
+        point = ewkb(117.74 + rng.uniform(-0.1, 0.1), 39.88 + rng.uniform(-0.1, 0.1))
+        lines.append(f"{terminal_id}\t{when}\t{now}\t{point}\t15\t90\t20\t9\tt\t80\t[]\tf\n")
+    payload = "".join(lines).encode()
+    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
+        started = time.perf_counter()
+        with cursor.copy(f"COPY tracking_ping ({COLUMNS}) FROM STDIN") as copy:
+            for offset in range(0, len(payload), 1 << 20):
+                copy.write(payload[offset : offset + (1 << 20)])
+        connection.commit()
+        seconds = time.perf_counter() - started
+    return rows / seconds, rows
+
+
+def insert_baseline(conninfo: str, terminals: list[tuple[int, str]], clock: Clock, rows: int) -> float:
+    import psycopg
+
+    rounds = math.ceil(rows / len(terminals))
+    first = clock.take(rounds)
+    now = datetime.datetime.now(datetime.UTC)
+    rng = random.Random(2)
+    params = [
+        (
+            terminals[n % len(terminals)][0],
+            clock.time(first + n // len(terminals)),
+            now,
+            ewkb(117.74 + rng.uniform(-0.1, 0.1), 39.88 + rng.uniform(-0.1, 0.1)),
+        )
+        for n in range(rows)
+    ]
+    sql = (
+        f"INSERT INTO tracking_ping ({COLUMNS}) "
+        "VALUES (%s, %s, %s, %s::geography, 15, 90, 20, 9, true, 80, '[]'::jsonb, false)"
+    )
+    with psycopg.connect(conninfo, autocommit=True) as connection, connection.cursor() as cursor:
+        started = time.perf_counter()
+        for row in params:
+            cursor.execute(sql, row)
+        seconds = time.perf_counter() - started
+    return rows / seconds
+
+
+def pipeline_baseline(
+    conninfo: str, terminals: list[tuple[int, str]], clock: Clock, rows: int, batch: int = 2000
+) -> float:
+    """The gateway's storage path without the gateway: `batch_plan` batches driven as the gateway's
+    writer drives them (two connections in parallel, one transaction per batch). The ceiling (c) can
+    reach with this ingestion pipeline on this database."""
+    import asyncio
+
+    from tracking.gateway import db
+    from tracking.gateway.writer import drive_plan
+    from tracking.ingest import Incoming, batch_plan
+    from tracking.protocols.common import Fix
+
+    rounds = math.ceil(rows / len(terminals))
+    first = clock.take(rounds)
+    rng = random.Random(4)
+    items = [
+        Incoming(
+            terminals[n % len(terminals)][0],
+            Fix(
+                time=clock.time(first + n // len(terminals)),
+                latitude=39.88 + rng.uniform(-0.08, 0.08),
+                longitude=117.74 + rng.uniform(-0.08, 0.08),
+                valid=True,
+                speed_kmh=12.0,
+                course=90.0,
+                satellites=9,
+            ),
+        )
+        for n in range(rows)
+    ]
+    batches = [items[offset : offset + batch] for offset in range(0, rows, batch)]
+
+    async def run() -> float:
+        connections = [await db.connect(conninfo, autocommit=False) for _ in range(2)]
+
+        async def worker(connection: Any) -> None:
+            while batches:
+                chunk = batches.pop()
+                plan = batch_plan(chunk, now=datetime.datetime.now(datetime.UTC))
+                await drive_plan(connection, plan)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(connection) for connection in connections))
+        seconds = time.perf_counter() - started
+        for connection in connections:
+            await connection.close()
+        return rows / seconds
+
+    return asyncio.run(run())
+
+
+# --- (c) the gateway ------------------------------------------------------------------------------------
+
+
+def kept_up(stage: dict[str, Any]) -> bool:
+    """Every ping offered was acked, 99 % of them within TARGET_P99_MS."""
+    return stage["acked"] == stage["sent"] and stage["p99_ms"] <= TARGET_P99_MS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gateway(port: int, metrics_port: int, log_path: Path) -> subprocess.Popen:
+    log_file = log_path.open("w")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            str(bench.ROOT / "manage.py"),
+            "run_gateway",
+            "--host=127.0.0.1",
+            f"--gt06-port={port}",
+            "--jt808-port=0",
+            "--osmand-port=0",
+            f"--metrics-port={metrics_port}",
+        ],
+        cwd=bench.ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gateway exited at start; see {log_path}")
+        try:
+            with socket.create_connection(("127.0.0.1", metrics_port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"gateway did not start; see {log_path}")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def run_gateway_phase(
+    terminals: list[tuple[int, str]], clock: Clock, config: dict[str, Any], profile: bool
+) -> dict[str, Any]:
+    from django.db import connection
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    port, metrics_port = free_port(), free_port()
+    gateway = start_gateway(port, metrics_port, OUT / "ingest_gateway.log")
+    stage_slots = [math.ceil(rate * config["stage_s"] / len(terminals)) + 2 for rate in config["rates"]]
+    first_slot = clock.take(sum(stage_slots))
+    loadgen_config = {
+        "port": port,
+        "gateway_pid": gateway.pid,
+        "imeis": [imei for _id, imei in terminals],
+        "rates": config["rates"],
+        "stage_s": config["stage_s"],
+        "stage_slots": stage_slots,
+        "first_slot": first_slot,
+        "start": clock.start.isoformat(),
+        "lane": clock.lane,
+        "profile_seconds": config["stage_s"] if profile else 0,
+    }
+    config_path = OUT / "ingest_loadgen.json"
+    config_path.write_text(json.dumps(loadgen_config))
+    bench.log(f"gateway pid {gateway.pid}; load generator: {len(terminals):,} connections, rates {config['rates']}")
+    try:
+        generator = subprocess.Popen(  # noqa: S603
+            [sys.executable, __file__, "--loadgen", str(config_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=bench.ROOT,
+        )
+        last = ""
+        for line in generator.stdout or ():
+            line = line.rstrip("\n")
+            if line.startswith("{"):
+                last = line
+            else:
+                print(line, flush=True)
+        generator.wait()
+        if generator.returncode or not last:
+            raise SystemExit(f"load generator failed (exit {generator.returncode})")
+        result = json.loads(last)
+    finally:
+        stop_process(gateway)
+    summary = [line for line in (OUT / "ingest_gateway.log").read_text().splitlines() if "gateway stopped" in line]
+    if summary:
+        bench.log(summary[-1].split("gateway stopped: ", 1)[-1])
+
+    end_slot = first_slot + sum(stage_slots)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM tracking_ping WHERE terminal_id = ANY(%s) AND device_time >= %s "
+            f"AND device_time < %s AND mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) = %s",
+            [[tid for tid, _imei in terminals], clock.time(first_slot), clock.time(end_slot), clock.start, clock.lane],
+        )
+        result["rows_stored"] = cursor.fetchone()[0]
+    return result
+
+
+# --- the load generator (a separate process) -----------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still there."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two `cpu_seconds` snapshots; processes started in between count from 0."""
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, iowait, idle) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / tick, iowait / tick, idle / tick
+
+
+def postgres_pids() -> list[int]:
+    """The gateway's database backends and PostgreSQL's own background processes (WAL writer,
+    checkpointer…); other sessions' backends on this shared machine are not ours to count."""
+    import psycopg
+
+    from tracking.gateway.db import conninfo
+
+    with psycopg.connect(conninfo(application_name="ebike-bench"), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'ebike-gateway' "
+            "OR backend_type NOT IN ('client backend', 'autovacuum worker')"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def gateway_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def loadgen(config_path: str) -> None:
+    config = json.loads(Path(config_path).read_text())
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    print(json.dumps(LoadGenerator(config).run()), flush=True)
+
+
+class LoadGenerator:
+    """Simulated GT06 terminals on plain non-blocking sockets and one epoll: the generator shares the
+    two cores with the gateway and PostgreSQL, so it must cost as little per ping as it can (an
+    asyncio generator cost twice as much CPU per ping)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.epoll = select.epoll()
+        self.sockets: list[socket.socket] = []
+        self.by_fd: dict[int, int] = {}
+        self.buffers: dict[int, bytes] = {}
+        self.outboxes: dict[int, bytearray] = {}  # fd -> bytes the kernel did not take yet
+        self.sent_at: list[dict[int, float]] = []
+        self.serials: list[int] = []
+        self.logged_in = 0
+        self.acked = 0
+        self.last_ack = 0.0
+        self.bad_replies = 0
+        self.closed = 0
+        self.latencies = array.array("d")
+
+    def run(self) -> dict[str, Any]:
+        from tracking.protocols import gt06
+
+        config = self.config
+        imeis = config["imeis"]
+        started = time.perf_counter()
+        for index, imei in enumerate(imeis):
+            sock = socket.create_connection(("127.0.0.1", config["port"]), timeout=30)
+            sock.sendall(gt06.encode_login(imei, 1))
+            sock.setblocking(False)
+            self.sockets.append(sock)
+            self.by_fd[sock.fileno()] = index
+            self.sent_at.append({})
+            self.serials.append(1)
+            self.epoll.register(sock.fileno(), select.EPOLLIN)
+            if index % 500 == 499:
+                self.poll(0)
+        deadline = time.perf_counter() + 60
+        while self.logged_in < len(imeis) and time.perf_counter() < deadline:
+            self.poll(0.01)
+        if self.logged_in < len(imeis):
+            raise SystemExit(f"only {self.logged_in} of {len(imeis)} terminals logged in")
+        connect_s = time.perf_counter() - started
+        _log(f"{len(imeis):,} connections logged in after {connect_s:.1f} s")
+        settle = time.perf_counter() + 2
+        while time.perf_counter() < settle:
+            self.poll(0.05)
+        rss = gateway_rss_mb(config["gateway_pid"])
+        _log(f"gateway RSS with {len(imeis):,} idle connections: {rss:.1f} MB")
+
+        slot = config["first_slot"]
+        stages = []
+        for number, (rate, slots) in enumerate(zip(config["rates"], config["stage_slots"], strict=True)):
+            stage = self.stage(number, rate, slot)
+            stages.append(stage)
+            slot += slots
+            if not kept_up(stage) and rate >= TARGET_RATE:
+                _log("this stage did not keep up: the higher rates are skipped")
+                break
+        for sock in self.sockets:
+            sock.close()
+        return {
+            "connections": len(imeis),
+            "connect_s": round(connect_s, 1),
+            "rss_mb": round(rss, 1),
+            "stages": stages,
+            "pings_sent": sum(stage["sent"] for stage in stages),
+            "pings_acked": sum(stage["acked"] for stage in stages),
+            "bad_replies": self.bad_replies,
+            "closed_by_gateway": self.closed,
+        }
+
+    def frames(self, rate: int, slot: int) -> list[tuple[int, int, bytes]]:
+        """The stage's packets, built before its clock starts (sending, not encoding, is measured)."""
+        from tracking.protocols import gt06
+        from tracking.protocols.common import Fix
+
+        config = self.config
+        count = int(rate * config["stage_s"])
+        connections = len(self.sockets)
+        start = datetime.datetime.fromisoformat(config["start"])
+        rng = random.Random(3)
+        positions = [(39.88 + rng.uniform(-0.08, 0.08), 117.74 + rng.uniform(-0.08, 0.08)) for _ in self.sockets]
+        vibration = gt06.encode_status(terminal_info=0x46, alarm_code=0x03)
+        frames = []
+        for n in range(count):
+            index = n % connections
+            round_ = n // connections
+            lat, lon = positions[index]
+            lat += 0.00002 * (slot + round_)  # ~2 m per 40 s: a bike rolling along
+            when = start + datetime.timedelta(seconds=(slot + round_) * SLOT_S + config["lane"])
+            self.serials[index] = serial = self.serials[index] % 0xFFFF + 1
+            fix = Fix(when, lat, lon, True, speed_kmh=12, course=90, satellites=9)
+            if n % ALARM_EVERY == ALARM_EVERY - 1:
+                frame = gt06.encode_alarm(fix, serial, status=vibration)
+            else:
+                frame = gt06.encode_location(fix, serial)
+            frames.append((index, serial, frame))
+        return frames
+
+    def stage(self, number: int, rate: int, slot: int) -> dict[str, Any]:
+        config = self.config
+        frames = self.frames(rate, slot)
+        count = len(frames)
+        _log(f"stage {number + 1}: offering {rate:,}/s for {config['stage_s']} s ({count:,} pings)")
+        profiler = None
+        if number == 0 and config.get("profile_seconds"):
+            profiler = _start_profiler(config["gateway_pid"], config["profile_seconds"])
+        watched = {"gateway": [config["gateway_pid"]], "loadgen": [os.getpid()], "postgres": postgres_pids()}
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        machine_before = machine_cpu()
+        latencies_before = len(self.latencies)
+        acked_before = self.acked
+        sockets = self.sockets
+        sent_at = self.sent_at
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < count:  # open loop: what is due goes out, acked or not
+            now = time.perf_counter()
+            due = min(count, int((now - t0) * rate) + 1)
+            while sent < due:
+                index, serial, frame = frames[sent]
+                sent_at[index][serial] = now
+                self.send(sockets[index], frame)
+                sent += 1
+            self.poll(0.001)
+        send_s = time.perf_counter() - t0
+        # Wait for the backlog: until everything is acked, or no ack came for 10 s (at most 3 minutes).
+        deadline = time.perf_counter() + 180
+        progress = (self.acked, time.perf_counter())
+        while self.acked - acked_before < count and time.perf_counter() < deadline:
+            self.poll(0.01)
+            if self.acked != progress[0]:
+                progress = (self.acked, time.perf_counter())
+            elif time.perf_counter() - progress[1] > 10:
+                break
+        acked = self.acked - acked_before
+        wall = time.perf_counter() - t0
+        watched["postgres"] = postgres_pids()
+        cpu = {name: round(cpu_used(cpu_before[name], cpu_seconds(pids)) / wall, 2) for name, pids in watched.items()}
+        for name, before, after in zip(("machine_busy", "machine_iowait"), machine_before, machine_cpu(), strict=False):
+            cpu[name] = round((after - before) / wall, 2)
+        latencies = sorted(self.latencies[latencies_before:])
+        span = max(self.last_ack - t0, send_s)
+        result = {
+            "offered_per_s": rate,
+            "sent": count,
+            "sent_per_s": round(count / send_s),
+            "acked": acked,
+            "acked_per_s": round(acked / span),
+            "p50_ms": round(_pct(latencies, 50), 1),
+            "p99_ms": round(_pct(latencies, 99), 1),
+            "max_ms": round(latencies[-1], 1) if latencies else None,
+            "cpu_cores": cpu,
+        }
+        _log(f"stage {number + 1}: {json.dumps(result)}")
+        if profiler is not None:
+            profiler.wait()
+        settle = time.perf_counter() + 1
+        while time.perf_counter() < settle:
+            self.poll(0.05)
+        return result
+
+    def send(self, sock: socket.socket, frame: bytes) -> None:
+        fd = sock.fileno()
+        pending = self.outboxes.get(fd)
+        if pending is not None:  # the kernel buffer was full: keep the order
+            pending += frame
+            return
+        try:
+            written = sock.send(frame)
+        except BlockingIOError:
+            written = 0
+        if written < len(frame):
+            self.outboxes[fd] = bytearray(frame[written:])
+            self.epoll.modify(fd, select.EPOLLIN | select.EPOLLOUT)
+
+    def poll(self, timeout: float) -> None:
+        for fd, events in self.epoll.poll(timeout):
+            if events & select.EPOLLOUT:
+                self.flush(fd)
+            if events & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+                self.receive(fd)
+
+    def flush(self, fd: int) -> None:
+        pending = self.outboxes[fd]
+        try:
+            written = self.sockets[self.by_fd[fd]].send(pending)
+        except BlockingIOError:
+            return
+        del pending[:written]
+        if not pending:
+            del self.outboxes[fd]
+            self.epoll.modify(fd, select.EPOLLIN)
+
+    def receive(self, fd: int) -> None:
+        index = self.by_fd[fd]
+        try:
+            data = self.sockets[index].recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.closed += 1
+            self.epoll.unregister(fd)
+            return
+        now = time.perf_counter()
+        rest = self.buffers.pop(fd, None)
+        if rest:
+            data = rest + data
+        size = len(data) - len(data) % 10  # every reply is a 10-byte ack
+        sent_at = self.sent_at[index]
+        latencies = self.latencies
+        for i in range(0, size, 10):
+            if data[i] != 0x78 or data[i + 2] != 0x05:
+                self.bad_replies += 1
+                size = len(data)
+                break
+            if data[i + 3] == 0x01:
+                self.logged_in += 1
+                continue
+            sent = sent_at.pop((data[i + 4] << 8) | data[i + 5], None)
+            if sent is not None:
+                latencies.append((now - sent) * 1000)
+                self.acked += 1
+                self.last_ack = now
+        if size < len(data):
+            self.buffers[fd] = data[size:]
+
+
+def _start_profiler(pid: int, seconds: int) -> subprocess.Popen | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        _log("py-spy not installed; no profile")
+        return None
+    out = OUT / "ingest_gateway_profile.txt"
+    _log(f"py-spy recording the gateway for {seconds} s -> {out}")
+    return subprocess.Popen(  # noqa: S603
+        [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def _log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] loadgen: {message}", flush=True)
+
+
+# --- (d) the HTTP batch endpoint -----------------------------------------------------------------------
+
+
+def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -> tuple[float | None, str]:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        path = reverse("pings-ingest")
+        from tracking.services import ingest_token_create
+    except (NoReverseMatch, ImportError) as error:
+        return None, f"POST /api/v1/pings not available: {error}"
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    if not gunicorn.exists():
+        return None, "gunicorn not installed"
+    _token, raw = ingest_token_create(name="bench-ingest")
+    batches = 40 * max(1, int(seconds))
+    per_batch = 1000
+    rounds = math.ceil(batches * per_batch / len(terminals))
+    first = clock.take(rounds)
+    bodies = []
+    n = 0
+    for _ in range(batches):
+        pings = []
+        for _ in range(per_batch):
+            _tid, imei = terminals[n % len(terminals)]
+            when = clock.time(first + n // len(terminals)).isoformat().replace("+00:00", "Z")
+            pings.append({"terminal": imei, "time": when, "latitude": 39.88, "longitude": 117.74, "speed_kmh": 12.0})
+            n += 1
+        bodies.append(json.dumps({"pings": pings}).encode())
+    port = free_port()
+    args = [str(gunicorn), "ebike_registry.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    help_text = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True, check=False).stdout  # noqa: S603
+    if "--no-control-socket" in help_text:
+        args.append("--no-control-socket")
+    log_file = (OUT / "ingest_gunicorn.log").open("w")
+    server = subprocess.Popen(args, cwd=bench.ROOT, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                probe.request("GET", "/healthz")
+                probe.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    return None, "gunicorn did not start (see bench/out/ingest_gunicorn.log)"
+                time.sleep(0.2)
+        stored = [0]
+        failures: list[str] = []
+        lock = threading.Lock()
+        queue = list(range(len(bodies)))
+        stop_at = time.perf_counter() + seconds
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {raw}"}
+            while time.perf_counter() < stop_at:
+                with lock:
+                    if not queue:
+                        return
+                    index = queue.pop()
+                conn.request("POST", path, body=bodies[index], headers=headers)
+                reply = conn.getresponse()
+                text = reply.read()
+                with lock:
+                    if reply.status == 201:
+                        stored[0] += per_batch
+                    elif len(failures) < 3:
+                        failures.append(f"{reply.status} {text[:200]!r}")
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        stop_process(server)
+        log_file.close()
+    if failures:
+        return None, f"POST /api/v1/pings failed: {failures}"
+    return stored[0] / elapsed, f"{stored[0]:,} pings in {elapsed:.1f} s, 1,000 per request, 4 clients, 2 workers"
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rates", help="comma-separated offered rates for the gateway stages (pings/s)")
+    parser.add_argument("--stage-seconds", type=int, help="seconds per gateway stage")
+    parser.add_argument("--connections", type=int, help="GT06 connections (= bench terminals)")
+    parser.add_argument("--seed-rows", type=int, help="rows to seed in the day partition")
+    parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the first stage")
+    parser.add_argument("--skip-http", action="store_true", help="skip (d)")
+    parser.add_argument("--loadgen", help=argparse.SUPPRESS)
+
+
+def main() -> None:
+    if "--loadgen" in sys.argv:
+        bench.setup_django()
+        loadgen(sys.argv[sys.argv.index("--loadgen") + 1])
+        return
+    args = bench.parse_args(__doc__.split("\n\n")[0], configure)
+    bench.setup_django()
+    from django.db import connection
+
+    from tracking.gateway.db import conninfo as gateway_conninfo
+    from tracking.partitions import partition_name
+
+    config = dict(SCALES[args.scale])
+    if args.rates:
+        config["rates"] = [int(rate) for rate in args.rates.split(",")]
+    if args.stage_seconds:
+        config["stage_s"] = args.stage_seconds
+    if args.connections:
+        config["terminals"] = args.connections
+    if args.seed_rows is not None:
+        config["seed_rows"] = args.seed_rows
+    results: dict[str, Any] = {"machine": bench.machine()}
+
+    terminals = bench_terminals(config["terminals"])
+    day = choose_day(config["seed_rows"])
+    partition_size = seed(day, [tid for tid, _imei in terminals], config["seed_rows"])
+    lane = choose_lane(day, terminals[0][0])
+    clock = Clock(day, lane)
+    results.update(partition=partition_name(day), partition_rows_before=partition_size, lane=lane)
+    bench.log(f"partition {partition_name(day)} holds ~{partition_size:,} rows; this run writes lane {lane}")
+    info = gateway_conninfo()
+
+    copy_rate, copied = copy_baseline(info, terminals, clock, config["copy_rows"])
+    results["copy_rows_per_s"] = round(copy_rate)
+    bench.log(f"(a) COPY: {copied:,} rows at {copy_rate:,.0f} rows/s")
+    pipeline_rate = pipeline_baseline(info, terminals, clock, config["pipeline_rows"])
+    results["ingest_pipeline_rows_per_s"] = round(pipeline_rate)
+    bench.log(f"(a2) batch_plan without the gateway (2 connections, 2,000 a batch): {pipeline_rate:,.0f} rows/s")
+    insert_rate = insert_baseline(info, terminals, clock, config["insert_rows"])
+    results["insert_autocommit_rows_per_s"] = round(insert_rate)
+    bench.log(f"(b) INSERT per row, autocommit: {insert_rate:,.0f} rows/s")
+
+    gateway = run_gateway_phase(terminals, clock, config, args.profile)
+    stages = gateway["stages"]
+    good = [stage for stage in stages if kept_up(stage)]
+    chosen = max(good or stages, key=lambda stage: stage["acked_per_s"])
+    results.update(
+        gateway_acked_pings_per_s=chosen["acked_per_s"],
+        gateway_p99_ack_ms=chosen["p99_ms"],
+        gateway_p50_ack_ms=chosen["p50_ms"],
+        gateway_kept_up=bool(good),
+        gateway_at_target_rate=next((stage for stage in stages if stage["offered_per_s"] == TARGET_RATE), None),
+        gateway_to_copy_ratio=round(chosen["acked_per_s"] / copy_rate, 3),
+        gateway_connections=gateway["connections"],
+        gateway_stages=stages,
+        gateway_pings_sent=gateway["pings_sent"],
+        gateway_pings_acked=gateway["pings_acked"],
+        gateway_rows_stored=gateway["rows_stored"],
+        gateway_rows_stored_equals_acked=gateway["rows_stored"] == gateway["pings_acked"],
+    )
+    rss_key = "gateway_rss_mb_at_10k_connections" if gateway["connections"] >= 10_000 else "gateway_rss_mb"
+    results[rss_key] = gateway["rss_mb"]
+    if rss_key != "gateway_rss_mb_at_10k_connections":
+        results["gateway_rss_mb_at_10k_connections"] = None
+        results["gateway_rss_note"] = f"measured with {gateway['connections']} connections (small scale)"
+    bench.log(
+        f"(c) gateway: {chosen['acked_per_s']:,} acked pings/s, p99 {chosen['p99_ms']} ms; "
+        f"rows stored {gateway['rows_stored']:,} vs pings acked {gateway['pings_acked']:,}"
+    )
+
+    if args.skip_http:
+        results["http_batch_pings_per_s"] = None
+        results["http_batch_note"] = "skipped (--skip-http)"
+    else:
+        rate, note = http_phase(terminals, clock, config["http_s"])
+        results["http_batch_pings_per_s"] = None if rate is None else round(rate)
+        results["http_batch_note"] = note
+        bench.log(f"(d) HTTP batch: {note}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {partition_name(day)}")
+        results["partition_rows_after"] = partition_rows(cursor, partition_name(day))
+    bench.emit("ingest", args.scale, results)
+
+
+if __name__ == "__main__":
+    main()
