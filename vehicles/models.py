@@ -295,8 +295,6 @@ class RegistrationEvent(models.Model):
 
     vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="events", verbose_name=_("vehicle"))
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
-        FREEZE = "freeze", _("frozen: recovered after an insurance payout")
-        UNFREEZE = "unfreeze", _("unfrozen: insurance payout settled")
     at = models.DateTimeField(_("at"), default=timezone.now)
     clerk = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("clerk"))
     station = models.ForeignKey(Station, models.PROTECT, related_name="+", verbose_name=_("station"))
