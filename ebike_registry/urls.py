@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("tracking.api.urls")),
     path("api/v1/", include("cases.api.urls")),
     path("api/v1/", include("cases.api.tracing_urls")),
+    path("api/v1/", include("stats.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
@@ -20,6 +21,8 @@ urlpatterns = [
     path("", include("vehicles.urls")),
     path("", include("tracking.urls")),
     path("", include("cases.urls")),
+    path("", include("stats.urls")),
+    path("", include("web.urls")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,39 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Township
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+class OwnerTheftReportForm(forms.Form):
+    """An owner's online theft report (channel "online") for one of their registered bikes."""
+
+    vehicle = forms.TypedChoiceField(label=_("Which bike"), coerce=int)
+    last_seen_at = forms.DateTimeField(label=_("Last seen at"), widget=DateTimeInput())
+    missing_at = forms.DateTimeField(label=_("Found missing at"), widget=DateTimeInput())
+    place_address = forms.CharField(
+        label=_("Place"), max_length=200, help_text=_("Street and number, or a landmark, where the bike was parked.")
+    )
+    township_code = forms.ChoiceField(label=_("Township"), required=False)
+    locked = forms.NullBooleanField(
+        label=_("Was the bike locked?"),
+        required=False,
+        widget=forms.Select(choices=[("unknown", _("unknown")), ("true", _("yes")), ("false", _("no"))]),
+    )
+    reporter_phone = forms.CharField(
+        label=_("Phone to call you back"), max_length=20, help_text=_("The station calls this number.")
+    )
+    narrative = forms.CharField(label=_("Circumstances"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+    def __init__(self, *args: object, vehicles: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["vehicle"].choices = vehicles
+        self.fields["township_code"].choices = [("", "—")] + [
+            (t.code, f"{t.name} ({t.code})") for t in Township.objects.all()
+        ]
