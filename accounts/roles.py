@@ -19,6 +19,9 @@ STAFF_ROLES = (CLERK, OFFICER, ADMIN)
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     OWNER: [],
     CLERK: [
+        "cases.view_insuranceclaim",
+        "cases.submit_claim",
+        "cases.settle_claim",
         "cases.add_theftreport",
         "cases.view_theftreport",
         "vehicles.register_vehicle",
@@ -30,6 +33,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vehicles.view_registrationevent",
     ],
     OFFICER: [
+        "cases.view_insuranceclaim",
+        "cases.submit_claim",
+        "cases.export_evidence",
         "cases.add_theftreport",
         "cases.change_theftreport",
         "cases.view_theftreport",
@@ -45,6 +51,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vehicles.view_registrationevent",
     ],
     ADMIN: [
+        "cases.view_insuranceclaim",
+        "cases.decide_claim",
+        "cases.pay_claim",
+        "cases.settle_claim",
+        "cases.export_evidence",
         "cases.view_theftreport",
         "cases.view_case",
         "vehicles.register_vehicle",

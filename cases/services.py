@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import Station, Township, User
+from cases.claims import claims_on_bike_found
 from cases.models import (
     CLOSED_STATUSES,
     MISSING_STATUSES,
@@ -243,6 +244,8 @@ def report_transition(*, user: User, report_id: int, to_status: str, note: str =
             ):
                 vehicle_clear_stolen(officer=user, station=report.station, vehicle_id=vehicle.pk, reason=report.number)
                 last_positions_flag_missing(vehicle_ids=[vehicle.pk])
+            if old in MISSING_STATUSES and to_status not in MISSING_STATUSES:
+                claims_on_bike_found(user=user, report=report, to_status=to_status)
             if to_status in CLOSED_STATUSES:
                 LegalHold.objects.filter(vehicle=vehicle, reason=hold_reason(report), released_at__isnull=True).update(
                     released_at=timezone.now()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("tracking.api.urls")),
     path("api/v1/", include("cases.api.urls")),
     path("api/v1/", include("cases.api.tracing_urls")),
+    path("api/v1/", include("cases.api.claims_urls")),
     path("api/v1/", include("stats.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", include("vehicles.urls")),
     path("", include("tracking.urls")),
     path("", include("cases.urls")),
+    path("", include("cases.claim_urls")),
     path("", include("stats.urls")),
     path("", include("web.urls")),
 ]
