@@ -31,6 +31,7 @@ base_apt_packages() {
 # EXTRA_APT_PACKAGES="pkg1 pkg2" in the environment / .env.
 extra_apt_packages() {
     local pkgs=(
+        libjs-chart.js                       # Chart.js 3.9 for the statistics dashboard (served as a static file)
         libjs-leaflet libjs-leaflet.markercluster   # the officer map's Leaflet (served as static files)
         chromium fonts-noto-cjk              # browser tests (tests/browser): headless Chromium, CJK glyphs
     )

@@ -1,0 +1,80 @@
+"""CSV and Excel renderings of a statistics table: the same rows the JSON answer carries.
+
+Both are DRF renderers, so `?format=csv` / `?format=xlsx` on any /api/v1/stats/ table (and the
+dashboard's export links, which point there) give exactly the API's figures.
+"""
+
+import csv
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from rest_framework.renderers import BaseRenderer
+
+
+def table_rows(data: Any) -> tuple[list[str], list[str], list[list[Any]]] | None:
+    """(keys, labels, rows) of a table answer or a hotspot FeatureCollection; None for errors."""
+    if not isinstance(data, dict) or "columns" not in data:
+        return None
+    keys = [c["key"] for c in data["columns"]]
+    labels = [c["label"] for c in data["columns"]]
+    features = data.get("type") == "FeatureCollection"
+    records = [f["properties"] for f in data["features"]] if features else data["rows"]
+    return keys, labels, [[record.get(key) for key in keys] for record in records]
+
+
+def _error_lines(data: Any) -> list[list[str]]:
+    return [["error", str(data)]]
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        table = table_rows(data)
+        if table is None:
+            writer.writerows(_error_lines(data))
+        else:
+            keys, labels, rows = table
+            writer.writerow(labels)
+            writer.writerow(keys)
+            writer.writerows(["" if v is None else v for v in row] for row in rows)
+        # A BOM so that Excel opens the Chinese headers as UTF-8.
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+class XLSXRenderer(BaseRenderer):
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    format = "xlsx"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        book = Workbook()
+        sheet = book.active
+        sheet.title = str((data or {}).get("table", "stats"))[:31] if isinstance(data, dict) else "error"
+        table = table_rows(data)
+        if table is None:
+            for line in _error_lines(data):
+                sheet.append(line)
+        else:
+            keys, labels, rows = table
+            sheet.append(labels)
+            sheet.append(keys)
+            for row in rows:
+                sheet.append(row)
+            sheet.freeze_panes = "A3"
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+
+
+def export_filename(data: Any, fmt: str) -> str:
+    name = data.get("table", "stats") if isinstance(data, dict) else "stats"
+    period = data.get("period") if isinstance(data, dict) else None
+    suffix = f"_{period['start']}_{period['end']}" if period else ""
+    return f"{name}{suffix}.{fmt}"

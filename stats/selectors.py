@@ -1,0 +1,601 @@
+"""The figures on the dashboard and under /api/v1/stats/: one function per table.
+
+Each returns a Table: columns (key and label) and rows of plain values, so the page, the JSON API
+and the CSV/xlsx exports all print the same numbers. Rates are fractions rounded to 4 places;
+None means unknown (no estimate, nothing to divide by), never zero.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Station, Township
+from cases.models import ReportStatus
+from stats.models import PlatedCount, PlateEstimate, RollupState, StationArea
+from stats.params import Filters, Period
+from stats.rollups import PLATED, REGISTRATIONS, day_start
+from vehicles.models import RegistrationEvent
+
+# Metric projection for the hotspot grid: WGS 84 / UTM zone 50N covers 114°E-120°E, the demo
+# county (117.7°E) included. Another county sets STATS_GRID_SRID to its own UTM or CGCS2000 zone.
+GRID_SRID = int(getattr(settings, "STATS_GRID_SRID", 32650))
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[tuple[str, Any]]  # (key, label)
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.name,
+            "columns": [{"key": key, "label": str(label)} for key, label in self.columns],
+            "rows": self.rows,
+            **self.meta,
+        }
+
+
+def _rate(numerator: int, denominator: int | None) -> float | None:
+    if not denominator:
+        return None
+    return round(numerator / denominator, 4)
+
+
+def _fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _bounds(period: Period) -> dict[str, Any]:
+    return {
+        "since": day_start(period.start),
+        "until": day_start(period.end + datetime.timedelta(days=1)),
+        "tz": settings.TIME_ZONE,
+    }
+
+
+def _stations() -> dict[int, Station]:
+    return {s.pk: s for s in Station.objects.order_by("code")}
+
+
+def _state(name: str) -> RollupState | None:
+    return RollupState.objects.filter(name=name).first()
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime.date | datetime.datetime) else value
+
+
+# --- plate rate ------------------------------------------------------------------------------------
+
+
+def estimates_for(year: int) -> dict[str, PlateEstimate]:
+    return {e.township_id: e for e in PlateEstimate.objects.filter(year=year)}
+
+
+def station_areas() -> dict[int, list[str]]:
+    """station id -> township codes of its area: StationArea rows, else the station located in
+    the township (lowest code when several are)."""
+    area_of: dict[str, int] = {}
+    for station in Station.objects.order_by("-code"):
+        area_of[station.township_id] = station.pk
+    for row in StationArea.objects.all():
+        area_of[row.township_id] = row.station_id
+    areas: dict[int, list[str]] = defaultdict(list)
+    for code, station_id in sorted(area_of.items()):
+        areas[station_id].append(code)
+    return areas
+
+
+def _plated_meta(year: int) -> dict[str, Any]:
+    state = _state(PLATED)
+    return {"year": year, "plated_as_of": _iso(state.refreshed_at) if state and state.refreshed_at else None}
+
+
+def plate_rate_townships(*, year: int | None = None) -> Table:
+    """Plated bikes of owners living in each township ÷ that township's estimate for the year."""
+    year = year or timezone.localdate().year
+    plated: dict[str | None, int] = defaultdict(int)
+    for township_id, count in PlatedCount.objects.values_list("township_id", "plated"):
+        plated[township_id] += count
+    estimates = estimates_for(year)
+    rows = []
+    for township in Township.objects.order_by("code"):
+        estimate = estimates.get(township.code)
+        count = plated.get(township.code, 0)
+        rows.append(
+            {
+                "township": township.code,
+                "township_name": township.name,
+                "plated": count,
+                "estimated": estimate.estimated_bikes if estimate else None,
+                "method": estimate.method if estimate else None,
+                "rate": _rate(count, estimate.estimated_bikes if estimate else None),
+            }
+        )
+    if plated.get(None):
+        rows.append(
+            {
+                "township": None,
+                "township_name": str(_("owner's township not recorded")),
+                "plated": plated[None],
+                "estimated": None,
+                "method": None,
+                "rate": None,
+            }
+        )
+    columns = [
+        ("township", _("township code")),
+        ("township_name", _("township")),
+        ("plated", _("plated bikes")),
+        ("estimated", _("estimated bikes")),
+        ("method", _("estimation method")),
+        ("rate", _("plate rate")),
+    ]
+    return Table("plate_rate_townships", columns, rows, _plated_meta(year))
+
+
+def plate_rate_stations(*, year: int | None = None) -> Table:
+    """A station's area is its townships (station_areas). Its plated bikes are those of owners
+    living there; its estimate is the sum of their estimates, unknown if any township lacks one.
+    `plated_at_counter` counts bikes registered at the station, wherever the owner lives."""
+    year = year or timezone.localdate().year
+    by_township: dict[str | None, int] = defaultdict(int)
+    by_station: dict[int, int] = defaultdict(int)
+    for township_id, station_id, count in PlatedCount.objects.values_list("township_id", "station_id", "plated"):
+        by_township[township_id] += count
+        by_station[station_id] += count
+    estimates = estimates_for(year)
+    areas = station_areas()
+    rows = []
+    for station in _stations().values():
+        area = areas.get(station.pk, [])
+        missing = [code for code in area if code not in estimates]
+        estimated = None if missing or not area else sum(estimates[code].estimated_bikes for code in area)
+        plated = sum(by_township.get(code, 0) for code in area)
+        rows.append(
+            {
+                "station": station.code,
+                "station_name": station.name,
+                "townships": ",".join(area),
+                "plated": plated,
+                "estimated": estimated,
+                "rate": _rate(plated, estimated),
+                "missing_estimates": ",".join(missing),
+                "plated_at_counter": by_station.get(station.pk, 0),
+            }
+        )
+    columns = [
+        ("station", _("station code")),
+        ("station_name", _("station")),
+        ("townships", _("townships in the area")),
+        ("plated", _("plated bikes in the area")),
+        ("estimated", _("estimated bikes in the area")),
+        ("rate", _("plate rate")),
+        ("missing_estimates", _("townships without an estimate")),
+        ("plated_at_counter", _("plated bikes registered at this station")),
+    ]
+    return Table("plate_rate_stations", columns, rows, _plated_meta(year))
+
+
+# --- registrations ---------------------------------------------------------------------------------
+
+KINDS = [k.value for k in RegistrationEvent.Kind]
+
+
+def _registration_params(first: datetime.date, last: datetime.date, station: Station | None) -> dict[str, Any]:
+    state = _state(REGISTRATIONS)
+    complete = state.complete_through if state and state.complete_through else datetime.date(1900, 1, 1)
+    live_from = max(first, complete + datetime.timedelta(days=1))
+    return {
+        "complete": complete,
+        "first": first,
+        "last": last,
+        "station": station.pk if station else None,
+        "all_stations": list(Station.objects.values_list("pk", flat=True)),
+        "kinds": KINDS,
+        "tz": settings.TIME_ZONE,
+        "live_since": day_start(live_from),
+        "until": day_start(last + datetime.timedelta(days=1)),
+    }
+
+
+def _periods(period: Period, granularity: str) -> list[datetime.date]:
+    """Every bucket start in the period, so empty weeks and months show as zero."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generate_series(date_trunc(%(g)s, %(s)s::date), %(e)s::date, ('1 ' || %(g)s)::interval)::date",
+            {"g": granularity, "s": period.start, "e": period.end},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def registrations_series(filters: Filters) -> Table:
+    """Registration events per day/week/month and registering station; with the plates on the road
+    at the end of each bucket (registered − deregistered since the start of records)."""
+    period, g = filters.period, filters.granularity
+    params = _registration_params(datetime.date(1900, 1, 1), period.end, filters.station)
+    params["g"] = g
+    sql = """
+        WITH d AS (
+            SELECT day, station_id, kind, events FROM stats_registrationday
+            WHERE day <= %(complete)s AND day >= %(first)s AND day <= %(last)s
+              AND (%(station)s::bigint IS NULL OR station_id = %(station)s)
+            UNION ALL
+            SELECT (e.at AT TIME ZONE %(tz)s)::date, v.station_id, e.kind, count(*)
+            FROM vehicles_registrationevent e JOIN vehicles_vehicle v ON v.id = e.vehicle_id
+            -- station = ANY and kind = ANY let regevent_station_kind_at_idx serve the time range (one
+            -- index range per station and kind) instead of a scan of every event.
+            WHERE e.station_id = ANY(%(all_stations)s) AND e.kind = ANY(%(kinds)s)
+              AND e.at >= %(live_since)s AND e.at < %(until)s
+              AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+            GROUP BY 1, 2, 3
+        ),
+        b AS (
+            SELECT date_trunc(%(g)s, day)::date AS bucket, station_id,
+                   sum(events) FILTER (WHERE kind = 'register') AS registered,
+                   sum(events) FILTER (WHERE kind = 'deregister') AS deregistered,
+                   sum(events) FILTER (WHERE kind = 'transfer') AS transferred,
+                   sum(events) FILTER (WHERE kind = 'replace_plate') AS replaced
+            FROM d GROUP BY 1, 2
+        )
+        SELECT bucket, station_id, registered, deregistered, transferred, replaced,
+               sum(coalesce(registered, 0) - coalesce(deregistered, 0))
+                   OVER (PARTITION BY station_id ORDER BY bucket) AS plates
+        FROM b ORDER BY bucket, station_id
+    """
+    data = _fetch(sql, params)
+    stations = _stations()
+    wanted = [filters.station.pk] if filters.station else list(stations)
+    buckets = _periods(period, g)
+    first_bucket = buckets[0] if buckets else period.start
+    # Carry the running total into buckets without events.
+    found: dict[tuple[datetime.date, int], dict[str, Any]] = {(r["bucket"], r["station_id"]): r for r in data}
+    last_total: dict[int, int] = defaultdict(int)
+    for r in data:
+        if r["bucket"] < first_bucket:
+            last_total[r["station_id"]] = int(r["plates"])
+    rows = []
+    for bucket in buckets:
+        for station_id in wanted:
+            r = found.get((bucket, station_id))
+            if r is not None:
+                last_total[station_id] = int(r["plates"])
+            rows.append(
+                {
+                    "period": bucket.isoformat(),
+                    "station": stations[station_id].code,
+                    "station_name": stations[station_id].name,
+                    "registered": int(r["registered"] or 0) if r else 0,
+                    "deregistered": int(r["deregistered"] or 0) if r else 0,
+                    "transferred": int(r["transferred"] or 0) if r else 0,
+                    "replaced_plates": int(r["replaced"] or 0) if r else 0,
+                    "plates_cumulative": last_total[station_id],
+                }
+            )
+    columns = [
+        ("period", _("period")),
+        ("station", _("station code")),
+        ("station_name", _("station")),
+        ("registered", _("registrations")),
+        ("deregistered", _("deregistrations")),
+        ("transferred", _("transfers")),
+        ("replaced_plates", _("plates replaced")),
+        ("plates_cumulative", _("plates on the road (cumulative)")),
+    ]
+    return Table("registrations", columns, rows, {"granularity": g, "period": period.as_dict()})
+
+
+# --- thefts ----------------------------------------------------------------------------------------
+
+
+def thefts_monthly(filters: Filters) -> Table:
+    """Reports received per month and station (警情), with those later filed as a case, solved and
+    recovered, counted in the month the report was received. Recovery rate = recovered ÷ reported;
+    days to recovery run from receipt to the first `recovered` step. Rows with an empty month are
+    the station's whole period; an empty station is all stations; both empty: the county total."""
+    params = {**_bounds(filters.period), "station": filters.station.pk if filters.station else None}
+    sql = """
+        WITH r AS (
+            SELECT t.id, t.station_id, t.received_at,
+                   date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month
+            FROM cases_theftreport t
+            WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
+              AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
+        ),
+        x AS (
+            SELECT tr.report_id,
+                   min(tr.at) FILTER (WHERE tr.to_status = %(recovered)s) AS recovered_at,
+                   bool_or(tr.to_status IN (%(criminal)s, %(public_order)s)) AS filed,
+                   bool_or(tr.to_status = %(solved)s) AS solved
+            FROM cases_reporttransition tr
+            WHERE tr.report_id IN (SELECT id FROM r)
+            GROUP BY tr.report_id
+        )
+        SELECT r.month, r.station_id,
+               count(*) AS reported,
+               count(*) FILTER (WHERE x.filed) AS filed,
+               count(*) FILTER (WHERE x.solved) AS solved,
+               count(x.recovered_at) AS recovered,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM x.recovered_at - r.received_at) / 86400.0
+               ) AS median_days
+        FROM r LEFT JOIN x ON x.report_id = r.id
+        GROUP BY GROUPING SETS ((r.month, r.station_id), (r.month), (r.station_id), ())
+        ORDER BY r.month NULLS LAST, r.station_id NULLS LAST
+    """
+    params.update(
+        recovered=ReportStatus.RECOVERED.value,
+        criminal=ReportStatus.FILED_CRIMINAL.value,
+        public_order=ReportStatus.FILED_PUBLIC_ORDER.value,
+        solved=ReportStatus.SOLVED.value,
+    )
+    stations = _stations()
+    rows = []
+    for r in _fetch(sql, params):
+        station = stations.get(r["station_id"]) if r["station_id"] else None
+        rows.append(
+            {
+                "month": r["month"].isoformat()[:7] if r["month"] else None,
+                "station": station.code if station else None,
+                "station_name": station.name if station else None,
+                "reported": r["reported"],
+                "filed": r["filed"],
+                "solved": r["solved"],
+                "recovered": r["recovered"],
+                "recovery_rate": _rate(r["recovered"], r["reported"]),
+                "median_days_to_recovery": round(r["median_days"], 1) if r["median_days"] is not None else None,
+            }
+        )
+    columns = [
+        ("month", _("month")),
+        ("station", _("station code")),
+        ("station_name", _("station")),
+        ("reported", _("thefts reported")),
+        ("filed", _("filed as cases")),
+        ("solved", _("solved")),
+        ("recovered", _("recovered")),
+        ("recovery_rate", _("recovery rate")),
+        ("median_days_to_recovery", _("median days to recovery")),
+    ]
+    return Table("thefts", columns, rows, {"period": filters.period.as_dict()})
+
+
+# --- alarms, cases, rescues ------------------------------------------------------------------------
+
+
+def alarms_by_kind(filters: Filters) -> Table:
+    """Terminal and derived alarms per month and kind; station = the bike's registering station.
+    Rows with an empty month are the kind's total over the period."""
+    params = {**_bounds(filters.period), "station": filters.station.pk if filters.station else None}
+    sql = """
+        SELECT date_trunc('month', a.at AT TIME ZONE %(tz)s)::date AS month, a.kind, count(*) AS alarms,
+               count(*) FILTER (WHERE a.status <> 'new') AS handled
+        FROM tracking_alarm a
+        LEFT JOIN vehicles_vehicle v ON v.id = a.vehicle_id
+        WHERE a.at >= %(since)s AND a.at < %(until)s
+          AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+        GROUP BY GROUPING SETS ((1, 2), (2))
+        ORDER BY 1 NULLS LAST, 2
+    """
+    rows = [
+        {
+            "month": r["month"].isoformat()[:7] if r["month"] else None,
+            "kind": r["kind"],
+            "alarms": r["alarms"],
+            "handled": r["handled"],
+        }
+        for r in _fetch(sql, params)
+    ]
+    columns = [("month", _("month")), ("kind", _("alarm kind")), ("alarms", _("alarms")), ("handled", _("handled"))]
+    return Table("alarms", columns, rows, {"period": filters.period.as_dict()})
+
+
+def cases_monthly(filters: Filters) -> Table:
+    """Cases filed per month (filing date) and handling station: with reports linked, solved,
+    solved with positioning data. A closed case counts as solved only if it was solved first
+    (`solved_with_positioning` or status solved); closing alone is not solving."""
+    params = {
+        "since": filters.period.start,
+        "until": filters.period.end,
+        "station": filters.station.pk if filters.station else None,
+    }
+    sql = """
+        SELECT date_trunc('month', c.filed_on)::date AS month, c.station_id,
+               count(*) AS filed,
+               count(*) FILTER (WHERE EXISTS (
+                   SELECT 1 FROM cases_caselink l
+                   WHERE l.case_id = c.id AND l.report_id IS NOT NULL AND l.unlinked_at IS NULL)) AS with_reports,
+               coalesce(sum((SELECT count(*) FROM cases_caselink l
+                   WHERE l.case_id = c.id AND l.report_id IS NOT NULL AND l.unlinked_at IS NULL)), 0) AS linked_reports,
+               count(*) FILTER (WHERE c.status = 'solved' OR c.solved_with_positioning) AS solved,
+               count(*) FILTER (WHERE c.solved_with_positioning) AS solved_with_positioning
+        FROM cases_case c
+        WHERE c.filed_on BETWEEN %(since)s AND %(until)s
+          AND (%(station)s::bigint IS NULL OR c.station_id = %(station)s)
+        GROUP BY GROUPING SETS ((1, 2), (1), ())
+        ORDER BY 1 NULLS LAST, 2 NULLS LAST
+    """
+    stations = _stations()
+    rows = []
+    for r in _fetch(sql, params):
+        station = stations.get(r["station_id"]) if r["station_id"] else None
+        rows.append(
+            {
+                "month": r["month"].isoformat()[:7] if r["month"] else None,
+                "station": station.code if station else None,
+                "station_name": station.name if station else None,
+                "filed": r["filed"],
+                "with_reports": r["with_reports"],
+                "linked_reports": int(r["linked_reports"]),
+                "solved": r["solved"],
+                "solved_with_positioning": r["solved_with_positioning"],
+            }
+        )
+    columns = [
+        ("month", _("month")),
+        ("station", _("station code")),
+        ("station_name", _("station")),
+        ("filed", _("cases filed")),
+        ("with_reports", _("cases with linked reports")),
+        ("linked_reports", _("reports linked")),
+        ("solved", _("solved")),
+        ("solved_with_positioning", _("solved with positioning")),
+    ]
+    return Table("cases", columns, rows, {"period": filters.period.as_dict()})
+
+
+RESCUE_ALARM_KINDS = ["sos", "fall", "collision", "rollover"]
+
+
+def rescues_monthly(filters: Filters) -> Table:
+    """SOS/fall calls per month and station: rescue duty calls raised and answered (acknowledged),
+    median minutes to answer; plus the SOS/fall/collision alarms terminals sent, which exist even
+    where no duty call was raised."""
+    params = {
+        **_bounds(filters.period),
+        "station": filters.station.pk if filters.station else None,
+        "kinds": RESCUE_ALARM_KINDS,
+    }
+    sql = """
+        WITH calls AS (
+            SELECT date_trunc('month', d.raised_at AT TIME ZONE %(tz)s)::date AS month, d.station_id,
+                   count(*) AS calls, count(d.acknowledged_at) AS answered,
+                   percentile_cont(0.5) WITHIN GROUP (
+                       ORDER BY extract(epoch FROM d.acknowledged_at - d.raised_at) / 60.0) AS median_minutes
+            FROM cases_dutycall d
+            WHERE d.kind = 'rescue' AND d.raised_at >= %(since)s AND d.raised_at < %(until)s
+              AND (%(station)s::bigint IS NULL OR d.station_id = %(station)s)
+            GROUP BY 1, 2
+        ),
+        alarms AS (
+            SELECT date_trunc('month', a.at AT TIME ZONE %(tz)s)::date AS month, v.station_id, count(*) AS alarms
+            FROM tracking_alarm a JOIN vehicles_vehicle v ON v.id = a.vehicle_id
+            WHERE a.kind = ANY(%(kinds)s) AND a.at >= %(since)s AND a.at < %(until)s
+              AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+            GROUP BY 1, 2
+        )
+        SELECT coalesce(c.month, a.month) AS month, coalesce(c.station_id, a.station_id) AS station_id,
+               coalesce(c.calls, 0) AS calls, coalesce(c.answered, 0) AS answered, c.median_minutes,
+               coalesce(a.alarms, 0) AS alarms
+        FROM calls c FULL JOIN alarms a ON a.month = c.month AND a.station_id = c.station_id
+        ORDER BY 1, 2
+    """
+    stations = _stations()
+    rows = []
+    for r in _fetch(sql, params):
+        station = stations[r["station_id"]]
+        rows.append(
+            {
+                "month": r["month"].isoformat()[:7],
+                "station": station.code,
+                "station_name": station.name,
+                "sos_fall_alarms": r["alarms"],
+                "rescue_calls": r["calls"],
+                "answered": r["answered"],
+                "median_minutes_to_answer": round(r["median_minutes"], 1) if r["median_minutes"] is not None else None,
+            }
+        )
+    columns = [
+        ("month", _("month")),
+        ("station", _("station code")),
+        ("station_name", _("station")),
+        ("sos_fall_alarms", _("SOS/fall alarms")),
+        ("rescue_calls", _("rescue calls")),
+        ("answered", _("answered")),
+        ("median_minutes_to_answer", _("median minutes to answer")),
+    ]
+    return Table("rescues", columns, rows, {"period": filters.period.as_dict()})
+
+
+# --- hotspots --------------------------------------------------------------------------------------
+
+
+def theft_hotspots(filters: Filters, *, limit: int | None = None) -> dict[str, Any]:
+    """Theft-report places counted on a square grid of `cell_m` metres in GRID_SRID, as a GeoJSON
+    FeatureCollection of cell polygons (WGS 84), busiest first.
+
+    ST_SnapToGrid with the origin at half a cell snaps each point to the centre of the cell it is
+    in; the cell is that centre ± half a cell. Reports without a map point are counted apart."""
+    s = filters.cell_m
+    params = {
+        **_bounds(filters.period),
+        "station": filters.station.pk if filters.station else None,
+        "srid": GRID_SRID,
+        "s": float(s),
+        "half": s / 2.0,
+        "limit": limit,
+    }
+    sql = """
+        WITH p AS (
+            SELECT ST_SnapToGrid(ST_Transform(t.place_point::geometry, %(srid)s), %(half)s, %(half)s, %(s)s, %(s)s)
+                   AS centre
+            FROM cases_theftreport t
+            WHERE t.place_point IS NOT NULL AND t.received_at >= %(since)s AND t.received_at < %(until)s
+              AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
+        ),
+        c AS (SELECT ST_X(centre) AS x, ST_Y(centre) AS y, count(*) AS reports FROM p GROUP BY 1, 2)
+        SELECT x, y, reports,
+               ST_AsGeoJSON(ST_Transform(
+                   ST_MakeEnvelope(x - %(half)s, y - %(half)s, x + %(half)s, y + %(half)s, %(srid)s), 4326), 6)
+                   AS geometry,
+               ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint(x, y), %(srid)s), 4326)) AS lat,
+               ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(x, y), %(srid)s), 4326)) AS lon
+        FROM c ORDER BY reports DESC, x, y
+        LIMIT %(limit)s
+    """
+    import json
+
+    features = []
+    for rank, r in enumerate(_fetch(sql, params), start=1):
+        cell = f"{int(r['x'] // s)}:{int(r['y'] // s)}"
+        features.append(
+            {
+                "type": "Feature",
+                "id": cell,
+                "geometry": json.loads(r["geometry"]),
+                "properties": {
+                    "rank": rank,
+                    "cell": cell,
+                    "reports": r["reports"],
+                    "centre_lat": round(r["lat"], 6),
+                    "centre_lon": round(r["lon"], 6),
+                },
+            }
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FILTER (WHERE place_point IS NULL), count(*) FROM cases_theftreport t
+               WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
+                 AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)""",
+            params,
+        )
+        without_point, total = cursor.fetchone()
+    columns = [
+        ("rank", _("rank")),
+        ("cell", _("grid cell")),
+        ("reports", _("thefts reported")),
+        ("centre_lat", _("centre latitude")),
+        ("centre_lon", _("centre longitude")),
+    ]
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "table": "hotspots",
+        "columns": [{"key": key, "label": str(label)} for key, label in columns],
+        "cell_m": s,
+        "grid_srid": GRID_SRID,
+        "period": filters.period.as_dict(),
+        "reports": total,
+        "reports_without_point": without_point,
+    }

@@ -1,0 +1,207 @@
+"""Admin pages: the statistics dashboard and the plate-rate estimates (form and CSV upload)."""
+
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Station, Township
+from stats import selectors, services
+from stats.models import EstimateMethod, PlateEstimate, RollupState
+from stats.params import GRANULARITIES, parse_filters
+from stats.permissions import is_stats_admin
+
+TOP_CELLS = 20
+
+
+def stats_admin_required(view: Any) -> Any:
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_stats_admin(request.user):
+            raise PermissionDenied(_("Statistics are for administrators."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class FilterForm(forms.Form):
+    start = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    station = forms.ChoiceField(label=gettext_lazy("Station"), required=False)
+    granularity = forms.ChoiceField(
+        label=gettext_lazy("Registrations by"),
+        required=False,
+        choices=[("day", gettext_lazy("day")), ("week", gettext_lazy("week")), ("month", gettext_lazy("month"))],
+    )
+    cell_m = forms.IntegerField(label=gettext_lazy("Hotspot cell (m)"), required=False, min_value=100, max_value=5000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["station"].choices = [("", _("All stations"))] + [
+            (s.code, s.name) for s in Station.objects.order_by("code")
+        ]
+
+
+def _exports(name: str, query: dict[str, str]) -> dict[str, str]:
+    base = reverse(name)
+    return {fmt: f"{base}?{urlencode({**query, 'format': fmt})}" for fmt in ("csv", "xlsx")}
+
+
+@stats_admin_required
+@require_http_methods(["GET"])
+def dashboard(request: HttpRequest) -> HttpResponse:
+    form = FilterForm(request.GET or None)
+    query = {k: v for k, v in request.GET.items() if k in form.fields and v}
+    try:
+        filters = parse_filters(request.GET)
+    except ValidationError as exc:
+        for field, problems in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, problems)
+        filters = parse_filters({})
+        query = {}
+    year = timezone.localdate().year
+    tables = {
+        "townships": selectors.plate_rate_townships(year=year),
+        "stations": selectors.plate_rate_stations(year=year),
+        "registrations": selectors.registrations_series(filters),
+        "thefts": selectors.thefts_monthly(filters),
+        "alarms": selectors.alarms_by_kind(filters),
+        "cases": selectors.cases_monthly(filters),
+        "rescues": selectors.rescues_monthly(filters),
+    }
+    hotspots = selectors.theft_hotspots(filters, limit=TOP_CELLS)
+    urls = {
+        "townships": _exports("stats-plate-rate-townships", {}),
+        "stations": _exports("stats-plate-rate-stations", {}),
+        "registrations": _exports("stats-registrations", query),
+        "thefts": _exports("stats-thefts", query),
+        "alarms": _exports("stats-alarms", query),
+        "cases": _exports("stats-cases", query),
+        "rescues": _exports("stats-rescues", query),
+        "hotspots": _exports("stats-hotspots", {**query, "limit": str(TOP_CELLS)}),
+    }
+    # Chart data: county totals per bucket (registrations), per month (thefts), per kind (alarms).
+    reg_by_period: dict[str, dict[str, int]] = {}
+    for row in tables["registrations"].rows:
+        bucket = reg_by_period.setdefault(row["period"], {"registered": 0, "plates": 0})
+        bucket["registered"] += row["registered"]
+        bucket["plates"] += row["plates_cumulative"]
+    theft_months = [r for r in tables["thefts"].rows if r["month"] and r["station"] is None]
+    alarm_kinds = [r for r in tables["alarms"].rows if r["month"] is None]
+    charts = {
+        "registrations": {
+            "labels": list(reg_by_period),
+            "registered": [v["registered"] for v in reg_by_period.values()],
+            "plates": [v["plates"] for v in reg_by_period.values()],
+        },
+        "thefts": {
+            "labels": [r["month"] for r in theft_months],
+            "reported": [r["reported"] for r in theft_months],
+            "recovered": [r["recovered"] for r in theft_months],
+        },
+        "alarms": {"labels": [r["kind"] for r in alarm_kinds], "alarms": [r["alarms"] for r in alarm_kinds]},
+        "names": {
+            "registered": _("registrations"),
+            "plates": _("plates on the road"),
+            "reported": _("thefts reported"),
+            "recovered": _("recovered"),
+            "alarms": _("alarms"),
+        },
+    }
+    state = RollupState.objects.filter(name="plated").first()
+    return render(
+        request,
+        "stats/dashboard.html",
+        {
+            "form": form,
+            "filters": filters,
+            "year": year,
+            "tables": tables,
+            "hotspots": hotspots,
+            "exports": urls,
+            "charts": charts,
+            "plated_as_of": state.refreshed_at if state else None,
+            "granularities": GRANULARITIES,
+        },
+    )
+
+
+class EstimateForm(forms.Form):
+    township_code = forms.ChoiceField(label=gettext_lazy("Township"))
+    year = forms.IntegerField(label=gettext_lazy("Year"), min_value=2000, max_value=2100)
+    estimated_bikes = forms.IntegerField(label=gettext_lazy("Estimated bikes in use"), min_value=1)
+    method = forms.ChoiceField(label=gettext_lazy("Estimation method"), choices=EstimateMethod.choices)
+    note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["township_code"].choices = [(t.code, f"{t.code} {t.name}") for t in Township.objects.all()]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("CSV file"))
+
+
+@stats_admin_required
+@require_http_methods(["GET", "POST"])
+def estimates(request: HttpRequest) -> HttpResponse:
+    form = EstimateForm(initial={"year": timezone.localdate().year})
+    upload = UploadForm()
+    upload_errors: list[str] = []
+    if request.method == "POST" and "file" in request.FILES:
+        upload = UploadForm(request.POST, request.FILES)
+        if upload.is_valid():
+            try:
+                result = services.estimates_import_csv(user=request.user, data=request.FILES["file"].read(2_000_000))
+            except ValidationError as exc:
+                upload_errors = _row_messages(exc)
+            else:
+                messages.success(
+                    request,
+                    _("Imported: %(c)s new, %(u)s replaced.") % {"c": result.created, "u": result.updated},
+                )
+                return redirect("stats:estimates")
+    elif request.method == "POST":
+        form = EstimateForm(request.POST)
+        if form.is_valid():
+            try:
+                services.estimate_set(user=request.user, values=form.cleaned_data)
+            except ValidationError as exc:
+                for field, problems in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                messages.success(request, _("Estimate saved."))
+                return redirect("stats:estimates")
+    rows = PlateEstimate.objects.select_related("township", "entered_by").order_by("-year", "township_id")
+    return render(
+        request,
+        "stats/estimates.html",
+        {"form": form, "upload": upload, "upload_errors": upload_errors, "estimates": rows},
+    )
+
+
+def _row_messages(exc: ValidationError) -> list[str]:
+    """ "rows.3.year" -> "Row 3, year: …" for the page."""
+    out = []
+    for key, problems in sorted(exc.message_dict.items(), key=lambda kv: _row_key(kv[0])):
+        parts = key.split(".")
+        where = _("Row %(n)s, %(field)s") % {"n": parts[1], "field": parts[2]} if parts[0] == "rows" else key
+        out.extend(f"{where}: {problem}" for problem in problems)
+    return out
+
+
+def _row_key(key: str) -> tuple[int, str]:
+    parts = key.split(".")
+    return (int(parts[1]), key) if parts[0] == "rows" and parts[1].isdigit() else (0, key)
