@@ -42,6 +42,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "cases.add_case",
         "cases.change_case",
         "cases.view_case",
+        "cases.view_dutycall",
+        "cases.change_dutycall",
         "vehicles.search_records",
         "vehicles.view_full_identity",
         "vehicles.view_vehicle",

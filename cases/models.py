@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station, Township
@@ -230,6 +231,9 @@ class Sighting(models.Model):
     first_point = gis.PointField(_("first place"), geography=True, srid=4326)
     last_point = gis.PointField(_("latest place"), geography=True, srid=4326)
     positions = models.PositiveIntegerField(_("positions"), default=1)
+    # The latest position that showed the bike moving (cases.alerts): a bike still for the episode
+    # gap that moves again starts a new episode, as does a terminal silent for the gap.
+    moved_at = models.DateTimeField(_("last moved at"), null=True, blank=True)
     notified_at = models.DateTimeField(_("officers notified at"), null=True, blank=True)
 
     class Meta:
@@ -293,6 +297,10 @@ class DutyCall(models.Model):
         DISMISSED = "dismissed", _("dismissed by the owner")
         CLOSED = "closed", _("closed")
 
+    class OwnerAnswer(models.TextChoices):
+        CONFIRMED = "confirmed", _("theft confirmed by the owner")
+        DISMISSED = "dismissed", _("dismissed by the owner")
+
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
     station = models.ForeignKey(Station, models.PROTECT, related_name="duty_calls", verbose_name=_("station"))
     alarm_id = models.BigIntegerField(_("alarm"), unique=True)
@@ -312,15 +320,64 @@ class DutyCall(models.Model):
         verbose_name=_("duty officer"),
     )
     note = models.TextField(_("notes"), blank=True)
+    # When the call reached the duty room: response times are measured from here (raised_at is the
+    # terminal's own time, late when the message was buffered).
+    created_at = models.DateTimeField(_("received in the duty room at"), default=timezone.now, editable=False)
+    # The owner's answer to a displacement call (cases.duty): kept even after the duty room closes it.
+    owner_answer = models.CharField(_("owner's answer"), max_length=10, choices=OwnerAnswer.choices, blank=True)
+    owner_answered_at = models.DateTimeField(_("owner answered at"), null=True, blank=True)
 
     class Meta:
         ordering = ["status", "-raised_at"]
         verbose_name = _("duty-room call")
         verbose_name_plural = _("duty-room calls")
         indexes = [models.Index(fields=["station", "status", "raised_at"], name="dutycall_queue_idx")]
+        constraints = [
+            # One open call per bike and kind: more alarms while it is open belong to the same call,
+            # also when two workers process batches of the same terminal at once.
+            models.UniqueConstraint(
+                fields=["vehicle", "kind"],
+                condition=Q(status__in=["new", "acknowledged", "confirmed", "dispatched"]),
+                name="dutycall_one_open_per_vehicle_kind",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.raised_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookDelivery(models.Model):
+    """A JSON message for a station's webhook, stored with the event that caused it.
+
+    cases.webhooks delivers it from a Celery task with retries; a row never attempted (the broker was
+    down when it was queued) is queued again by the beat sweep, so nothing is lost to an outage.
+    """
+
+    station = models.ForeignKey(Station, models.CASCADE, related_name="+", verbose_name=_("station"))
+    url = models.URLField(_("URL"))
+    event = models.CharField(_("event"), max_length=40)
+    payload = models.JSONField(_("payload"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    gave_up_at = models.DateTimeField(_("gave up at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            # The resend sweep: rows still pending.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(delivered_at__isnull=True, gave_up_at__isnull=True),
+                name="webhook_pending_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.station_id}"
 
 
 class InsuranceClaim(models.Model):

@@ -242,3 +242,18 @@ EVIDENCE_PDF_POINTS = env_int("EVIDENCE_PDF_POINTS", 2_000)
 # The claim tasks live beside the claims (cases/claim_tasks.py); the worker imports them from here.
 CELERY_IMPORTS = (*globals().get("CELERY_IMPORTS", ()), "cases.claim_tasks")
 CELERY_BEAT_SCHEDULE["cases-claims-eligible"] = {"task": "cases.claim_tasks.claims_make_eligible", "schedule": 3600.0}
+
+# Sightings and the duty room (cases.alerts, cases.duty). A stolen bike's sighting is one episode:
+# a new one starts after the terminal was silent, or the bike still, for the gap. A position moves
+# the bike when its speed or its distance from the episode's latest place reaches these figures.
+SIGHTING_EPISODE_GAP_MINUTES = env_int("SIGHTING_EPISODE_GAP_MINUTES", 30)
+SIGHTING_MOVING_KMH = float(env_int("SIGHTING_MOVING_KMH", 5))
+SIGHTING_STILL_METRES = float(env_int("SIGHTING_STILL_METRES", 50))
+# An armed bike this far from where it was armed raises a displacement call (GPS drift stays below).
+ARMED_DISPLACEMENT_METRES = float(env_int("ARMED_DISPLACEMENT_METRES", 100))
+# Alarms already older than this when they arrived (replayed from a terminal's buffer) raise no call.
+DUTY_ALARM_MAX_AGE_MINUTES = env_int("DUTY_ALARM_MAX_AGE_MINUTES", 30)
+# Station webhooks: seconds to wait for the receiver per attempt (retries back off up to 15 min).
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
+CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}

@@ -247,13 +247,16 @@ def batch_plan(
         result.duplicates = len(accepted) - result.stored
         yield Query(UPSERT_LAST_SQL)
         yield Query(ALARM_FROM_STAGE_SQL)
-        times = [item.fix.time for item in accepted]
-        yield Query(OUTBOX_SQL, [json.dumps(terminal_ids), min(times), max(times)])  # type: ignore[type-var]
     if bare_alarms:
         yield Query(
             BARE_ALARM_SQL,
             [[a.terminal_id for a in bare_alarms], [a.kind for a in bare_alarms], [a.at for a in bare_alarms]],
         )
+    # One outbox row for the batch's positions and bare alarms alike: an SOS sent without a fix must
+    # reach the duty room as surely as one with a position.
+    outbox_ids = sorted({item.terminal_id for item in accepted} | {a.terminal_id for a in bare_alarms})
+    times = [item.fix.time for item in accepted] + [a.at for a in bare_alarms]
+    yield Query(OUTBOX_SQL, [json.dumps(outbox_ids), min(times), max(times)])  # type: ignore[type-var]
     return result
 
 

@@ -25,6 +25,9 @@ class Owner(models.Model):
     agent_name = models.CharField(_("authorised agent"), max_length=50, blank=True)
     agent_id_number = models.CharField(_("agent ID number"), max_length=18, blank=True)
     phone = models.CharField(_("phone"), max_length=11)
+    # Shown to the duty room with a rescue call (SOS, fall, collision); set by the owner.
+    emergency_contact_name = models.CharField(_("emergency contact"), max_length=50, blank=True)
+    emergency_contact_phone = models.CharField(_("emergency contact phone"), max_length=11, blank=True)
     address = models.CharField(_("address"), max_length=200)
     township = models.ForeignKey(
         Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")

@@ -1,0 +1,22 @@
+"""Celery tasks for cases: thin wrappers over services; each is safe to run twice."""
+
+from celery import shared_task
+
+from cases import webhooks
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=8, acks_late=True)
+def deliver_webhook(self, delivery_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """POST a station webhook message; on a transient failure retry after 10 s, 20 s, 40 s …"""
+    try:
+        return webhooks.webhook_attempt(delivery_id)
+    except webhooks.TransientFailure as exc:
+        if self.request.retries >= self.max_retries:
+            webhooks.webhook_give_up(delivery_id, f"gave up after {self.request.retries + 1} attempts: {exc}")
+            return False
+        raise self.retry(exc=exc, countdown=webhooks.retry_countdown(self.request.retries)) from exc
+
+
+@shared_task(ignore_result=True)
+def requeue_webhooks() -> int:
+    return webhooks.webhooks_requeue()

@@ -1,0 +1,142 @@
+"""Station webhooks: sightings and duty-room calls POSTed as JSON to a station's own system.
+
+A message is a WebhookDelivery row written in the transaction of the event that caused it; after
+commit it is queued to the `cases.tasks.deliver_webhook` Celery task, which POSTs it with a timeout
+and retries with exponential backoff. Ingestion never waits for any of this: it only writes the
+outbox. A row whose queueing was lost (broker down) is queued again by the beat sweep.
+
+The body carries no personal data (no names, phones or ID numbers): only what lets the station's
+system show the event and link back to the page where an officer with a duty sees the rest.
+"""
+
+import datetime
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Station
+from cases.models import WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "ebike-registry-webhook/1"
+
+
+class TransientFailure(Exception):
+    """The receiver could not take the message now (network error, timeout, HTTP 5xx or 429)."""
+
+
+def webhook_queue(*, station: Station, event: str, data: dict[str, Any]) -> WebhookDelivery | None:
+    """Store a message for the station's webhook (if it has one) and queue it after commit."""
+    if not station.webhook_url:
+        return None
+    delivery = WebhookDelivery.objects.create(
+        station=station, url=station.webhook_url, event=event, payload={"event": event, "data": data}
+    )
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    return delivery
+
+
+def _enqueue(delivery_id: int) -> None:
+    from cases.tasks import deliver_webhook
+
+    try:
+        deliver_webhook.delay(delivery_id)
+    except Exception:  # the broker is down: the resend sweep queues the row again later
+        logger.warning("webhook delivery %s not queued; the resend sweep will retry", delivery_id, exc_info=True)
+
+
+def body(delivery: WebhookDelivery) -> bytes:
+    message = {
+        "id": delivery.pk,
+        "event": delivery.event,
+        "station": delivery.station.code,
+        "created_at": delivery.created_at.isoformat(),
+        "data": delivery.payload.get("data", {}),
+    }
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+def webhook_attempt(delivery_id: int) -> bool:
+    """POST one delivery once. True: delivered (or already was); False: refused for good (HTTP 4xx,
+    or the station's URL changed away). Raises TransientFailure when a retry may succeed.
+    """
+    delivery = WebhookDelivery.objects.select_related("station").get(pk=delivery_id)
+    if delivery.delivered_at is not None or delivery.gave_up_at is not None:
+        return delivery.delivered_at is not None
+    if not delivery.url.startswith(("http://", "https://")):
+        _record(delivery, error="not an http(s) URL", gave_up=True)
+        return False
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        delivery.url,
+        data=body(delivery),
+        method="POST",
+        headers={
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "X-Webhook-Event": delivery.event,
+            "X-Webhook-Delivery": str(delivery.pk),  # receivers drop a repeat by this id
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        _record(delivery, error=f"{type(exc).__name__}: {exc}")
+        raise TransientFailure(str(exc)) from exc
+    if 200 <= status < 300:
+        _record(delivery, delivered=True)
+        return True
+    if status >= 500 or status in (408, 429):
+        _record(delivery, error=f"HTTP {status}")
+        raise TransientFailure(f"HTTP {status}")
+    _record(delivery, error=f"HTTP {status}", gave_up=True)
+    return False
+
+
+def webhook_give_up(delivery_id: int, reason: str) -> None:
+    WebhookDelivery.objects.filter(pk=delivery_id, delivered_at__isnull=True).update(
+        gave_up_at=timezone.now(), last_error=reason[:300]
+    )
+
+
+def _record(delivery: WebhookDelivery, *, error: str = "", delivered: bool = False, gave_up: bool = False) -> None:
+    now = timezone.now()
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_error = error[:300]
+    if delivered:
+        delivery.delivered_at = now
+    if gave_up:
+        delivery.gave_up_at = now
+    delivery.save(update_fields=["attempts", "last_attempt_at", "last_error", "delivered_at", "gave_up_at"])
+
+
+def retry_countdown(retries: int) -> int:
+    """Seconds before retry number `retries` + 1: 10 s, 20 s, 40 s … capped at 15 minutes."""
+    return min(10 * 2**retries, 900)
+
+
+def webhooks_requeue(*, older_than: datetime.timedelta = datetime.timedelta(minutes=1)) -> int:
+    """Queue again the deliveries never attempted (their queueing was lost to a broker outage)."""
+    ids = list(
+        WebhookDelivery.objects.filter(
+            delivered_at__isnull=True,
+            gave_up_at__isnull=True,
+            attempts=0,
+            created_at__lt=timezone.now() - older_than,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    for delivery_id in ids:
+        _enqueue(delivery_id)
+    return len(ids)
