@@ -87,6 +87,7 @@
         actions.appendChild(M.el("a", { href: d.trace_url, "class": "button card-trace" }, strings.trace));
         actions.appendChild(M.el("a", { href: d.record_url }, strings.record));
         box.appendChild(actions);
+        marker.getPopup().update(); // re-measure and pan the filled card into view
       })
       .catch(function () { box.textContent = strings.failed; });
   }

@@ -77,3 +77,36 @@ def stolen_bike(officer, *, start: datetime.datetime | None = None, origin=SQUAR
     )
     last = (fixes[-1].latitude, fixes[-1].longitude)
     return StolenBike(vehicle, terminal, report, plate, last, len(fixes))
+
+
+# Demo places in the county (lat, lon) away from the market square, for a map with clusters.
+TOWNS = [(39.7700, 117.8000), (39.7400, 117.6500), (39.9600, 117.6800), (39.8300, 117.9000), (39.9400, 117.8600)]
+
+
+def scattered_stolen_bikes(officer, count: int, *, seed: int = 7) -> list[Vehicle]:
+    """`count` more stolen bikes, each with one position near one of TOWNS (a few hundred metres
+    of spread, so the map shows clusters)."""
+    import random
+
+    rng = random.Random(seed)
+    now = timezone.now().replace(microsecond=0)
+    vehicles = []
+    for i in range(count):
+        terminal = tf.terminal()
+        TerminalInstallation.objects.filter(terminal=terminal).update(installed_at=now - datetime.timedelta(days=2))
+        town = TOWNS[i % len(TOWNS)]
+        lat, lon = at(rng.uniform(-600, 600), rng.uniform(-600, 600), origin=town)
+        time = now - datetime.timedelta(minutes=rng.randint(5, 600))
+        ingest_fixes([Incoming(terminal.pk, Fix(time=time, latitude=lat, longitude=lon, valid=True, speed_kmh=0.0))])
+        report_take(
+            user=officer,
+            channel="call_110",
+            vehicle_query=VehicleQuery(plate=Plate.objects.get(vehicle=terminal.vehicle).number),
+            reporter_name="刘芳",
+            reporter_phone="13912345678",
+            last_seen_at=time - datetime.timedelta(hours=3),
+            missing_at=time - datetime.timedelta(hours=2),
+            place_address="玉田县某小区车棚",
+        )
+        vehicles.append(terminal.vehicle)
+    return vehicles

@@ -1,0 +1,100 @@
+"""Browser tests: Playwright for Python driving Debian's Chromium (apt `chromium`, installed by
+scripts/setup.sh; Playwright never downloads a browser here) against pytest-django's live server.
+
+- The live server runs in another thread of this process, so the data a test creates must be
+  committed: every test here uses the transactional database, with serialized_rollback so the
+  reference data of the migrations (townships, stations, roles) is back for the next test.
+- Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
+  between browser steps are plain synchronous code, hence DJANGO_ALLOW_ASYNC_UNSAFE.
+- Only the live server is reachable: every other request (map tiles) is aborted, so the maps are
+  tested the way they work on a machine without a tile server.
+- Screenshots go to var/screenshots/ (artifacts of the run).
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings as django_settings
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "var" / "screenshots"
+PASSWORD = "correct-horse-battery-9"  # tests.factories.user
+
+# Every test module here sets: pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True,
+# serialized_rollback=True)].
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    # Overrides the suite-wide English default: these tests see the pages as the bureau does, in Chinese.
+    settings.LANGUAGE_CODE = "zh-hans"
+
+
+@pytest.fixture(autouse=True)
+def _fast_polling(settings):
+    settings.MAP_POLL_SECONDS = 1
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai")
+    context.set_default_timeout(15_000)
+    own = urlsplit(live_server.url).netloc
+
+    def only_the_live_server(route):
+        if urlsplit(route.request.url).netloc == own:
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", only_the_live_server)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def screenshot(page, name: str, *, full_page: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def log_in(page, live_server, user) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.login button[type=submit], main form button.primary")
+    page.wait_for_url(re.compile(r"^(?!.*/login/).*$"))
