@@ -257,3 +257,9 @@ DUTY_ALARM_MAX_AGE_MINUTES = env_int("DUTY_ALARM_MAX_AGE_MINUTES", 30)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "DutyCallKindEnum": "cases.models.DutyCall.Kind",
+    "DutyCallStatusEnum": "cases.models.DutyCall.Status",
+    "NotificationKindEnum": "cases.models.Notification.Kind",
+}

@@ -44,7 +44,7 @@ class NotificationOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "title", "body", "link", "created_at", "read_at"]
 
 
-class NoteInput(serializers.Serializer):
+class DutyNoteInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
@@ -53,7 +53,7 @@ class ResponseTimesOutput(serializers.Serializer):
     closed_s = serializers.FloatField(allow_null=True, help_text="closed − received, seconds")
 
 
-class PositionOutput(serializers.Serializer):
+class CallPositionOutput(serializers.Serializer):
     latitude = serializers.FloatField()
     longitude = serializers.FloatField()
     at = serializers.DateTimeField(required=False)
@@ -79,8 +79,8 @@ class DutyCallOutput(serializers.Serializer):
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     dispatched_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
-    position = PositionOutput(allow_null=True)
-    current_position = PositionOutput(allow_null=True)
+    position = CallPositionOutput(allow_null=True)
+    current_position = CallPositionOutput(allow_null=True)
     owner = OwnerContactOutput()
     owner_answer = serializers.CharField()
     owner_answered_at = serializers.DateTimeField(allow_null=True)
@@ -117,7 +117,7 @@ class OwnerCallOutput(serializers.Serializer):
     vehicle_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=DutyCall.Status.choices)
     raised_at = serializers.DateTimeField()
-    position = PositionOutput(allow_null=True)
+    position = CallPositionOutput(allow_null=True)
     owner_answer = serializers.CharField()
     owner_answered_at = serializers.DateTimeField(allow_null=True)
     theft_report_prompt = serializers.DictField(
@@ -307,9 +307,9 @@ class DutyCallActionApi(APIView):
 
     permission_classes = [CanHandleCalls]
 
-    @extend_schema(request=NoteInput, responses={200: DutyCallOutput}, operation_id="duty_call_step")
+    @extend_schema(request=DutyNoteInput, responses={200: DutyCallOutput}, operation_id="duty_call_step")
     def post(self, request: Request, call_id: int, action: str) -> Response:
-        v = _parse(NoteInput(), request.data)
+        v = _parse(DutyNoteInput(), request.data)
         call = duty.duty_call_act(user=request.user, call_id=call_id, action=action, note=v["note"])
         return Response(_card(request, call))
 

@@ -64,7 +64,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.received.append(json.loads(self.rfile.read(length)))
                 receiver.headers.append(dict(self.headers))

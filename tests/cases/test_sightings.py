@@ -88,7 +88,7 @@ def test_an_alarm_without_a_fix_is_a_sighting_at_the_last_known_place(officer, s
     send(terminal, tf.fix(0, base=BASE))
     send(terminal, bare=(BareAlarm(terminal.pk, "power_cut", BASE + datetime.timedelta(minutes=50)),))
 
-    old, new = Sighting.objects.filter(report=report).order_by("started_at")
+    _old, new = Sighting.objects.filter(report=report).order_by("started_at")
     assert new.started_at == BASE + datetime.timedelta(minutes=50)
     assert (new.first_point.y, new.first_point.x) == pytest.approx((39.8826, 117.7390))
 
@@ -216,7 +216,7 @@ def test_a_delivery_lost_to_a_broker_outage_is_queued_again(officer, stolen, eag
 
 
 def test_notification_api_lists_mine_counts_unread_and_marks_read(officer, officer_api, stolen):
-    terminal, report = stolen
+    terminal, _report = stolen
     send(terminal, *path(BASE, range(0, 2)))
     send(terminal, *path(BASE, range(50, 52)))
     other = factories.user("officer")
