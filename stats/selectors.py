@@ -242,35 +242,36 @@ def registrations_series(filters: Filters) -> Table:
             GROUP BY 1, 2, 3
         ),
         b AS (
-            SELECT date_trunc(%(g)s, day)::date AS bucket, station_id,
+            -- Days before the first bucket fold into one row per station (bucket NULL): the plates
+            -- already on the road when the period starts.
+            SELECT CASE WHEN day >= %(bucket0)s THEN date_trunc(%(g)s, day)::date END AS bucket, station_id,
                    sum(events) FILTER (WHERE kind = 'register') AS registered,
                    sum(events) FILTER (WHERE kind = 'deregister') AS deregistered,
                    sum(events) FILTER (WHERE kind = 'transfer') AS transferred,
                    sum(events) FILTER (WHERE kind = 'replace_plate') AS replaced
             FROM d GROUP BY 1, 2
         )
-        SELECT bucket, station_id, registered, deregistered, transferred, replaced,
-               sum(coalesce(registered, 0) - coalesce(deregistered, 0))
-                   OVER (PARTITION BY station_id ORDER BY bucket) AS plates
-        FROM b ORDER BY bucket, station_id
+        SELECT bucket, station_id, registered, deregistered, transferred, replaced FROM b
     """
+    buckets = _periods(period, g)
+    params["bucket0"] = buckets[0] if buckets else period.start
     data = _fetch(sql, params)
     stations = _stations()
     wanted = [filters.station.pk] if filters.station else list(stations)
-    buckets = _periods(period, g)
-    first_bucket = buckets[0] if buckets else period.start
-    # Carry the running total into buckets without events.
-    found: dict[tuple[datetime.date, int], dict[str, Any]] = {(r["bucket"], r["station_id"]): r for r in data}
+    found: dict[tuple[datetime.date, int], dict[str, Any]] = {}
     last_total: dict[int, int] = defaultdict(int)
     for r in data:
-        if r["bucket"] < first_bucket:
-            last_total[r["station_id"]] = int(r["plates"])
+        net = int(r["registered"] or 0) - int(r["deregistered"] or 0)
+        if r["bucket"] is None:
+            last_total[r["station_id"]] += net
+        else:
+            found[(r["bucket"], r["station_id"])] = {**r, "net": net}
     rows = []
     for bucket in buckets:
         for station_id in wanted:
             r = found.get((bucket, station_id))
             if r is not None:
-                last_total[station_id] = int(r["plates"])
+                last_total[station_id] += r["net"]
             rows.append(
                 {
                     "period": bucket.isoformat(),
