@@ -263,3 +263,12 @@ def test_sightings_of_a_report_over_the_api(officer_api, stolen, api):
     [episode] = response.json()
     assert episode["positions"] == 3 and episode["first_position"]["latitude"] == pytest.approx(39.8826)
     assert api.get(f"/api/v1/theft-reports/{report.pk}/sightings").status_code in (401, 403)
+
+
+def test_the_report_page_lists_the_sightings(client, officer, stolen):
+    terminal, report = stolen
+    send(terminal, *path(BASE, range(0, 3)))
+    client.force_login(officer)
+    html = client.get(f"/reports/{report.pk}/").content.decode()
+    sighting = Sighting.objects.get()
+    assert f'data-sighting="{sighting.pk}"' in html and "39.88260" in html
