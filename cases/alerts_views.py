@@ -6,7 +6,7 @@ Thin: every change goes through cases.alerts / cases.duty, the same functions th
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.audit import audit_record, client_ip
 from cases import alerts, duty
-from cases.models import DutyCall
+from cases.models import DutyCall, Notification
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import can_see_full_identity
@@ -39,7 +39,10 @@ def notifications(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
-    notification = alerts.notification_mark_read(user=request.user, notification_id=notification_id)  # type: ignore[arg-type]
+    try:
+        notification = alerts.notification_mark_read(user=request.user, notification_id=notification_id)  # type: ignore[arg-type]
+    except Notification.DoesNotExist as exc:  # someone else's, or gone
+        raise Http404 from exc
     target = request.POST.get("next") or ""
     if target == "link" and notification.link and url_has_allowed_host_and_scheme(notification.link, None):
         return redirect(notification.link)
@@ -85,6 +88,8 @@ def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
             action=action,
             note=request.POST.get("note", ""),
         )
+    except DutyCall.DoesNotExist as exc:
+        raise Http404 from exc
     except ValidationError as exc:
         messages.error(request, _errors(exc))
         calls = list(duty.duty_queue(station=request.user.station, include_closed=True)[:200])  # type: ignore[union-attr]
@@ -134,8 +139,8 @@ def owner_arm(request: HttpRequest, vehicle_id: int) -> HttpResponse:
         return _owner_page(request, status=400)
     try:
         duty.vehicle_arm(user=request.user, vehicle_id=vehicle_id, armed=armed == "1")  # type: ignore[arg-type]
-    except Vehicle.DoesNotExist:
-        return render(request, "404.html", status=404)
+    except Vehicle.DoesNotExist as exc:
+        raise Http404 from exc
     except ValidationError as exc:
         messages.error(request, _errors(exc))
         return _owner_page(request, status=400)
@@ -154,8 +159,8 @@ def owner_answer(request: HttpRequest, call_id: int) -> HttpResponse:
             answer=answer,
             note=request.POST.get("note", ""),
         )
-    except DutyCall.DoesNotExist:
-        return render(request, "404.html", status=404)
+    except DutyCall.DoesNotExist as exc:
+        raise Http404 from exc
     except ValidationError as exc:
         messages.error(request, _errors(exc))
         return _owner_page(request, status=400)

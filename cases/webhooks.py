@@ -10,6 +10,8 @@ system show the event and link back to the page where an officer with a duty see
 """
 
 import datetime
+import hashlib
+import hmac
 import json
 import logging
 import urllib.error
@@ -53,14 +55,22 @@ def _enqueue(delivery_id: int) -> None:
 
 
 def body(delivery: WebhookDelivery) -> bytes:
+    data = dict(delivery.payload.get("data", {}))
+    if data.get("link", "").startswith("/") and settings.PUBLIC_BASE_URL:
+        data["link"] = settings.PUBLIC_BASE_URL.rstrip("/") + data["link"]
     message = {
         "id": delivery.pk,
         "event": delivery.event,
         "station": delivery.station.code,
         "created_at": delivery.created_at.isoformat(),
-        "data": delivery.payload.get("data", {}),
+        "data": data,
     }
     return json.dumps(message, ensure_ascii=False).encode()
+
+
+def signature(payload: bytes) -> str:
+    """HMAC-SHA256 of the body with WEBHOOK_SECRET, so a station's system can tell our calls apart."""
+    return "sha256=" + hmac.new(settings.WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
 
 
 def webhook_attempt(delivery_id: int) -> bool:
@@ -73,16 +83,17 @@ def webhook_attempt(delivery_id: int) -> bool:
     if not delivery.url.startswith(("http://", "https://")):
         _record(delivery, error="not an http(s) URL", gave_up=True)
         return False
+    payload = body(delivery)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Webhook-Event": delivery.event,
+        "X-Webhook-Delivery": str(delivery.pk),  # receivers drop a repeat by this id
+    }
+    if settings.WEBHOOK_SECRET:
+        headers["X-Webhook-Signature"] = signature(payload)
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        delivery.url,
-        data=body(delivery),
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": USER_AGENT,
-            "X-Webhook-Event": delivery.event,
-            "X-Webhook-Delivery": str(delivery.pk),  # receivers drop a repeat by this id
-        },
+        delivery.url, data=payload, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:  # noqa: S310

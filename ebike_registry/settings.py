@@ -255,6 +255,8 @@ ARMED_DISPLACEMENT_METRES = float(env_int("ARMED_DISPLACEMENT_METRES", 100))
 DUTY_ALARM_MAX_AGE_MINUTES = env_int("DUTY_ALARM_MAX_AGE_MINUTES", 30)
 # Station webhooks: seconds to wait for the receiver per attempt (retries back off up to 15 min).
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+# When set, every webhook carries X-Webhook-Signature: sha256=<HMAC of the body with this secret>.
+WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {

@@ -58,6 +58,7 @@ class WebhookReceiver:
 
     def __init__(self, statuses: list[int] | None = None, delay: float = 0.0) -> None:
         self.received: list[dict] = []
+        self.bodies: list[bytes] = []
         self.headers: list[dict] = []
         self.statuses = list(statuses or [])
         self.delay = delay
@@ -66,7 +67,9 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                receiver.received.append(json.loads(self.rfile.read(length)))
+                raw = self.rfile.read(length)
+                receiver.bodies.append(raw)
+                receiver.received.append(json.loads(raw))
                 receiver.headers.append(dict(self.headers))
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)

@@ -3,6 +3,8 @@ Celery with retries; notifications over the API and on a page.
 """
 
 import datetime
+import hashlib
+import hmac
 
 import pytest
 from django.test import override_settings
@@ -144,8 +146,10 @@ def test_with_redis_down_pings_are_stored_and_sightings_catch_up(officer, stolen
 
 
 def test_the_station_webhook_receives_the_sighting_as_json(
-    officer, stolen, eager_celery, django_capture_on_commit_callbacks
+    officer, stolen, eager_celery, django_capture_on_commit_callbacks, settings
 ):
+    settings.WEBHOOK_SECRET = "station-shared-secret"
+    settings.PUBLIC_BASE_URL = "https://ebike.yutian.example"
     terminal, report = stolen
     with WebhookReceiver() as hook:
         officer.station.webhook_url = hook.url
@@ -158,8 +162,11 @@ def test_the_station_webhook_receives_the_sighting_as_json(
     assert message["data"]["report"] == report.number
     assert message["data"]["latitude"] == pytest.approx(39.8826)
     assert "phone" not in str(message) and "王秀英" not in str(message)  # no personal data
+    assert message["data"]["link"] == f"https://ebike.yutian.example/reports/{report.pk}/"
     delivery = WebhookDelivery.objects.get()
     assert hook.headers[0]["X-Webhook-Delivery"] == str(delivery.pk)
+    expected = hmac.new(b"station-shared-secret", hook.bodies[0], hashlib.sha256).hexdigest()
+    assert hook.headers[0]["X-Webhook-Signature"] == f"sha256={expected}"
     assert delivery.delivered_at is not None and delivery.attempts == 1
 
 
@@ -249,6 +256,9 @@ def test_notification_page_shows_the_unread_count_and_marks_read(client, officer
     assert '<span class="badge badge-bad">1</span>' in html  # the bell in the navigation bar
 
     note = Notification.objects.get(user=officer)
+    client.force_login(factories.user("officer"))
+    assert client.post(f"/notifications/{note.pk}/read/").status_code == 404  # not theirs
+    client.force_login(officer)
     response = client.post(f"/notifications/{note.pk}/read/", {"next": "link"})
     assert response.status_code == 302 and response.url == f"/reports/{report.pk}/"
     note.refresh_from_db()
