@@ -52,6 +52,8 @@ def test_dashboard_in_chinese(county, admin_user, settings):
     settings.LANGUAGE_CODE = "zh-hans"
     html = client_for(admin_user).get("/stats/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert 'lang="zh-hans"' in html
+    for text in ("各乡镇上牌率", "各派出所辖区上牌率", "上牌率", "未知", "被盗热点", "导出"):
+        assert text in html, text
 
 
 def test_dashboard_bad_filters_are_shown_and_defaults_used(admin_user):
