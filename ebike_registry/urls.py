@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("cases.api.tracing_urls")),
     path("api/v1/", include("cases.api.alerts_urls")),
     path("api/v1/", include("cases.api.claims_urls")),
+    path("api/v1/", include("cases.api.evidence_urls")),
     path("api/v1/", include("stats.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("", include("cases.urls")),
     path("", include("cases.alerts_urls")),
     path("", include("cases.claim_urls")),
+    path("", include("cases.evidence_urls")),
     path("", include("stats.urls")),
     path("", include("web.urls")),
 ]
