@@ -62,7 +62,7 @@ def _exports(name: str, query: dict[str, str]) -> dict[str, str]:
 @stats_admin_required
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
-    form = FilterForm(request.GET or None)
+    form = FilterForm(request.GET or None, initial={"granularity": "month"})
     query = {k: v for k, v in request.GET.items() if k in form.fields and v}
     try:
         filters = parse_filters(request.GET)

@@ -287,3 +287,24 @@ def test_hotspot_grid_cells(county):
     # Another cell size: the id is (floor(x / size), floor(y / size)); x = 560,500 m, y = 4,415,500 m.
     geo = selectors.theft_hotspots(Filters(period=MARCH_APRIL, cell_m=300), limit=1)
     assert [(f["id"], f["properties"]["reports"]) for f in geo["features"]] == [("1868:14718", 3)]
+
+
+def test_refresh_redoes_the_last_closed_days_for_late_commits(county):
+    import datetime
+
+    from django.utils import timezone
+
+    from stats.tasks import refresh_rollups
+
+    today = timezone.localdate()
+    yesterday = today - datetime.timedelta(days=1)
+    refresh_rollups()  # the beat task
+    assert RollupState.objects.get(name="registrations").complete_through == yesterday
+    # An event stamped yesterday that committed after that refresh (a transaction over midnight).
+    b.bike(clerk=county["clerk"], station=B, township="130229105", when=f"{yesterday} 23:59")
+    period = Period(start=yesterday, end=yesterday)
+    day = rows_by(selectors.registrations_series(Filters(period=period, granularity="day")), "station")
+    assert day[(B,)]["registered"] == 0  # the rollup has yesterday already, without it
+    refresh_rollups()
+    day = rows_by(selectors.registrations_series(Filters(period=period, granularity="day")), "station")
+    assert (day[(B,)]["registered"], day[(B,)]["plates_cumulative"]) == (1, 4)

@@ -37,6 +37,7 @@
   var source = document.getElementById("stats-charts");
   if (!source || typeof Chart === "undefined") return;
   var data = JSON.parse(source.textContent);
+  var BLUE = "#2f6db5", GREEN = "#2e8b57", RED = "#c0392b", AMBER = "#d68910";
   var label = function (id) { var c = document.getElementById(id); return c ? c.getAttribute("aria-label") : ""; };
 
   function chart(id, config) {
@@ -48,8 +49,8 @@
     data: {
       labels: data.registrations.labels,
       datasets: [
-        { type: "bar", label: data.names.registered, data: data.registrations.registered, yAxisID: "y" },
-        { type: "line", label: data.names.plates, data: data.registrations.plates, yAxisID: "y1" }
+        { type: "bar", label: data.names.registered, data: data.registrations.registered, yAxisID: "y", backgroundColor: BLUE },
+        { type: "line", label: data.names.plates, data: data.registrations.plates, yAxisID: "y1", borderColor: GREEN, backgroundColor: GREEN }
       ]
     },
     options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: label("chart-registrations") } },
@@ -58,12 +59,12 @@
   chart("chart-thefts", {
     type: "bar",
     data: { labels: data.thefts.labels, datasets: [
-      { label: data.names.reported, data: data.thefts.reported }, { label: data.names.recovered, data: data.thefts.recovered } ] },
+      { label: data.names.reported, data: data.thefts.reported, backgroundColor: RED }, { label: data.names.recovered, data: data.thefts.recovered, backgroundColor: GREEN } ] },
     options: { animation: false, maintainAspectRatio: false, plugins: { title: { display: true, text: label("chart-thefts") } } }
   });
   chart("chart-alarms", {
     type: "bar",
-    data: { labels: data.alarms.labels, datasets: [{ label: data.names.alarms, data: data.alarms.alarms }] },
+    data: { labels: data.alarms.labels, datasets: [{ label: data.names.alarms, data: data.alarms.alarms, backgroundColor: AMBER }] },
     options: { animation: false, maintainAspectRatio: false, indexAxis: "y", plugins: { title: { display: true, text: label("chart-alarms") } } }
   });
 })();
