@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -50,8 +51,6 @@ def _year(request: Request) -> int:
     raw = request.query_params.get("year")
     if not raw:
         return timezone.localdate().year
-    from django.core.exceptions import ValidationError
-
     try:
         year = int(raw)
     except ValueError:
@@ -115,8 +114,6 @@ class HotspotsApi(StatsApi):
         limit = None
         raw = request.query_params.get("limit")
         if raw:
-            from django.core.exceptions import ValidationError
-
             try:
                 limit = int(raw)
                 if limit < 1:
@@ -165,8 +162,10 @@ class EstimatesApi(APIView):
 
     @extend_schema(request=EstimateInput, responses={200: EstimateOutput}, operation_id="stats_estimate_set")
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        estimate = services.estimate_set(user=request.user, values=dict(data), source=PlateEstimate.Source.API)
+        data = request.data.dict() if hasattr(request.data, "dict") else request.data
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        estimate = services.estimate_set(user=request.user, values=data, source=PlateEstimate.Source.API)
         return Response(EstimateOutput(estimate).data)
 
 
@@ -186,8 +185,6 @@ class EstimatesImportApi(APIView):
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError({"file": ["Attach the CSV file as 'file'."]})
         result = services.estimates_import_csv(user=request.user, data=upload.read(2_000_001)[:2_000_000])
         return Response({"created": result.created, "updated": result.updated}, status=status.HTTP_200_OK)

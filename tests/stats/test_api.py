@@ -254,3 +254,12 @@ def test_openapi_schema_lists_the_stats_endpoints(admin_api):
     paths = set(schema["paths"])
     for url in [*TABLE_URLS, "/api/v1/stats/estimates/import"]:
         assert url in paths, url
+
+
+def test_estimate_as_form_data_and_bad_limit(admin_api):
+    body = {"township_code": "130229102", "year": "2026", "estimated_bikes": "7000", "method": "survey"}
+    response = admin_api.post("/api/v1/stats/estimates", body, format="multipart")
+    assert response.status_code == 200, response.json()
+    assert PlateEstimate.objects.get().estimated_bikes == 7000
+    assert admin_api.post("/api/v1/stats/estimates", [1, 2], format="json").status_code == 400
+    assert "limit" in admin_api.get("/api/v1/stats/hotspots", {"limit": "0"}).json()
