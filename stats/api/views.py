@@ -60,7 +60,9 @@ def _year(request: Request) -> int:
     return year
 
 
-YEAR_PARAM = OpenApiParameter("year", int, description="Year of the estimates; default this year")
+YEAR_PARAM = OpenApiParameter(
+    "year", int, description="Year of the estimates to divide by (default this year); plated bikes are counted now"
+)
 
 
 class PlateRateTownshipsApi(StatsApi):
