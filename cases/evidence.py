@@ -145,7 +145,7 @@ def public_raw(key: Ed25519PublicKey) -> bytes:
 def fingerprint(key: Ed25519PublicKey) -> str:
     """SHA-256 of the raw 32-byte public key, as printed on the PDF and published."""
     digest = hashlib.sha256(public_raw(key)).hexdigest()
-    return "SHA256:" + ":".join(digest[i : i + 4] for i in range(0, 32, 4))
+    return "SHA256:" + ":".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
 def public_key_pem(key: Ed25519PublicKey) -> str:

@@ -21,6 +21,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from cases.evidence import Bundle, load_public_key, public_key_pem
+from cases.models import Case, InsuranceClaim, ReportStatus, TheftReport
+from vehicles.models import Plate, RegistrationEvent, Vehicle
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -65,6 +67,14 @@ def _list(header: list[str], rows: list[list[Any]], widths: list[float], style: 
     return table
 
 
+def _label(choices: Any, value: str | None) -> str:
+    """The readable label of a stored code (the bundle keeps the codes)."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value or ""
+
+
 def _time(value: str | None) -> str:
     """ISO local time as printed: 2026-11-28 10:15:30."""
     return (value or "")[:19].replace("T", " ")
@@ -90,6 +100,7 @@ def render_pdf(bundle: Bundle) -> bytes:
                     f"{exported['name'] or exported['username']} ({exported['username']}) {exported['station'] or ''}",
                 ),
                 (_("Exported at"), _time(manifest["created_at"])),
+                (_("Time zone of all times"), "UTC" + manifest["created_at"][-6:]),
                 (_("Reason"), manifest["reason"] or "—"),
                 (_("Legal basis"), ", ".join(manifest["basis"])),
                 (_("Manifest SHA-256"), bundle.digest),
@@ -116,12 +127,12 @@ def render_pdf(bundle: Bundle) -> bytes:
             _kv(
                 [
                     (_("Case number"), case["number"]),
-                    (_("Type"), case["kind"]),
+                    (_("Type"), _label(Case.Kind, case["kind"])),
                     (_("Handling station"), case["station"]),
                     (_("Filed on"), case["filed_on"]),
                     (_("Approved by"), case["approved_by"]),
                     (_("Officers"), "、".join(case["officers"])),
-                    (_("Status"), case["status"]),
+                    (_("Status"), _label(Case.Status, case["status"])),
                     (_("Summary"), case["summary"]),
                 ]
             )
@@ -132,7 +143,10 @@ def render_pdf(bundle: Bundle) -> bytes:
         story.append(
             _kv(
                 [
-                    (_("Received at"), f"{_time(report['received_at'])} · {report['channel']}"),
+                    (
+                        _("Received at"),
+                        f"{_time(report['received_at'])} · {_label(TheftReport.Channel, report['channel'])}",
+                    ),
                     (_("Station"), report["station"]),
                     (_("Receiving officer"), report["receiving_officer"] or "—"),
                     (_("Reporting person"), f"{report['reporter_name']} {report['reporter_phone']}"),
@@ -142,7 +156,7 @@ def render_pdf(bundle: Bundle) -> bytes:
                     ),
                     (_("Place"), f"{report['place_address']} {report['place_point'] or ''}"),
                     (_("Circumstances"), report["narrative"]),
-                    (_("Status"), report["status"]),
+                    (_("Status"), _label(ReportStatus, report["status"])),
                 ]
             )
         )
@@ -150,18 +164,25 @@ def render_pdf(bundle: Bundle) -> bytes:
         story.append(
             _list(
                 [_("Time"), _("From"), _("To"), _("Officer"), _("Note")],
-                [[_time(t["at"]), t["from"], t["to"], t["by"], t["note"]] for t in report["workflow"]],
+                [
+                    [_time(t["at"]), _label(ReportStatus, t["from"]), _label(ReportStatus, t["to"]), t["by"], t["note"]]
+                    for t in report["workflow"]
+                ],
                 [32, 30, 30, 25, 63],
             )
         )
         for claim in report["insurance_claims"]:
             story.append(
-                _p(_("Insurance claim: %(s)s, %(a)s yuan") % {"s": claim["status"], "a": claim["amount"]}, BODY)
+                _p(
+                    _("Insurance claim: %(s)s, %(a)s yuan")
+                    % {"s": _label(InsuranceClaim.Status, claim["status"]), "a": claim["amount"]},
+                    BODY,
+                )
             )
 
     for vehicle in content["vehicles"]:
         owner = vehicle["owner"]
-        plates = ", ".join(f"{p['number']} ({p['status']})" for p in vehicle["plates"])
+        plates = ", ".join(f"{p['number']} ({_label(Plate.Status, p['status'])})" for p in vehicle["plates"])
         story.append(_p(_("Filing record of frame number %(n)s") % {"n": vehicle["frame_number"]}, HEADING))
         story.append(
             _kv(
@@ -176,7 +197,7 @@ def render_pdf(bundle: Bundle) -> bytes:
                     (_("Address"), owner["address"]),
                     (_("Purchase"), f"{vehicle['purchase_date']} · {vehicle['purchase_price']}"),
                     (_("Registered at"), f"{_time(vehicle['registered_at'])} · {vehicle['station']}"),
-                    (_("Status"), vehicle["status"]),
+                    (_("Status"), _label(Vehicle.Status, vehicle["status"])),
                     (
                         _("Terminals"),
                         ", ".join(
@@ -192,7 +213,10 @@ def render_pdf(bundle: Bundle) -> bytes:
         story.append(
             _list(
                 [_("Time"), _("Operation"), _("Clerk"), _("Station"), _("Reason")],
-                [[_time(e["at"]), e["kind"], e["clerk"], e["station"], e["reason"]] for e in vehicle["history"]],
+                [
+                    [_time(e["at"]), _label(RegistrationEvent.Kind, e["kind"]), e["clerk"], e["station"], e["reason"]]
+                    for e in vehicle["history"]
+                ],
                 [32, 28, 25, 50, 45],
             )
         )
@@ -281,13 +305,17 @@ def render_pdf(bundle: Bundle) -> bytes:
     )
 
     buffer = io.BytesIO()
-    footer = _("Manifest SHA-256 %(d)s · key %(k)s") % {"d": bundle.digest, "k": manifest["key"]["fingerprint"]}
+    footer = [
+        _("Manifest SHA-256 %(d)s") % {"d": bundle.digest},
+        _("Signing key %(k)s") % {"k": manifest["key"]["fingerprint"]},
+    ]
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(FONT, 6.5)
-        canvas.drawString(15 * mm, 8 * mm, footer)
-        canvas.drawRightString(A4[0] - 15 * mm, 8 * mm, _("Page %(n)d") % {"n": doc.page})
+        canvas.drawString(15 * mm, 9 * mm, footer[0])
+        canvas.drawString(15 * mm, 6 * mm, footer[1])
+        canvas.drawRightString(A4[0] - 15 * mm, 9 * mm, _("Page %(n)d") % {"n": doc.page})
         canvas.restoreState()
 
     document = SimpleDocTemplate(
