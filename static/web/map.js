@@ -122,7 +122,7 @@
     var added = [];
     data.rows.forEach(function (row) {
       var id = row[at.vehicle];
-      var latlng = [row[at.lat], row[at.lon]];
+      var latlng = [row[at.lat_e6] / 1e6, row[at.lon_e6] / 1e6];
       var marker = markers.get(id);
       if (marker) {
         var old = marker.getLatLng();
@@ -165,7 +165,10 @@
     return fetch(page.urls.markers + "?" + params.toString(), {
       credentials: "same-origin", headers: { Accept: "application/json" }
     })
-      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
+      .then(function (r) {
+        if (r.redirected) { window.location.reload(); throw new Error("session ended"); } // to the login page
+        return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+      })
       .then(function (res) {
         if (!res.ok) {
           problem.textContent = res.data.detail || strings.bad_filter;

@@ -28,7 +28,12 @@ def markers(client, **params):
     response = client.get(reverse("web:map-markers"), params)
     assert response.status_code == 200, response.content
     data = response.json()
-    return [dict(zip(data["fields"], row, strict=True)) for row in data["rows"]], data
+    rows = []
+    for values in data["rows"]:
+        row = dict(zip(data["fields"], values, strict=True))
+        row["lat"], row["lon"] = row["lat_e6"] / 1e6, row["lon_e6"] / 1e6
+        rows.append(row)
+    return rows, data
 
 
 def test_it_lists_stolen_bikes_at_their_last_position(client, officer, bike):
