@@ -26,8 +26,13 @@ class Owner(models.Model):
     agent_id_number = models.CharField(_("agent ID number"), max_length=18, blank=True)
     phone = models.CharField(_("phone"), max_length=11)
     # Shown to the duty room with a rescue call (SOS, fall, collision); set by the owner.
-    emergency_contact_name = models.CharField(_("emergency contact"), max_length=50, blank=True)
-    emergency_contact_phone = models.CharField(_("emergency contact phone"), max_length=11, blank=True)
+    # Database defaults too: seed_demo and imports load owners with COPY, naming only their columns.
+    emergency_contact_name = models.CharField(
+        _("emergency contact"), max_length=50, blank=True, default="", db_default=""
+    )
+    emergency_contact_phone = models.CharField(
+        _("emergency contact phone"), max_length=11, blank=True, default="", db_default=""
+    )
     address = models.CharField(_("address"), max_length=200)
     township = models.ForeignKey(
         Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")
