@@ -3,20 +3,23 @@ response times, the owner's arming and answers; API and pages, with the refusals
 """
 
 import datetime
+import threading
+import time
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
-from cases.duty import vehicle_arm
+from cases.duty import duty_calls_raise, vehicle_arm
 from cases.models import DutyCall, Notification
 from cases.services import report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, report_theft, send
 from tests.tracking import factories as tf
-from tracking.derived import outbox_process
+from tracking.derived import Batch, outbox_process
 from tracking.ingest import BareAlarm, Incoming, ingest_fixes
 from tracking.models import Alarm, IngestOutbox, Terminal
 from tracking.services import terminal_unbind
@@ -364,3 +367,39 @@ def test_the_api_schema_documents_the_duty_room_and_owner_endpoints(officer_api)
         "/api/v1/theft-reports/{report_id}/sightings",
     ):
         assert path_ in schema["paths"], path_
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_workers_with_batches_of_the_same_bike_raise_one_call():
+    terminal = tf.terminal()
+    t = now()
+    for minute in (0, 1):  # two batches, each with an SOS: two outbox rows
+        ingest_fixes([Incoming(terminal.pk, tf.fix(minute, base=t, alarms=("sos",)))])
+    batches = [
+        Batch([row.pk], row.terminal_ids, row.first_device_time, row.last_device_time)
+        for row in IngestOutbox.objects.order_by("pk")
+    ]
+    first_inserted = threading.Event()
+    raised: dict[str, list[int]] = {}
+
+    def worker(name: str, batch: Batch, *, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                raised[name] = duty_calls_raise(batch)
+                if hold:
+                    first_inserted.set()
+                    time.sleep(0.5)  # the other worker runs its insert while this one is uncommitted
+        finally:
+            first_inserted.set()
+            connection.close()
+
+    a = threading.Thread(target=worker, args=("a", batches[0]), kwargs={"hold": True})
+    a.start()
+    first_inserted.wait(5)
+    b = threading.Thread(target=worker, args=("b", batches[1]), kwargs={"hold": False})
+    b.start()
+    a.join(10)
+    b.join(10)
+
+    assert len(raised["a"]) == 1 and raised["b"] == []
+    assert DutyCall.objects.filter(vehicle_id=terminal.vehicle_id, kind="rescue").count() == 1
