@@ -348,3 +348,19 @@ def test_schema_documents_the_evidence_operations(api):
         "evidence_public_key",
         "evidence_verify",
     } <= operations
+
+
+def test_evidence_key_prints_the_public_key_to_publish(_key_file, tmp_path):
+    from io import StringIO
+
+    out, err = StringIO(), StringIO()
+    call_command("evidence_key", stdout=out, stderr=err)
+    assert out.getvalue().startswith("-----BEGIN PUBLIC KEY-----")
+    assert f"created {_key_file}" in err.getvalue()
+    published = tmp_path / "published.pem"
+    published.write_text(out.getvalue())
+    assert evidence.fingerprint(evidence.load_public_key(published.read_bytes())) == evidence.fingerprint(
+        evidence.server_public_key()
+    )
+    call_command("evidence_key", stdout=StringIO(), stderr=err)
+    assert f"using {_key_file}" in err.getvalue()
