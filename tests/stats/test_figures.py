@@ -308,3 +308,16 @@ def test_refresh_redoes_the_last_closed_days_for_late_commits(county):
     refresh_rollups()
     day = rows_by(selectors.registrations_series(Filters(period=period, granularity="day")), "station")
     assert (day[(B,)]["registered"], day[(B,)]["plates_cumulative"]) == (1, 4)
+
+
+def test_refresh_notices_past_events_imported_later_and_rebuilds(county):
+    from stats.tasks import refresh_rollups
+
+    refresh_rollups()
+    march = Period(start=MARCH_APRIL.start, end=b.at("2026-03-31 00:00").date())
+    before = rows_by(selectors.registrations_series(Filters(period=march, granularity="month")), "station")
+    assert before[(B,)]["registered"] == 1
+    b.bike(clerk=county["clerk"], station=B, township="130229105", when="2026-03-11 10:00")  # a bulk import
+    refresh_rollups()
+    after = rows_by(selectors.registrations_series(Filters(period=march, granularity="month")), "station")
+    assert (after[(B,)]["registered"], after[(B,)]["plates_cumulative"]) == (2, 2)
