@@ -70,9 +70,12 @@ ACTIONS: dict[str, tuple[set[str], str | None]] = {
 
 # The position an armed bike is compared with: where it was when armed, or when the last
 # displacement call was closed (so a call closed while the bike stays armed needs a new move).
+# The derived alarm keeps the position's arrival time, so a batch processed late (workers down)
+# still raises its call, while positions replayed late from a terminal's buffer do not.
 _DISPLACEMENT_SQL = """
 INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
-SELECT DISTINCT ON (t.id) t.id, t.vehicle_id, 'displacement', 'derived', p.device_time, now(), p.point, 'new', ''
+SELECT DISTINCT ON (t.id) t.id, t.vehicle_id, 'displacement', 'derived', p.device_time, p.received_at, p.point,
+       'new', ''
 FROM tracking_terminal t
 JOIN vehicles_vehicle v ON v.id = t.vehicle_id AND v.status = 'registered'
 CROSS JOIN LATERAL (

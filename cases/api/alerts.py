@@ -128,7 +128,8 @@ class OwnerCallOutput(serializers.Serializer):
 
 def _owner_call_data(call: DutyCall) -> dict[str, Any]:
     prompt = None
-    if call.owner_answer == DutyCall.OwnerAnswer.CONFIRMED and not call.vehicle.theft_reports.exists():
+    reported = call.vehicle.theft_reports.filter(received_at__gte=call.created_at).exists()
+    if call.owner_answer == DutyCall.OwnerAnswer.CONFIRMED and not reported:
         prompt = duty.theft_report_prompt(call)
     return OwnerCallOutput(
         {

@@ -279,6 +279,16 @@ def test_owner_confirms_a_displacement_and_is_prompted_to_report_the_theft(offic
     twice = api.post(f"/api/v1/my/alarms/{call.pk}/answer", {"answer": "dismissed"}, format="json")
     assert twice.status_code == 400 and "answer" in twice.json()
 
+    # The prompt is what the owner's online theft report starts from; once filed, it is gone.
+    report = api.post(
+        "/api/v1/theft-reports",
+        {**prompt, "reporter_name": "王秀英", "reporter_phone": "13812345678", "place_address": "小区车棚"},
+        format="json",
+    )
+    assert report.status_code == 201, report.json()
+    assert report.json()["vehicle"] == terminal.vehicle_id
+    assert api.get("/api/v1/my/alarms").json()[0]["theft_report_prompt"] is None
+
 
 def test_owner_dismisses_a_displacement_which_disarms_the_bike(officer, bike):
     terminal, owner = bike
