@@ -158,3 +158,17 @@ def test_the_trace_page_needs_a_duty(client, officer, bike):
     assert response.status_code == 200
     assert client.get(reverse("web:trace", args=[plain.vehicle.pk]), {"reason": "ab"}).status_code == 403
     assert client.get(reverse("web:trace", args=[999999])).status_code == 404
+
+
+def test_a_clerk_cannot_open_a_trace(client, clerk, bike):
+    client.force_login(clerk)
+    response = client.get(reverse("web:trace", args=[bike.vehicle.pk]))
+    assert response.status_code == 403 and b"<h1>" in response.content
+
+
+def test_the_map_speaks_chinese_by_default_and_english_on_request(client, officer, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    client.force_login(officer)
+    assert "被盗车辆地图" in client.get(reverse("web:map")).content.decode()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert "Stolen-bike map" in client.get(reverse("web:map")).content.decode()
