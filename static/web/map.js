@@ -157,6 +157,24 @@
     document.getElementById("map").dataset.ready = "1";
   }
 
+  function clearFieldErrors() {
+    form.querySelectorAll(".field.invalid").forEach(function (box) { box.classList.remove("invalid"); });
+    form.querySelectorAll(".errors.from-script").forEach(function (node) { node.remove(); });
+  }
+
+  function showFieldErrors(errors) {
+    /* {"field": ["message", ...]} from the endpoint, shown next to the field as the page would. */
+    Object.keys(errors).forEach(function (name) {
+      var input = form.querySelector("[name='" + name + "']");
+      var box = input ? input.closest(".field") : null;
+      if (!box) return;
+      box.classList.add("invalid");
+      var list = M.el("div", { "class": "errors from-script" });
+      errors[name].forEach(function (message) { list.appendChild(M.el("p", { "class": "error" }, message)); });
+      box.appendChild(list);
+    });
+  }
+
   function load(full) {
     if (loading) return Promise.resolve();
     loading = true;
@@ -170,7 +188,9 @@
         return r.json().then(function (data) { return { ok: r.ok, data: data }; });
       })
       .then(function (res) {
+        clearFieldErrors();
         if (!res.ok) {
+          if (res.data.errors) showFieldErrors(res.data.errors);
           problem.textContent = res.data.detail || strings.bad_filter;
           problem.hidden = false;
           return;

@@ -114,6 +114,13 @@ def test_filters_by_station_and_report_date(page, live_server, officer_user):
     page.fill("#id_reported_from", tomorrow.isoformat())
     page.click("#map-filters button[type=submit]")
     page.wait_for_function("window.ebikeOfficerMap.markers.size === 0")
+    # An impossible range: the error appears next to the field, what was typed stays.
+    page.fill("#id_reported_to", (tomorrow - datetime.timedelta(days=2)).isoformat())
+    page.click("#map-filters button[type=submit]")
+    error = page.locator(".field.invalid", has=page.locator("#id_reported_to")).locator(".error")
+    error.wait_for()
+    assert page.input_value("#id_reported_from") == tomorrow.isoformat()
+    page.fill("#id_reported_to", "")
     page.fill("#id_reported_from", "")
     page.select_option("#id_station", str(bike.report.station_id))
     page.click("#map-filters button[type=submit]")
