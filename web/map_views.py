@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.audit import audit_record, client_ip
+from accounts.models import User
 from cases import trajectory_access as access
 from vehicles.models import Vehicle
 from web.map_forms import MarkerFilterForm
@@ -28,6 +29,12 @@ from web.map_tiles import map_config, map_strings
 # moment after that answer was computed carry an earlier receive time, so each poll looks back a
 # little further (a marker sent twice is just updated in place).
 POLL_OVERLAP = datetime.timedelta(seconds=10)
+
+
+def _may_state_reason(user: User) -> bool:
+    """Handlers and supervisors may look at a trajectory without a case duty by stating why
+    (cases.trajectory_access); nobody else may look at all."""
+    return user.has_perms(access.HANDLER_PERMS) or user.has_perms(access.SUPERVISOR_PERMS)
 
 
 def _officer(request: HttpRequest) -> None:
@@ -172,7 +179,15 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             reason=reason,
             ip=client_ip(request),
         )
-        raise
+        if not _may_state_reason(request.user):  # type: ignore[arg-type]
+            raise
+        # An officer without a case duty for this bike may still look, stating the legal basis.
+        return render(
+            request,
+            "maps/trace_reason.html",
+            {"vehicle": vehicle, "message": str(exc), "reason": reason, "min_length": access.MIN_REASON_LENGTH},
+            status=403,
+        )
     card = marker_card(vehicle_id=vehicle.pk)
     page = {
         "urls": {

@@ -152,7 +152,7 @@ def test_the_trace_page_needs_a_duty(client, officer, bike):
     plain = tf.terminal()
     response = client.get(reverse("web:trace", args=[plain.vehicle.pk]))
     assert response.status_code == 403
-    assert b"state the reason" in response.content
+    assert b"state the reason" in response.content and b'name="reason"' in response.content  # a form to state it
     assert AuditEntry.objects.filter(action="trajectory.view", object_id=str(plain.vehicle.pk)).exists()
     response = client.get(reverse("web:trace", args=[plain.vehicle.pk]), {"reason": "协查盗窃案件线索"})
     assert response.status_code == 200
