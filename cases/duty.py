@@ -307,6 +307,10 @@ def vehicle_arm(*, user: User, vehicle_id: int, armed: bool) -> Terminal:
         raise ValidationError(
             {"armed": _("A bike that is %(status)s cannot be armed.") % {"status": vehicle.get_status_display()}}
         )
+    if armed and not terminal.positioning_enabled:
+        raise ValidationError(
+            {"armed": _("Positioning is switched off on this bike's terminal; switch it on to arm the bike.")}
+        )
     if terminal.armed == armed:
         return terminal
     with transaction.atomic():

@@ -237,9 +237,14 @@ def test_an_owner_may_arm_only_their_own_bike_with_a_terminal(bike, clerk):
     assert [v["id"] for v in mine] == [terminal.vehicle_id] and mine[0]["has_terminal"] is True
 
 
-def test_a_bike_reported_stolen_or_without_terminal_cannot_be_armed(officer, bike, clerk):
+def test_a_bike_without_positioning_reported_stolen_or_without_terminal_cannot_be_armed(officer, bike, clerk):
     terminal, owner = bike
     vehicle_id = terminal.vehicle_id
+    Terminal.objects.filter(pk=terminal.pk).update(positioning_enabled=False)  # the owner switched it off
+    response = client_for(owner).post(f"/api/v1/my/vehicles/{vehicle_id}/arm", {"armed": True}, format="json")
+    assert response.status_code == 400 and "Positioning is switched off" in response.json()["armed"][0]
+    Terminal.objects.filter(pk=terminal.pk).update(positioning_enabled=True)
+
     report = report_theft(officer, terminal)
     response = client_for(owner).post(f"/api/v1/my/vehicles/{vehicle_id}/arm", {"armed": True}, format="json")
     assert response.status_code == 400 and "armed" in response.json()
