@@ -66,6 +66,8 @@ def test_officer_finds_traces_and_replays_a_stolen_bike(page, live_server, offic
     card.locator(".card-report").wait_for()
     assert bike.plate in card.inner_text()
     assert card.locator(".card-report").inner_text() == bike.report.number
+    page.wait_for_timeout(600)  # the map pans the filled card into view (animated)
+    assert card.locator(".card-plate").is_visible()
     screenshot(page, "map-card")
 
     card.locator(".card-trace").click()
