@@ -50,7 +50,7 @@ def tile_provider() -> TileProvider:
         layers = [
             TileLayer(
                 (base + tail).format(s="{s}", layer=layer) + f"&tk={key}",
-                "© 天地图 Tianditu (GS(2024)0568号)",
+                "© 天地图 Tianditu",
                 subdomains="01234567",
             )
             for layer in ("vec", "cva")  # streets, then Chinese labels on top
