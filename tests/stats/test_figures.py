@@ -321,3 +321,9 @@ def test_refresh_notices_past_events_imported_later_and_rebuilds(county):
     refresh_rollups()
     after = rows_by(selectors.registrations_series(Filters(period=march, granularity="month")), "station")
     assert (after[(B,)]["registered"], after[(B,)]["plates_cumulative"]) == (2, 2)
+
+
+def test_hotspots_of_an_empty_period(county):
+    period = Period(start=b.at("2025-01-01 00:00").date(), end=b.at("2025-01-31 00:00").date())
+    geo = selectors.theft_hotspots(Filters(period=period, cell_m=1000))
+    assert (geo["features"], geo["reports"], geo["reports_without_point"]) == ([], 0, 0)
