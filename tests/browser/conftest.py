@@ -4,6 +4,7 @@ scripts/setup.sh; Playwright never downloads a browser here) against pytest-djan
 - The live server runs in another thread of this process, so the data a test creates must be
   committed: every test here uses the transactional database, with serialized_rollback so the
   reference data of the migrations (townships, stations, roles) is back for the next test.
+- Chromium is started per test, after the test's database set-up (see the browser fixture).
 - Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
   between browser steps are plain synchronous code, hence DJANGO_ALLOW_ASYNC_UNSAFE.
 - Only the live server is reachable: every other request (map tiles) is aborted, so the maps are
@@ -40,16 +41,26 @@ PASSWORD = "correct-horse-battery-9"  # tests.factories.user
 # serialized_rollback=True)].
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
+    """A Chromium per test. Playwright's sync API runs an event loop in this thread while it is
+    started, and with a running loop Django's connection handler (an asgiref Local) hands out
+    other connection objects: the test database's serialized contents, which serialized_rollback
+    restores from before each test, are not on those. Starting Playwright after the database
+    set-up of the test and stopping it before its teardown keeps the set-up, the teardown and
+    every other test of the session out of the loop."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: run scripts/setup.sh (apt package chromium)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+        try:
+            yield chromium
+        finally:
+            connections.close_all()  # the connections the test opened inside the loop
+            chromium.close()
 
 
 @pytest.fixture(autouse=True)
