@@ -195,6 +195,12 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             "stops": reverse("vehicle-stops", args=[vehicle.pk]),
             "reason": reason,
         },
+        # Where the owner last saw the bike, when the report has a map point (WGS-84, [lat, lon]).
+        "theft_place": (
+            [card.report.place_point.y, card.report.place_point.x]
+            if card.report is not None and card.report.place_point is not None
+            else None
+        ),
         "strings": map_strings()
         | {
             "play": _("Play"),
@@ -204,6 +210,7 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             "stop": _("Stop"),
             "minutes": _("%(n)s min"),
             "no_stops": _("No stops of 5 minutes or more."),
+            "theft_place": _("Place of the theft"),
         },
     }
     return render(

@@ -132,6 +132,10 @@
     if (t.line && t.line.length > 1) {
       L.polyline(t.line.map(function (c) { return xy(c[0], c[1]); }), { color: "#8aa0b8", weight: 4, opacity: 0.8 }).addTo(map);
     }
+    if (page.theft_place) {
+      L.circleMarker(xy(page.theft_place[1], page.theft_place[0]), { radius: 8, color: "#b42318", weight: 3, fillOpacity: 0 })
+        .addTo(map).bindTooltip(strings.theft_place);
+    }
     trail = L.polyline([], { color: "#b42318", weight: 4 }).addTo(map);
     L.circleMarker(points[0].latlng, { radius: 6, color: "#17703a", fillOpacity: 1 }).addTo(map).bindTooltip(strings.start);
     head = L.marker(points[0].latlng, {

@@ -74,6 +74,7 @@ def stolen_bike(officer, *, start: datetime.datetime | None = None, origin=SQUAR
         last_seen_at=start - datetime.timedelta(minutes=10),
         missing_at=start + datetime.timedelta(minutes=40),
         place_address="玉田县无终街道兴隆路超市门口",
+        place_point=at(-(RIDE_IN + 1) * 100, 0, origin),  # where the ride since the theft begins
     )
     last = (fixes[-1].latitude, fixes[-1].longitude)
     return StolenBike(vehicle, terminal, report, plate, last, len(fixes))

@@ -172,3 +172,12 @@ def test_the_map_speaks_chinese_by_default_and_english_on_request(client, office
     assert "被盗车辆地图" in client.get(reverse("web:map")).content.decode()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     assert "Stolen-bike map" in client.get(reverse("web:map")).content.decode()
+
+
+def test_the_trace_page_marks_the_place_of_the_theft(client, officer, bike):
+    from django.contrib.gis.geos import Point
+
+    TheftReport.objects.filter(pk=bike.report.pk).update(place_point=Point(117.73, 39.88, srid=4326))
+    client.force_login(officer)
+    response = client.get(reverse("web:trace", args=[bike.vehicle.pk]))
+    assert response.context["page"]["theft_place"] == pytest.approx([39.88, 117.73])
