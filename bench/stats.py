@@ -10,7 +10,8 @@ county's towns, with their workflow steps (60 % filed, 45 % recovered after 0-60
 (5 per 100 vehicles) from bench terminals with IMEIs 869997…; cases linking reports, rescue
 duty-room calls, and a plate-rate estimate per township for this year.
 
-Then the rollups are rebuilt (timed: what the beat task costs) and each dashboard query is timed
+Then the rollups are rebuilt (timed: what the beat task costs; the current month of the theft
+figures is always counted live, the whole months before it come from the rollup) and each dashboard query is timed
 through its selector, exactly as the API and the page call it, round-robin
 (bench.time_interleaved). Baselines in the same run: `SELECT 1`, and the two queries the rollups
 replace run against the source tables (plated bikes by township and station; registrations per
@@ -273,7 +274,7 @@ def main() -> None:
 
     from stats import selectors
     from stats.params import Filters, Period, default_period
-    from stats.rollups import plated_refresh, registrations_refresh
+    from stats.rollups import plated_refresh, registrations_refresh, thefts_refresh
     from vehicles.models import Vehicle
 
     scale = SCALES[args.scale]
@@ -297,8 +298,13 @@ def main() -> None:
         registrations_refresh(rebuild=True)
     with bench.Stopwatch() as plated:
         plated_refresh()
-    execute("ANALYZE stats_registrationday, stats_platedcount")
-    bench.log(f"rollups: registrations rebuilt in {rebuild.seconds:.1f} s, plated snapshot {plated.seconds:.1f} s")
+    with bench.Stopwatch() as thefts:
+        thefts_refresh()
+    execute("ANALYZE stats_registrationday, stats_platedcount, stats_theftmonth")
+    bench.log(
+        f"rollups: registrations rebuilt in {rebuild.seconds:.1f} s, plated snapshot {plated.seconds:.1f} s,"
+        f" theft months {thefts.seconds:.1f} s"
+    )
 
     today = timezone.localdate()
     year = default_period(today)
@@ -365,6 +371,7 @@ def main() -> None:
             "baseline_registrations_month_from_source_p50_ms": bench.p50(plain_registrations),
             "rollup_registrations_rebuild_s": round(rebuild.seconds, 2),
             "rollup_plated_refresh_s": round(plated.seconds, 2),
+            "rollup_thefts_refresh_s": round(thefts.seconds, 2),
             "alarms": scalar("SELECT count(*) FROM tracking_alarm"),
             "iterations": scale["runs"],
             "seed_seconds": round(seeding.seconds, 1),

@@ -4,6 +4,7 @@ from the source tables at any time, so they never hold anything that is not else
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -110,6 +111,29 @@ class PlatedCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.township_id} {self.station_id}: {self.plated}"
+
+
+class TheftMonth(models.Model):
+    """Theft reports per month of receipt (county time) and station, with their outcome so far and
+    every recovered report's days from receipt to recovery (for exact pooled medians).
+
+    Rebuilt whole by the beat task; readers take from it only whole months with no report received
+    or moved along its workflow since the rebuild, and compute the rest live (stats.selectors).
+    """
+
+    month = models.DateField()
+    station = models.ForeignKey(Station, models.CASCADE, related_name="+")
+    reported = models.PositiveIntegerField()
+    filed = models.PositiveIntegerField()
+    solved = models.PositiveIntegerField()
+    recovered = models.PositiveIntegerField()
+    recovery_days = ArrayField(models.FloatField(), default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "station"], name="theftmonth_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.station_id}: {self.reported}"
 
 
 class RollupState(models.Model):

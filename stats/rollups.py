@@ -4,6 +4,9 @@
   append-only and stamped when they happen, so a day is final once it is over: the refresh adds
   the closed days since the last run (re-doing the last two, for a transaction that committed
   just after midnight) and readers take the days after `complete_through` live from the events.
+- TheftMonth: reports per month of receipt and station with their outcome so far; rebuilt whole
+  (reports move along their workflow for months), and readers recompute live any month that
+  changed since (stats.selectors.thefts_monthly), so figures are exact at once.
 - PlatedCount: bikes holding an issued plate now, by owner township and registering station.
   Owners move and bikes change hands, so this snapshot is rebuilt whole on every refresh (about a
   second at a million bikes); pages show its time.
@@ -23,6 +26,42 @@ from stats.models import RollupState
 
 REGISTRATIONS = "registrations"
 PLATED = "plated"
+THEFTS = "thefts"
+# Reports received or moved this long before a rebuild may still have been uncommitted then:
+# readers treat them as changed after it.
+LATE_COMMIT_MARGIN = datetime.timedelta(minutes=5)
+
+# Per month of receipt and station: the outcome of every report so far. Shared by the rebuild
+# (all reports) and the live reading of changed months (stats.selectors.thefts_monthly), so both
+# count alike. %(ids)s limits it to some reports (NULL: all of them).
+THEFT_MONTHS_SQL = """
+    WITH r AS (
+        SELECT t.id, t.station_id, t.received_at,
+               date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month
+        FROM cases_theftreport t
+        WHERE %(ids)s::bigint[] IS NULL OR t.id = ANY(%(ids)s::bigint[])
+    ),
+    x AS (
+        SELECT tr.report_id,
+               min(tr.at) FILTER (WHERE tr.to_status = 'recovered') AS recovered_at,
+               bool_or(tr.to_status IN ('filed_criminal', 'filed_public_order')) AS filed,
+               bool_or(tr.to_status = 'solved') AS solved
+        FROM cases_reporttransition tr
+        WHERE tr.to_status IN ('recovered', 'filed_criminal', 'filed_public_order', 'solved')
+          AND (%(ids)s::bigint[] IS NULL OR tr.report_id = ANY(%(ids)s::bigint[]))
+        GROUP BY tr.report_id
+    )
+    SELECT r.month, r.station_id,
+           count(*) AS reported,
+           count(*) FILTER (WHERE x.filed) AS filed,
+           count(*) FILTER (WHERE x.solved) AS solved,
+           count(x.recovered_at) AS recovered,
+           coalesce(array_agg(extract(epoch FROM x.recovered_at - r.received_at)::float8 / 86400.0
+                              ORDER BY x.recovered_at - r.received_at)
+                    FILTER (WHERE x.recovered_at IS NOT NULL), '{}') AS recovery_days
+    FROM r LEFT JOIN x ON x.report_id = r.id
+    GROUP BY r.month, r.station_id
+"""
 REDO_DAYS = 2
 
 
@@ -105,11 +144,32 @@ def plated_refresh() -> None:
         state.save()
 
 
+THEFT_MONTHS_INSERT = (
+    "INSERT INTO stats_theftmonth (month, station_id, reported, filed, solved, recovered, recovery_days) "  # noqa: S608 (constants)
+    f"SELECT * FROM ({THEFT_MONTHS_SQL}) AS m"
+)
+
+
+def thefts_refresh() -> None:
+    """Rebuild TheftMonth from every report (a few hundred ms at 50,000 reports)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        state, _ = RollupState.objects.select_for_update().get_or_create(name=THEFTS)
+        started = timezone.now()
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("DELETE FROM stats_theftmonth")
+        cursor.execute(THEFT_MONTHS_INSERT, {"tz": settings.TIME_ZONE, "ids": None})
+        state.refreshed_at = started
+        state.save()
+
+
 def rollups_refresh(*, today: datetime.date | None = None) -> None:
     registrations_refresh(today=today)
     plated_refresh()
+    thefts_refresh()
 
 
 def rollups_rebuild(*, today: datetime.date | None = None) -> None:
     registrations_refresh(today=today, rebuild=True)
     plated_refresh()
+    thefts_refresh()

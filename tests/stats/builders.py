@@ -97,12 +97,13 @@ def report(
     TheftReport.objects.filter(pk=r.pk).update(received_at=received_at)
     first = ReportTransition.objects.create(report=r, from_status="", to_status="received", by=officer)
     ReportTransition.objects.filter(pk=first.pk).update(at=received_at)
-    old = "received"
+    old, changed = "received", received_at
     for status, when in steps:
         t = ReportTransition.objects.create(report=r, from_status=old, to_status=status, by=officer)
-        ReportTransition.objects.filter(pk=t.pk).update(at=at(when))
+        changed = at(when)
+        ReportTransition.objects.filter(pk=t.pk).update(at=changed)
         old = status
-    TheftReport.objects.filter(pk=r.pk).update(status=old)
+    TheftReport.objects.filter(pk=r.pk).update(status=old, status_changed_at=changed)
     return r
 
 

@@ -6,7 +6,7 @@ from django.contrib.gis.geos import GEOSGeometry, Point
 from stats import selectors
 from stats.models import PlateEstimate, RollupState
 from stats.params import Filters, Period
-from stats.rollups import registrations_refresh, rollups_rebuild
+from stats.rollups import registrations_refresh, rollups_rebuild, thefts_refresh
 from tests.stats import builders as b
 from tests.stats.conftest import A, B
 
@@ -162,7 +162,10 @@ def test_plated_snapshot_follows_transfers_and_deregistrations(county, admin_use
     assert (rows[("130229105",)]["plated"], rows[("130229105",)]["rate"]) == (1, 0.1667)
 
 
-def test_thefts_by_month_and_station(county):
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_thefts_by_month_and_station(county, rolled_up):
+    if rolled_up:
+        thefts_refresh()
     table = selectors.thefts_monthly(Filters(period=MARCH_APRIL))
     rows = rows_by(table, "month", "station")
     march_a = rows[("2026-03", A)]
@@ -327,3 +330,28 @@ def test_hotspots_of_an_empty_period(county):
     period = Period(start=b.at("2025-01-01 00:00").date(), end=b.at("2025-01-31 00:00").date())
     geo = selectors.theft_hotspots(Filters(period=period, cell_m=1000))
     assert (geo["features"], geo["reports"], geo["reports_without_point"]) == ([], 0, 0)
+
+
+def test_theft_rollup_is_read_for_untouched_months_and_bypassed_for_changed_ones(county):
+    from cases.services import report_transition
+    from stats.models import TheftMonth
+
+    thefts_refresh()
+    # The rollup is what answers for whole, untouched months (a marked row shows through) …
+    TheftMonth.objects.filter(month="2026-04-01", station__code=B).update(reported=99)
+    rows = rows_by(selectors.thefts_monthly(Filters(period=MARCH_APRIL)), "month", "station")
+    assert rows[("2026-04", B)]["reported"] == 99
+    # … but not for a partial month: 2 April onwards is counted live.
+    part = Period(start=b.at("2026-04-02 00:00").date(), end=MARCH_APRIL.end)
+    assert rows_by(selectors.thefts_monthly(Filters(period=part)), "month", "station")[("2026-04", B)]["reported"] == 1
+    thefts_refresh()
+    # A report recovered now changes its month at once, before any refresh.
+    r3 = county["reports"]["r3"]
+    report_transition(user=county["officer"], report_id=r3.pk, to_status="recovered")
+    rows = rows_by(selectors.thefts_monthly(Filters(period=MARCH_APRIL)), "month", "station")
+    march_a = rows[("2026-03", A)]
+    assert (march_a["reported"], march_a["recovered"], march_a["recovery_rate"]) == (4, 4, 1.0)
+    assert march_a["median_days_to_recovery"] == 7.0  # 2, 4, 10 and r3's months: (4 + 10) / 2
+    assert rows[(None, None)]["recovered"] == 5
+    thefts_refresh()
+    assert rows_by(selectors.thefts_monthly(Filters(period=MARCH_APRIL)), "month", "station") == rows
