@@ -423,7 +423,9 @@ class InsuranceClaim(models.Model):
             # One live claim per policy: a paid claim stops being live once the recovered bike is
             # settled (refund or handed to the insurer); see cases.claims.
             models.UniqueConstraint(
-                fields=["policy"], condition=~Q(status="rejected") & Q(after_recovery=""), name="claim_one_live_per_policy"
+                fields=["policy"],
+                condition=~Q(status="rejected") & Q(after_recovery=""),
+                name="claim_one_live_per_policy",
             ),
         ]
         indexes = [models.Index(fields=["status", "eligible_at"], name="claim_status_idx")]  # claim queue page
@@ -455,9 +457,7 @@ class ClaimStep(models.Model):
     from_status = models.CharField(_("from"), max_length=10, choices=InsuranceClaim.Status.choices, blank=True)
     to_status = models.CharField(_("to"), max_length=10, choices=InsuranceClaim.Status.choices)
     at = models.DateTimeField(_("at"), auto_now_add=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("by")
-    )
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("by"))
     note = models.CharField(_("note"), max_length=500, blank=True)
 
     class Meta:
