@@ -83,6 +83,8 @@ class TheftReport(models.Model):
     missing_at = models.DateTimeField(_("found missing at"))
     place_address = models.CharField(_("place"), max_length=200)
     place_point = gis.PointField(_("place on the map"), geography=True, srid=4326, null=True, blank=True)
+    # The point was found from the address by the geocoder, not picked on the map by the officer.
+    place_geocoded = models.BooleanField(_("place geocoded from the address"), default=False, db_default=False)
     township = models.ForeignKey(
         Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")
     )

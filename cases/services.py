@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.audit import audit_record
 from accounts.models import Station, Township, User
 from cases.claims import claims_on_bike_found
+from cases.geocoding import address_locate
 from cases.models import (
     CLOSED_STATUSES,
     MISSING_STATUSES,
@@ -184,6 +185,9 @@ def report_take(
     station = user.station if user.station_id else (vehicle.station if vehicle else None)
     if station is None:
         raise PermissionDenied(_("Your account is not assigned to a police station."))
+    geocoded = False
+    if place_point is None and (found := address_locate(place_address)) is not None:
+        place_point, geocoded = found, True
     with transaction.atomic():
         report = TheftReport.objects.create(
             number=_report_number(station, timezone.localdate()),
@@ -199,6 +203,7 @@ def report_take(
             missing_at=missing_at,
             place_address=place_address.strip(),
             place_point=Point(place_point[1], place_point[0], srid=4326) if place_point else None,
+            place_geocoded=geocoded,
             township=township,
             locked=locked,
             narrative=narrative.strip(),

@@ -173,6 +173,13 @@ TEMPORARY_PLATE_TRANSFER_ALLOWED = env_bool("TEMPORARY_PLATE_TRANSFER_ALLOWED", 
 # Base URL printed in the certificate QR code (the verification page); empty = this request's host.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
 PING_RETENTION_DAYS = env_int("PING_RETENTION_DAYS", 180)
+# Geocoding of theft-report addresses (cases/geocoding.py): "gazetteer" (offline, the bureau's
+# place list as CSV name,latitude,longitude) or "nominatim" (the bureau's own Nominatim server).
+GEOCODER = env_str("GEOCODER", "gazetteer")
+GEOCODER_GAZETTEER = env_str("GEOCODER_GAZETTEER", str(BASE_DIR / "cases" / "data" / "gazetteer.csv"))
+GEOCODER_DOMAIN = env_str("GEOCODER_DOMAIN", "")
+GEOCODER_SCHEME = env_str("GEOCODER_SCHEME", "https")
+GEOCODER_TIMEOUT_S = env_int("GEOCODER_TIMEOUT_S", 3)
 
 LOGGING = {
     "version": 1,

@@ -61,6 +61,7 @@ class ReportOutput(serializers.ModelSerializer):
             "place_address",
             "latitude",
             "longitude",
+            "place_geocoded",
             "township",
             "locked",
             "narrative",
