@@ -21,8 +21,10 @@ from stats import selectors, services
 from stats.models import EstimateMethod, PlateEstimate, RollupState
 from stats.params import GRANULARITIES, parse_filters
 from stats.permissions import is_stats_admin
+from web.map_tiles import map_config, map_strings
 
-TOP_CELLS = 20
+TOP_CELLS = 20  # rows of the hotspot table on the page and in its export
+MAP_CELLS = 2_000  # cells drawn on the hotspot map: at 500 m, more than the county's area
 
 
 def stats_admin_required(view: Any) -> Any:
@@ -81,7 +83,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cases": selectors.cases_monthly(filters),
         "rescues": selectors.rescues_monthly(filters),
     }
-    hotspots = selectors.theft_hotspots(filters, limit=TOP_CELLS)
+    hotspots = selectors.theft_hotspots(filters, limit=MAP_CELLS)
     urls = {
         "townships": _exports("stats-plate-rate-townships", {}),
         "stations": _exports("stats-plate-rate-stations", {}),
@@ -130,6 +132,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "year": year,
             "tables": tables,
             "hotspots": hotspots,
+            "hotspot_rows": hotspots["features"][:TOP_CELLS],
+            "hotspot_map": {
+                "config": map_config(),
+                "strings": map_strings()
+                | {
+                    "rank": _("Rank"),
+                    "reports": _("Thefts reported"),
+                    "cell": _("Grid cell"),
+                    "legend": _("Thefts per cell"),
+                },
+                "cells": {"type": "FeatureCollection", "features": hotspots["features"]},
+            },
             "exports": urls,
             "charts": charts,
             "plated_as_of": state.refreshed_at if state else None,

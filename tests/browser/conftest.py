@@ -96,10 +96,14 @@ def page(browser, live_server) -> Iterator:
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def screenshot(page, name: str, *, full_page: bool = False) -> Path:
+def screenshot(page, name: str, *, full_page: bool = False, element: str | None = None) -> Path:
+    """The viewport (or the whole page, or one element) as var/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    if element:
+        page.locator(element).first.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

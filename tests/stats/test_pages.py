@@ -6,6 +6,8 @@ from django.test import Client
 
 from stats.models import PlateEstimate
 from tests import factories
+from tests.stats import builders
+from tests.stats.conftest import cell_point
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +56,25 @@ def test_dashboard_in_chinese(county, admin_user, settings):
     assert 'lang="zh-hans"' in html
     for text in ("各乡镇上牌率", "各派出所辖区上牌率", "上牌率", "未知", "被盗热点", "导出"):
         assert text in html, text
+
+
+def test_hotspot_map_draws_every_cell_the_table_lists_the_busiest(admin_user):
+    """The map gets every cell of the period (the table and its export only the 20 busiest)."""
+    officer = factories.user("officer")
+    for k in range(24):  # 24 cells; cell k gets k // 8 + 1 reports
+        for _ in range(k // 8 + 1):
+            point = cell_point(560 + k, 4400)
+            builders.report(officer=officer, station="13022901", received="2026-04-10 10:00", point=point)
+    response = client_for(admin_user).get("/stats/", {"start": "2026-04-01", "end": "2026-04-30", "cell_m": "1000"})
+    html = response.content.decode()
+    cells = response.context["hotspot_map"]["cells"]["features"]
+    assert len(cells) == 24
+    assert sorted(f["properties"]["reports"] for f in cells) == [1] * 8 + [2] * 8 + [3] * 8
+    assert [f["id"] for f in cells[:3]] == ["576:4400", "577:4400", "578:4400"]  # busiest first, then by x
+    assert len(response.context["hotspot_rows"]) == 20
+    assert 'id="hotspot-map-data"' in html and 'data-cells="24"' in html
+    assert "vendor/leaflet/leaflet.js" in html and "stats/hotspots.js" in html
+    assert "limit=20" in html  # the table's export holds what the table shows
 
 
 def test_dashboard_bad_filters_are_shown_and_defaults_used(admin_user):
