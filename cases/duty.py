@@ -1,7 +1,9 @@
 """The station duty room (值班室): displacement calls for armed bikes and rescue calls.
 
-Arming (设防) is the owner's: from the owner page or API (`vehicle_arm`), or the terminal's own
-defence mode, which shows as the terminal's "movement"/"stolen" alarm. A call is raised from
+Arming (设防) is the owner's: from the owner page or API (`vehicle_arm`: Terminal.armed), or with
+the terminal's own remote: its defence bit, reported in GT06 heartbeats (Terminal.device_armed),
+and its "movement"/"stolen" alarms, which terminals send only in defence mode. Either arming
+counts; the bike counts as armed since the earlier of the two. A call is raised from
 committed rows by `duty_calls_raise`, an INGEST_HANDLERS entry run from the ingestion outbox (every
 two seconds by beat), so an alarm reaches the duty room within seconds, and still does after a
 Redis or worker outage:
@@ -79,9 +81,11 @@ SELECT DISTINCT ON (t.id) t.id, t.vehicle_id, 'displacement', 'derived', p.devic
 FROM tracking_terminal t
 JOIN vehicles_vehicle v ON v.id = t.vehicle_id AND v.status = 'registered'
 CROSS JOIN LATERAL (
-    SELECT GREATEST(t.armed_changed_at, (
-        SELECT max(c.closed_at) FROM cases_dutycall c WHERE c.vehicle_id = t.vehicle_id AND c.kind = 'displacement'
-    )) AS since
+    SELECT GREATEST(
+        LEAST(CASE WHEN t.armed THEN t.armed_changed_at END,
+              CASE WHEN t.device_armed THEN t.device_armed_changed_at END),
+        (SELECT max(c.closed_at) FROM cases_dutycall c WHERE c.vehicle_id = t.vehicle_id AND c.kind = 'displacement')
+    ) AS since
 ) s
 CROSS JOIN LATERAL (
     SELECT COALESCE(
@@ -95,7 +99,7 @@ CROSS JOIN LATERAL (
     ) AS point
 ) anchor
 JOIN tracking_ping p ON p.terminal_id = t.id
-WHERE t.id = ANY(%(ids)s) AND t.armed AND t.armed_changed_at IS NOT NULL
+WHERE t.id = ANY(%(ids)s) AND (t.armed OR t.device_armed) AND s.since IS NOT NULL
   AND p.device_time BETWEEN %(first)s AND %(last)s AND p.device_time > s.since
   AND p.valid AND NOT p.outlier
   AND ST_Distance(p.point, anchor.point) >= %(metres)s
@@ -125,7 +129,8 @@ WHERE a.terminal_id = ANY(%(ids)s) AND a.at BETWEEN %(first)s AND %(last)s
       OR (v.status = 'registered' AND (
           (a.source = 'derived' AND a.kind = 'displacement')
           OR (a.source = 'terminal' AND a.kind = ANY(%(defence)s))
-          OR (a.source = 'terminal' AND a.kind = ANY(%(armed)s) AND t.armed AND a.at > t.armed_changed_at)))
+          OR (a.source = 'terminal' AND a.kind = ANY(%(armed)s) AND (
+              (t.armed AND a.at > t.armed_changed_at) OR (t.device_armed AND a.at > t.device_armed_changed_at)))))
   )
   AND NOT EXISTS (SELECT 1 FROM cases_dutycall d WHERE d.alarm_id = a.id)
   AND NOT EXISTS (

@@ -18,7 +18,7 @@ import json
 import math
 import struct
 from collections import defaultdict
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,12 @@ ON CONFLICT (terminal_id, kind, at) DO NOTHING
 SEEN_SQL = (
     "UPDATE tracking_terminal SET last_seen_at = now() WHERE id = ANY(%s) "
     "AND (last_seen_at IS NULL OR last_seen_at < now() - interval '60 seconds')"
+)
+# The terminal's own defence bit (GT06 terminal information, bit 0): written when it changes.
+DEFENCE_SQL = (
+    "UPDATE tracking_terminal t SET device_armed = v.armed, device_armed_changed_at = now() "
+    "FROM unnest(%s::bigint[], %s::boolean[]) AS v(id, armed) "
+    "WHERE t.id = v.id AND t.device_armed IS DISTINCT FROM v.armed"
 )
 OUTBOX_SQL = (
     "INSERT INTO tracking_ingestoutbox (created_at, terminal_ids, first_device_time, last_device_time) "
@@ -214,10 +220,12 @@ def batch_plan(
     *,
     bare_alarms: Sequence[BareAlarm] = (),
     seen: Iterable[int] = (),
+    defence: Mapping[int, bool] | None = None,
     now: datetime.datetime | None = None,
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
 ) -> Plan:
-    """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats)."""
+    """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats);
+    `defence` is the defence bit terminals reported ({terminal id: in defence mode})."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -230,6 +238,9 @@ def batch_plan(
     heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms} | set(seen)
     if heard:
         yield Query(SEEN_SQL, [sorted(heard)])
+    if defence:
+        ids = sorted(defence)
+        yield Query(DEFENCE_SQL, [ids, [defence[i] for i in ids]])
     if not accepted and not bare_alarms:
         return result
     if accepted:

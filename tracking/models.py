@@ -30,10 +30,15 @@ class Terminal(models.Model):
     auth_code = models.CharField(_("JT/T 808 auth code"), max_length=32, blank=True)
     heartbeat_interval_s = models.PositiveIntegerField(_("expected heartbeat interval (s)"), default=300)
     positioning_enabled = models.BooleanField(_("positioning switched on by the owner"), default=True)
-    # 设防: the owner armed the bike (owner pages or API, or the terminal's own defence bit). A bike
-    # that moves or loses power while armed raises a displacement call in the station's duty room.
+    # 设防: the owner armed the bike from the owner pages or API (`armed`), or with the terminal's
+    # own remote (its defence bit, reported in GT06 heartbeats and status: `device_armed`, kept
+    # apart so that a heartbeat saying "not in defence" never disarms what the owner armed here).
+    # A bike that moves or loses power while armed either way raises a displacement call in the
+    # station's duty room.
     armed = models.BooleanField(_("armed by the owner"), default=False)
     armed_changed_at = models.DateTimeField(_("armed or disarmed at"), null=True, blank=True)
+    device_armed = models.BooleanField(_("terminal in defence mode"), default=False, db_default=False)
+    device_armed_changed_at = models.DateTimeField(_("defence mode changed at"), null=True, blank=True)
     consent_at = models.DateTimeField(_("owner's consent to positioning"), null=True, blank=True)
     # Current binding; the installation history is in TerminalInstallation. Written together.
     vehicle = models.OneToOneField(

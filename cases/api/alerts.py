@@ -155,8 +155,10 @@ class OwnerVehicleOutput(serializers.Serializer):
     vehicle = serializers.CharField()
     status = serializers.CharField()
     has_terminal = serializers.BooleanField()
-    armed = serializers.BooleanField()
+    armed = serializers.BooleanField(help_text="armed by the owner here (owner pages or API)")
     armed_changed_at = serializers.DateTimeField(allow_null=True)
+    device_armed = serializers.BooleanField(help_text="the terminal reports its own defence mode (its remote)")
+    device_armed_changed_at = serializers.DateTimeField(allow_null=True)
 
 
 def _owner_vehicle_data(vehicle: Vehicle, terminal: Terminal | None) -> dict[str, Any]:
@@ -170,6 +172,8 @@ def _owner_vehicle_data(vehicle: Vehicle, terminal: Terminal | None) -> dict[str
             "has_terminal": terminal is not None,
             "armed": bool(terminal and terminal.armed),
             "armed_changed_at": terminal.armed_changed_at if terminal else None,
+            "device_armed": bool(terminal and terminal.device_armed),
+            "device_armed_changed_at": terminal.device_armed_changed_at if terminal else None,
         }
     ).data
 

@@ -20,7 +20,7 @@ from tests import factories
 from tests.cases.alerting import owner_login, path, report_theft, send
 from tests.tracking import factories as tf
 from tracking.derived import Batch, outbox_process
-from tracking.ingest import BareAlarm, Incoming, ingest_fixes
+from tracking.ingest import BareAlarm, Incoming, batch_plan, ingest_fixes, run_sync
 from tracking.models import Alarm, IngestOutbox, Terminal
 from tracking.services import terminal_unbind
 
@@ -92,6 +92,47 @@ def test_terminal_defence_alarm_raises_a_call_and_power_cut_only_when_armed(offi
     start = arm(other_owner, other)
     send(other, tf.fix(0, base=start, alarms=("power_cut",), speed=0))
     assert DutyCall.objects.filter(vehicle_id=other.vehicle_id, kind="displacement").count() == 1
+
+
+def report_defence(terminal, on: bool) -> None:
+    """What the gateway stores from a GT06 heartbeat's defence bit (through the same batch plan)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        run_sync(cursor, batch_plan([], seen=[terminal.pk], defence={terminal.pk: on}))
+
+
+def test_the_terminals_own_defence_bit_arms_the_bike(officer, bike):
+    terminal, _owner = bike
+    report_defence(terminal, True)  # armed with the terminal's remote, not on our pages
+    terminal.refresh_from_db()
+    assert (terminal.device_armed, terminal.armed) == (True, False)
+    since = terminal.device_armed_changed_at
+    report_defence(terminal, True)  # repeated by every heartbeat: the time it was armed stays
+    terminal.refresh_from_db()
+    assert terminal.device_armed_changed_at == since
+
+    start = now() + datetime.timedelta(seconds=1)
+    send(terminal, tf.fix(0, base=start, alarms=("power_cut",), speed=0))  # battery cut while armed
+    call = DutyCall.objects.get()
+    assert (call.kind, call.raised_at) == ("displacement", start)
+
+
+def test_a_bike_armed_by_its_terminal_that_rides_off_raises_a_call(officer, bike):
+    terminal, _owner = bike
+    report_defence(terminal, True)
+    start = now() + datetime.timedelta(seconds=1)
+    send(terminal, *path(start, range(0, 3)))
+    call = DutyCall.objects.get()
+    assert call.raised_at == start + datetime.timedelta(minutes=1)  # the first fix beyond 100 m
+
+
+def test_a_bike_disarmed_with_its_remote_raises_nothing(officer, bike):
+    terminal, _owner = bike
+    report_defence(terminal, True)
+    report_defence(terminal, False)
+    start = now() + datetime.timedelta(seconds=1)
+    send(terminal, tf.fix(0, base=start, alarms=("power_cut",), speed=0))
+    send(terminal, *path(start + datetime.timedelta(minutes=1), range(0, 3)))
+    assert not DutyCall.objects.exists()
 
 
 def test_an_sos_is_a_rescue_call_at_once_and_repeats_join_it(officer, bike):
@@ -344,6 +385,10 @@ def test_owner_page_arms_answers_and_keeps_the_contact_form(client, bike):
     client.force_login(owner)
     page = client.get("/my/alarms/")
     assert page.status_code == 200 and f'data-vehicle="{terminal.vehicle_id}"' in page.content.decode()
+    assert "device-armed" not in page.content.decode()
+    report_defence(terminal, True)  # armed with the terminal's remote: the page says so
+    assert "terminal in defence mode" in client.get("/my/alarms/").content.decode()
+    assert client.get("/api/v1/my/vehicles").json()[0]["device_armed"] is True
     assert client.post(f"/my/alarms/arm/{terminal.vehicle_id}/", {"armed": "1"}).status_code == 302
     terminal.refresh_from_db()
     assert terminal.armed

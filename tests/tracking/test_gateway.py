@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from tests.tracking import factories as tf
 from tracking.gateway import db as gateway_db
@@ -276,6 +277,34 @@ def test_gt06_heartbeats_refresh_liveness_without_positions(gateway):
             assert time.monotonic() < deadline, "last_seen_at was not refreshed"
             time.sleep(0.05)
     assert not Ping.objects.filter(terminal_id=terminal.pk).exists()
+
+
+def test_gt06_defence_bit_of_heartbeats_is_stored_apart_from_the_owners_arming(gateway):
+    """Terminal information bit 0 is the terminal's own defence mode (armed with its remote)."""
+    terminal = tf.terminal(protocol="gt06")
+    Terminal.objects.filter(pk=terminal.pk).update(armed=True, armed_changed_at=timezone.now())  # the owner's
+
+    def wait_for(device_armed: bool) -> Terminal:
+        deadline = time.monotonic() + 5
+        while (row := Terminal.objects.get(pk=terminal.pk)).device_armed is not device_armed:
+            assert time.monotonic() < deadline, f"device_armed did not become {device_armed}"
+            time.sleep(0.05)
+        return row
+
+    with connect(gateway.ports["gt06"]) as sock:
+        sock.sendall(gt06.encode_login(terminal.imei, 1))
+        assert recv_exact(sock, 10) == gt06.login_ack(1)
+        sock.sendall(gt06.encode_heartbeat(2, terminal_info=0x47))  # GPS on, ACC on, defence on
+        assert recv_exact(sock, 10) == gt06.heartbeat_ack(2)
+        armed = wait_for(True)
+        assert armed.device_armed_changed_at is not None
+        sock.sendall(gt06.encode_heartbeat(3, terminal_info=0x47))  # repeated every few minutes
+        assert recv_exact(sock, 10) == gt06.heartbeat_ack(3)
+        sock.sendall(gt06.encode_heartbeat(4, terminal_info=0x46))  # defence off with the remote
+        assert recv_exact(sock, 10) == gt06.heartbeat_ack(4)
+        disarmed = wait_for(False)
+    assert disarmed.device_armed_changed_at > armed.device_armed_changed_at
+    assert disarmed.armed is True  # what the owner armed here is not undone by the terminal
 
 
 def test_gt06_unknown_imei_is_refused_and_nothing_stored(gateway):

@@ -1,7 +1,8 @@
 """One asyncio.Protocol per terminal connection: framing, decoding, session state, replies.
 
 GT06 conversation: login (IMEI looked up: an active GT06 terminal) → login ack at once; heartbeats
-→ ack at once (and the terminal's last_seen_at is refreshed with the next batch); locations and
+→ ack at once (and the terminal's last_seen_at is refreshed with the next batch, its defence bit
+stored where it changed, as is the bit of an alarm packet's status block); locations and
 alarms → queued for the batch writer, their ack (for locations the optional echo of protocol and
 serial) written only after the batch committed. Anything before a successful login closes the
 connection. A login carrying a time-zone word makes the session read later GPS times in that zone,
@@ -372,6 +373,8 @@ class Gt06Session(TcpSession):
         if kind == "location":
             self.queue(message.reply, (Incoming(terminal.id, message.fixes[0]),))
         elif kind == "alarm":
+            if "armed" in message.info:  # the status block of an alarm packet carries the defence bit too
+                self.ctx.writer.heard(terminal.id, defence=message.info["armed"])
             if message.fixes:
                 items, alarms = self.items_and_alarms(message.fixes)
                 self.queue(message.reply, items, alarms)
@@ -382,7 +385,7 @@ class Gt06Session(TcpSession):
                 self.write(message.reply)
         elif kind == "heartbeat":
             self.write(message.reply or b"")
-            self.ctx.writer.heard(terminal.id)
+            self.ctx.writer.heard(terminal.id, defence=message.info.get("armed"))
             self._heartbeat(message, terminal)
         elif message.reply:  # time request
             self.write(message.reply)

@@ -39,7 +39,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
@@ -52,6 +52,13 @@ log = logging.getLogger("tracking.gateway")
 
 # Connection-level trouble: retry the same batch on a new connection.
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError, OSError)
+
+
+class Heard(NamedTuple):
+    """Terminals heard from without a position since the last batch, and the defence bits they reported."""
+
+    terminals: set[int]
+    defence: dict[int, bool]
 
 
 class Target(Protocol):
@@ -190,6 +197,7 @@ class BatchWriter:
         self.on_pressure = on_pressure
         self._entries: list[Entry] = []
         self._seen: set[int] = set()
+        self._defence: dict[int, bool] = {}  # terminal id -> defence bit, the latest reported
         self._waiting_items = 0  # positions (and bare alarms) in _entries
         self._inflight_items = 0  # in batches being committed
         self._first_at = 0.0
@@ -229,14 +237,17 @@ class BatchWriter:
         if not self._pressure and self._waiting_items + self._inflight_items >= self.pending_cap:
             self._set_pressure(True)
 
-    def heard(self, terminal_id: int) -> None:
-        """The terminal is alive (heartbeat, login): its last_seen_at is refreshed with the next batch."""
+    def heard(self, terminal_id: int, *, defence: bool | None = None) -> None:
+        """The terminal is alive (heartbeat, login): its last_seen_at is refreshed with the next batch,
+        and its defence bit, when the message carries one, stored where it changed."""
         if self._closing:
             return
         if not self._entries and not self._seen:
             self._first_at = time.monotonic()
             self._has_work.set()
         self._seen.add(terminal_id)
+        if defence is not None:
+            self._defence[terminal_id] = defence
 
     def _set_pressure(self, on: bool) -> None:
         self._pressure = on
@@ -296,7 +307,7 @@ class BatchWriter:
             except TimeoutError:
                 return
 
-    def _take(self) -> tuple[list[Entry], set[int], int]:
+    def _take(self) -> tuple[list[Entry], Heard, int]:
         count = 0
         cut = 0
         for cut, entry in enumerate(self._entries, 1):  # noqa: B007 - `cut` is used after the loop
@@ -305,7 +316,8 @@ class BatchWriter:
                 break
         entries = self._entries[:cut]
         del self._entries[:cut]
-        seen, self._seen = self._seen, set()
+        seen = Heard(self._seen, self._defence)
+        self._seen, self._defence = set(), {}
         self._waiting_items -= count
         self._inflight_items += count
         self._first_at = self._entries[0][4] if self._entries else time.monotonic()
@@ -313,7 +325,7 @@ class BatchWriter:
             self._full.clear()
         return entries, seen, count
 
-    async def _write(self, number: int, entries: list[Entry], seen: set[int]) -> None:
+    async def _write(self, number: int, entries: list[Entry], seen: Heard) -> None:
         """Commit `entries` in one transaction (retrying connection trouble); isolate poison messages."""
         try:
             result, seconds = await self._commit(number, entries, seen)
@@ -333,12 +345,12 @@ class BatchWriter:
                 return
             middle = len(entries) // 2
             await self._write(number, entries[:middle], seen)
-            await self._write(number, entries[middle:], set())
+            await self._write(number, entries[middle:], Heard(set(), {}))
             return
         self._account(result, entries, seconds)
         self._deliver(entries)
 
-    async def _commit(self, number: int, entries: list[Entry], seen: set[int]) -> tuple[BatchResult, float]:
+    async def _commit(self, number: int, entries: list[Entry], seen: Heard) -> tuple[BatchResult, float]:
         items = [item for entry in entries for item in entry[2]]
         alarms = [alarm for entry in entries for alarm in entry[3]]
         backoff = self.retry_min_s
@@ -350,7 +362,8 @@ class BatchWriter:
                 plan = batch_plan(
                     items,
                     bare_alarms=alarms,
-                    seen=seen,
+                    seen=seen.terminals,
+                    defence=seen.defence,
                     now=datetime.datetime.now(datetime.UTC),
                     outlier_speed_kmh=self.outlier_speed_kmh,
                 )
