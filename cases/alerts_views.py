@@ -95,7 +95,9 @@ def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
         calls = list(duty.duty_queue(station=request.user.station, include_closed=True)[:200])  # type: ignore[union-attr]
         cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))  # type: ignore[arg-type]
         return render(request, "cases/duty.html", {"cards": cards, "include_closed": True}, status=400)
-    messages.success(request, _("Call %(id)s: %(action)s recorded.") % {"id": call_id, "action": action})
+    messages.success(
+        request, _("Call %(id)s: %(action)s recorded.") % {"id": call_id, "action": duty.ACTION_LABELS[action]}
+    )
     return redirect("alerts:duty")
 
 

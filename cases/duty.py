@@ -34,6 +34,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.audit import audit_record
 from accounts.models import Station, User
@@ -65,6 +66,13 @@ ACTIONS: dict[str, tuple[set[str], str | None]] = {
         {DutyCall.Status.ACKNOWLEDGED, DutyCall.Status.CONFIRMED, DutyCall.Status.DISPATCHED},
         DutyCall.Status.CLOSED,
     ),
+}
+
+# How the steps read on pages and in messages (the API takes the codes).
+ACTION_LABELS = {
+    "acknowledge": gettext_lazy("Acknowledge"),
+    "dispatch": gettext_lazy("Dispatch"),
+    "close": gettext_lazy("Close"),
 }
 
 
@@ -237,7 +245,7 @@ def duty_call_act(*, user: User, call_id: int, action: str, note: str = "") -> D
             raise ValidationError(
                 {
                     "action": _("A call that is %(status)s cannot be given the step %(action)s.")
-                    % {"status": call.get_status_display(), "action": action}
+                    % {"status": call.get_status_display(), "action": ACTION_LABELS[action]}
                 }
             )
         if action == "close" and not note:

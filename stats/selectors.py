@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Station, Township
 from stats.models import PlatedCount, PlateEstimate, RollupState, StationArea, TheftMonth
@@ -448,7 +449,12 @@ def alarms_by_kind(filters: Filters) -> Table:
         }
         for r in _fetch(sql, params)
     ]
-    columns = [("month", _("month")), ("kind", _("alarm kind")), ("alarms", _("alarms")), ("handled", _("handled"))]
+    columns = [
+        ("month", _("month")),
+        ("kind", _("alarm kind")),
+        ("alarms", pgettext_lazy("statistics", "alarms")),  # a count column, not the alarm records
+        ("handled", _("handled")),
+    ]
     return Table("alarms", columns, rows, {"period": filters.period.as_dict()})
 
 

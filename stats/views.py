@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Station, Township
@@ -119,7 +119,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "plates": _("plates on the road"),
             "reported": _("thefts reported"),
             "recovered": _("recovered"),
-            "alarms": _("alarms"),
+            "alarms": pgettext("statistics", "alarms"),
         },
     }
     state = RollupState.objects.filter(name="plated").first()

@@ -2,7 +2,7 @@ from typing import Any
 
 from django import template
 from django.utils.formats import number_format
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from stats.models import EstimateMethod
 
@@ -14,7 +14,7 @@ def cell(row: dict[str, Any], key: str) -> str:
     """A table cell as people read it: rates in per cent, unknown figures said so."""
     value = row.get(key)
     if value is None:
-        return _("unknown") if key in {"rate", "estimated", "recovery_rate"} else "—"
+        return pgettext("statistics", "unknown") if key in {"rate", "estimated", "recovery_rate"} else "—"
     if key in {"rate", "recovery_rate"}:
         return f"{number_format(value * 100, 1)}%"
     if key == "method":

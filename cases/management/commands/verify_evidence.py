@@ -4,13 +4,16 @@ altered, added or removed part named when it is not, 2 when the input cannot be 
 The trusted key is --public-key (the PEM the bureau publishes, or one printed by
 `manage.py evidence_key`); without it, the server's own key when this runs on the server; failing
 both, only the key inside the bundle, which is said in the output.
+
+The output is in English throughout (`no_translations`): the command's own lines are, and the
+problems it names, which the web pages show in the user's language, must not read half-Chinese.
 """
 
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from cases.evidence import bundle_verify, load_public_key, server_public_key
 
@@ -27,6 +30,7 @@ class Command(BaseCommand):
             help="trusted Ed25519 public key (PEM or base64); may be given more than once",
         )
 
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["bundle"]
         try:
