@@ -110,6 +110,9 @@ class TheftReport(models.Model):
         indexes = [
             models.Index(fields=["station", "received_at"], name="theftreport_station_idx"),  # station lists
             models.Index(fields=["status"], name="theftreport_status_idx"),
+            # Statistics: reports of partial months, and those changed since the rollup was built.
+            models.Index(fields=["received_at"], name="theftreport_received_idx"),
+            models.Index(fields=["status_changed_at"], name="theftreport_changed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -307,6 +307,26 @@ def registrations_series(filters: Filters) -> Table:
 # --- thefts ----------------------------------------------------------------------------------------
 
 
+_TOUCHED_SQL = """
+    SELECT DISTINCT date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month, t.station_id
+    FROM cases_theftreport t
+    WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
+      AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
+      AND (t.received_at < %(full_from)s OR t.received_at >= %(full_until)s
+           OR t.received_at >= %(cutoff)s OR t.status_changed_at >= %(cutoff)s)
+"""
+_TOUCHED_IDS_SQL = """
+    SELECT array_agg(t.id)
+    FROM unnest(%(stations)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS g(station_id, lo, hi)
+    CROSS JOIN LATERAL (
+        SELECT r.id FROM cases_theftreport r
+        WHERE r.station_id = g.station_id AND r.received_at >= GREATEST(g.lo, %(since)s)
+          AND r.received_at < LEAST(g.hi, %(until)s)
+        OFFSET 0  -- keeps the subquery per group (an index range scan) instead of one hash join over all reports
+    ) t
+"""
+
+
 def thefts_monthly(filters: Filters) -> Table:
     """Reports received per month and station (警情), with those later filed as a case, solved and
     recovered, counted in the month the report was received. Recovery rate = recovered ÷ reported;
@@ -319,44 +339,45 @@ def thefts_monthly(filters: Filters) -> Table:
     # Whole months inside the period may come from the rollup; partial ones are counted live.
     first_full = period.start if period.start.day == 1 else _next_month(period.start)
     last_full = _month_start(period.end + datetime.timedelta(days=1)) - datetime.timedelta(days=1)
+    last_full_month = _month_start(last_full) if last_full >= first_full else None
+    bounds = _bounds(period)
+    rolled_up = cutoff is not None and last_full_month is not None
     params = {
-        **_bounds(period),
+        **bounds,
         "station": station_id,
         "cutoff": cutoff,
-        "first_full": first_full,
-        "last_full_month": _month_start(last_full) if last_full >= first_full else None,
+        # Reports received outside [full_from, full_until) are in partial months: always live.
+        "full_from": day_start(first_full) if last_full_month and rolled_up else bounds["until"],
+        "full_until": day_start(_next_month(last_full_month)) if last_full_month and rolled_up else bounds["until"],
     }
     # Reports to count live: all those of partial months, and of every (month, station) where a
     # report arrived or moved along its workflow after the rollup was built (status_changed_at
-    # moves with every step). Without a rollup, every report.
-    live_sql = """
-        WITH p AS (
-            SELECT t.id, t.station_id, t.received_at, t.status_changed_at,
-                   date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month
-            FROM cases_theftreport t
-            WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
-              AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
-        ),
-        changed AS (
-            SELECT DISTINCT month, station_id FROM p
-            WHERE %(cutoff)s::timestamptz IS NULL OR %(last_full_month)s::date IS NULL
-               OR month < %(first_full)s OR month > %(last_full_month)s
-               OR received_at >= %(cutoff)s OR status_changed_at >= %(cutoff)s
-        )
-        SELECT (SELECT array_agg(p.id) FROM p JOIN changed c USING (month, station_id)) AS ids,
-               (SELECT array_agg(ARRAY[extract(epoch FROM month)::bigint, station_id]) FROM changed) AS pairs
-    """
+    # moves with every step). Without a rollup, every report. Both lookups are index scans
+    # (received_at, status_changed_at; then station and received_at per group), so the cost
+    # follows the reports counted live, not the length of the period.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(live_sql, params)
-        ids, pairs = cursor.fetchone()
+        cursor.execute(_TOUCHED_SQL, params)
+        pairs = cursor.fetchall()
+        ids: list[int] = []
+        if pairs:
+            cursor.execute(
+                _TOUCHED_IDS_SQL,
+                {
+                    **params,
+                    "stations": [sid for _month, sid in pairs],
+                    "los": [day_start(month) for month, _sid in pairs],
+                    "his": [day_start(_next_month(month)) for month, _sid in pairs],
+                },
+            )
+            ids = cursor.fetchone()[0] or []
     groups: dict[tuple[datetime.date, int], dict[str, Any]] = {}
     if ids:
         for r in _fetch(THEFT_MONTHS_SQL, {"tz": settings.TIME_ZONE, "ids": ids}):
             groups[(r["month"], r["station_id"])] = r
-    if cutoff is not None and params["last_full_month"] is not None:
-        skip = {(_epoch_date(e), sid) for e, sid in (pairs or [])}
-        rolled = TheftMonth.objects.filter(month__gte=first_full, month__lte=params["last_full_month"])
+    if rolled_up:
+        skip = set(pairs)
+        rolled = TheftMonth.objects.filter(month__gte=first_full, month__lte=last_full_month)
         if station_id:
             rolled = rolled.filter(station_id=station_id)
         for m in rolled.values("month", "station_id", "reported", "filed", "solved", "recovered", "recovery_days"):
@@ -417,10 +438,6 @@ def _month_start(day: datetime.date) -> datetime.date:
 
 def _next_month(day: datetime.date) -> datetime.date:
     return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-
-
-def _epoch_date(epoch: int) -> datetime.date:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).date()
 
 
 # --- alarms, cases, rescues ------------------------------------------------------------------------
