@@ -263,3 +263,24 @@ def test_estimate_as_form_data_and_bad_limit(admin_api):
     assert PlateEstimate.objects.get().estimated_bikes == 7000
     assert admin_api.post("/api/v1/stats/estimates", [1, 2], format="json").status_code == 400
     assert "limit" in admin_api.get("/api/v1/stats/hotspots", {"limit": "0"}).json()
+
+
+def test_the_pages_export_links_give_the_pages_figures(county, admin_user):
+    """What an admin downloads from the dashboard (logged in to the site, no API token) holds the
+    rows the page shows, in both formats."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/stats/", {**PERIOD, "cell_m": 1000})
+    tables = page.context["tables"]
+    exports = page.context["exports"]
+    for name, table in tables.items():
+        keys = [key for key, _label in table.columns]
+        csv_rows = _csv(client.get(exports[name]["csv"]))
+        assert csv_rows == [{k: _plain(r[k]) for k in keys} for r in table.rows], name
+        xlsx_rows = _xlsx(client.get(exports[name]["xlsx"]))
+        assert xlsx_rows == [{k: (None if r[k] == "" else r[k]) for k in keys} for r in table.rows], name
+    hotspots = _csv(client.get(exports["hotspots"]["csv"]))
+    shown = [f["properties"] for f in page.context["hotspot_rows"]]
+    assert hotspots == [{k: _plain(p[k]) for k in ("rank", "cell", "reports", "centre_lat", "centre_lon")} for p in shown]
