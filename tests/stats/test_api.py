@@ -283,4 +283,6 @@ def test_the_pages_export_links_give_the_pages_figures(county, admin_user):
         assert xlsx_rows == [{k: (None if r[k] == "" else r[k]) for k in keys} for r in table.rows], name
     hotspots = _csv(client.get(exports["hotspots"]["csv"]))
     shown = [f["properties"] for f in page.context["hotspot_rows"]]
-    assert hotspots == [{k: _plain(p[k]) for k in ("rank", "cell", "reports", "centre_lat", "centre_lon")} for p in shown]
+    assert hotspots == [
+        {k: _plain(p[k]) for k in ("rank", "cell", "reports", "centre_lat", "centre_lon")} for p in shown
+    ]
