@@ -19,6 +19,7 @@ from cases.models import DutyCall, Notification
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import can_see_full_identity
+from web.map_tiles import map_config, map_strings
 
 
 def _errors(exc: ValidationError) -> str:
@@ -74,7 +75,30 @@ def duty_room(request: HttpRequest) -> HttpResponse:
         result_count=len(cards),
         ip=client_ip(request),
     )
-    return render(request, "cases/duty.html", {"cards": cards, "include_closed": include_closed})
+    return _duty_page(request, cards, include_closed=include_closed)
+
+
+def _duty_page(request: HttpRequest, cards: list[dict], *, include_closed: bool, status: int = 200) -> HttpResponse:
+    """The queue, with its calls on a map (where each was raised, and the bike's latest position)."""
+    calls = [
+        {
+            "id": c["id"],
+            "kind": c["kind"],
+            "title": f"{c['kind_display']} {c['plate'] or ''}".strip(),
+            "alarm": c["alarm"],
+            "status": c["status_display"],
+            "at": [c["latitude"], c["longitude"]] if c["latitude"] is not None else None,
+            "now": [c["now_latitude"], c["now_longitude"]] if c["now_latitude"] is not None else None,
+        }
+        for c in cards
+    ]
+    duty_map = {
+        "config": map_config(),
+        "strings": map_strings() | {"raised_here": _("raised here"), "now_here": _("the bike's latest position")},
+        "calls": calls,
+    }
+    context = {"cards": cards, "include_closed": include_closed, "duty_map": duty_map}
+    return render(request, "cases/duty.html", context, status=status)
 
 
 @login_required
@@ -94,7 +118,7 @@ def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
         messages.error(request, _errors(exc))
         calls = list(duty.duty_queue(station=request.user.station, include_closed=True)[:200])  # type: ignore[union-attr]
         cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))  # type: ignore[arg-type]
-        return render(request, "cases/duty.html", {"cards": cards, "include_closed": True}, status=400)
+        return _duty_page(request, cards, include_closed=True, status=400)
     messages.success(
         request, _("Call %(id)s: %(action)s recorded.") % {"id": call_id, "action": duty.ACTION_LABELS[action]}
     )

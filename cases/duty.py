@@ -40,6 +40,7 @@ from accounts.audit import audit_record
 from accounts.models import Station, User
 from cases import alerts, webhooks
 from cases.models import DutyCall, Notification
+from tracking.alarm_kinds import alarm_label
 from tracking.derived import Batch
 from tracking.models import Alarm, Terminal
 from vehicles.identifiers import normalize_phone, phone_problem
@@ -467,7 +468,8 @@ def duty_call_cards(calls: list[DutyCall], *, full_identity: bool) -> list[dict[
                 "kind_display": call.get_kind_display(),
                 "status": call.status,
                 "status_display": call.get_status_display(),
-                "alarm": alarm_kinds.get(call.alarm_id, ""),
+                "alarm": alarm_label(alarm_kinds.get(call.alarm_id, "")),
+                "alarm_kind": alarm_kinds.get(call.alarm_id, ""),
                 "plate": plates.get(call.vehicle_id, ""),
                 "vehicle_id": call.vehicle_id,
                 "vehicle": f"{call.vehicle.brand} {call.vehicle.model_name} {call.vehicle.colour}",

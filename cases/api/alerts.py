@@ -99,6 +99,7 @@ def _call_data(card: dict[str, Any]) -> dict[str, Any]:
         current = {"latitude": card["now_latitude"], "longitude": card["now_longitude"], "at": card["now_at"]}
     data = {key: card[key] for key in DutyCallOutput().fields if key in card}
     data.update(
+        alarm=card["alarm_kind"],  # the code; pages show its label
         position=position,
         current_position=current,
         owner={

@@ -244,6 +244,12 @@ def test_duty_room_page_lists_open_calls_and_takes_the_steps(client, officer, re
     html = page.content.decode()
     assert page.status_code == 200 and f'data-call="{rescue.pk}"' in html
     assert "13900001111" in html and "李建国" in html
+    # On the map: where the SOS was raised (the bike's fix) and its latest position.
+    [on_map] = page.context["duty_map"]["calls"]
+    assert (on_map["id"], on_map["kind"]) == (rescue.pk, "rescue")
+    assert on_map["at"] == [pytest.approx(39.8826), pytest.approx(117.7390)]
+    assert on_map["now"] == on_map["at"]
+    assert 'id="duty-map-data"' in html and "web/duty_map.js" in html
     assert client.post(f"/duty/{rescue.pk}/acknowledge/", {"note": ""}).status_code == 302
     refused = client.post(f"/duty/{rescue.pk}/close/", {"note": ""})
     assert refused.status_code == 400 and "Say how the call ended" in refused.content.decode()
