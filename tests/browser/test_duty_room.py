@@ -45,6 +45,7 @@ def test_duty_officer_sees_the_sos_on_the_map_and_acknowledges_it(page, live_ser
     popup = page.locator(f".duty-popup[data-call='{call.pk}']")
     popup.wait_for()
     assert "求救" in popup.inner_text() or "SOS" in popup.inner_text()
+    page.wait_for_timeout(400)  # the popup's fade-in, for the picture
     screenshot(page, "duty-room")
 
     card.locator("button[value='acknowledge']").click()
