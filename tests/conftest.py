@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests import factories
+from tests.tracking.gateway_harness import GatewayProcess, database_url
 
 
 @pytest.fixture
@@ -53,3 +54,14 @@ def _fast_password_hashing(settings):
 def _english_messages(settings):
     # Assertions read the English msgids; page tests that check the Chinese UI pin zh-hans themselves.
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(scope="module")
+def gateway(django_db_setup, django_db_blocker):
+    """`manage.py run_gateway` on free ports against the test database, for a module's tests (they
+    commit what the gateway must see: transactional database)."""
+    process = GatewayProcess(database_url())
+    try:
+        yield process
+    finally:
+        process.stop()
