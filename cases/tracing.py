@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import CLOSED_STATUSES, MISSING_STATUSES, TheftReport
+from tracking.cells import cells_covering
 from tracking.models import LastPosition, TerminalInstallation
 from vehicles.models import Plate, Vehicle
 from vehicles.services.problems import Problems
@@ -685,6 +686,9 @@ WITH missing AS (
     FROM cases_theftreport r JOIN tracking_terminalinstallation i ON i.vehicle_id = r.vehicle_id
     WHERE r.status = ANY(%(missing)s) AND r.vehicle_id <> %(exclude)s
       AND (i.removed_at IS NULL OR i.removed_at > r.last_seen_at)
+      AND i.terminal_id IN (
+          SELECT terminal_id FROM tracking_pingcell
+          WHERE cell = ANY(%(cells)s) AND hour >= %(since_hour)s AND hour < %(until)s)
 ), place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g)
 SELECT m.vehicle_id, m.number, m.status, min(p.device_time), max(p.device_time), count(*),
        min(ST_Distance(p.point, place.g))
@@ -716,7 +720,9 @@ def stolen_at_place(
             STOLEN_AT_PLACE_SQL,
             {
                 "since": until - datetime.timedelta(days=days),
+                "since_hour": _hour_floor(until - datetime.timedelta(days=days)),
                 "until": until,
+                "cells": cells_covering(latitude, longitude, radius_m),
                 "missing": sorted(MISSING_STATUSES),
                 "exclude": exclude_vehicle_id,
                 "lat": latitude,
@@ -765,13 +771,20 @@ def near_check(
     problems.raise_if_any()
 
 
-# The GiST index of each daily partition finds the fixes near the place; the constant time bounds
-# keep the search to the one or two partitions of the window. Fixes are attributed to the bike
-# the terminal was fitted to at that moment; fixes of a terminal on no bike are left out.
+# The presence cells (tracking_pingcell) name the terminals that sent a fix from a cell the circle
+# touches in an hour of the window; only their pings in the window are read (primary key range)
+# and tested for the exact distance. The constant time bounds keep that to the one or two daily
+# partitions of the window. Fixes are attributed to the bike the terminal was fitted to at that
+# moment; fixes of a terminal on no bike are left out.
 NEAR_SQL = """
-WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g)
+WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g),
+there AS (
+    SELECT DISTINCT terminal_id FROM tracking_pingcell
+    WHERE cell = ANY(%(cells)s) AND hour >= %(since_hour)s AND hour < %(until)s
+)
 SELECT i.vehicle_id, min(p.device_time), max(p.device_time), count(*), min(ST_Distance(p.point, place.g))
-FROM tracking_ping p
+FROM there
+JOIN tracking_ping p ON p.terminal_id = there.terminal_id
 CROSS JOIN place
 JOIN tracking_terminalinstallation i ON i.terminal_id = p.terminal_id AND p.device_time >= i.installed_at
      AND (i.removed_at IS NULL OR p.device_time < i.removed_at)
@@ -781,6 +794,11 @@ GROUP BY i.vehicle_id
 ORDER BY min(ST_Distance(p.point, place.g)), i.vehicle_id
 LIMIT %(limit)s
 """
+
+
+def _hour_floor(moment: datetime.datetime) -> datetime.datetime:
+    """The start of the UTC hour of `moment` (the hours of tracking_pingcell)."""
+    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def vehicles_near(
@@ -798,7 +816,9 @@ def vehicles_near(
                 "lon": longitude,
                 "radius": float(radius_m),
                 "since": since,
+                "since_hour": _hour_floor(since),
                 "until": until,
+                "cells": cells_covering(latitude, longitude, radius_m),
                 "limit": NEAR_RESULTS_MAX + 1,
             },
         )

@@ -24,6 +24,7 @@ from typing import Any
 
 from geopy.distance import geodesic, great_circle
 
+from tracking.cells import cell_sql
 from tracking.protocols.common import Fix, fix_time_problem
 
 # A position that implies a faster trip from the previous fix is not where the bike was. E-bikes
@@ -60,6 +61,14 @@ LAST_SQL = (
     "SELECT terminal_id, device_time, ST_Y(point::geometry), ST_X(point::geometry) "
     "FROM tracking_lastposition WHERE terminal_id = ANY(%s)"
 )
+# The coarse where-and-when of the batch's plausible fixes (tracking.models.PingCell): most fixes
+# fall in a cell and hour their terminal already has, and cost one index probe.
+CELL_SQL = f"""
+INSERT INTO tracking_pingcell (cell, hour, terminal_id)
+SELECT DISTINCT {cell_sql("point")}, date_trunc('hour', device_time, 'UTC'), terminal_id
+FROM ping_stage WHERE valid AND NOT outlier
+ON CONFLICT DO NOTHING
+"""  # noqa: S608 - a constant expression of tracking.cells, no input
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
     (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing)
@@ -256,6 +265,7 @@ def batch_plan(
         inserted = yield Query(INSERT_SQL, fetch=True)
         result.stored = len(inserted)
         result.duplicates = len(accepted) - result.stored
+        yield Query(CELL_SQL)
         yield Query(UPSERT_LAST_SQL)
         yield Query(ALARM_FROM_STAGE_SQL)
     if bare_alarms:

@@ -120,13 +120,38 @@ class Ping(models.Model):
         return f"{self.terminal_id}@{self.device_time:%Y-%m-%d %H:%M:%S}"
 
 
+class PingCell(models.Model):
+    """Where a terminal was, coarsely: one row per terminal, UTC hour and grid cell (tracking.cells)
+    it sent a plausible fix from, written with the pings. Spatial questions over the pings (which
+    bikes were near a place in a window; which stolen bikes came to a stop) find their terminals
+    here with a B-tree range scan, then read only those terminals' pings by primary key and test
+    the exact distance. The ping table has no spatial index: keeping a GiST entry per ping cost
+    ingestion several times what its primary key does, while a bike adds a row here only when it
+    reaches another cell or another hour.
+    """
+
+    pk = models.CompositePrimaryKey("cell", "hour", "terminal_id")
+    cell = models.BigIntegerField()
+    hour = models.DateTimeField()
+    terminal_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["hour"], name="pingcell_hour_idx")]  # retention
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id}@{self.cell}/{self.hour:%Y-%m-%d %H}h"
+
+
 class LastPosition(models.Model):
     """One row per terminal: its newest plausible fix. "Where are they now" reads only this table."""
 
     terminal = models.OneToOneField(Terminal, models.CASCADE, primary_key=True, related_name="last_position")
     device_time = models.DateTimeField()
     received_at = models.DateTimeField()
-    point = gis.PointField(geography=True, srid=4326, spatial_index=True)
+    # No spatial index over every terminal: each position rewrites this row, and a GiST entry per
+    # update cost ingestion more than any query gained (they all look rows up by terminal). The
+    # one spatial question asked here, stolen bikes near a place, has its partial index below.
+    point = gis.PointField(geography=True, srid=4326, spatial_index=False)
     speed_kmh = models.FloatField(null=True)
     course = models.FloatField(null=True)
     valid = models.BooleanField()

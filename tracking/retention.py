@@ -25,6 +25,7 @@ class RetentionResult:
     dropped: list[str] = field(default_factory=list)
     trimmed: dict[str, int] = field(default_factory=dict)  # partition -> rows deleted, hold kept it
     default_rows_deleted: int = 0
+    cell_rows_deleted: int = 0
 
 
 def held_terminal_ids() -> list[int]:
@@ -62,6 +63,9 @@ def retention_apply(*, today: datetime.date | None = None, days: int | None = No
             "DELETE FROM tracking_ping_default WHERE device_time < %s AND terminal_id <> ALL(%s)", [cutoff_time, held]
         )
         result.default_rows_deleted = cursor.rowcount
+        # The cells say where the pings were: they go with them.
+        cursor.execute("DELETE FROM tracking_pingcell WHERE hour < %s AND terminal_id <> ALL(%s)", [cutoff_time, held])
+        result.cell_rows_deleted = cursor.rowcount
     if result.dropped or result.trimmed or result.default_rows_deleted:
         logger.info(
             "retention: dropped %s, kept under hold %s, %d old rows deleted from the default partition",

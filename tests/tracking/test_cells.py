@@ -1,0 +1,71 @@
+"""The presence grid: SQL and Python number cells alike, a circle's cover holds every point of the
+circle, and the cells are written with the pings and leave with them."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from geopy.distance import geodesic
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.tracking import factories as tf
+from tracking.cells import cell_of, cell_sql, cells_covering
+from tracking.ingest import Incoming, ingest_fixes
+from tracking.models import PingCell
+from tracking.retention import retention_apply
+
+POINTS = [(39.8826, 117.7390), (39.0, 117.0), (-33.8688, 151.2093), (0.0, 0.0), (51.4779, -0.0015), (-0.0001, -179.9)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("lat", "lon"), POINTS)
+def test_sql_and_python_agree(lat, lon):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {cell_sql('p')} FROM (SELECT ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography AS p) x",  # noqa: S608
+            [lon, lat],
+        )
+        assert cursor.fetchone()[0] == cell_of(lat, lon)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.floats(-60, 60),
+    lon=st.floats(-179, 179),
+    radius=st.floats(10, 5000),
+    bearing=st.floats(0, 360),
+    share=st.floats(0, 1),
+)
+def test_the_cover_of_a_circle_holds_every_point_in_it(lat, lon, radius, bearing, share):
+    inside = geodesic(meters=radius * share).destination((lat, lon), bearing)
+    assert cell_of(inside.latitude, inside.longitude) in cells_covering(lat, lon, radius)
+
+
+def test_a_county_search_is_a_few_thousand_cells_at_most():
+    assert len(cells_covering(39.88, 117.74, 5000)) < 2500
+    assert len(cells_covering(39.88, 117.74, 50)) <= 4
+
+
+@pytest.mark.django_db
+def test_cells_are_written_with_the_pings_once_per_cell_and_hour():
+    terminal = tf.terminal()
+    base = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=2)
+    parked = [tf.fix(m, base=base, speed=0) for m in range(0, 50, 5)]  # ten fixes, one place, one hour
+    moved = tf.fix(70, base=base, lat=39.90, lon=117.76)  # the next hour, elsewhere
+    assert ingest_fixes([Incoming(terminal.pk, f) for f in [*parked, moved]]).stored == 11
+    rows = sorted(PingCell.objects.filter(terminal_id=terminal.pk).values_list("hour", "cell"))
+    assert rows == [
+        (base, cell_of(parked[0].latitude, parked[0].longitude)),
+        (base + datetime.timedelta(hours=1), cell_of(39.90, 117.76)),
+    ]
+
+
+@pytest.mark.django_db
+def test_retention_takes_the_cells_of_the_pings_it_drops():
+    terminal = tf.terminal()
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=200)
+    PingCell.objects.create(cell=1, hour=old.replace(minute=0, second=0, microsecond=0), terminal_id=terminal.pk)
+    result = retention_apply(days=180)
+    assert result.cell_rows_deleted == 1
+    assert not PingCell.objects.filter(terminal_id=terminal.pk).exists()
