@@ -22,7 +22,7 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from geopy.distance import geodesic, great_circle
+from geopy.distance import geodesic
 
 from tracking.cells import cell_sql
 from tracking.protocols.common import Fix, fix_time_problem
@@ -179,10 +179,21 @@ def fix_problem(fix: Fix, *, now: datetime.datetime) -> str | None:
     return None
 
 
+EARTH_RADIUS_M = 6_371_009.0  # the mean radius geopy's great_circle uses
+
+
+def sphere_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance on the mean sphere: geopy's great_circle, without building its objects
+    for every position of every batch (it was a tenth of the gateway's CPU)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
 def implied_speed_kmh(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
     """Speed between two (epoch seconds, lat, lon) fixes, by great circle; inf when no time passed."""
     seconds = abs(b[0] - a[0])
-    metres = great_circle(a[1:], b[1:]).meters
+    metres = sphere_metres(a[1], a[2], b[1], b[2])
     if seconds == 0:
         return math.inf if metres > 1 else 0.0
     return metres / seconds * 3.6
