@@ -15,6 +15,8 @@ import os
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -25,7 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.tracking import factories as tf
-from tests.tracking.gateway_harness import GatewayProcess, connect, database_url, free_port, recv_exact
+from tests.tracking.gateway_harness import ROOT, GatewayProcess, connect, database_url, free_port, recv_exact
 from tracking.gateway import db as gateway_db
 from tracking.gateway.metrics import Metrics
 from tracking.gateway.writer import BatchWriter
@@ -640,6 +642,26 @@ class Collector:
 
     def deliver(self, acks):
         self.acks += acks
+
+
+def test_a_port_in_use_is_a_clear_error_and_a_non_zero_exit(django_db_setup):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": database_url()}
+        ports = [f"--jt808-port={free_port()}", f"--osmand-port={free_port()}", f"--metrics-port={free_port()}"]
+        done = subprocess.run(  # noqa: S603 - our own manage.py
+            [sys.executable, "manage.py", "run_gateway", "--host=127.0.0.1", f"--gt06-port={port}", *ports],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert "gateway could not start" in done.stderr and "in use" in done.stderr
 
 
 def test_writer_drops_only_the_message_the_database_refuses():

@@ -58,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# run_gateway hands the resolved configuration to the Django-free gateway process in this variable.
+SPEC_VARIABLE = "EBIKE_GATEWAY_SPEC"
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str = DEFAULTS["GATEWAY_HOST"]

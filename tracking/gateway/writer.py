@@ -5,8 +5,11 @@ and `heard(terminal_id)` for messages that only show the terminal is alive (hear
 A batch is taken when GATEWAY_BATCH_SIZE positions are waiting or the oldest has waited
 GATEWAY_BATCH_MS (a slow commit therefore makes the next batch bigger, not later) and stored by
 `tracking.ingest.batch_plan` in one transaction on one of GATEWAY_DB_WRITERS psycopg
-AsyncConnections (two by default: while one batch commits, the next is already being written, so
-PostgreSQL works on both cores). Only after the commit does each message's target get its ack
+AsyncConnections (two by default, so PostgreSQL works on both cores). Each writer has its own lane
+of terminals (terminal id modulo the writers): batches committing at once never touch the same
+terminal's rows, so they never wait for each other's row locks (with one shared queue, every batch
+of a busy county held locks on most last positions, and the second writer mostly waited for the
+first). Only after the commit does each message's target get its ack
 (`target.deliver(acks)`, on the gateway's event loop: the acks of one connection joined into one
 write).
 
@@ -59,6 +62,29 @@ class Heard(NamedTuple):
 
     terminals: set[int]
     defence: dict[int, bool]
+
+
+class _Lane:
+    """What one writer commits: the messages of the terminals (or HTTP connections) routed to it.
+
+    Each writer has its own lane, so two batches committing at once never hold the same terminal's
+    rows (its last position, its terminal row): they do not wait for each other's locks, and the
+    two connections keep PostgreSQL busy on both cores. A connection's messages all go to one lane,
+    so its acks still come in the order its messages arrived."""
+
+    __slots__ = ("defence", "entries", "first_at", "full", "has_work", "seen", "waiting")
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.seen: set[int] = set()
+        self.defence: dict[int, bool] = {}  # terminal id -> defence bit, the latest reported
+        self.waiting = 0  # positions (and bare alarms) in entries
+        self.first_at = 0.0
+        self.has_work = asyncio.Event()
+        self.full = asyncio.Event()
+
+    def idle(self) -> bool:
+        return not self.entries and not self.seen
 
 
 class Target(Protocol):
@@ -195,14 +221,9 @@ class BatchWriter:
         self.retry_max_s = retry_max_s
         self.outlier_speed_kmh = outlier_speed_kmh
         self.on_pressure = on_pressure
-        self._entries: list[Entry] = []
-        self._seen: set[int] = set()
-        self._defence: dict[int, bool] = {}  # terminal id -> defence bit, the latest reported
-        self._waiting_items = 0  # positions (and bare alarms) in _entries
+        self._lanes = [_Lane() for _ in range(self.writers)]
+        self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
-        self._first_at = 0.0
-        self._has_work = asyncio.Event()
-        self._full = asyncio.Event()
         self._pressure = False
         self._closing = False
         self._connections: list[psycopg.AsyncConnection | None] = [None] * self.writers
@@ -223,17 +244,25 @@ class BatchWriter:
         items: Sequence[Incoming] = (),
         alarms: Sequence[BareAlarm] = (),
     ) -> None:
-        """Queue one message's positions / alarms; `target.deliver([ack])` follows the commit."""
+        """Queue one message's positions / alarms; `target.deliver([ack])` follows the commit.
+
+        The message's terminal picks the lane. A GT06 or JT/T 808 connection is one terminal; an
+        OsmAnd connection sends its next request only after the answer to the last, so each
+        connection's acks still come in order."""
+        key = items[0].terminal_id if items else alarms[0].terminal_id if alarms else 0
+        lane = self._lanes[key % self.writers]
         now = time.monotonic()
-        if not self._entries and not self._seen:
-            self._first_at = now
-            self._has_work.set()
-        self._entries.append((target, ack, items, alarms, now))
-        self._waiting_items += len(items) + len(alarms)
+        if lane.idle():
+            lane.first_at = now
+            lane.has_work.set()
+        lane.entries.append((target, ack, items, alarms, now))
+        count = len(items) + len(alarms)
+        lane.waiting += count
+        self._waiting_items += count
         if alarms:
             self.metrics.alarms_queued += len(alarms)
-        if self._waiting_items >= self.batch_size:
-            self._full.set()
+        if lane.waiting >= self.batch_size:
+            lane.full.set()
         if not self._pressure and self._waiting_items + self._inflight_items >= self.pending_cap:
             self._set_pressure(True)
 
@@ -242,12 +271,13 @@ class BatchWriter:
         and its defence bit, when the message carries one, stored where it changed."""
         if self._closing:
             return
-        if not self._entries and not self._seen:
-            self._first_at = time.monotonic()
-            self._has_work.set()
-        self._seen.add(terminal_id)
+        lane = self._lanes[terminal_id % self.writers]
+        if lane.idle():
+            lane.first_at = time.monotonic()
+            lane.has_work.set()
+        lane.seen.add(terminal_id)
         if defence is not None:
-            self._defence[terminal_id] = defence
+            lane.defence[terminal_id] = defence
 
     def _set_pressure(self, on: bool) -> None:
         self._pressure = on
@@ -279,50 +309,50 @@ class BatchWriter:
                 self._connections[number] = None
 
     async def _work(self, number: int) -> None:
+        lane = self._lanes[number]
         while True:
-            if not self._entries and not self._seen:
+            if lane.idle():
                 if self._closing:
                     return
-                self._has_work.clear()
-                await self._has_work.wait()
+                lane.has_work.clear()
+                await lane.has_work.wait()
                 continue
-            await self._wait_for_batch()
-            if not self._entries and not self._seen:
-                continue  # another writer took it
-            entries, seen, count = self._take()
+            await self._wait_for_batch(lane)
+            entries, seen, count = self._take(lane)
             try:
                 await self._write(number, entries, seen)
             finally:
                 self._inflight_items -= count
                 self._check_pressure()
 
-    async def _wait_for_batch(self) -> None:
-        while self._waiting_items < self.batch_size and not self._closing:
-            remaining = self._first_at + self.batch_wait_s - time.monotonic()
+    async def _wait_for_batch(self, lane: _Lane) -> None:
+        while lane.waiting < self.batch_size and not self._closing:
+            remaining = lane.first_at + self.batch_wait_s - time.monotonic()
             if remaining <= 0:
                 return
-            self._full.clear()
+            lane.full.clear()
             try:
-                await asyncio.wait_for(self._full.wait(), remaining)
+                await asyncio.wait_for(lane.full.wait(), remaining)
             except TimeoutError:
                 return
 
-    def _take(self) -> tuple[list[Entry], Heard, int]:
+    def _take(self, lane: _Lane) -> tuple[list[Entry], Heard, int]:
         count = 0
         cut = 0
-        for cut, entry in enumerate(self._entries, 1):  # noqa: B007 - `cut` is used after the loop
+        for cut, entry in enumerate(lane.entries, 1):  # noqa: B007 - `cut` is used after the loop
             count += len(entry[2]) + len(entry[3])
             if count >= self.batch_max:
                 break
-        entries = self._entries[:cut]
-        del self._entries[:cut]
-        seen = Heard(self._seen, self._defence)
-        self._seen, self._defence = set(), {}
+        entries = lane.entries[:cut]
+        del lane.entries[:cut]
+        seen = Heard(lane.seen, lane.defence)
+        lane.seen, lane.defence = set(), {}
+        lane.waiting -= count
         self._waiting_items -= count
         self._inflight_items += count
-        self._first_at = self._entries[0][4] if self._entries else time.monotonic()
-        if self._waiting_items < self.batch_size:
-            self._full.clear()
+        lane.first_at = lane.entries[0][4] if lane.entries else time.monotonic()
+        if lane.waiting < self.batch_size:
+            lane.full.clear()
         return entries, seen, count
 
     async def _write(self, number: int, entries: list[Entry], seen: Heard) -> None:
@@ -447,5 +477,6 @@ class BatchWriter:
     def stop(self) -> None:
         """Take no more messages; `run()` returns once what is queued is committed and acknowledged."""
         self._closing = True
-        self._has_work.set()
-        self._full.set()
+        for lane in self._lanes:
+            lane.has_work.set()
+            lane.full.set()

@@ -1,27 +1,17 @@
 """Run the terminal gateway: GT06 (TCP), JT/T 808 (TCP) and OsmAnd (HTTP) in one asyncio process."""
 
-import asyncio
+import dataclasses
+import json
+import logging
+import os
+import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from tracking.gateway.config import GatewayConfig
-from tracking.gateway.server import serve
-
-
-def loop_factory(choice: str):
-    """uvloop's event loop when asked for (or "auto" and installed), else asyncio's own."""
-    if choice not in ("auto", "uvloop", "asyncio"):
-        raise CommandError(f"GATEWAY_EVENT_LOOP must be auto, uvloop or asyncio, not {choice!r}")
-    if choice == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if choice == "uvloop":
-            raise CommandError("GATEWAY_EVENT_LOOP is uvloop but uvloop is not installed") from None
-        return None
-    return uvloop.new_event_loop
+from tracking.gateway import db
+from tracking.gateway.config import SPEC_VARIABLE, GatewayConfig
 
 
 class Command(BaseCommand):
@@ -45,11 +35,18 @@ class Command(BaseCommand):
             osmand_port=options["osmand_port"],
             metrics_port=options["metrics_port"],
         )
-        connections.close_all()  # the gateway uses its own async connections, never the ORM's
-        try:
-            with asyncio.Runner(loop_factory=loop_factory(config.event_loop)) as runner:
-                status = runner.run(serve(config))
-        except OSError as error:  # port in use, address not available
-            raise CommandError(f"gateway could not start: {error}") from error
-        if status:
-            raise CommandError("gateway stopped after an internal failure", returncode=status)
+        if config.event_loop not in ("auto", "uvloop", "asyncio"):
+            raise CommandError(f"GATEWAY_EVENT_LOOP must be auto, uvloop or asyncio, not {config.event_loop!r}")
+        spec = {
+            "config": dataclasses.asdict(config),
+            "conninfo": db.conninfo(),
+            "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        }
+        connections.close_all()
+        # The gateway runs without Django (tracking/gateway/__main__.py): same pid, a fresh process
+        # image. sys.stdout/stderr are flushed first so nothing written so far is lost.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        env = {**os.environ, SPEC_VARIABLE: json.dumps(spec)}
+        os.chdir(settings.BASE_DIR)
+        os.execve(sys.executable, [sys.executable, "-m", "tracking.gateway"], env)  # noqa: S606 - our own module
