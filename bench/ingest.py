@@ -509,11 +509,23 @@ def postgres_pids() -> list[int]:
     return [pid for (pid,) in rows]
 
 
+def gateway_pids(pid: int) -> list[int]:
+    """The gateway and, with GATEWAY_PROCESSES > 1, its worker processes."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    return [pid, *children]
+
+
 def gateway_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
+    """Resident memory of the gateway and its workers together."""
+    total = 0
+    for member in gateway_pids(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024 if total else math.nan
 
 
 def loadgen(config_path: str) -> None:
@@ -632,7 +644,11 @@ class LoadGenerator:
         profiler = None
         if number == 0 and config.get("profile_seconds"):
             profiler = _start_profiler(config["gateway_pid"], config["profile_seconds"])
-        watched = {"gateway": [config["gateway_pid"]], "loadgen": [os.getpid()], "postgres": postgres_pids()}
+        watched = {
+            "gateway": gateway_pids(config["gateway_pid"]),
+            "loadgen": [os.getpid()],
+            "postgres": postgres_pids(),
+        }
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         machine_before = machine_cpu()
         latencies_before = len(self.latencies)
@@ -763,7 +779,10 @@ def _start_profiler(pid: int, seconds: int) -> subprocess.Popen | None:
     out = OUT / "ingest_gateway_profile.txt"
     _log(f"py-spy recording the gateway for {seconds} s -> {out}")
     return subprocess.Popen(  # noqa: S603
-        [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw", "-o", str(out), "--nonblocking"],
+        [
+            *(spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "250", "-f", "raw", "-o", str(out)),
+            *("--nonblocking", "--subprocesses"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

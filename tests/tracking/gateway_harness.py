@@ -33,10 +33,12 @@ def database_url(host: str | None = None, port: int | None = None) -> str:
 
 
 class GatewayProcess:
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, **settings: str) -> None:
+        """`settings`: extra environment, e.g. GATEWAY_PROCESSES="2". One process unless told:
+        the tests read the counters of its one metrics endpoint."""
         self.ports = {name: free_port() for name in ("gt06", "jt808", "osmand", "metrics")}
         self.log_file = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {**os.environ, "DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", "GATEWAY_PROCESSES": "1", **settings}
         self.process = subprocess.Popen(  # noqa: S603
             [
                 sys.executable,
@@ -64,6 +66,14 @@ class GatewayProcess:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gateway did not start:\n{self.log()}")
+
+    def workers(self) -> list[int]:
+        """Pids of the worker processes (GATEWAY_PROCESSES > 1), from /proc."""
+        pid = self.process.pid
+        try:
+            return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
 
     def log(self) -> str:
         return Path(self.log_file.name).read_text(errors="replace")

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -480,9 +481,39 @@ class Gt06Client:
             await self.writer.wait_closed()
 
 
-def test_sigkill_mid_run_loses_no_acknowledged_ping(django_db_setup):
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup):
+    process = GatewayProcess(database_url(), GATEWAY_PROCESSES="2")
+    try:
+        assert len(process.workers()) == 2
+        terminals = [tf.terminal(protocol="gt06") for _ in range(12)]
+        for n, terminal in enumerate(terminals):  # the kernel spreads the connections over both
+            with connect(process.ports["gt06"]) as sock:
+                sock.sendall(gt06.encode_login(terminal.imei, 1))
+                assert recv_exact(sock, 10) == gt06.login_ack(1)
+                sock.sendall(gt06.encode_location(yutian_fix(n), 2))
+                assert recv_exact(sock, 10) == gt06.ack(0x12, 2)  # after the commit
+        assert Ping.objects.filter(terminal_id__in=[t.pk for t in terminals]).count() == 12
+        process.process.send_signal(signal.SIGTERM)
+        assert process.process.wait(20) == 0
+        assert process.log().count("gateway stopped:") == 2  # each worker drained and said so
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigkill_mid_run_loses_no_acknowledged_ping(django_db_setup, processes):
+    """With GATEWAY_PROCESSES=2 the SIGKILL hits the supervisor: its workers die with it."""
     terminals = [tf.terminal(protocol="gt06", bound=False) for _ in range(4)]
-    process = GatewayProcess(database_url())
+    process = GatewayProcess(database_url(), GATEWAY_PROCESSES=str(processes))
+    workers = process.workers()
+    assert len(workers) == (processes if processes > 1 else 0)
     first_time = datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(hours=3)
 
     async def run() -> list[Gt06Client]:
@@ -509,6 +540,11 @@ def test_sigkill_mid_run_loses_no_acknowledged_ping(django_db_setup):
     finally:
         process.stop()
     assert process.process.returncode == -signal.SIGKILL
+    for worker in workers:  # gone with the supervisor, not left holding the ports
+        deadline = time.monotonic() + 5
+        while alive(worker):
+            assert time.monotonic() < deadline, f"worker {worker} outlived the killed supervisor"
+            time.sleep(0.05)
     for terminal, client in zip(terminals, clients, strict=True):
         stored = set(Ping.objects.filter(terminal_id=terminal.pk).values_list("device_time", flat=True))
         assert client.acked, "every terminal got acks"

@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_METRICS_LOG_S": 30.0,
     # On SIGTERM: how long to finish committing and acknowledging what is already received.
     "GATEWAY_SHUTDOWN_TIMEOUT_S": 10.0,
+    # Worker processes sharing the listening ports (SO_REUSEPORT: the kernel spreads connections over
+    # them), each with its own event loop, writers and metrics endpoint (GATEWAY_METRICS_PORT + its
+    # number). One event loop is one core: 0 means one process per CPU core.
+    "GATEWAY_PROCESSES": 0,
     # "auto" (uvloop when it is installed), "uvloop" or "asyncio".
     "GATEWAY_EVENT_LOOP": "auto",
     # listen() backlog: thousands of terminals reconnect at once after a restart.
@@ -90,6 +94,7 @@ class GatewayConfig:
     shutdown_timeout_s: float = DEFAULTS["GATEWAY_SHUTDOWN_TIMEOUT_S"]
     backlog: int = DEFAULTS["GATEWAY_BACKLOG"]
     event_loop: str = DEFAULTS["GATEWAY_EVENT_LOOP"]
+    processes: int = DEFAULTS["GATEWAY_PROCESSES"]
     outlier_speed_kmh: float = 150.0
 
     @classmethod

@@ -97,6 +97,7 @@ class Gateway:
                 port,
                 backlog=config.backlog,
                 reuse_address=True,
+                reuse_port=config.processes > 1,
             )
             self.servers.append(server)
             opened.append(f"{name} {config.host}:{port}")
