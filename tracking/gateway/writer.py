@@ -41,12 +41,12 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan
+from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan, copy_text
 
 from . import db
 from .metrics import Metrics
@@ -113,36 +113,6 @@ def reject_label(reason: str) -> str:
 
 
 # --- driving a plan ---------------------------------------------------------------------------------
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(rows: Iterable[Sequence[Any]]) -> bytes:
-    """COPY text format for rows of None, bool, int, float, str and aware datetimes."""
-    times: dict[datetime.datetime, str] = {}
-    lines = []
-    for row in rows:
-        fields = []
-        for value in row:
-            kind = type(value)
-            if value is None:
-                fields.append("\\N")
-            elif kind is str:
-                fields.append(value.translate(_COPY_ESCAPES) if "\\" in value or "\t" in value else value)
-            elif kind is bool:
-                fields.append("t" if value else "f")
-            elif kind is datetime.datetime:
-                text = times.get(value)
-                if text is None:
-                    text = times[value] = value.isoformat()
-                fields.append(text)
-            elif kind is int or kind is float:
-                fields.append(repr(value))
-            else:
-                fields.append(str(value).translate(_COPY_ESCAPES))
-        lines.append("\t".join(fields))
-    lines.append("")
-    return "\n".join(lines).encode()
 
 
 async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit: bool = True) -> BatchResult:
