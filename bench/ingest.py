@@ -411,7 +411,9 @@ def run_gateway_phase(
     from django.db import connection
 
     OUT.mkdir(parents=True, exist_ok=True)
-    port, metrics_port = free_port(), free_port()
+    from tests.tracking.gateway_harness import free_ports  # worker N serves its metrics on the first + N
+
+    port, metrics_port = free_port(), free_ports(os.cpu_count() or 1)
     gateway = start_gateway(port, metrics_port, OUT / "ingest_gateway.log")
     stage_slots = [math.ceil(rate * config["stage_s"] / len(terminals)) + 2 for rate in config["rates"]]
     first_slot = clock.take(sum(stage_slots))

@@ -23,6 +23,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (worker N serves metrics on the first + N)."""
+    while True:
+        first = free_port()
+        probes = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+
+
 def database_url(host: str | None = None, port: int | None = None) -> str:
     """The TEST database, as the gateway subprocess must see it."""
     s = connection.settings_dict
@@ -36,7 +54,8 @@ class GatewayProcess:
     def __init__(self, db_url: str, **settings: str) -> None:
         """`settings`: extra environment, e.g. GATEWAY_PROCESSES="2". One process unless told:
         the tests read the counters of its one metrics endpoint."""
-        self.ports = {name: free_port() for name in ("gt06", "jt808", "osmand", "metrics")}
+        self.ports = {name: free_port() for name in ("gt06", "jt808", "osmand")}
+        self.ports["metrics"] = free_ports(int(settings.get("GATEWAY_PROCESSES", "1")))
         self.log_file = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)  # noqa: SIM115
         env = {**os.environ, "DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1", "GATEWAY_PROCESSES": "1", **settings}
         self.process = subprocess.Popen(  # noqa: S603

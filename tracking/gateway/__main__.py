@@ -86,12 +86,19 @@ def supervise(config: GatewayConfig, conninfo: str) -> int:
     workers: dict[int, int] = {}
     for number in range(config.processes):
         pid = os.fork()
-        if pid == 0:  # the worker
-            _die_with_parent(parent)
-            for handler in logging.getLogger().handlers:
-                handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s[{number}] %(message)s"))
-            metrics_port = config.metrics_port + number if config.metrics_port else 0
-            os._exit(run(dataclasses.replace(config, metrics_port=metrics_port, processes=config.processes), conninfo))
+        if pid == 0:  # the worker: never returns into the supervisor's code
+            status = 1
+            try:
+                _die_with_parent(parent)
+                for handler in logging.getLogger().handlers:
+                    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s[{number}] %(message)s"))
+                metrics_port = config.metrics_port + number if config.metrics_port else 0
+                status = run(dataclasses.replace(config, metrics_port=metrics_port), conninfo)
+            except BaseException:
+                log.exception("gateway worker %d failed", number)
+            finally:
+                logging.shutdown()
+                os._exit(status)
         workers[pid] = number
     stopping = False
 
