@@ -18,7 +18,7 @@ import json
 import math
 import struct
 from collections import defaultdict
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,7 @@ class BatchResult:
     duplicates: int = 0
     outliers: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, reason)
+    latest: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # terminal -> last position
 
     @property
     def accepted(self) -> int:
@@ -211,11 +212,21 @@ def is_outlier(prev: tuple[float, float, float], cur: tuple[float, float, float]
     return geodesic(prev[1:], cur[1:]).meters / seconds * 3.6 > limit_kmh
 
 
-def flag_outliers(items: list[Incoming], last: dict[int, tuple[float, float, float]], limit_kmh: float) -> list[bool]:
+LastFix = tuple[float, float, float]  # (epoch seconds, latitude, longitude) of a last position
+
+
+def flag_outliers(
+    items: list[Incoming],
+    last: Mapping[int, LastFix],
+    limit_kmh: float,
+    *,
+    latest: dict[int, LastFix] | None = None,
+) -> list[bool]:
     """Outlier flags, comparing each fix with the terminal's previous plausible fix in time order.
 
     A fix older than the stored last position (buffered, out of order) has no reliable predecessor
-    here and is not flagged.
+    here and is not flagged. `latest`, when given, receives each terminal's last position after the
+    batch: what UPSERT_LAST_SQL leaves in tracking_lastposition.
     """
     flags = [False] * len(items)
     by_terminal: dict[int, list[int]] = defaultdict(list)
@@ -234,6 +245,8 @@ def flag_outliers(items: list[Incoming], last: dict[int, tuple[float, float, flo
                 continue
             if fix.valid:
                 prev = cur
+        if latest is not None and prev is not None:
+            latest[terminal_id] = prev
     return flags
 
 
@@ -245,9 +258,17 @@ def batch_plan(
     defence: Mapping[int, bool] | None = None,
     now: datetime.datetime | None = None,
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
+    liveness: Iterable[int] | None = None,
+    last_known: Callable[[int], LastFix | None] | None = None,
 ) -> Plan:
     """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats);
-    `defence` is the defence bit terminals reported ({terminal id: in defence mode})."""
+    `defence` is the defence bit terminals reported ({terminal id: in defence mode}).
+
+    A caller that keeps state between batches (the gateway's writer) may pass `liveness`, the
+    terminals whose last_seen_at is due (instead of every terminal in the batch), and `last_known`,
+    which answers a terminal's last position when it knows it (the others are read from
+    tracking_lastposition). `BatchResult.latest` then holds the batch's terminals' last positions
+    as committed."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -257,7 +278,10 @@ def batch_plan(
             result.rejected.append((index, problem))
         else:
             accepted.append(item)
-    heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms} | set(seen)
+    if liveness is not None:
+        heard = set(liveness)
+    else:
+        heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms} | set(seen)
     if heard:
         yield Query(SEEN_SQL, [sorted(heard)])
     if defence:
@@ -267,9 +291,20 @@ def batch_plan(
         return result
     if accepted:
         terminal_ids = sorted({item.terminal_id for item in accepted})
-        rows = yield Query(LAST_SQL, [terminal_ids], fetch=True)
-        last = {tid: (t.timestamp(), lat, lon) for tid, t, lat, lon in rows}
-        flags = flag_outliers(accepted, last, outlier_speed_kmh)
+        last: dict[int, LastFix] = {}
+        unknown = terminal_ids
+        if last_known is not None:
+            unknown = []
+            for tid in terminal_ids:
+                known = last_known(tid)
+                if known is None:
+                    unknown.append(tid)
+                else:
+                    last[tid] = known
+        if unknown:
+            rows = yield Query(LAST_SQL, [unknown], fetch=True)
+            last.update({tid: (t.timestamp(), lat, lon) for tid, t, lat, lon in rows})
+        flags = flag_outliers(accepted, last, outlier_speed_kmh, latest=result.latest)
         result.outliers = sum(flags)
         stage_rows = [_stage_row(item, now, outlier) for item, outlier in zip(accepted, flags, strict=True)]
         yield Query(STAGE_DDL)

@@ -107,3 +107,43 @@ def test_fixes_land_in_the_day_partition_or_the_default_one():
         where = [row[0] for row in cursor.fetchall()]
     assert where[0] == "tracking_ping_default"
     assert where[1] == f"tracking_ping_p{BASE:%Y%m%d}"
+
+
+def _plan_queries(items, **kwargs):
+    """Run a batch plan on the test database; return its result and the SQL it sent."""
+    from django.db import connection, transaction
+
+    from tracking.ingest import batch_plan, run_sync
+
+    sent = []
+
+    def spy(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with transaction.atomic(), connection.cursor() as cursor, connection.execute_wrapper(spy):
+        result = run_sync(cursor, batch_plan(items, **kwargs))
+    return result, sent
+
+
+def test_a_writer_that_knows_the_last_positions_is_not_asked_again_and_gets_them_back():
+    """The gateway's writer remembers what its commits left in tracking_lastposition."""
+    from tracking.ingest import LAST_SQL, SEEN_SQL
+
+    term = tf.terminal()
+    first = tf.fix(0, base=BASE)
+    result, sent = _plan_queries([Incoming(term.pk, first)])
+    assert LAST_SQL in sent and SEEN_SQL in sent
+    assert result.latest == {term.pk: (first.time.timestamp(), first.latitude, first.longitude)}
+    last = LastPosition.objects.get(terminal=term)
+    assert (last.device_time, round(last.point.y, 6)) == (first.time, round(first.latitude, 6))
+
+    # Known: no lookup, and the check uses what it was told (100 km away a minute before: outlier).
+    jump = tf.fix(2, base=BASE)
+    far = (jump.time.timestamp() - 60, first.latitude + 0.9, first.longitude)
+    result, sent = _plan_queries([Incoming(term.pk, jump)], last_known={term.pk: far}.get, liveness=[])
+    assert LAST_SQL not in sent and SEEN_SQL not in sent  # no liveness due either
+    assert result.outliers == 1 and result.latest == {term.pk: far}
+    # Unknown to the writer: read from the table as before.
+    result, sent = _plan_queries([Incoming(term.pk, tf.fix(3, base=BASE))], last_known={}.get)
+    assert LAST_SQL in sent and result.outliers == 0

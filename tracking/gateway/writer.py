@@ -53,6 +53,15 @@ from .metrics import Metrics
 
 log = logging.getLogger("tracking.gateway")
 
+# A terminal's last_seen_at is sent along at most this often (the database writes it at most once a
+# minute anyway; offline alarms wait for three heartbeat intervals): not every terminal of every
+# batch, which was a probe of thousands of terminal rows per batch.
+LIVENESS_EVERY_S = 30.0
+# The outlier check compares a fix with the terminal's last position. The writer remembers what its
+# own commits left there and reads tracking_lastposition only for terminals it has not written for
+# this long (the terminal may have been heard meanwhile by another worker or over HTTP).
+LAST_FIX_TTL_S = 60.0
+
 # Connection-level trouble: retry the same batch on a new connection.
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError, OSError)
 
@@ -192,6 +201,8 @@ class BatchWriter:
         self.outlier_speed_kmh = outlier_speed_kmh
         self.on_pressure = on_pressure
         self._lanes = [_Lane() for _ in range(self.writers)]
+        self._seen_at: dict[int, float] = {}  # terminal -> when its liveness was last committed
+        self._last: dict[int, tuple[tuple[float, float, float], float]] = {}  # terminal -> (last fix, when)
         self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
         self._pressure = False
@@ -353,6 +364,16 @@ class BatchWriter:
     async def _commit(self, number: int, entries: list[Entry], seen: Heard) -> tuple[BatchResult, float]:
         items = [item for entry in entries for item in entry[2]]
         alarms = [alarm for entry in entries for alarm in entry[3]]
+        started_at = time.monotonic()
+        heard = {item.terminal_id for item in items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
+        seen_at = self._seen_at
+        due = [tid for tid in heard if started_at - seen_at.get(tid, -LIVENESS_EVERY_S) >= LIVENESS_EVERY_S]
+        remembered = self._last
+
+        def last_known(tid: int) -> tuple[float, float, float] | None:
+            entry = remembered.get(tid)
+            return entry[0] if entry is not None and started_at - entry[1] < LAST_FIX_TTL_S else None
+
         backoff = self.retry_min_s
         while True:
             connection = None
@@ -362,14 +383,20 @@ class BatchWriter:
                 plan = batch_plan(
                     items,
                     bare_alarms=alarms,
-                    seen=seen.terminals,
                     defence=seen.defence,
                     now=datetime.datetime.now(datetime.UTC),
                     outlier_speed_kmh=self.outlier_speed_kmh,
+                    liveness=due,
+                    last_known=last_known,
                 )
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
-                return result, time.monotonic() - started
+                committed = time.monotonic()
+                for tid in due:
+                    seen_at[tid] = committed
+                for tid, fix in result.latest.items():
+                    remembered[tid] = (fix, committed)
+                return result, committed - started
             except RETRYABLE as error:
                 self.metrics.batch_failures += 1
                 self.metrics.errors["db_connection"] += 1
