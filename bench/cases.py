@@ -521,7 +521,7 @@ def seed_trajectory(days: int, user_id: int, rng: random.Random) -> tuple[int, d
                         "[]",
                     )
                 )
-        # Its presence cells, as ingestion writes them (one per cell and UTC hour of its plausible fixes).
+        # Its presence cells, as ingestion writes them (tracking.ingest.CELL_SQL over these rows).
         cursor.execute(
             f"INSERT INTO tracking_pingcell (cell, hour, terminal_id) "
             f"SELECT DISTINCT {cell_sql('point')}, date_trunc('hour', device_time, 'UTC'), terminal_id "

@@ -24,7 +24,7 @@ from typing import Any
 
 from geopy.distance import geodesic
 
-from tracking.cells import cell_of
+from tracking.cells import cell_sql
 from tracking.protocols.common import Fix, fix_time_problem
 
 # A position that implies a faster trip from the previous fix is not where the bike was. E-bikes
@@ -63,13 +63,14 @@ LAST_SQL = (
     "SELECT terminal_id, device_time, ST_Y(point::geometry), ST_X(point::geometry) "
     "FROM tracking_lastposition WHERE terminal_id = ANY(%s)"
 )
-# The coarse where-and-when of the batch's plausible fixes (tracking.models.PingCell), computed in
-# Python (tracking.cells.cell_of agrees with cell_sql): a terminal's fixes of one batch mostly share
-# a cell and hour, and a caller that remembers what it wrote last skips those it already has.
-CELL_ROWS_SQL = (
-    "INSERT INTO tracking_pingcell (cell, hour, terminal_id) "
-    "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[]) ON CONFLICT DO NOTHING"
-)
+# The coarse where-and-when of the batch's plausible fixes (tracking.models.PingCell): most fixes
+# fall in a cell and hour their terminal already has, and cost one index probe.
+CELL_SQL = f"""
+INSERT INTO tracking_pingcell (cell, hour, terminal_id)
+SELECT DISTINCT {cell_sql("point")}, date_trunc('hour', device_time, 'UTC'), terminal_id
+FROM ping_stage WHERE valid AND NOT outlier
+ON CONFLICT DO NOTHING
+"""  # noqa: S608 - a constant expression of tracking.cells, no input
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
     (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing)
@@ -259,7 +260,6 @@ def batch_plan(
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
     liveness: Iterable[int] | None = None,
     last_known: Callable[[int], LastFix | None] | None = None,
-    known_cells: Callable[[int], tuple[int, datetime.datetime] | None] | None = None,
 ) -> Plan:
     """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats);
     `defence` is the defence bit terminals reported ({terminal id: in defence mode}).
@@ -267,8 +267,8 @@ def batch_plan(
     A caller that keeps state between batches (the gateway's writer) may pass `liveness`, the
     terminals whose last_seen_at is due (instead of every terminal in the batch), and `last_known`,
     which answers a terminal's last position when it knows it (the others are read from
-    tracking_lastposition), and `known_cells`, which answers the (cell, hour) it last wrote for a
-    terminal. `BatchResult.latest` then holds the batch's terminals' last positions as committed."""
+    tracking_lastposition). `BatchResult.latest` then holds the batch's terminals' last positions
+    as committed."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -313,9 +313,7 @@ def batch_plan(
         inserted = yield Query(INSERT_SQL, fetch=True)
         result.stored = inserted[0][0]
         result.duplicates = len(accepted) - result.stored
-        cells = _cell_rows(accepted, flags, known_cells)
-        if cells:
-            yield Query(CELL_ROWS_SQL, [list(column) for column in zip(*cells, strict=True)])
+        yield Query(CELL_SQL)
         yield Query(UPSERT_LAST_SQL)
         yield Query(ALARM_FROM_STAGE_SQL)
     if bare_alarms:
@@ -329,28 +327,6 @@ def batch_plan(
     times = [item.fix.time for item in accepted] + [a.at for a in bare_alarms]
     yield Query(OUTBOX_SQL, [json.dumps(outbox_ids), min(times), max(times)])  # type: ignore[type-var]
     return result
-
-
-def hour_of(moment: datetime.datetime) -> datetime.datetime:
-    """The UTC hour a fix counts in for tracking_pingcell."""
-    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def _cell_rows(
-    accepted: list[Incoming],
-    flags: list[bool],
-    known_cells: Callable[[int], tuple[int, datetime.datetime] | None] | None,
-) -> list[tuple[int, datetime.datetime, int]]:
-    """(cell, hour, terminal) of the plausible fixes, once each, less what the caller already wrote."""
-    rows: dict[tuple[int, datetime.datetime, int], None] = {}
-    for item, outlier in zip(accepted, flags, strict=True):
-        fix = item.fix
-        if outlier or not fix.valid:
-            continue
-        key = (cell_of(fix.latitude, fix.longitude), hour_of(fix.time), item.terminal_id)  # type: ignore[arg-type]
-        if key not in rows and (known_cells is None or known_cells(item.terminal_id) != key[:2]):
-            rows[key] = None
-    return list(rows)
 
 
 def _stage_row(item: Incoming, received_at: datetime.datetime, outlier: bool) -> tuple[Any, ...]:

@@ -147,20 +147,3 @@ def test_a_writer_that_knows_the_last_positions_is_not_asked_again_and_gets_them
     # Unknown to the writer: read from the table as before.
     result, sent = _plan_queries([Incoming(term.pk, tf.fix(3, base=BASE))], last_known={}.get)
     assert LAST_SQL in sent and result.outliers == 0
-
-
-def test_cells_a_writer_already_wrote_are_not_sent_again():
-    from tracking.cells import cell_of
-    from tracking.ingest import CELL_ROWS_SQL, hour_of
-    from tracking.models import PingCell
-
-    term = tf.terminal()
-    hour = BASE.replace(minute=0)  # six minutes inside one hour
-    parked = [tf.fix(m, base=hour, speed=0) for m in range(3)]
-    _result, sent = _plan_queries([Incoming(term.pk, f) for f in parked])
-    assert sent.count(CELL_ROWS_SQL) == 1
-    here = (cell_of(parked[0].latitude, parked[0].longitude), hour_of(parked[0].time))
-    assert list(PingCell.objects.filter(terminal_id=term.pk).values_list("cell", "hour")) == [here]
-    more = [tf.fix(m, base=hour, speed=0) for m in range(3, 6)]
-    _result, sent = _plan_queries([Incoming(term.pk, f) for f in more], known_cells={term.pk: here}.get)
-    assert CELL_ROWS_SQL not in sent  # the writer said it has this cell and hour already

@@ -46,8 +46,7 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from tracking.cells import cell_of
-from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan, copy_text, hour_of
+from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan, copy_text
 
 from . import db
 from .metrics import Metrics
@@ -204,7 +203,6 @@ class BatchWriter:
         self._lanes = [_Lane() for _ in range(self.writers)]
         self._seen_at: dict[int, float] = {}  # terminal -> when its liveness was last committed
         self._last: dict[int, tuple[tuple[float, float, float], float]] = {}  # terminal -> (last fix, when)
-        self._cells: dict[int, tuple[int, datetime.datetime]] = {}  # terminal -> (cell, hour) of its last fix
         self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
         self._pressure = False
@@ -390,7 +388,6 @@ class BatchWriter:
                     outlier_speed_kmh=self.outlier_speed_kmh,
                     liveness=due,
                     last_known=last_known,
-                    known_cells=self._cells.get,
                 )
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
@@ -399,8 +396,6 @@ class BatchWriter:
                     seen_at[tid] = committed
                 for tid, fix in result.latest.items():
                     remembered[tid] = (fix, committed)
-                    when = datetime.datetime.fromtimestamp(fix[0], tz=datetime.UTC)
-                    self._cells[tid] = (cell_of(fix[1], fix[2]), hour_of(when))
                 return result, committed - started
             except RETRYABLE as error:
                 self.metrics.batch_failures += 1
