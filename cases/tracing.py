@@ -882,19 +882,29 @@ def stolen_near_check(
 # Driven by the partial GiST index over the last positions of terminals on bikes missing now
 # (LastPosition.vehicle_missing, kept by tracking.services.last_positions_flag_missing): within 5 km
 # of a town centre lie a third of the county's bikes but only ~1 % of them are missing, so the index
-# holds only those. The report and the fitting are joined for the few rows found.
+# holds only those. The closest `candidates` are taken first; only they are joined with their
+# fitting and report (those joins, done for every missing bike in the circle, were most of the
+# time: ~3,400 of them around a town centre). The fitting check can drop a candidate, so when the
+# joined rows fall short while candidates were cut off, stolen_near asks again without the cut.
 STOLEN_NEAR_SQL = """
-WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g)
-SELECT i.vehicle_id, r.number, r.received_at, lp.device_time, ST_Y(lp.point::geometry), ST_X(lp.point::geometry),
-       ST_Distance(lp.point, place.g) AS distance
-FROM tracking_lastposition lp CROSS JOIN place
-JOIN tracking_terminalinstallation i ON i.terminal_id = lp.terminal_id AND i.removed_at IS NULL
+WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g),
+near AS (
+    SELECT lp.terminal_id, lp.device_time, lp.point, ST_Distance(lp.point, place.g) AS distance
+    FROM tracking_lastposition lp CROSS JOIN place
+    WHERE lp.vehicle_missing AND ST_DWithin(lp.point, place.g, %(radius)s)
+    ORDER BY distance, lp.terminal_id
+    LIMIT %(candidates)s
+)
+SELECT i.vehicle_id, r.number, r.received_at, near.device_time, ST_Y(near.point::geometry),
+       ST_X(near.point::geometry), near.distance, (SELECT count(*) FROM near) AS candidates
+FROM near
+JOIN tracking_terminalinstallation i ON i.terminal_id = near.terminal_id AND i.removed_at IS NULL
 JOIN LATERAL (
     SELECT number, received_at FROM cases_theftreport
     WHERE vehicle_id = i.vehicle_id AND status = ANY(%(missing)s) ORDER BY received_at DESC LIMIT 1
 ) r ON true
-WHERE lp.vehicle_missing AND ST_DWithin(lp.point, place.g, %(radius)s) AND lp.device_time >= i.installed_at
-ORDER BY distance, i.vehicle_id
+WHERE near.device_time >= i.installed_at
+ORDER BY near.distance, i.vehicle_id
 LIMIT %(limit)s
 """
 
@@ -907,18 +917,22 @@ def stolen_near(
     terminal's fitting on the bike belongs to another bike and is left out."""
     stolen_near_check(latitude=latitude, longitude=longitude, radius_km=radius_km, limit=limit)
     now = timezone.now()
+    params = {
+        "lat": latitude,
+        "lon": longitude,
+        "radius": radius_km * 1000,
+        "missing": sorted(MISSING_STATUSES),
+        "limit": limit + 1,
+        "candidates": 2 * (limit + 1),
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            STOLEN_NEAR_SQL,
-            {
-                "lat": latitude,
-                "lon": longitude,
-                "radius": radius_km * 1000,
-                "missing": sorted(MISSING_STATUSES),
-                "limit": limit + 1,
-            },
-        )
+        cursor.execute(STOLEN_NEAR_SQL, params)
         rows = cursor.fetchall()
+        if len(rows) <= limit and (not rows or rows[0][7] == params["candidates"]):
+            # Candidates may have fallen out at the joins: ask again for all of them (LIMIT NULL).
+            params["candidates"] = None
+            cursor.execute(STOLEN_NEAR_SQL, params)
+            rows = cursor.fetchall()
     found = [
         StolenPosition(
             vehicle_id=vehicle_id,
@@ -930,6 +944,6 @@ def stolen_near(
             distance_m=round(distance, 1),
             age_seconds=int((now - device_time).total_seconds()),
         )
-        for vehicle_id, number, received_at, device_time, lat, lon, distance in rows
+        for vehicle_id, number, received_at, device_time, lat, lon, distance, _candidates in rows
     ]
     return found[:limit], len(found) > limit

@@ -281,6 +281,24 @@ def test_stolen_near_follows_the_report_and_the_fitting(officer, clerk, base):
     assert found() == [second.vehicle.pk]
 
 
+def test_stolen_near_looks_past_close_bikes_whose_positions_predate_their_fitting(officer, clerk, base):
+    """Only the closest candidates are joined with their fitting first; when those all drop out
+    (positions from before the terminal was fitted again), the search goes on to the others."""
+    stale = []
+    for n in range(4):  # the 4 closest: refitted after their last position
+        terminal = bike_with_terminal(base)
+        ingest_fixes([Incoming(terminal.pk, fix(base, at(0, 20 + 10 * n)))])
+        report(officer, terminal.vehicle, last_seen_at=base - datetime.timedelta(hours=1))
+        terminal_unbind(clerk=clerk, terminal_id=terminal.pk, reason="checked at the station")
+        terminal_bind(clerk=clerk, terminal_id=terminal.pk, vehicle_id=terminal.vehicle.pk, owner_consent=True)
+        stale.append(terminal.vehicle.pk)
+    farther = bike_with_terminal(base)
+    ingest_fixes([Incoming(farther.pk, fix(timezone.now(), at(0, 300)))])
+    report(officer, farther.vehicle, last_seen_at=base - datetime.timedelta(hours=1))
+    found, truncated = tracing.stolen_near(latitude=S[0], longitude=S[1], radius_km=1, limit=1)
+    assert [p.vehicle_id for p in found] == [farther.vehicle.pk] and not truncated
+
+
 @pytest.mark.parametrize(
     ("call", "field"),
     [
