@@ -106,7 +106,7 @@ class PingIngestApi(APIView):
         problems = Problems()
         problems.merge(errors)
         problems.raise_if_any()
-        result = ingest_fixes(incoming)
+        result = ingest_fixes(incoming, checked=True)  # parse_batch refused every fix with a problem
         return Response(
             {"stored": result.stored, "duplicates": result.duplicates, "outliers": result.outliers},
             status=status.HTTP_201_CREATED,
