@@ -433,7 +433,7 @@ def seed_trajectory(days: int, user_id: int, rng: random.Random) -> tuple[int, d
     from django.db import connection, transaction
     from stdnum import luhn
 
-    from tracking.cells import cell_sql
+    from tracking.cells import presence_sql
     from tracking.ingest import ewkb_point
     from tracking.partitions import partition_create
 
@@ -522,12 +522,7 @@ def seed_trajectory(days: int, user_id: int, rng: random.Random) -> tuple[int, d
                     )
                 )
         # Its presence cells, as ingestion writes them (tracking.ingest.CELL_SQL over these rows).
-        cursor.execute(
-            f"INSERT INTO tracking_pingcell (cell, hour, terminal_id) "
-            f"SELECT DISTINCT {cell_sql('point')}, date_trunc('hour', device_time, 'UTC'), terminal_id "
-            f"FROM tracking_ping WHERE terminal_id = %s AND valid AND NOT outlier ON CONFLICT DO NOTHING",
-            [terminal_id],
-        )
+        cursor.execute(presence_sql("tracking_ping", "terminal_id = %s"), [terminal_id])
         last = next(f for f in reversed(fixes) if f[5] and not f[6])
         cursor.execute(
             """

@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import CLOSED_STATUSES, MISSING_STATUSES, TheftReport
-from tracking.cells import cells_covering
+from tracking.cells import cells_covering, hour_floor
 from tracking.models import LastPosition, TerminalInstallation
 from vehicles.models import Plate, Vehicle
 from vehicles.services.problems import Problems
@@ -720,7 +720,7 @@ def stolen_at_place(
             STOLEN_AT_PLACE_SQL,
             {
                 "since": until - datetime.timedelta(days=days),
-                "since_hour": _hour_floor(until - datetime.timedelta(days=days)),
+                "since_hour": hour_floor(until - datetime.timedelta(days=days)),
                 "until": until,
                 "cells": cells_covering(latitude, longitude, radius_m),
                 "missing": sorted(MISSING_STATUSES),
@@ -796,11 +796,6 @@ LIMIT %(limit)s
 """
 
 
-def _hour_floor(moment: datetime.datetime) -> datetime.datetime:
-    """The start of the UTC hour of `moment` (the hours of tracking_pingcell)."""
-    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def vehicles_near(
     *, latitude: float, longitude: float, radius_m: float, since: datetime.datetime, until: datetime.datetime
 ) -> NearResult:
@@ -816,7 +811,7 @@ def vehicles_near(
                 "lon": longitude,
                 "radius": float(radius_m),
                 "since": since,
-                "since_hour": _hour_floor(since),
+                "since_hour": hour_floor(since),
                 "until": until,
                 "cells": cells_covering(latitude, longitude, radius_m),
                 "limit": NEAR_RESULTS_MAX + 1,

@@ -30,6 +30,7 @@ from accounts.roles import ADMIN
 from cases.models import Case, CaseLink, DutyCall, TheftReport
 from stats.models import PlateEstimate
 from tracking.models import Alarm, Terminal
+from tracking.protocols.common import luhn_check_digit
 from vehicles.models import Owner, Vehicle
 
 DEMO_NOTE = "demo activity (seed_demo_activity)"
@@ -75,13 +76,9 @@ def demo_admin() -> User:
     return user
 
 
-def _imei(body: str) -> str:
-    """body + its Luhn check digit (IMEIs are checked at the counter and by the gateway)."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
+def _imei(serial: int) -> str:
+    body = f"{IMEI_PREFIX}{serial:08d}"
+    return body + str(luhn_check_digit(body))  # IMEIs are checked at the counter and by the gateway
 
 
 def seed_reports(target: int, user: User, rng: random.Random) -> int:
@@ -169,7 +166,7 @@ def seed_alarms(rng: random.Random) -> int:
     if have >= target:
         return 0
     Terminal.objects.bulk_create(
-        [Terminal(imei=_imei(f"{IMEI_PREFIX}{n:08d}"), protocol="gt06") for n in range(TERMINALS)],
+        [Terminal(imei=_imei(n), protocol="gt06") for n in range(TERMINALS)],
         ignore_conflicts=True,
     )
     terminals = list(Terminal.objects.filter(imei__startswith=IMEI_PREFIX).values_list("pk", flat=True))

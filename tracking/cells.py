@@ -3,6 +3,7 @@ to south and 210 m east to west in the county), numbered by row and column. The 
 the Python cover of a circle below must agree; tests/tracking/test_cells.py holds them together.
 """
 
+import datetime
 import math
 
 CELLS_PER_DEGREE = 400
@@ -20,6 +21,22 @@ def cell_sql(point: str) -> str:
         f"((floor(ST_Y({point}::geometry) * {CELLS_PER_DEGREE})::bigint + {_ROW_OFFSET}) * {_ROW_SPAN}"
         f" + floor(ST_X({point}::geometry) * {CELLS_PER_DEGREE})::bigint + {_COLUMN_OFFSET})"
     )
+
+
+def presence_sql(source: str, condition: str = "") -> str:
+    """INSERT of the (cell, UTC hour, terminal) rows of the plausible fixes in `source` (a table of
+    ping columns), once each; `condition` narrows the rows (SQL, may hold parameters)."""
+    narrower = f" AND ({condition})" if condition else ""
+    return (
+        f"INSERT INTO tracking_pingcell (cell, hour, terminal_id) "  # noqa: S608 - constant SQL from our callers
+        f"SELECT DISTINCT {cell_sql('point')}, date_trunc('hour', device_time, 'UTC'), terminal_id "
+        f"FROM {source} WHERE valid AND NOT outlier{narrower} ON CONFLICT DO NOTHING"
+    )
+
+
+def hour_floor(moment: datetime.datetime) -> datetime.datetime:
+    """The UTC hour a moment counts in (the hour of presence_sql: date_trunc('hour', …, 'UTC'))."""
+    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def cell_of(latitude: float, longitude: float) -> int:

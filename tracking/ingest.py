@@ -24,7 +24,7 @@ from typing import Any
 
 from geopy.distance import geodesic
 
-from tracking.cells import cell_sql
+from tracking.cells import presence_sql
 from tracking.protocols.common import Fix, fix_time_problem
 
 # A position that implies a faster trip from the previous fix is not where the bike was. E-bikes
@@ -66,12 +66,7 @@ LAST_SQL = (
 )
 # The coarse where-and-when of the batch's plausible fixes (tracking.models.PingCell): most fixes
 # fall in a cell and hour their terminal already has, and cost one index probe.
-CELL_SQL = f"""
-INSERT INTO tracking_pingcell (cell, hour, terminal_id)
-SELECT DISTINCT {cell_sql("point")}, date_trunc('hour', device_time, 'UTC'), terminal_id
-FROM ping_stage WHERE valid AND NOT outlier
-ON CONFLICT DO NOTHING
-"""  # noqa: S608 - a constant expression of tracking.cells, no input
+CELL_SQL = presence_sql("ping_stage")
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
     (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing)
@@ -255,7 +250,6 @@ def batch_plan(
     items: Sequence[Incoming],
     *,
     bare_alarms: Sequence[BareAlarm] = (),
-    seen: Iterable[int] = (),
     defence: Mapping[int, bool] | None = None,
     now: datetime.datetime | None = None,
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
@@ -263,11 +257,12 @@ def batch_plan(
     last_known: Callable[[int], LastFix | None] | None = None,
     checked: bool = False,
 ) -> Plan:
-    """Operations storing one batch. `seen` adds terminals heard from without a fix (heartbeats);
-    `defence` is the defence bit terminals reported ({terminal id: in defence mode}).
+    """Operations storing one batch. `liveness` are the terminals whose last_seen_at to refresh
+    (default: every terminal of the batch; a caller adds those heard without a fix, heartbeats, or
+    leaves out those it refreshed a moment ago); `defence` is the defence bit terminals reported
+    ({terminal id: in defence mode}).
 
-    A caller that keeps state between batches (the gateway's writer) may pass `liveness`, the
-    terminals whose last_seen_at is due (instead of every terminal in the batch), and `last_known`,
+    A caller that keeps state between batches (the gateway's writer) may also pass `last_known`,
     which answers a terminal's last position when it knows it (the others are read from
     tracking_lastposition). `BatchResult.latest` then holds the batch's terminals' last positions
     as committed."""
@@ -286,7 +281,7 @@ def batch_plan(
     if liveness is not None:
         heard = set(liveness)
     else:
-        heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms} | set(seen)
+        heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms}
     if heard:
         yield Query(SEEN_SQL, [sorted(heard)])
     if defence:

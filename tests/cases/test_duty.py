@@ -97,7 +97,7 @@ def test_terminal_defence_alarm_raises_a_call_and_power_cut_only_when_armed(offi
 def report_defence(terminal, on: bool) -> None:
     """What the gateway stores from a GT06 heartbeat's defence bit (through the same batch plan)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        run_sync(cursor, batch_plan([], seen=[terminal.pk], defence={terminal.pk: on}))
+        run_sync(cursor, batch_plan([], liveness=[terminal.pk], defence={terminal.pk: on}))
 
 
 def test_the_terminals_own_defence_bit_arms_the_bike(officer, bike):

@@ -74,7 +74,8 @@ class Heard(NamedTuple):
 
 
 class _Lane:
-    """What one writer commits: the messages of the terminals (or HTTP connections) routed to it.
+    """What one writer commits: the messages of the terminals routed to it (terminal id modulo the
+    number of writers).
 
     Each writer has its own lane, so two batches committing at once never hold the same terminal's
     rows (its last position, its terminal row): they do not wait for each other's locks, and the
