@@ -34,6 +34,19 @@ def presence_sql(source: str, condition: str = "") -> str:
     )
 
 
+# The presence rows ingestion found new, as three arrays: cells, UTC hours (epoch hours) and terminals.
+PRESENCE_ROWS_SQL = (
+    "INSERT INTO tracking_pingcell (cell, hour, terminal_id) "
+    "SELECT c, to_timestamp(h * 3600), t FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS x(c, h, t) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def presence_of(epoch: float, latitude: float, longitude: float) -> tuple[int, int]:
+    """(cell, UTC hour as hours since the epoch) of a fix: its row of presence_sql."""
+    return cell_of(latitude, longitude), int(epoch // 3600)
+
+
 def hour_floor(moment: datetime.datetime) -> datetime.datetime:
     """The UTC hour a moment counts in (the hour of presence_sql: date_trunc('hour', …, 'UTC'))."""
     return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)

@@ -24,7 +24,7 @@ from typing import Any
 
 from geopy.distance import geodesic
 
-from tracking.cells import presence_sql
+from tracking.cells import PRESENCE_ROWS_SQL, presence_of
 from tracking.protocols.common import Fix, fix_time_problem
 
 # A position that implies a faster trip from the previous fix is not where the bike was. E-bikes
@@ -62,11 +62,8 @@ INSERT_SQL = (
 # Epoch seconds rather than a timestamp: parsing thousands of timestamps per batch showed in profiles.
 LAST_SQL = (
     "SELECT terminal_id, extract(epoch FROM device_time)::float8, ST_Y(point::geometry), ST_X(point::geometry) "
-    "FROM tracking_lastposition WHERE terminal_id = ANY(%s)"
+    "FROM tracking_lastposition WHERE terminal_id = ANY(%s::bigint[])"
 )
-# The coarse where-and-when of the batch's plausible fixes (tracking.models.PingCell): most fixes
-# fall in a cell and hour their terminal already has, and cost one index probe.
-CELL_SQL = presence_sql("ping_stage")
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
     (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing)
@@ -96,7 +93,7 @@ ON CONFLICT (terminal_id, kind, at) DO NOTHING
 """
 # Liveness to the minute is enough for offline alarms, and skips rewriting hot terminal rows.
 SEEN_SQL = (
-    "UPDATE tracking_terminal SET last_seen_at = now() WHERE id = ANY(%s) "
+    "UPDATE tracking_terminal SET last_seen_at = now() WHERE id = ANY(%s::bigint[]) "
     "AND (last_seen_at IS NULL OR last_seen_at < now() - interval '60 seconds')"
 )
 # The terminal's own defence bit (GT06 terminal information, bit 0): written when it changes.
@@ -151,10 +148,16 @@ class Query:
 @dataclass(frozen=True, slots=True)
 class Copy:
     sql: str
-    rows: list[tuple[Any, ...]]
+    data: bytes  # COPY text
 
 
 Plan = Generator[Query | Copy, Any, BatchResult]
+
+
+def id_array(ids: Iterable[int | str]) -> str:
+    """A PostgreSQL array literal of ids or digit strings (cast it in the SQL): a thousand ids as
+    one text value, where adapting a list costs a regular expression per element."""
+    return "{" + ",".join(map(str, ids)) + "}"
 
 
 def ewkb_point(longitude: float, latitude: float) -> str:
@@ -217,12 +220,18 @@ def flag_outliers(
     limit_kmh: float,
     *,
     latest: dict[int, LastFix] | None = None,
+    presence: set[tuple[int, int, int]] | None = None,
 ) -> list[bool]:
     """Outlier flags, comparing each fix with the terminal's previous plausible fix in time order.
 
     A fix older than the stored last position (buffered, out of order) has no reliable predecessor
     here and is not flagged. `latest`, when given, receives each terminal's last position after the
     batch: what UPSERT_LAST_SQL leaves in tracking_lastposition.
+
+    `presence`, when given, receives the (cell, hour, terminal) rows of tracking_pingcell the batch
+    may add: those of plausible fixes in another cell or hour than their predecessor. A predecessor
+    from `last` has its row already (the last position and its cell are written in one transaction);
+    a bike standing still adds nothing, where inserting every fix's row cost a probe each.
     """
     flags = [False] * len(items)
     by_terminal: dict[int, list[int]] = defaultdict(list)
@@ -231,16 +240,24 @@ def flag_outliers(
     for terminal_id, indexes in by_terminal.items():
         indexes.sort(key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
         prev = last.get(terminal_id)
+        where = None if prev is None or presence is None else presence_of(*prev)
         for i in indexes:
             fix = items[i].fix
             cur = (fix.time.timestamp(), fix.latitude, fix.longitude)  # type: ignore[union-attr]
             if prev is not None and cur[0] < prev[0]:
+                if presence is not None and fix.valid:
+                    presence.add((*presence_of(*cur), terminal_id))
                 continue
             if prev is not None and is_outlier(prev, cur, limit_kmh):
                 flags[i] = True
                 continue
             if fix.valid:
                 prev = cur
+                if presence is not None:
+                    here = presence_of(*cur)
+                    if here != where:
+                        presence.add((*here, terminal_id))
+                        where = here
         if latest is not None and prev is not None:
             latest[terminal_id] = prev
     return flags
@@ -283,7 +300,7 @@ def batch_plan(
     else:
         heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms}
     if heard:
-        yield Query(SEEN_SQL, [sorted(heard)])
+        yield Query(SEEN_SQL, [id_array(sorted(heard))])
     if defence:
         ids = sorted(defence)
         yield Query(DEFENCE_SQL, [ids, [defence[i] for i in ids]])
@@ -302,18 +319,20 @@ def batch_plan(
                 else:
                     last[tid] = known
         if unknown:
-            rows = yield Query(LAST_SQL, [unknown], fetch=True)
+            rows = yield Query(LAST_SQL, [id_array(unknown)], fetch=True)
             last.update({tid: (epoch, lat, lon) for tid, epoch, lat, lon in rows})
-        flags = flag_outliers(accepted, last, outlier_speed_kmh, latest=result.latest)
+        presence: set[tuple[int, int, int]] = set()
+        flags = flag_outliers(accepted, last, outlier_speed_kmh, latest=result.latest, presence=presence)
         result.outliers = sum(flags)
-        stage_rows = [_stage_row(item, now, outlier) for item, outlier in zip(accepted, flags, strict=True)]
         yield Query(STAGE_DDL)
         yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
-        yield Copy(COPY_SQL, stage_rows)
+        yield Copy(COPY_SQL, stage_copy_data(accepted, flags, now))
         inserted = yield Query(INSERT_SQL, fetch=True)
         result.stored = inserted[0][0]
         result.duplicates = len(accepted) - result.stored
-        yield Query(CELL_SQL)
+        if presence:
+            rows = sorted(presence)
+            yield Query(PRESENCE_ROWS_SQL, [id_array(column) for column in zip(*rows, strict=True)])
         yield Query(UPSERT_LAST_SQL)
         yield Query(ALARM_FROM_STAGE_SQL)
     if bare_alarms:
@@ -329,56 +348,45 @@ def batch_plan(
     return result
 
 
-def _stage_row(item: Incoming, received_at: datetime.datetime, outlier: bool) -> tuple[Any, ...]:
-    fix = item.fix
-    battery = None if fix.battery is None else max(0, min(100, round(fix.battery)))
-    return (
-        item.terminal_id,
-        fix.time,
-        received_at,
-        ewkb_point(fix.longitude, fix.latitude),
-        fix.speed_kmh,
-        fix.course,
-        fix.altitude,
-        fix.satellites,
-        fix.valid,
-        battery,
-        json.dumps(list(fix.alarms)) if fix.alarms else "[]",
-        outlier,
-    )
-
-
-# --- drivers -------------------------------------------------------------------------------------
-
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def copy_text(rows: Iterable[Sequence[Any]]) -> bytes:
-    """COPY text format for rows of None, bool, int, float, str and aware datetimes."""
-    times: dict[datetime.datetime, str] = {}
+NULL = "\\N"  # COPY text's NULL
+
+
+def _copy_number(value: float | None) -> str:
+    return NULL if value is None else repr(value)
+
+
+def stage_copy_data(items: Sequence[Incoming], flags: Sequence[bool], received_at: datetime.datetime) -> bytes:
+    """The COPY text of ping_stage rows (PING_COLUMNS order), one formatted line per fix: a generic
+    per-value encoder cost the gateway twice as much."""
+    received = received_at.isoformat()
+    times: dict[datetime.datetime, str] = {}  # fixes of one batch share few distinct seconds
     lines = []
-    for row in rows:
-        fields = []
-        for value in row:
-            kind = type(value)
-            if value is None:
-                fields.append("\\N")
-            elif kind is str:
-                fields.append(value.translate(_COPY_ESCAPES) if "\\" in value or "\t" in value else value)
-            elif kind is bool:
-                fields.append("t" if value else "f")
-            elif kind is datetime.datetime:
-                text = times.get(value)
-                if text is None:
-                    text = times[value] = value.isoformat()
-                fields.append(text)
-            elif kind is int or kind is float:
-                fields.append(repr(value))
-            else:
-                fields.append(str(value).translate(_COPY_ESCAPES))
-        lines.append("\t".join(fields))
-    lines.append("")
-    return "\n".join(lines).encode()
+    for item, outlier in zip(items, flags, strict=True):
+        fix = item.fix
+        moment = fix.time
+        when = times.get(moment)  # type: ignore[arg-type]
+        if when is None:
+            when = times[moment] = moment.isoformat()  # type: ignore[index,union-attr]
+        battery = NULL if fix.battery is None else str(max(0, min(100, round(fix.battery))))
+        satellites = NULL if fix.satellites is None else fix.satellites
+        alarms = "[]"
+        if fix.alarms:
+            alarms = json.dumps(list(fix.alarms))
+            if "\\" in alarms:
+                alarms = alarms.translate(_COPY_ESCAPES)
+        lines.append(
+            f"{item.terminal_id}\t{when}\t{received}\t{ewkb_point(fix.longitude, fix.latitude)}\t"
+            f"{_copy_number(fix.speed_kmh)}\t{_copy_number(fix.course)}\t{_copy_number(fix.altitude)}\t"
+            f"{satellites}\t{'t' if fix.valid else 'f'}\t{battery}\t"
+            f"{alarms}\t{'t' if outlier else 'f'}\n"
+        )
+    return "".join(lines).encode()
+
+
+# --- drivers -------------------------------------------------------------------------------------
 
 
 def run_sync(cursor: Any, plan: Plan) -> BatchResult:
@@ -394,7 +402,7 @@ def run_sync(cursor: Any, plan: Plan) -> BatchResult:
 def _execute_sync(cursor: Any, op: Query | Copy) -> Any:
     if isinstance(op, Copy):
         with cursor.copy(op.sql) as copy:
-            copy.write(copy_text(op.rows))  # one write: per-row write_row cost more than the insert
+            copy.write(op.data)  # one write: per-row write_row cost more than the insert
         return None
     cursor.execute(op.sql, op.params)
     return cursor.fetchall() if op.fetch else None
@@ -407,7 +415,7 @@ async def run_async(cursor: Any, plan: Plan) -> BatchResult:
         while True:
             if isinstance(op, Copy):
                 async with cursor.copy(op.sql) as copy:
-                    await copy.write(copy_text(op.rows))
+                    await copy.write(op.data)
                 value = None
             else:
                 await cursor.execute(op.sql, op.params)

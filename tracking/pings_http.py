@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection
 
-from tracking.ingest import Incoming, fix_problem
+from tracking.ingest import Incoming, fix_problem, id_array
 from tracking.models import IngestToken
 from tracking.protocols.common import Fix
 
@@ -108,11 +108,15 @@ def parse_ping(item: Any, prefix: str, errors: dict[str, list[str]]) -> tuple[st
 
 
 def _active_terminals(imeis: list[str]) -> dict[str, int]:
-    """{imei: id} of the active ones among `imeis`: one array parameter, not a thousand."""
+    """{imei: id} of the active ones among `imeis`: one array parameter, not a thousand. IMEIs are
+    digits (tracking.services.imei_problem): anything else names no terminal and stays out of the literal."""
+    imeis = [imei for imei in imeis if imei.isascii() and imei.isdigit()]
     if not imeis:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT imei, id FROM tracking_terminal WHERE imei = ANY(%s) AND active", [imeis])
+        cursor.execute(
+            "SELECT imei, id FROM tracking_terminal WHERE imei = ANY(%s::text[]) AND active", [id_array(imeis)]
+        )
         return dict(cursor.fetchall())
 
 

@@ -61,6 +61,57 @@ def test_cells_are_written_with_the_pings_once_per_cell_and_hour():
     ]
 
 
+def _cells_by_rule(terminal_id: int) -> set[tuple[int, datetime.datetime]]:
+    """What presence_sql, run over every stored ping of the terminal, says its cells should be."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT {cell_sql('point')}, date_trunc('hour', device_time, 'UTC') FROM tracking_ping "  # noqa: S608
+            "WHERE terminal_id = %s AND valid AND NOT outlier",
+            [terminal_id],
+        )
+        return set(cursor.fetchall())
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 300),  # minutes after the start
+            st.integers(-2, 2),  # cells north or south of the previous place
+            st.sampled_from(["fix", "fix", "fix", "invalid", "jump"]),
+        ),
+        min_size=1,
+        max_size=30,
+        unique_by=lambda step: step[0],  # a fix per device time: the same time again is a retry
+    ),
+    batches=st.integers(1, 4),
+    shuffled=st.randoms(use_true_random=False),
+)
+def test_cells_written_in_batches_are_those_of_every_plausible_stored_fix(steps, batches, shuffled):
+    """Whatever the order, batching, invalid fixes and impossible jumps: the presence rows are
+    exactly those of the stored plausible pings, though ingestion skips the fixes that stay in
+    their predecessor's cell and hour. A retry may add the row of a fix it judges otherwise than
+    the first time (a spare row costs a search one needless look), never take one away."""
+    terminal = tf.terminal()
+    base = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=8)
+    fixes, lat = [], 39.8826
+    for minute, rows, kind in steps:
+        lat += rows / 400
+        if kind == "jump":  # 500 km away within minutes: flagged as an outlier when in order
+            fixes.append(tf.fix(minute, base=base, lat=lat + 5))
+        else:
+            fixes.append(tf.fix(minute, base=base, lat=lat, valid=kind == "fix"))
+    shuffled.shuffle(fixes)
+    size = -(-len(fixes) // batches)
+    for start in range(0, len(fixes), size):
+        ingest_fixes([Incoming(terminal.pk, f) for f in fixes[start : start + size]])
+    stored = set(PingCell.objects.filter(terminal_id=terminal.pk).values_list("cell", "hour"))
+    assert stored == _cells_by_rule(terminal.pk)
+    ingest_fixes([Incoming(terminal.pk, f) for f in fixes[:3]])
+    assert set(PingCell.objects.filter(terminal_id=terminal.pk).values_list("cell", "hour")) >= stored
+
+
 @pytest.mark.django_db
 def test_retention_takes_the_cells_of_the_pings_it_drops():
     terminal = tf.terminal()

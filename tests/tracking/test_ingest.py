@@ -6,6 +6,7 @@ from django.contrib.gis.geos import Point
 from tests.tracking import factories as tf
 from tracking.ingest import BareAlarm, Incoming, ingest_fixes
 from tracking.models import Alarm, IngestOutbox, LastPosition, Ping
+from tracking.protocols.common import Fix
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,47 @@ def test_bad_fixes_are_rejected_with_a_reason_and_the_rest_stored():
     assert "(0, 0)" in reasons[1]
     assert "no device time" in reasons[2]
     assert result.stored == 1
+
+
+def test_every_field_is_stored_as_sent_nulls_and_odd_alarm_names_included():
+    term = tf.terminal()
+    full = Fix(
+        time=BASE.replace(microsecond=250000),
+        latitude=39.8826,
+        longitude=117.739,
+        valid=False,
+        speed_kmh=12.5,
+        course=271.0,
+        altitude=-3.25,
+        satellites=7,
+        battery=99.6,
+        alarms=("sos", "odd\\name\twith tab"),
+    )
+    bare = Fix(time=BASE + datetime.timedelta(minutes=1), latitude=39.8827, longitude=117.7391, valid=True)
+    ingest_fixes([Incoming(term.pk, full), Incoming(term.pk, bare)])
+    first, second = Ping.objects.filter(terminal_id=term.pk).order_by("device_time")
+    assert (first.device_time, first.valid, first.speed_kmh, first.course, first.altitude) == (
+        full.time,
+        False,
+        12.5,
+        271.0,
+        -3.25,
+    )
+    assert (first.satellites, first.battery, first.alarms, first.outlier) == (
+        7,
+        100,
+        ["sos", "odd\\name\twith tab"],
+        False,
+    )
+    assert (first.point.x, first.point.y) == (117.739, 39.8826)
+    assert (second.speed_kmh, second.course, second.altitude, second.satellites, second.battery, second.alarms) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+        [],
+    )
 
 
 def test_terminal_alarms_become_alarm_rows_once():

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan, copy_text
+from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan
 
 from . import db
 from .metrics import Metrics
@@ -144,7 +144,7 @@ async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit:
                             await cursor.execute(query.sql, query.params)
                     held.clear()
                 async with cursor.copy(op.sql) as copy:
-                    await copy.write(copy_text(op.rows))
+                    await copy.write(op.data)
             elif op.fetch:
                 if held:
                     async with connection.pipeline():
