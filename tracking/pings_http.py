@@ -8,7 +8,6 @@ an integration can fix and resend the whole batch safely (stored pings deduplica
 
 import datetime
 import hashlib
-import math
 from typing import Any
 
 from django.db import connection
@@ -39,70 +38,65 @@ def token_lookup(header: str) -> IngestToken | None:
 
 
 def _parse_time(value: Any) -> datetime.datetime | None:
-    if not isinstance(value, str):
+    if type(value) is not str:
         return None
     try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.datetime.fromisoformat(value)  # Python 3.11 reads "Z" and offsets alike
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+def _in_range(value: Any, low: float, high: float) -> bool:
+    """A JSON number (not a boolean) within [low, high]; NaN and infinities are never within."""
+    kind = type(value)
+    return (kind is float or kind is int) and low <= value <= high
 
 
 def parse_ping(item: Any, prefix: str, errors: dict[str, list[str]]) -> tuple[str, Fix] | None:
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         errors[prefix] = ["Expected a JSON object."]
         return None
+    get = item.get
     mark = len(errors)
-    terminal = item.get("terminal")
-    if not isinstance(terminal, str) or not terminal:
+    terminal = get("terminal")
+    if type(terminal) is not str or not terminal:
         errors[f"{prefix}.terminal"] = ["Give the terminal's IMEI."]
-    time = _parse_time(item.get("time"))
+    time = _parse_time(get("time"))
     if time is None:
         errors[f"{prefix}.time"] = ["Give the device time as ISO 8601 with a time zone, e.g. 2026-11-28T08:00:00Z."]
-    coords = {}
-    for key, low, high in (("latitude", -90.0, 90.0), ("longitude", -180.0, 180.0)):
-        value = _number(item.get(key))
-        if value is None or not low <= value <= high:
-            errors[f"{prefix}.{key}"] = [f"Give the {key} in degrees (WGS-84), {low:g} to {high:g}."]
-        else:
-            coords[key] = value
-    extra: dict[str, float | None] = {}
+    latitude, longitude = get("latitude"), get("longitude")
+    if not _in_range(latitude, -90.0, 90.0):
+        errors[f"{prefix}.latitude"] = ["Give the latitude in degrees (WGS-84), -90 to 90."]
+    if not _in_range(longitude, -180.0, 180.0):
+        errors[f"{prefix}.longitude"] = ["Give the longitude in degrees (WGS-84), -180 to 180."]
+    extra: dict[str, Any] = {}
     for key, (low, high) in NUMBER_FIELDS.items():
-        raw = item.get(key)
-        if raw is None:
-            extra[key] = None
-            continue
-        value = _number(raw)
-        if value is None or not low <= value <= high:
+        value = get(key)
+        if value is not None and not _in_range(value, low, high):
             errors[f"{prefix}.{key}"] = [f"{key} must be a number from {low:g} to {high:g}."]
-        else:
-            extra[key] = value
-    valid = item.get("valid", True)
-    if not isinstance(valid, bool):
+        extra[key] = value
+    valid = get("valid", True)
+    if type(valid) is not bool:
         errors[f"{prefix}.valid"] = ["valid must be true or false."]
-    alarms = item.get("alarms", [])
-    if not isinstance(alarms, list) or not all(isinstance(a, str) and 0 < len(a) <= 40 for a in alarms):
+    alarms = get("alarms", [])
+    if type(alarms) is not list or (alarms and not all(type(a) is str and 0 < len(a) <= 40 for a in alarms)):
         errors[f"{prefix}.alarms"] = ["alarms must be a list of alarm names."]
     if len(errors) > mark:
         return None
-    satellites = extra["satellites"]
+    speed, course, altitude = extra["speed_kmh"], extra["course"], extra["altitude"]
+    satellites, battery = extra["satellites"], extra["battery"]
     fix = Fix(
-        time=time,
-        latitude=coords["latitude"],
-        longitude=coords["longitude"],
-        valid=valid,
-        speed_kmh=extra["speed_kmh"],
-        course=extra["course"],
-        altitude=extra["altitude"],
-        satellites=None if satellites is None else int(satellites),
-        battery=extra["battery"],
-        alarms=tuple(alarms),
+        time,
+        float(latitude),  # type: ignore[arg-type]
+        float(longitude),  # type: ignore[arg-type]
+        valid,
+        None if speed is None else float(speed),
+        None if course is None else float(course),
+        None if altitude is None else float(altitude),
+        None if satellites is None else int(satellites),
+        tuple(alarms),
+        None if battery is None else float(battery),
     )
     return terminal, fix  # type: ignore[return-value]
 

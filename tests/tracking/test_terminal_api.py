@@ -158,6 +158,55 @@ def test_every_bad_item_is_named_and_nothing_is_stored(api):
     assert not Ping.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"latitude": True}, "latitude"),
+        ({"longitude": "117.74"}, "longitude"),
+        ({"longitude": -180.5}, "longitude"),
+        ({"time": "2026-11-28T08:00:00"}, "time"),  # no time zone
+        ({"time": 1764316800}, "time"),
+        ({"valid": "yes"}, "valid"),
+        ({"alarms": "sos"}, "alarms"),
+        ({"alarms": [""]}, "alarms"),
+        ({"alarms": None}, "alarms"),
+        ({"satellites": 65}, "satellites"),
+        ({"battery": False}, "battery"),
+        ({"terminal": 352099001234567}, "terminal"),
+    ],
+)
+def test_each_bad_value_is_refused_with_its_field(api, change, field):
+    term = tf.terminal(bound=False)
+    _token, raw = ingest_token_create(name="integration")
+    response = api.post(
+        "/api/v1/pings", {**ping(term.imei), **change}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert response.status_code == 400 and set(response.json()) == {field}, response.json()
+    assert not Ping.objects.exists()
+
+
+def test_a_utc_z_time_and_every_optional_field_are_stored(api):
+    term = tf.terminal(bound=False)
+    _token, raw = ingest_token_create(name="integration")
+    when = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)).replace(microsecond=0)
+    item = {
+        **ping(term.imei),
+        "time": when.isoformat().replace("+00:00", "Z"),
+        "speed_kmh": 18,
+        "course": 90.5,
+        "altitude": 12,
+        "satellites": 8,
+        "battery": 55,
+        "valid": True,
+        "alarms": ["sos"],
+    }
+    response = api.post("/api/v1/pings", {"pings": [item]}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 201, response.json()
+    stored = Ping.objects.get()
+    assert (stored.device_time, stored.speed_kmh, stored.course, stored.altitude) == (when, 18.0, 90.5, 12.0)
+    assert (stored.satellites, stored.battery, stored.alarms) == (8, 55, ["sos"])
+
+
 def test_batches_over_the_limit_are_refused(api):
     term = tf.terminal(bound=False)
     _token, raw = ingest_token_create(name="integration")
