@@ -218,6 +218,17 @@ def choose_lane(day: datetime.date, first_terminal: int) -> int:
     return 1
 
 
+def forget_last_positions(terminals: list[tuple[int, str]]) -> None:
+    """Drop the bench terminals' last positions left by earlier runs. Each run writes its lane from
+    the day's first slot again, so those would be later than every fix of this run: the pipeline
+    would take every fix for a late, out-of-order one and never update a last position, where a
+    live fleet's fixes are each the newest of their terminal."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tracking_lastposition WHERE terminal_id = ANY(%s)", [[t for t, _ in terminals]])
+
+
 class Clock:
     """Device times of this run: terminal-independent slot counter k -> day + k*40 s + lane."""
 
@@ -830,7 +841,7 @@ def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -
             n += 1
         bodies.append(json.dumps({"pings": pings}).encode())
     port = free_port()
-    args = [str(gunicorn), "ebike_registry.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    args = [str(gunicorn), "ebike_registry.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", os.environ.get("WEB_CONCURRENCY", "2")]
     help_text = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True, check=False).stdout  # noqa: S603
     if "--no-control-socket" in help_text:
         args.append("--no-control-socket")
@@ -927,6 +938,7 @@ def main() -> None:
     partition_size = seed(day, [tid for tid, _imei in terminals], config["seed_rows"])
     lane = choose_lane(day, terminals[0][0])
     clock = Clock(day, lane)
+    forget_last_positions(terminals)
     results.update(partition=partition_name(day), partition_rows_before=partition_size, lane=lane)
     bench.log(f"partition {partition_name(day)} holds ~{partition_size:,} rows; this run writes lane {lane}")
     info = gateway_conninfo()

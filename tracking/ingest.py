@@ -53,6 +53,10 @@ _COLUMNS = ", ".join(PING_COLUMNS)
 
 STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS ping_stage (LIKE tracking_ping INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 COPY_SQL = f"COPY ping_stage ({_COLUMNS}) FROM STDIN"
+# First tried as a plain insert in a savepoint: a batch without a (terminal, device time) already
+# stored, the rule, then skips the conflict check of every row. A retried batch fails it on the
+# unique key and is inserted again by INSERT_SQL.
+INSERT_NEW_SQL = f"INSERT INTO tracking_ping ({_COLUMNS}) SELECT {_COLUMNS} FROM ping_stage"  # noqa: S608
 # Answers one row, the number stored (a row per stored ping only to count them cost the gateway
 # more than the insert).
 INSERT_SQL = (
@@ -146,12 +150,34 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """Run `query` in a savepoint; if it breaks a unique constraint, roll back to the savepoint and
+    run `fallback` instead. The driver sends back None when `query` succeeded, else the fallback's
+    rows."""
+
+    query: Query
+    fallback: Query
+
+
+SAVEPOINT_SQL = "SAVEPOINT ingest_attempt"
+RELEASE_SQL = "RELEASE SAVEPOINT ingest_attempt"
+ROLLBACK_SQL = "ROLLBACK TO SAVEPOINT ingest_attempt"
+
+
+def unique_violation(error: BaseException) -> bool:
+    """The error, or the database error it wraps (Django wraps psycopg's), broke a unique constraint."""
+    from psycopg.errors import UniqueViolation
+
+    return isinstance(error, UniqueViolation) or isinstance(error.__cause__, UniqueViolation)
+
+
+@dataclass(frozen=True, slots=True)
 class Copy:
     sql: str
     data: bytes  # COPY text
 
 
-Plan = Generator[Query | Copy, Any, BatchResult]
+Plan = Generator[Query | Copy | Attempt, Any, BatchResult]
 
 
 def id_array(ids: Iterable[int | str]) -> str:
@@ -327,8 +353,8 @@ def batch_plan(
         yield Query(STAGE_DDL)
         yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
         yield Copy(COPY_SQL, stage_copy_data(accepted, flags, now))
-        inserted = yield Query(INSERT_SQL, fetch=True)
-        result.stored = inserted[0][0]
+        counted = yield Attempt(Query(INSERT_NEW_SQL), Query(INSERT_SQL, fetch=True))
+        result.stored = len(accepted) if counted is None else counted[0][0]
         result.duplicates = len(accepted) - result.stored
         if presence:
             rows = sorted(presence)
@@ -399,10 +425,21 @@ def run_sync(cursor: Any, plan: Plan) -> BatchResult:
         return stop.value
 
 
-def _execute_sync(cursor: Any, op: Query | Copy) -> Any:
+def _execute_sync(cursor: Any, op: Query | Copy | Attempt) -> Any:
     if isinstance(op, Copy):
         with cursor.copy(op.sql) as copy:
             copy.write(op.data)  # one write: per-row write_row cost more than the insert
+        return None
+    if isinstance(op, Attempt):
+        cursor.execute(SAVEPOINT_SQL)
+        try:
+            cursor.execute(op.query.sql, op.query.params)
+        except Exception as error:
+            if not unique_violation(error):
+                raise
+            cursor.execute(ROLLBACK_SQL)
+            return _execute_sync(cursor, op.fallback)
+        cursor.execute(RELEASE_SQL)
         return None
     cursor.execute(op.sql, op.params)
     return cursor.fetchall() if op.fetch else None
@@ -417,12 +454,29 @@ async def run_async(cursor: Any, plan: Plan) -> BatchResult:
                 async with cursor.copy(op.sql) as copy:
                     await copy.write(op.data)
                 value = None
+            elif isinstance(op, Attempt):
+                value = await attempt_async(cursor, op)
             else:
                 await cursor.execute(op.sql, op.params)
                 value = await cursor.fetchall() if op.fetch else None
             op = plan.send(value)
     except StopIteration as stop:
         return stop.value
+
+
+async def attempt_async(cursor: Any, op: Attempt) -> Any:
+    """`Attempt` on a psycopg AsyncCursor (outside pipeline mode)."""
+    await cursor.execute(SAVEPOINT_SQL)
+    try:
+        await cursor.execute(op.query.sql, op.query.params)
+    except Exception as error:
+        if not unique_violation(error):
+            raise
+        await cursor.execute(ROLLBACK_SQL)
+        await cursor.execute(op.fallback.sql, op.fallback.params)
+        return await cursor.fetchall()
+    await cursor.execute(RELEASE_SQL)
+    return None
 
 
 def ingest_fixes(

@@ -46,7 +46,17 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 
-from tracking.ingest import BareAlarm, BatchResult, Copy, Incoming, Plan, Query, batch_plan
+from tracking.ingest import (
+    Attempt,
+    BareAlarm,
+    BatchResult,
+    Copy,
+    Incoming,
+    Plan,
+    Query,
+    attempt_async,
+    batch_plan,
+)
 
 from . import db
 from .metrics import Metrics
@@ -145,6 +155,13 @@ async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit:
                     held.clear()
                 async with cursor.copy(op.sql) as copy:
                     await copy.write(op.data)
+            elif isinstance(op, Attempt):
+                if held:
+                    async with connection.pipeline():
+                        for query in held:
+                            await cursor.execute(query.sql, query.params)
+                    held.clear()
+                value = await attempt_async(cursor, op)
             elif op.fetch:
                 if held:
                     async with connection.pipeline():
