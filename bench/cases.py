@@ -521,7 +521,7 @@ def seed_trajectory(days: int, user_id: int, rng: random.Random) -> tuple[int, d
                         "[]",
                     )
                 )
-        # Its presence cells, as ingestion writes them (tracking.ingest.CELL_SQL over these rows).
+        # Its presence cells: a row for each cell and hour of its plausible pings, as ingestion leaves them.
         cursor.execute(presence_sql("tracking_ping", "terminal_id = %s"), [terminal_id])
         last = next(f for f in reversed(fixes) if f[5] and not f[6])
         cursor.execute(

@@ -841,7 +841,7 @@ def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -
             n += 1
         bodies.append(json.dumps({"pings": pings}).encode())
     port = free_port()
-    args = [str(gunicorn), "ebike_registry.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", os.environ.get("WEB_CONCURRENCY", "2")]
+    args = [str(gunicorn), "ebike_registry.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
     help_text = subprocess.run([str(gunicorn), "--help"], capture_output=True, text=True, check=False).stdout  # noqa: S603
     if "--no-control-socket" in help_text:
         args.append("--no-control-socket")

@@ -875,7 +875,7 @@ def stolen_near_check(
 
 
 # Driven by the partial GiST index over the last positions of terminals on bikes missing now
-# (LastPosition.vehicle_missing, kept by tracking.services.last_positions_flag_missing): within 5 km
+# (LastPosition.missing_point, kept by tracking.services.last_positions_flag_missing): within 5 km
 # of a town centre lie a third of the county's bikes but only ~1 % of them are missing, so the index
 # holds only those. The closest `candidates` are taken first; only they are joined with their
 # fitting and report (those joins, done for every missing bike in the circle, were most of the
@@ -884,9 +884,9 @@ def stolen_near_check(
 STOLEN_NEAR_SQL = """
 WITH place AS (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS g),
 near AS (
-    SELECT lp.terminal_id, lp.device_time, lp.point, ST_Distance(lp.point, place.g) AS distance
+    SELECT lp.terminal_id, lp.device_time, lp.missing_point AS point, ST_Distance(lp.missing_point, place.g) AS distance
     FROM tracking_lastposition lp CROSS JOIN place
-    WHERE lp.vehicle_missing AND ST_DWithin(lp.point, place.g, %(radius)s)
+    WHERE lp.missing_point IS NOT NULL AND ST_DWithin(lp.missing_point, place.g, %(radius)s)
     ORDER BY distance, lp.terminal_id
     LIMIT %(candidates)s
 )

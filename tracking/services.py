@@ -101,9 +101,11 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
 
 FLAG_MISSING_SQL = """
 UPDATE tracking_lastposition lp
-SET vehicle_missing = COALESCE(v.status = 'stolen', false)
+SET vehicle_missing = COALESCE(v.status = 'stolen', false),
+    missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
 FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
-WHERE t.id = lp.terminal_id AND lp.vehicle_missing IS DISTINCT FROM COALESCE(v.status = 'stolen', false)
+WHERE t.id = lp.terminal_id AND (lp.vehicle_missing IS DISTINCT FROM COALESCE(v.status = 'stolen', false)
+    OR (lp.missing_point IS NULL) = COALESCE(v.status = 'stolen', false))
 """
 SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicles)s))"
 

@@ -264,6 +264,10 @@ def test_stolen_near_follows_the_report_and_the_fitting(officer, clerk, base):
     assert found() == []  # not reported
     taken = report(officer, vehicle, last_seen_at=base - datetime.timedelta(hours=1))
     assert found() == [vehicle.pk]
+    ingest_fixes([Incoming(terminal.pk, fix(base + 20 * STEP, at(2300, 0)))])  # ridden 2 km further east
+    assert found() == []
+    ingest_fixes([Incoming(terminal.pk, fix(base + 40 * STEP, at(600, 0)))])  # and back
+    assert found() == [vehicle.pk]
     report_transition(user=officer, report_id=taken.pk, to_status="filed_criminal")
     report_transition(user=officer, report_id=taken.pk, to_status="recovered", note="found at the market")
     assert found() == []  # recovered: no longer missing
