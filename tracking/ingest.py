@@ -1,14 +1,15 @@
 """Storing terminal positions: the one entry point every transport uses (gateway, HTTP, replays).
 
-A batch is written in ONE transaction: COPY into a session-local staging table, INSERT … ON
-CONFLICT DO NOTHING into the partitioned ping table (so (terminal, device time) is stored once,
-whatever the retries), the last-position upsert, terminal alarms, and an outbox row that drives
-the derived work in Celery. Callers acknowledge a message only after `commit` returned.
+A batch is written in ONE transaction: COPY into a session-local staging table, an insert into the
+partitioned ping table (a plain one in a savepoint, and INSERT … ON CONFLICT DO NOTHING when that
+meets a stored (terminal, device time): each is stored once, whatever the retries), the presence
+cells, the last-position upsert, terminal alarms, and an outbox row that drives the derived work in
+Celery. Callers acknowledge a message only after `commit` returned.
 
-The batch logic is written once, as a generator that yields database operations (`Query`, `Copy`)
-and receives their results; `run_sync` (Django / psycopg connection) and `run_async` (the asyncio
-gateway's psycopg AsyncConnection) drive it. Nothing here touches the ORM: at tens of thousands of
-positions a second the ORM would be the bottleneck.
+The batch logic is written once, as a generator that yields database operations (`Query`, `Copy`,
+`Attempt`) and receives their results; `run_sync` (Django / psycopg connection), `run_async` and
+the gateway writer's pipelined `drive_plan` (psycopg AsyncConnection) drive it. Nothing here
+touches the ORM: at tens of thousands of positions a second the ORM would be the bottleneck.
 """
 
 from __future__ import annotations
@@ -377,8 +378,6 @@ def batch_plan(
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 NULL = "\\N"  # COPY text's NULL
 
 

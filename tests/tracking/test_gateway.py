@@ -167,6 +167,27 @@ def test_gt06_location_in_yutian_is_acked_after_commit_with_last_position(gatewa
     assert terminal.last_seen_at is not None  # liveness, refreshed by logins and heartbeats too
 
 
+def test_gt06_positions_resent_after_a_reconnect_are_acked_again_and_stored_once(gateway):
+    """A terminal that lost the connection before its acks came resends its buffered positions:
+    the batch holding them breaks the unique key, is stored again with the duplicates skipped,
+    and everything is acknowledged."""
+    terminal = tf.terminal(protocol="gt06")
+    fixes = [yutian_fix(600 + i * 10, lat=39.8826 + i * 0.0003) for i in range(4)]
+    with connect(gateway.ports["gt06"]) as sock:
+        sock.sendall(gt06.encode_login(terminal.imei, 1))
+        assert recv_exact(sock, 10) == gt06.login_ack(1)
+        sock.sendall(b"".join(gt06.encode_location(fix, 10 + i) for i, fix in enumerate(fixes[:2])))
+        assert recv_exact(sock, 20) == b"".join(gt06.ack(0x12, 10 + i) for i in range(2))
+    with connect(gateway.ports["gt06"]) as sock:
+        sock.sendall(gt06.encode_login(terminal.imei, 2))
+        assert recv_exact(sock, 10) == gt06.login_ack(2)
+        sock.sendall(b"".join(gt06.encode_location(fix, 20 + i) for i, fix in enumerate(fixes)))
+        assert recv_exact(sock, 40) == b"".join(gt06.ack(0x12, 20 + i) for i in range(4))
+    stored = list(Ping.objects.filter(terminal_id=terminal.pk).order_by("device_time"))
+    assert [p.device_time for p in stored] == [f.time for f in fixes]
+    assert LastPosition.objects.get(terminal=terminal).device_time == fixes[-1].time
+
+
 def test_gt06_heartbeats_refresh_liveness_without_positions(gateway):
     terminal = tf.terminal(protocol="gt06")
     with connect(gateway.ports["gt06"]) as sock:
