@@ -143,32 +143,30 @@ async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit:
     """
     held: list[Query] = []
     cursor = connection.cursor()
+
+    async def send_held(*then: Query) -> None:
+        """The held queries, and `then`, in one pipeline."""
+        async with connection.pipeline():
+            for query in (*held, *then):
+                await cursor.execute(query.sql, query.params)
+        held.clear()
+
     try:
         op = next(plan)
         while True:
             value = None
             if isinstance(op, Copy):
                 if held:
-                    async with connection.pipeline():
-                        for query in held:
-                            await cursor.execute(query.sql, query.params)
-                    held.clear()
+                    await send_held()
                 async with cursor.copy(op.sql) as copy:
                     await copy.write(op.data)
             elif isinstance(op, Attempt):
                 if held:
-                    async with connection.pipeline():
-                        for query in held:
-                            await cursor.execute(query.sql, query.params)
-                    held.clear()
+                    await send_held()
                 value = await attempt_async(cursor, op)
             elif op.fetch:
                 if held:
-                    async with connection.pipeline():
-                        for query in held:
-                            await cursor.execute(query.sql, query.params)
-                        await cursor.execute(op.sql, op.params)
-                    held.clear()
+                    await send_held(op)
                 else:
                     await cursor.execute(op.sql, op.params)
                 value = await cursor.fetchall()
