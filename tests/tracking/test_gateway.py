@@ -509,8 +509,9 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup):
-    process = GatewayProcess(database_url(), GATEWAY_PROCESSES="2")
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup, event_loop):
+    process = GatewayProcess(database_url(), GATEWAY_PROCESSES="2", GATEWAY_EVENT_LOOP=event_loop)
     try:
         assert len(process.workers()) == 2
         terminals = [tf.terminal(protocol="gt06") for _ in range(12)]
@@ -524,6 +525,7 @@ def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup):
         process.process.send_signal(signal.SIGTERM)
         assert process.process.wait(20) == 0
         assert process.log().count("gateway stopped:") == 2  # each worker drained and said so
+        assert process.log().count(f"({event_loop} loop,") == 2
     finally:
         process.stop()
 
