@@ -7,8 +7,8 @@ cells, the last-position upsert, terminal alarms, and an outbox row that drives 
 Celery. Callers acknowledge a message only after `commit` returned.
 
 The batch logic is written once, as a generator that yields database operations (`Query`, `Copy`,
-`Attempt`) and receives their results; `run_sync` (Django / psycopg connection), `run_async` and
-the gateway writer's pipelined `drive_plan` (psycopg AsyncConnection) drive it. Nothing here
+`Attempt`) and receives their results; `run_sync` (Django / psycopg connection) and the gateway
+writer's pipelined `drive_plan` (psycopg AsyncConnection) drive it. Nothing here
 touches the ORM: at tens of thousands of positions a second the ORM would be the bottleneck.
 """
 
@@ -336,6 +336,9 @@ def batch_plan(
     if not accepted and not bare_alarms:
         return result
     if accepted:
+        # Ahead of the read below: a pipelining driver sends them with it, in one round trip.
+        yield Query(STAGE_DDL)
+        yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
         terminal_ids = sorted({item.terminal_id for item in accepted})
         last: dict[int, LastFix] = {}
         unknown = terminal_ids
@@ -353,8 +356,6 @@ def batch_plan(
         presence: set[tuple[int, int, int]] = set()
         flags = flag_outliers(accepted, last, outlier_speed_kmh, latest=result.latest, presence=presence)
         result.outliers = sum(flags)
-        yield Query(STAGE_DDL)
-        yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
         yield Copy(COPY_SQL, stage_copy_data(accepted, flags, now))
         counted = yield Attempt(Query(INSERT_NEW_SQL), Query(INSERT_SQL, fetch=True))
         result.stored = len(accepted) if counted is None else counted[0][0]
@@ -444,40 +445,6 @@ def _execute_sync(cursor: Any, op: Query | Copy | Attempt) -> Any:
         return None
     cursor.execute(op.sql, op.params)
     return cursor.fetchall() if op.fetch else None
-
-
-async def run_async(cursor: Any, plan: Plan) -> BatchResult:
-    """Drive a plan on a psycopg AsyncCursor inside the caller's transaction."""
-    try:
-        op = next(plan)
-        while True:
-            if isinstance(op, Copy):
-                async with cursor.copy(op.sql) as copy:
-                    await copy.write(op.data)
-                value = None
-            elif isinstance(op, Attempt):
-                value = await attempt_async(cursor, op)
-            else:
-                await cursor.execute(op.sql, op.params)
-                value = await cursor.fetchall() if op.fetch else None
-            op = plan.send(value)
-    except StopIteration as stop:
-        return stop.value
-
-
-async def attempt_async(cursor: Any, op: Attempt) -> Any:
-    """`Attempt` on a psycopg AsyncCursor (outside pipeline mode)."""
-    await cursor.execute(SAVEPOINT_SQL)
-    try:
-        await cursor.execute(op.query.sql, op.query.params)
-    except Exception as error:
-        if not unique_violation(error):
-            raise
-        await cursor.execute(ROLLBACK_SQL)
-        await cursor.execute(op.fallback.sql, op.fallback.params)
-        return await cursor.fetchall()
-    await cursor.execute(RELEASE_SQL)
-    return None
 
 
 def ingest_fixes(

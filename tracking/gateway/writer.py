@@ -16,7 +16,7 @@ write).
 Everything runs on the gateway's event loop. (A writer thread with its own loop was measured and
 dropped: the GIL hand-offs between the two threads cost more than the loop turns they saved.)
 
-`drive_plan` executes the plan's operations exactly in order, as `tracking.ingest.run_async` does,
+`drive_plan` executes the plan's operations exactly in order, as `tracking.ingest.run_sync` does,
 with two economies that matter at tens of thousands of positions a second: operations whose result
 the plan does not read are sent together in pipeline mode (four round trips a batch instead of
 eleven, and every round trip is a turn of a busy event loop), and COPY rows are formatted in one
@@ -47,6 +47,9 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 
 from tracking.ingest import (
+    RELEASE_SQL,
+    ROLLBACK_SQL,
+    SAVEPOINT_SQL,
     Attempt,
     BareAlarm,
     BatchResult,
@@ -54,7 +57,6 @@ from tracking.ingest import (
     Incoming,
     Plan,
     Query,
-    attempt_async,
     batch_plan,
 )
 
@@ -138,7 +140,7 @@ def reject_label(reason: str) -> str:
 async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit: bool = True) -> BatchResult:
     """Execute a `batch_plan` inside the connection's transaction (then commit it).
 
-    Same order and results as `tracking.ingest.run_async`; queries whose result is not read are held
+    Same order and results as `tracking.ingest.run_sync`; queries whose result is not read are held
     and sent together with the next one that is (pipeline mode), COPY data goes in one write.
     """
     held: list[Query] = []
@@ -161,9 +163,17 @@ async def drive_plan(connection: psycopg.AsyncConnection, plan: Plan, *, commit:
                 async with cursor.copy(op.sql) as copy:
                     await copy.write(op.data)
             elif isinstance(op, Attempt):
-                if held:
-                    await send_held()
-                value = await attempt_async(cursor, op)
+                # The savepoint and the attempt go with the held queries, its release with the
+                # next ones: the rule (no conflict) costs one round trip.
+                try:
+                    await send_held(Query(SAVEPOINT_SQL), op.query)
+                except psycopg.errors.UniqueViolation:
+                    held.clear()
+                    await cursor.execute(ROLLBACK_SQL)
+                    await cursor.execute(op.fallback.sql, op.fallback.params)
+                    value = await cursor.fetchall()
+                else:
+                    held.append(Query(RELEASE_SQL))
             elif op.fetch:
                 if held:
                     await send_held(op)
