@@ -509,9 +509,12 @@ def alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
-def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup, event_loop):
-    process = GatewayProcess(database_url(), GATEWAY_PROCESSES="2", GATEWAY_EVENT_LOOP=event_loop)
+@pytest.mark.parametrize(("event_loop", "writers"), [("uvloop", 1), ("asyncio", 2)])
+def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup, event_loop, writers):
+    """Both event loops; with two writers a worker splits its terminals into two lanes."""
+    process = GatewayProcess(
+        database_url(), GATEWAY_PROCESSES="2", GATEWAY_EVENT_LOOP=event_loop, GATEWAY_DB_WRITERS=str(writers)
+    )
     try:
         assert len(process.workers()) == 2
         terminals = [tf.terminal(protocol="gt06") for _ in range(12)]
@@ -526,6 +529,7 @@ def test_two_worker_processes_share_the_ports_and_stop_cleanly(django_db_setup, 
         assert process.process.wait(20) == 0
         assert process.log().count("gateway stopped:") == 2  # each worker drained and said so
         assert process.log().count(f"({event_loop} loop,") == 2
+        assert process.log().count(f" ms, {writers} writers,") == 2
     finally:
         process.stop()
 
