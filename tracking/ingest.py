@@ -99,6 +99,7 @@ JOIN tracking_terminal t ON t.id = a.terminal_id
 ON CONFLICT (terminal_id, kind, at) DO NOTHING
 """
 # Liveness to the minute is enough for offline alarms, and skips rewriting hot terminal rows.
+LIVENESS_S = 60  # the interval of SEEN_SQL
 SEEN_SQL = (
     "UPDATE tracking_terminal SET last_seen_at = now() WHERE id = ANY(%s::bigint[]) "
     "AND (last_seen_at IS NULL OR last_seen_at < now() - interval '60 seconds')"
@@ -448,15 +449,26 @@ def _execute_sync(cursor: Any, op: Query | Copy | Attempt) -> Any:
 
 
 def ingest_fixes(
-    items: Iterable[Incoming], *, bare_alarms: Sequence[BareAlarm] = (), checked: bool = False
+    items: Iterable[Incoming],
+    *,
+    bare_alarms: Sequence[BareAlarm] = (),
+    checked: bool = False,
+    liveness: Iterable[int] | None = None,
+    last_known: Callable[[int], LastFix | None] | None = None,
 ) -> BatchResult:
     """Store a batch through Django's connection, in one transaction (HTTP ingestion, replays).
-    `checked`: the caller already refused the fixes `fix_problem` objects to."""
+    `checked`: the caller already refused the fixes `fix_problem` objects to; `liveness` and
+    `last_known` as for `batch_plan`."""
     from django.conf import settings
     from django.db import connection, transaction
 
     plan = batch_plan(
-        list(items), bare_alarms=bare_alarms, outlier_speed_kmh=settings.OUTLIER_SPEED_KMH, checked=checked
+        list(items),
+        bare_alarms=bare_alarms,
+        outlier_speed_kmh=settings.OUTLIER_SPEED_KMH,
+        checked=checked,
+        liveness=liveness,
+        last_known=last_known,
     )
     with transaction.atomic(), connection.cursor() as cursor:
         return run_sync(cursor, plan)

@@ -8,11 +8,12 @@ an integration can fix and resend the whole batch safely (stored pings deduplica
 
 import datetime
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
-from tracking.ingest import Incoming, fix_problem, id_array
+from tracking.ingest import LIVENESS_S, Incoming, LastFix, fix_problem, id_array
 from tracking.models import IngestToken
 from tracking.protocols.common import Fix
 
@@ -101,31 +102,66 @@ def parse_ping(item: Any, prefix: str, errors: dict[str, list[str]]) -> tuple[st
     return terminal, fix  # type: ignore[return-value]
 
 
-def _active_terminals(imeis: list[str]) -> dict[str, int]:
-    """{imei: id} of the active ones among `imeis`: one array parameter, not a thousand. IMEIs are
-    digits (tracking.services.imei_problem): anything else names no terminal and stays out of the literal."""
+@dataclass(slots=True)
+class KnownTerminal:
+    id: int
+    seen_at: float | None  # last_seen_at, epoch seconds
+    last: LastFix | None  # its last position (epoch seconds, latitude, longitude)
+
+
+# The terminals of a batch with what storing it needs to know of them, in one statement: the
+# outlier check's last positions and whose liveness to refresh would otherwise be two more.
+KNOWN_SQL = (
+    "SELECT t.imei, t.id, extract(epoch FROM t.last_seen_at)::float8, extract(epoch FROM lp.device_time)::float8, "
+    "ST_Y(lp.point::geometry), ST_X(lp.point::geometry) "
+    "FROM tracking_terminal t LEFT JOIN tracking_lastposition lp ON lp.terminal_id = t.id "
+    "WHERE t.imei = ANY(%s::text[]) AND t.active"
+)
+
+
+def _active_terminals(imeis: list[str]) -> dict[str, KnownTerminal]:
+    """The active ones among `imeis`: one array parameter, not a thousand. IMEIs are digits
+    (tracking.services.imei_problem): anything else names no terminal and stays out of the literal."""
     imeis = [imei for imei in imeis if imei.isascii() and imei.isdigit()]
     if not imeis:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT imei, id FROM tracking_terminal WHERE imei = ANY(%s::text[]) AND active", [id_array(imeis)]
-        )
-        return dict(cursor.fetchall())
+        cursor.execute(KNOWN_SQL, [id_array(imeis)])
+        return {
+            imei: KnownTerminal(tid, seen, None if when is None else (when, lat, lon))
+            for imei, tid, seen, when, lat, lon in cursor.fetchall()
+        }
 
 
-def parse_batch(body: Any, token: IngestToken) -> tuple[list[Incoming], dict[str, list[str]]]:
+@dataclass
+class Parsed:
+    """A request's pings to store (or its problems), with what was read of their terminals."""
+
+    incoming: list[Incoming] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    terminals: dict[int, KnownTerminal] = field(default_factory=dict)
+
+    def last_known(self, terminal_id: int) -> LastFix | None:
+        return self.terminals[terminal_id].last
+
+    def liveness(self, now: float) -> list[int]:
+        """Terminals whose last_seen_at is over a minute old (SEEN_SQL would skip the others)."""
+        stale = now - LIVENESS_S
+        return [t.id for t in self.terminals.values() if t.seen_at is None or t.seen_at < stale]
+
+
+def parse_batch(body: Any, token: IngestToken) -> Parsed:
     """Items to store, or the problems with the request keyed by field path."""
     if isinstance(body, dict) and "pings" in body:
         items, prefix = body["pings"], "pings"
     elif isinstance(body, dict):
         items, prefix = [body], None
     else:
-        return [], {"non_field_errors": ['Send one ping object or {"pings": [...]}.']}
+        return Parsed(errors={"non_field_errors": ['Send one ping object or {"pings": [...]}.']})
     if not isinstance(items, list) or not items:
-        return [], {"pings": ["pings must be a non-empty list."]}
+        return Parsed(errors={"pings": ["pings must be a non-empty list."]})
     if len(items) > MAX_BATCH:
-        return [], {"pings": [f"At most {MAX_BATCH} pings per request; this one has {len(items)}."]}
+        return Parsed(errors={"pings": [f"At most {MAX_BATCH} pings per request; this one has {len(items)}."]})
     errors: dict[str, list[str]] = {}
     parsed = []
     for index, item in enumerate(items):
@@ -136,6 +172,7 @@ def parse_batch(body: Any, token: IngestToken) -> tuple[list[Incoming], dict[str
     imeis = {p[1][0] for p in parsed if p[1] is not None}
     known = _active_terminals(sorted(imeis))
     incoming = []
+    terminals: dict[int, KnownTerminal] = {}
     now = datetime.datetime.now(datetime.UTC)
     for key, result in parsed:
         if result is None:
@@ -146,11 +183,12 @@ def parse_batch(body: Any, token: IngestToken) -> tuple[list[Incoming], dict[str
         if problem:
             where = "time" if "time" in problem else "latitude"
             errors[f"{key}.{where}" if prefix else where] = [problem]
-        terminal_id = known.get(imei)
-        if terminal_id is None:
+        terminal = known.get(imei)
+        if terminal is None:
             errors[field] = [f"Unknown or retired terminal {imei}."]
-        elif token.terminal_id is not None and token.terminal_id != terminal_id:
+        elif token.terminal_id is not None and token.terminal_id != terminal.id:
             errors[field] = ["This token may only send positions for its own terminal."]
         else:
-            incoming.append(Incoming(terminal_id, fix))
-    return incoming, errors
+            incoming.append(Incoming(terminal.id, fix))
+            terminals[terminal.id] = terminal
+    return Parsed(incoming, errors, terminals)

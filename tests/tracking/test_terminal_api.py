@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from tests import factories
 from tests.tracking import factories as tf
-from tracking.models import Ping, Terminal, TerminalInstallation
+from tracking.models import LastPosition, Ping, Terminal, TerminalInstallation
 from tracking.services import ingest_token_create
 
 pytestmark = pytest.mark.django_db
@@ -205,6 +205,27 @@ def test_a_utc_z_time_and_every_optional_field_are_stored(api):
     stored = Ping.objects.get()
     assert (stored.device_time, stored.speed_kmh, stored.course, stored.altitude) == (when, 18.0, 90.5, 12.0)
     assert (stored.satellites, stored.battery, stored.alarms) == (8, 55, ["sos"])
+
+
+def test_a_jump_from_the_stored_last_position_is_an_outlier_and_liveness_is_kept(api):
+    term = tf.terminal(bound=False)
+    _token, raw = ingest_token_create(name="integration")
+
+    def post(*pings):
+        response = api.post("/api/v1/pings", {"pings": list(pings)}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    assert post(ping(term.imei, 30))["outliers"] == 0
+    term.refresh_from_db()
+    first_seen = term.last_seen_at
+    assert first_seen is not None  # heard from for the first time
+    # A minute later 500 km away, in the next request: judged against the stored last position.
+    assert post({**ping(term.imei, 29), "latitude": 44.38})["outliers"] == 1
+    assert post(ping(term.imei, 28))["outliers"] == 0  # back where it was
+    term.refresh_from_db()
+    assert term.last_seen_at == first_seen  # refreshed at most once a minute
+    assert LastPosition.objects.get(terminal=term).point.y == pytest.approx(39.88)
 
 
 def test_batches_over_the_limit_are_refused(api):

@@ -1,3 +1,5 @@
+import time
+
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -102,11 +104,16 @@ class PingIngestApi(APIView):
         token = token_lookup(request.headers.get("Authorization", ""))
         if token is None:
             raise AuthenticationFailed("Send a valid ingestion token: Authorization: Bearer <token>.")
-        incoming, errors = parse_batch(request.data, token)
+        parsed = parse_batch(request.data, token)
         problems = Problems()
-        problems.merge(errors)
+        problems.merge(parsed.errors)
         problems.raise_if_any()
-        result = ingest_fixes(incoming, checked=True)  # parse_batch refused every fix with a problem
+        result = ingest_fixes(  # parse_batch refused every fix with a problem, and read the terminals
+            parsed.incoming,
+            checked=True,
+            liveness=parsed.liveness(time.time()),
+            last_known=parsed.last_known,
+        )
         return Response(
             {"stored": result.stored, "duplicates": result.duplicates, "outliers": result.outliers},
             status=status.HTTP_201_CREATED,
