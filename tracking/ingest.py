@@ -72,15 +72,15 @@ LAST_SQL = (
 # Only the missing bikes' rows change an indexed column (missing_point): the others are HOT updates.
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
-    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, vehicle_missing, missing_point)
+    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, missing_point)
 SELECT DISTINCT ON (s.terminal_id) s.terminal_id, s.device_time, s.received_at, s.point, s.speed_kmh, s.course,
-       s.valid, s.battery, COALESCE(v.status = 'stolen', false), CASE WHEN v.status = 'stolen' THEN s.point END
+       s.valid, s.battery, CASE WHEN v.status = 'stolen' THEN s.point END
 FROM ping_stage s JOIN tracking_terminal t ON t.id = s.terminal_id LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
 WHERE NOT s.outlier AND s.valid ORDER BY s.terminal_id, s.device_time DESC
 ON CONFLICT (terminal_id) DO UPDATE SET
     device_time = EXCLUDED.device_time, received_at = EXCLUDED.received_at, point = EXCLUDED.point,
     speed_kmh = EXCLUDED.speed_kmh, course = EXCLUDED.course, valid = EXCLUDED.valid, battery = EXCLUDED.battery,
-    missing_point = CASE WHEN tracking_lastposition.vehicle_missing THEN EXCLUDED.point END
+    missing_point = CASE WHEN tracking_lastposition.missing_point IS NOT NULL THEN EXCLUDED.point END
 WHERE tracking_lastposition.device_time < EXCLUDED.device_time
 """
 ALARM_FROM_STAGE_SQL = """

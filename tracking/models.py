@@ -156,13 +156,12 @@ class LastPosition(models.Model):
     course = models.FloatField(null=True)
     valid = models.BooleanField()
     battery = models.SmallIntegerField(null=True)
-    # The terminal is fitted to a bike reported stolen now. Kept by last_positions_flag_missing() on
-    # every change of a bike's stolen state or of a terminal's fitting, and set by ingestion when a
-    # terminal's first position arrives.
-    vehicle_missing = models.BooleanField(default=False, db_default=False)
-    # `point` again while the bike is missing, else NULL: "stolen bikes near here" reads its partial
-    # index. No index names `point` itself, so moving a bike that is not missing is a HOT update
-    # (no index entry written; the table keeps room for it, fillfactor 80, migration 0010).
+    # `point` again while the terminal is fitted to a bike reported stolen now, else NULL: whether
+    # the bike is missing, and where, for "stolen bikes near here" (its partial index below). Kept by
+    # last_positions_flag_missing() on every change of a bike's stolen state or of a terminal's
+    # fitting, set by ingestion when a terminal's first position arrives and moved with each later
+    # one. No index names `point` itself, so moving a bike that is not missing is a HOT update (no
+    # index entry written; the table keeps room for it, fillfactor 80, migration 0010).
     missing_point = gis.PointField(geography=True, srid=4326, null=True, spatial_index=False)
 
     class Meta:

@@ -101,18 +101,17 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
 
 FLAG_MISSING_SQL = """
 UPDATE tracking_lastposition lp
-SET vehicle_missing = COALESCE(v.status = 'stolen', false),
-    missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
+SET missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
 FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
-WHERE t.id = lp.terminal_id AND (lp.vehicle_missing IS DISTINCT FROM COALESCE(v.status = 'stolen', false)
-    OR (lp.missing_point IS NULL) = COALESCE(v.status = 'stolen', false))
+WHERE t.id = lp.terminal_id AND (lp.missing_point IS NOT NULL) <> COALESCE(v.status = 'stolen', false)
 """
 SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicles)s))"
 
 
 def last_positions_flag_missing(*, terminal_ids: Iterable[int] = (), vehicle_ids: Iterable[int] = ()) -> None:
-    """Bring `LastPosition.vehicle_missing` in line with the stolen state of the bike each of these
-    terminals (or the terminal of each of these bikes) is fitted to now. Call it in the transaction
+    """Bring `LastPosition.missing_point` (set while the bike is missing) in line with the stolen
+    state of the bike each of these terminals (or the terminal of each of these bikes) is fitted to
+    now. Call it in the transaction
     that marks a bike stolen or clears it, and after fitting or removing a terminal."""
     with connection.cursor() as cursor:
         cursor.execute(

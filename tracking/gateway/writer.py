@@ -5,11 +5,12 @@ and `heard(terminal_id)` for messages that only show the terminal is alive (hear
 A batch is taken when GATEWAY_BATCH_SIZE positions are waiting or the oldest has waited
 GATEWAY_BATCH_MS (a slow commit therefore makes the next batch bigger, not later) and stored by
 `tracking.ingest.batch_plan` in one transaction on one of GATEWAY_DB_WRITERS psycopg
-AsyncConnections (two by default, so PostgreSQL works on both cores). Each writer has its own lane
-of terminals (terminal id modulo the writers): batches committing at once never touch the same
-terminal's rows, so they never wait for each other's row locks (with one shared queue, every batch
-of a busy county held locks on most last positions, and the second writer mostly waited for the
-first). Only after the commit does each message's target get its ack
+AsyncConnections (one per worker process by default: the next batch gathers while the last one
+commits, and the worker processes keep PostgreSQL busy on every core). With more than one, each
+writer has its own lane of terminals (terminal id modulo the writers): batches committing at once
+never touch the same terminal's rows, so they never wait for each other's row locks (with one
+shared queue, every batch of a busy county held locks on most last positions, and the second
+writer mostly waited for the first). Only after the commit does each message's target get its ack
 (`target.deliver(acks)`, on the gateway's event loop: the acks of one connection joined into one
 write).
 
@@ -90,9 +91,9 @@ class _Lane:
     number of writers).
 
     Each writer has its own lane, so two batches committing at once never hold the same terminal's
-    rows (its last position, its terminal row): they do not wait for each other's locks, and the
-    two connections keep PostgreSQL busy on both cores. A connection's messages all go to one lane,
-    so its acks still come in the order its messages arrived."""
+    rows (its last position, its terminal row): they do not wait for each other's locks. A
+    connection's messages all go to one lane, so its acks still come in the order its messages
+    arrived."""
 
     __slots__ = ("defence", "entries", "first_at", "full", "has_work", "seen", "waiting")
 
