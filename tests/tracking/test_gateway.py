@@ -30,6 +30,7 @@ from django.utils import timezone
 from tests.tracking import factories as tf
 from tests.tracking.gateway_harness import ROOT, GatewayProcess, connect, database_url, free_port, recv_exact
 from tracking.gateway import db as gateway_db
+from tracking.gateway import writer as writer_module
 from tracking.gateway.metrics import Metrics
 from tracking.gateway.writer import BatchWriter
 from tracking.ingest import Incoming
@@ -750,3 +751,34 @@ def test_writer_drops_only_the_message_the_database_refuses():
     assert poisoned.acks == []
     assert metrics.errors["db_rejected"] == 1
     assert Ping.objects.filter(terminal_id=terminal.pk).count() == 5
+
+
+def test_writer_forgets_terminals_past_their_ttl_and_then_judges_jumps_by_the_stored_position():
+    riding = tf.terminal(protocol="gt06", bound=False)
+    quiet = tf.terminal(protocol="gt06", bound=False)
+    first, second = Collector(), Collector()
+
+    async def until_acked(collector: Collector) -> None:
+        while not collector.acks:
+            await asyncio.sleep(0.01)
+
+    async def run() -> tuple[int, int]:
+        writer = BatchWriter(gateway_db.conninfo(connection.settings_dict), Metrics(), batch_ms=10)
+        task = asyncio.create_task(writer.run())
+        writer.add(first, b"a", [Incoming(riding.pk, yutian_fix(0)), Incoming(quiet.pk, yutian_fix(0))])
+        await asyncio.wait_for(until_acked(first), 10)
+        before = writer.remembered()
+        writer.forget_stale(time.monotonic() + writer_module.LAST_FIX_TTL_S + 1)
+        after = writer.remembered()
+        # Sixty seconds later, 110 km north: an e-bike cannot do that.
+        writer.add(second, b"b", [Incoming(riding.pk, yutian_fix(60, lat=40.8826))])
+        await asyncio.wait_for(until_acked(second), 10)
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        return before, after
+
+    before, after = asyncio.run(run())
+    assert (before, after) == (2, 0)
+    jump = Ping.objects.get(terminal_id=riding.pk, device_time=BASE + datetime.timedelta(seconds=60))
+    assert jump.outlier
+    assert LastPosition.objects.get(terminal_id=riding.pk).device_time == BASE

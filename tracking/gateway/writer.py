@@ -74,6 +74,9 @@ LIVENESS_EVERY_S = 30.0
 # own commits left there and reads tracking_lastposition only for terminals it has not written for
 # this long (the terminal may have been heard meanwhile by another worker or over HTTP).
 LAST_FIX_TTL_S = 60.0
+# Both memories are swept this often: entries past their TTL mean the same as no entry, and a worker
+# that has heard a county's terminals over a day would otherwise keep one of each per terminal.
+SWEEP_EVERY_S = 60.0
 
 # Connection-level trouble: retry the same batch on a new connection.
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError, OSError)
@@ -230,6 +233,7 @@ class BatchWriter:
         self._lanes = [_Lane() for _ in range(self.writers)]
         self._seen_at: dict[int, float] = {}  # terminal -> when its liveness was last committed
         self._last: dict[int, tuple[tuple[float, float, float], float]] = {}  # terminal -> (last fix, when)
+        self._sweep_at = time.monotonic() + SWEEP_EVERY_S
         self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
         self._pressure = False
@@ -419,10 +423,13 @@ class BatchWriter:
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
                 committed = time.monotonic()
+                # Into the current dicts: a sweep during the commit may have replaced them.
                 for tid in due:
-                    seen_at[tid] = committed
+                    self._seen_at[tid] = committed
                 for tid, fix in result.latest.items():
-                    remembered[tid] = (fix, committed)
+                    self._last[tid] = (fix, committed)
+                if committed >= self._sweep_at:
+                    self.forget_stale(committed)
                 return result, committed - started
             except RETRYABLE as error:
                 self.metrics.batch_failures += 1
@@ -443,6 +450,16 @@ class BatchWriter:
                 self.metrics.batch_failures += 1
                 await self._rollback(number)
                 raise
+
+    def forget_stale(self, now: float) -> None:
+        """Drop the liveness times and last fixes that are past their TTL at `now` (monotonic)."""
+        self._seen_at = {tid: at for tid, at in self._seen_at.items() if now - at < LIVENESS_EVERY_S}
+        self._last = {tid: entry for tid, entry in self._last.items() if now - entry[1] < LAST_FIX_TTL_S}
+        self._sweep_at = now + SWEEP_EVERY_S
+
+    def remembered(self) -> int:
+        """Terminals this writer holds a liveness time or a last fix for."""
+        return len(self._seen_at.keys() | self._last.keys())
 
     async def _connect(self, number: int) -> psycopg.AsyncConnection:
         connection = self._connections[number]
