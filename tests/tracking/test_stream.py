@@ -157,3 +157,29 @@ def test_framers_survive_arbitrary_bytes(stream, cuts):
     for framer in (Gt06Framer(), Jt808Framer()):
         for item in feed_in_pieces(framer, stream, [cut for cut in cuts if cut <= len(stream)]):
             assert isinstance(item, bytes | ProtocolError)
+
+
+def described(items):
+    return [item if isinstance(item, bytes) else (type(item).__name__, str(item)) for item in items]
+
+
+@given(gt06_frames, st.integers(0, 400), st.integers(0, 255), st.integers(10, 60) | st.just(4096))
+def test_gt06_a_frame_in_one_read_is_judged_as_one_arriving_byte_by_byte(frame, where, value, max_frame):
+    """A whole frame in one read takes the framer's short path; altered anywhere, or longer than
+    allowed, it must still be refused or held exactly as when its bytes arrive one at a time."""
+    if where < len(frame):
+        frame = frame[:where] + bytes((value,)) + frame[where + 1 :]
+    at_once, by_byte = Gt06Framer(max_frame), Gt06Framer(max_frame)
+    whole = at_once.feed(frame)
+    trickled = feed_in_pieces(by_byte, frame, range(1, len(frame)))
+    assert described(whole) == described(trickled)
+    counters = (at_once.frames, at_once.errors, at_once.garbage_bytes, at_once.pending)
+    assert counters == (by_byte.frames, by_byte.errors, by_byte.garbage_bytes, by_byte.pending)
+
+
+def test_gt06_one_read_of_a_real_location_frame_is_passed_on_as_it_came():
+    framer = Gt06Framer()
+    assert framer.feed(LOCATION_490) == [LOCATION_490]
+    assert framer.feed(LOCATION_490[:20]) == []
+    assert framer.feed(LOCATION_490[20:] + HEARTBEAT_427) == [LOCATION_490, HEARTBEAT_427]
+    assert (framer.frames, framer.errors, framer.garbage_bytes, framer.pending) == (3, 0, 0, 0)

@@ -355,7 +355,8 @@ class Gt06Session(TcpSession):
 
     def frame(self, frame: bytes) -> None:
         try:
-            message = gt06.decode(frame, tz_offset_minutes=self.tz_offset_minutes)
+            # The framer handed on only frames whose CRC it checked.
+            message = gt06.decode(frame, check_crc=False, tz_offset_minutes=self.tz_offset_minutes)
         except ProtocolError as error:
             self.invalid(error)
             return

@@ -88,8 +88,9 @@ ALARM_NAMES = {
 # Terminal-information bits 5-3 (Concox table only; Traccar's 110/111 readings are not documented).
 TERMINAL_INFO_ALARMS = {0b100: "sos", 0b011: "low_battery", 0b010: "power_cut", 0b001: "vibration"}
 
-_GPS_BLOCK = struct.Struct(">6BBIIBH")  # date-time, info/satellites, lat, lon, speed, course/status
-_GPS_TAIL = struct.Struct(">BIIBH")  # the same without the date-time, for encoding
+_GPS_TAIL = struct.Struct(
+    ">BIIBH"
+)  # the GPS block after its date-time: info/satellites, lat, lon, speed, course/status
 _COORD_SCALE = 1_800_000.0
 
 
@@ -166,10 +167,22 @@ def build_frame(protocol: int, content: bytes, serial: int) -> bytes:
 # --- server replies ---------------------------------------------------------------------------------
 
 
+# Replies by (protocol, serial): a terminal's serial counts up, and every location packet is acked.
+_ACKS: dict[int, bytes] = {}
+_ACKS_MAX = 65536
+
+
 def ack(protocol: int, serial: int) -> bytes:
     """The short echo reply for login, heartbeat, alarm (and the optional location ack)."""
-    body = bytes((5, protocol, serial >> 8, serial & 0xFF))
-    return b"\x78\x78" + body + crc_itu(body).to_bytes(2, "big") + STOP
+    key = protocol << 16 | serial
+    reply = _ACKS.get(key)
+    if reply is None:
+        body = bytes((5, protocol, serial >> 8, serial & 0xFF))
+        reply = b"\x78\x78" + body + crc_itu(body).to_bytes(2, "big") + STOP
+        if len(_ACKS) >= _ACKS_MAX:
+            _ACKS.clear()
+        _ACKS[key] = reply
+    return reply
 
 
 def login_ack(serial: int) -> bytes:
@@ -289,20 +302,35 @@ def _decode_heartbeat(content: bytes, serial: int) -> Message:
     )
 
 
-def _read_gps(content: bytes, tz: int) -> tuple[datetime | None, float, float, bool, dict[str, Any], int, int]:
-    year, month, day, hour, minute, second, info, lat_raw, lon_raw, speed, course_status = _GPS_BLOCK.unpack_from(
-        content
-    )
+# Device times by their six raw bytes: the terminals reporting in one second send the same ones, and
+# building a datetime was a fifth of decoding a location packet. Cleared when it grows past the bound.
+_TIMES: dict[bytes, datetime | None] = {}
+_TIMES_MAX = 4096
+
+
+def _device_time(raw: bytes) -> datetime | None:
+    """The UTC time of the 6-byte Y-M-D h:m:s block; None for all zeros. Raises ValueError."""
+    time = _TIMES.get(raw, _TIMES)
+    if time is _TIMES:
+        time = None if raw == b"\0\0\0\0\0\0" else datetime(2000 + raw[0], *raw[1:6], tzinfo=UTC)
+        if len(_TIMES) >= _TIMES_MAX:
+            _TIMES.clear()
+        _TIMES[raw] = time
+    return time  # type: ignore[return-value]
+
+
+def _fix(content: bytes, tz: int, alarms: tuple[str, ...] = ()) -> tuple[Fix, dict[str, Any]]:
+    """The fix of the 18-byte GPS block at the start of `content`, and its extras (to add to)."""
+    info, lat_raw, lon_raw, speed, course_status = _GPS_TAIL.unpack_from(content, 6)
     extras: dict[str, Any] = {"course_status": course_status}
-    time = None
-    if year or month or day or hour or minute or second:
-        try:
-            time = datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
-        except ValueError:
-            extras["raw_time"] = content[:6].hex()
-        else:
-            if tz:
-                time -= timedelta(minutes=tz)
+    try:
+        time = _device_time(content[:6])
+    except ValueError:
+        time = None
+        extras["raw_time"] = content[:6].hex()
+    else:
+        if tz and time is not None:
+            time -= timedelta(minutes=tz)
     latitude = lat_raw / _COORD_SCALE
     longitude = lon_raw / _COORD_SCALE
     if not course_status & 0x0400:  # bit 10 = 1 means north: south when clear
@@ -314,22 +342,21 @@ def _read_gps(content: bytes, tz: int) -> tuple[datetime | None, float, float, b
     check_coordinates(latitude, longitude)
     if course_status & 0x2000:
         extras["differential"] = True
-    return time, latitude, longitude, bool(course_status & 0x1000), extras, info & 0x0F, speed
-
-
-def _fix(content: bytes, tz: int, alarms: tuple[str, ...] = ()) -> tuple[Fix, dict[str, Any]]:
-    time, latitude, longitude, valid, extras, satellites, speed = _read_gps(content, tz)
-    course = content[16] << 8 | content[17]
+    valid = bool(course_status & 0x1000)
+    # Positional: time, latitude, longitude, valid, speed_kmh, course, altitude, satellites, alarms,
+    # battery, extras.
     fix = Fix(
-        time=time,
-        latitude=latitude,
-        longitude=longitude,
-        valid=valid,
-        speed_kmh=float(speed),
-        course=float(course & 0x03FF),
-        satellites=satellites,
-        alarms=alarms,
-        extras=extras,
+        time,
+        latitude,
+        longitude,
+        valid,
+        float(speed),
+        float(course_status & 0x03FF),
+        None,
+        info & 0x0F,
+        alarms,
+        None,
+        extras,
     )
     return fix, extras
 
