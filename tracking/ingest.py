@@ -18,9 +18,9 @@ import datetime
 import json
 import math
 import struct
-from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import asin, cos, sin, sqrt
 from typing import Any
 
 from geopy.distance import geodesic
@@ -83,18 +83,13 @@ ON CONFLICT (terminal_id) DO UPDATE SET
     missing_point = CASE WHEN tracking_lastposition.missing_point IS NOT NULL THEN EXCLUDED.point END
 WHERE tracking_lastposition.device_time < EXCLUDED.device_time
 """
-ALARM_FROM_STAGE_SQL = """
+# Terminal alarms, those of the batch's fixes (with the fix's point) and those sent without one,
+# from arrays the batch builds: joining the staging table (no statistics) to tracking_terminal had
+# the planner hash the whole terminal table for every batch holding an alarm.
+ALARM_SQL = """
 INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
-SELECT s.terminal_id, t.vehicle_id, a.kind, 'terminal', s.device_time, s.received_at, s.point, 'new', ''
-FROM ping_stage s JOIN tracking_terminal t ON t.id = s.terminal_id
-CROSS JOIN LATERAL jsonb_array_elements_text(s.alarms) AS a(kind)
-WHERE s.alarms <> '[]'::jsonb
-ON CONFLICT (terminal_id, kind, at) DO NOTHING
-"""
-BARE_ALARM_SQL = """
-INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
-SELECT t.id, t.vehicle_id, a.kind, 'terminal', a.at, now(), NULL, 'new', ''
-FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS a(terminal_id, kind, at)
+SELECT t.id, t.vehicle_id, a.kind, 'terminal', a.at, %s, a.point::geography, 'new', ''
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[]) AS a(terminal_id, kind, at, point)
 JOIN tracking_terminal t ON t.id = a.terminal_id
 ON CONFLICT (terminal_id, kind, at) DO NOTHING
 """
@@ -212,14 +207,15 @@ def fix_problem(fix: Fix, *, now: datetime.datetime) -> str | None:
 
 
 EARTH_RADIUS_M = 6_371_009.0  # the mean radius geopy's great_circle uses
+_RADIANS = math.pi / 180  # the factor of math.radians
 
 
 def sphere_metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Haversine distance on the mean sphere: geopy's great_circle, without building its objects
     for every position of every batch (it was a tenth of the gateway's CPU)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    p1, p2 = lat1 * _RADIANS, lat2 * _RADIANS
+    h = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin((lon2 - lon1) * _RADIANS / 2) ** 2
+    return 2 * EARTH_RADIUS_M * asin(min(1.0, sqrt(h)))
 
 
 def implied_speed_kmh(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
@@ -264,16 +260,26 @@ def flag_outliers(
     a bike standing still adds nothing, where inserting every fix's row cost a probe each.
     """
     flags = [False] * len(items)
-    by_terminal: dict[int, list[int]] = defaultdict(list)
+    by_terminal: dict[int, list[int]] = {}
     for index, item in enumerate(items):
-        by_terminal[item.terminal_id].append(index)
+        indexes = by_terminal.get(item.terminal_id)
+        if indexes is None:
+            by_terminal[item.terminal_id] = [index]
+        else:
+            indexes.append(index)
+    epochs: dict[datetime.datetime, float] = {}  # the fixes of a batch share few distinct seconds
     for terminal_id, indexes in by_terminal.items():
-        indexes.sort(key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
+        if len(indexes) > 1:
+            indexes.sort(key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
         prev = last.get(terminal_id)
         where = None if prev is None or presence is None else presence_of(*prev)
         for i in indexes:
             fix = items[i].fix
-            cur = (fix.time.timestamp(), fix.latitude, fix.longitude)  # type: ignore[union-attr]
+            moment = fix.time
+            epoch = epochs.get(moment)  # type: ignore[arg-type]
+            if epoch is None:
+                epoch = epochs[moment] = moment.timestamp()  # type: ignore[index,union-attr]
+            cur = (epoch, fix.latitude, fix.longitude)
             if prev is not None and cur[0] < prev[0]:
                 if presence is not None and fix.valid:
                     presence.add((*presence_of(*cur), terminal_id))
@@ -365,12 +371,15 @@ def batch_plan(
             rows = sorted(presence)
             yield Query(PRESENCE_ROWS_SQL, [id_array(column) for column in zip(*rows, strict=True)])
         yield Query(UPSERT_LAST_SQL)
-        yield Query(ALARM_FROM_STAGE_SQL)
-    if bare_alarms:
-        yield Query(
-            BARE_ALARM_SQL,
-            [[a.terminal_id for a in bare_alarms], [a.kind for a in bare_alarms], [a.at for a in bare_alarms]],
-        )
+    alarms = [
+        (item.terminal_id, kind, item.fix.time, ewkb_point(item.fix.longitude, item.fix.latitude))
+        for item in accepted
+        if item.fix.alarms
+        for kind in item.fix.alarms
+    ]
+    alarms += [(alarm.terminal_id, alarm.kind, alarm.at, None) for alarm in bare_alarms]
+    if alarms:
+        yield Query(ALARM_SQL, [now, *(list(column) for column in zip(*alarms, strict=True))])
     # One outbox row for the batch's positions and bare alarms alike: an SOS sent without a fix must
     # reach the duty room as surely as one with a position.
     outbox_ids = sorted({item.terminal_id for item in accepted} | {a.terminal_id for a in bare_alarms})
