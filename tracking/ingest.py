@@ -70,12 +70,14 @@ LAST_SQL = (
     "FROM tracking_lastposition WHERE terminal_id = ANY(%s::bigint[])"
 )
 # Only the missing bikes' rows change an indexed column (missing_point): the others are HOT updates.
+# No join: a new row starts without missing_point, and FLAG_MISSING_SQL follows for the terminals
+# that had no last position (joining each row's terminal and bike cost a third of the upsert).
 UPSERT_LAST_SQL = """
 INSERT INTO tracking_lastposition
-    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery, missing_point)
+    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery)
 SELECT DISTINCT ON (s.terminal_id) s.terminal_id, s.device_time, s.received_at, s.point, s.speed_kmh, s.course,
-       s.valid, s.battery, CASE WHEN v.status = 'stolen' THEN s.point END
-FROM ping_stage s JOIN tracking_terminal t ON t.id = s.terminal_id LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
+       s.valid, s.battery
+FROM ping_stage s
 WHERE NOT s.outlier AND s.valid ORDER BY s.terminal_id, s.device_time DESC
 ON CONFLICT (terminal_id) DO UPDATE SET
     device_time = EXCLUDED.device_time, received_at = EXCLUDED.received_at, point = EXCLUDED.point,
@@ -83,6 +85,15 @@ ON CONFLICT (terminal_id) DO UPDATE SET
     missing_point = CASE WHEN tracking_lastposition.missing_point IS NOT NULL THEN EXCLUDED.point END
 WHERE tracking_lastposition.device_time < EXCLUDED.device_time
 """
+# Brings missing_point in line with the stolen state of each terminal's bike (a condition on t.id
+# or t.vehicle_id narrows it; tracking.services uses it when a bike is reported stolen or found).
+FLAG_MISSING_SQL = """
+UPDATE tracking_lastposition lp
+SET missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
+FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
+WHERE t.id = lp.terminal_id AND (lp.missing_point IS NOT NULL) <> COALESCE(v.status = 'stolen', false)
+"""
+NEW_LAST_FLAG_SQL = FLAG_MISSING_SQL + " AND t.id = ANY(%s::bigint[])"
 # Terminal alarms, those of the batch's fixes (with the fix's point) and those sent without one,
 # from arrays the batch builds: joining the staging table (no statistics) to tracking_terminal had
 # the planner hash the whole terminal table for every batch holding an alarm.
@@ -371,6 +382,9 @@ def batch_plan(
             rows = sorted(presence)
             yield Query(PRESENCE_ROWS_SQL, [id_array(column) for column in zip(*rows, strict=True)])
         yield Query(UPSERT_LAST_SQL)
+        first_positions = [tid for tid in terminal_ids if tid not in last]
+        if first_positions:
+            yield Query(NEW_LAST_FLAG_SQL, [id_array(first_positions)])
     alarms = [
         (item.terminal_id, kind, item.fix.time, ewkb_point(item.fix.longitude, item.fix.latitude))
         for item in accepted

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from stdnum import imei as stdnum_imei
 
 from accounts.models import User
+from tracking.ingest import FLAG_MISSING_SQL
 from tracking.models import IngestToken, Terminal, TerminalInstallation
 from tracking.pings_http import token_digest
 from vehicles.models import Vehicle
@@ -99,12 +100,6 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
         )
 
 
-FLAG_MISSING_SQL = """
-UPDATE tracking_lastposition lp
-SET missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
-FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
-WHERE t.id = lp.terminal_id AND (lp.missing_point IS NOT NULL) <> COALESCE(v.status = 'stolen', false)
-"""
 SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicles)s))"
 
 
