@@ -320,6 +320,7 @@ def batch_plan(
     liveness: Iterable[int] | None = None,
     last_known: Callable[[int], LastFix | None] | None = None,
     checked: bool = False,
+    staged: bool = False,
 ) -> Plan:
     """Operations storing one batch. `liveness` are the terminals whose last_seen_at to refresh
     (default: every terminal of the batch; a caller adds those heard without a fix, heartbeats, or
@@ -329,7 +330,8 @@ def batch_plan(
     A caller that keeps state between batches (the gateway's writer) may also pass `last_known`,
     which answers a terminal's last position when it knows it (the others are read from
     tracking_lastposition). `BatchResult.latest` then holds the batch's terminals' last positions
-    as committed."""
+    as committed. `staged`: the connection has an empty ping_stage already (the writer creates it
+    when it connects and commits every batch), so the batch need not create and empty it."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -355,8 +357,9 @@ def batch_plan(
         return result
     if accepted:
         # Ahead of the read below: a pipelining driver sends them with it, in one round trip.
-        yield Query(STAGE_DDL)
-        yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
+        if not staged:
+            yield Query(STAGE_DDL)
+            yield Query("DELETE FROM ping_stage")  # left over when an enclosing transaction is still open
         terminal_ids = sorted({item.terminal_id for item in accepted})
         last: dict[int, LastFix] = {}
         unknown = terminal_ids

@@ -51,6 +51,7 @@ from tracking.ingest import (
     RELEASE_SQL,
     ROLLBACK_SQL,
     SAVEPOINT_SQL,
+    STAGE_DDL,
     Attempt,
     BareAlarm,
     BatchResult,
@@ -419,6 +420,7 @@ class BatchWriter:
                     outlier_speed_kmh=self.outlier_speed_kmh,
                     liveness=due,
                     last_known=last_known,
+                    staged=True,
                 )
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
@@ -466,6 +468,9 @@ class BatchWriter:
         if connection is None or connection.closed:
             async with asyncio.timeout(self.db_timeout_s):
                 connection = await db.connect(self.conninfo, autocommit=False)
+                # The session's staging table, once: every batch commits, which empties it.
+                await connection.execute(STAGE_DDL)
+                await connection.commit()
             self._connections[number] = connection
             if not self._up[number]:
                 log.info("batch writer %d connected to the database", number + 1)
