@@ -166,7 +166,7 @@ def baseline_commit(iterations: int = 100) -> list[float]:
 def machine() -> dict[str, Any]:
     """What the figures were measured on. The machine is shared: the load says how busy it was, and
     `python_loop_ms` how fast its cores ran then (the median of three runs of one fixed pure-Python
-    loop; seen from 77 to 144 ms on one idle machine within an hour). Compare runs with it."""
+    loop; seen from 77 to 167 ms on one idle machine within an hour). Compare runs with it."""
     load1, _load5, _load15 = os.getloadavg()
     loop = [time_call(lambda: sum(range(10_000_000))) for _ in range(3)]
     return {"cpus": os.cpu_count(), "loadavg_1m": round(load1, 2), "python_loop_ms": round(p50(loop), 1)}

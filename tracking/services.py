@@ -106,8 +106,8 @@ SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicl
 def last_positions_flag_missing(*, terminal_ids: Iterable[int] = (), vehicle_ids: Iterable[int] = ()) -> None:
     """Bring `LastPosition.missing_point` (set while the bike is missing) in line with the stolen
     state of the bike each of these terminals (or the terminal of each of these bikes) is fitted to
-    now. Call it in the transaction
-    that marks a bike stolen or clears it, and after fitting or removing a terminal."""
+    now. Call it in the transaction that marks a bike stolen or clears it, and after fitting or
+    removing a terminal."""
     with connection.cursor() as cursor:
         cursor.execute(
             FLAG_MISSING_SQL + SOME_TERMINALS, {"terminals": list(terminal_ids), "vehicles": list(vehicle_ids)}

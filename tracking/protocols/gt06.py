@@ -88,9 +88,8 @@ ALARM_NAMES = {
 # Terminal-information bits 5-3 (Concox table only; Traccar's 110/111 readings are not documented).
 TERMINAL_INFO_ALARMS = {0b100: "sos", 0b011: "low_battery", 0b010: "power_cut", 0b001: "vibration"}
 
-_GPS_TAIL = struct.Struct(
-    ">BIIBH"
-)  # the GPS block after its date-time: info/satellites, lat, lon, speed, course/status
+# The GPS block after its date-time: info/satellites, lat, lon, speed, course/status.
+_GPS_TAIL = struct.Struct(">BIIBH")
 _COORD_SCALE = 1_800_000.0
 
 
