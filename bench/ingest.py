@@ -568,6 +568,7 @@ class LoadGenerator:
         self.bad_replies = 0
         self.closed = 0
         self.latencies = array.array("d")
+        self.latency_sent = array.array("d")  # when each ping of `latencies` was sent
 
     def run(self) -> dict[str, Any]:
         from tracking.protocols import gt06
@@ -696,6 +697,9 @@ class LoadGenerator:
         for name, before, after in zip(("machine_busy", "machine_iowait"), machine_before, machine_cpu(), strict=False):
             cpu[name] = round((after - before) / wall, 2)
         latencies = sorted(self.latencies[latencies_before:])
+        by_second: dict[int, list[float]] = {}
+        for at, latency in zip(self.latency_sent[latencies_before:], self.latencies[latencies_before:], strict=True):
+            by_second.setdefault(int(at - t0), []).append(latency)
         span = max(self.last_ack - t0, send_s)
         result = {
             "offered_per_s": rate,
@@ -706,6 +710,8 @@ class LoadGenerator:
             "p50_ms": round(_pct(latencies, 50), 1),
             "p99_ms": round(_pct(latencies, 99), 1),
             "max_ms": round(latencies[-1], 1) if latencies else None,
+            # By the second the pings were sent in: a warm-up or a periodic stall shows here.
+            "p99_ms_by_second": [round(_pct(sorted(by_second[second]), 99)) for second in sorted(by_second)],
             "cpu_cores": cpu,
         }
         _log(f"stage {number + 1}: {json.dumps(result)}")
@@ -778,6 +784,7 @@ class LoadGenerator:
             sent = sent_at.pop((data[i + 4] << 8) | data[i + 5], None)
             if sent is not None:
                 latencies.append((now - sent) * 1000)
+                self.latency_sent.append(sent)
                 self.acked += 1
                 self.last_ack = now
         if size < len(data):

@@ -782,3 +782,36 @@ def test_writer_forgets_terminals_past_their_ttl_and_then_judges_jumps_by_the_st
     jump = Ping.objects.get(terminal_id=riding.pk, device_time=BASE + datetime.timedelta(seconds=60))
     assert jump.outlier
     assert LastPosition.objects.get(terminal_id=riding.pk).device_time == BASE
+
+
+def test_writer_keeps_its_staging_table_empty_and_its_file_from_growing(monkeypatch):
+    """A day of batches must not grow the table every batch stages in: each batch deletes its rows,
+    and the writer vacuums them away every STAGE_VACUUM_ROWS rows, keeping the file's pages."""
+    monkeypatch.setattr(writer_module, "STAGE_VACUUM_ROWS", 200)
+    terminals = [tf.terminal(protocol="gt06", bound=False) for _ in range(50)]
+
+    async def stage_after(writer: BatchWriter, rounds: range) -> tuple[int, int]:
+        for round_ in rounds:
+            done = Collector()
+            writer.add(done, b"ok", [Incoming(t.pk, yutian_fix(round_)) for t in terminals])
+            while not done.acks:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)  # the vacuum follows the batch's acks
+        cursor = await writer._connections[0].execute("SELECT count(*), pg_relation_size('ping_stage') FROM ping_stage")
+        rows, size = await cursor.fetchone()
+        await writer._connections[0].commit()
+        return rows, size
+
+    async def run() -> list[tuple[int, int]]:
+        writer = BatchWriter(gateway_db.conninfo(connection.settings_dict), Metrics(), batch_ms=5, writers=1)
+        task = asyncio.create_task(writer.run())
+        seen = [await stage_after(writer, range(0, 8)), await stage_after(writer, range(8, 40))]
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        return seen
+
+    (rows_early, size_early), (rows_late, size_late) = asyncio.run(run())
+    assert rows_early == rows_late == 0
+    # 32 more batches of 50 rows (about a page each) left the file as it was after 8.
+    assert size_late <= size_early
+    assert Ping.objects.filter(terminal_id__in=[t.pk for t in terminals]).count() == 50 * 40

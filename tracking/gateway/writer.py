@@ -23,6 +23,11 @@ the plan does not read are sent together in pipeline mode (four round trips a ba
 eleven, and every round trip is a turn of a busy event loop), and COPY rows are formatted in one
 go instead of one awaited `write_row` per row.
 
+Each connection stages its batches in its own temporary table, created when it connects. A batch
+deletes its staged rows before it commits, and every STAGE_VACUUM_ROWS rows the writer vacuums the
+table between two batches: emptying it by truncation at each commit made commits wait on the file
+system (see `tracking.ingest.WRITER_STAGE_DDL`).
+
 Failure policy:
 - Connection problems (lost connection, server shutdown, deadlock, timeouts: psycopg's
   OperationalError / InterfaceError, or a transaction slower than GATEWAY_DB_TIMEOUT_S): nothing is
@@ -51,7 +56,8 @@ from tracking.ingest import (
     RELEASE_SQL,
     ROLLBACK_SQL,
     SAVEPOINT_SQL,
-    STAGE_DDL,
+    STAGE_VACUUM_SQL,
+    WRITER_STAGE_DDL,
     Attempt,
     BareAlarm,
     BatchResult,
@@ -78,6 +84,11 @@ LAST_FIX_TTL_S = 60.0
 # Both memories are swept this often: entries past their TTL mean the same as no entry, and a worker
 # that has heard a county's terminals over a day would otherwise keep one of each per terminal.
 SWEEP_EVERY_S = 60.0
+
+# The rows a writer's batches delete from its staging table before the writer vacuums them away
+# (tracking.ingest.WRITER_STAGE_DDL): a few batches at county load, a few seconds of a quiet one.
+# Until then every batch's scans of the table pass over them.
+STAGE_VACUUM_ROWS = 2000
 
 # Connection-level trouble: retry the same batch on a new connection.
 RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError, OSError)
@@ -241,6 +252,7 @@ class BatchWriter:
         self._closing = False
         self._connections: list[psycopg.AsyncConnection | None] = [None] * self.writers
         self._up: list[bool] = [False] * self.writers
+        self._stage_dead = [0] * self.writers  # rows deleted from each connection's ping_stage since its vacuum
         metrics.pending_items = lambda: self._waiting_items
         metrics.inflight_items = lambda: self._inflight_items
 
@@ -337,6 +349,8 @@ class BatchWriter:
             finally:
                 self._inflight_items -= count
                 self._check_pressure()
+            if self._stage_dead[number] >= STAGE_VACUUM_ROWS:
+                await self._vacuum_stage(number)
 
     async def _wait_for_batch(self, lane: _Lane) -> None:
         while lane.waiting < self.batch_size and not self._closing:
@@ -425,6 +439,7 @@ class BatchWriter:
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
                 committed = time.monotonic()
+                self._stage_dead[number] += len(items)
                 # Into the current dicts: a sweep during the commit may have replaced them.
                 for tid in due:
                     self._seen_at[tid] = committed
@@ -468,14 +483,35 @@ class BatchWriter:
         if connection is None or connection.closed:
             async with asyncio.timeout(self.db_timeout_s):
                 connection = await db.connect(self.conninfo, autocommit=False)
-                # The session's staging table, once: every batch commits, which empties it.
-                await connection.execute(STAGE_DDL)
+                # The session's staging table, once: every batch leaves it empty.
+                await connection.execute(WRITER_STAGE_DDL)
                 await connection.commit()
             self._connections[number] = connection
+            self._stage_dead[number] = 0
             if not self._up[number]:
                 log.info("batch writer %d connected to the database", number + 1)
             self._mark(number, up=True)
         return connection
+
+    async def _vacuum_stage(self, number: int) -> None:
+        """Vacuum the connection's staging table between two batches (VACUUM runs outside a
+        transaction). Its file keeps its size: the next batches fill the pages freed here. A
+        connection that fails here is dropped; the next batch connects anew, with a new table."""
+        connection = self._connections[number]
+        if connection is None or connection.closed:
+            return
+        try:
+            async with asyncio.timeout(self.db_timeout_s):
+                await connection.set_autocommit(True)
+                await connection.execute(STAGE_VACUUM_SQL)
+                await connection.set_autocommit(False)
+            self._stage_dead[number] = 0
+        except (*RETRYABLE, psycopg.Error) as error:
+            self.metrics.errors["db_connection"] += 1
+            log.warning("staging table not vacuumed (%s: %s); reconnecting", type(error).__name__, error)
+            self._mark(number, up=False)
+            await db.close_quietly(connection)
+            self._connections[number] = None
 
     def _mark(self, number: int, *, up: bool) -> None:
         self._up[number] = up
