@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -5,3 +6,17 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ebike_registry.settings")
 
 application = get_wsgi_application()
+
+
+def _settle() -> None:
+    """Load the URL configuration and the views now, then take everything loaded so far out of the
+    cyclic collector's walks (gc.freeze): it lives as long as the worker, and every full collection
+    during a request otherwise walked all of Django, DRF and GeoDjango."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view module
+    gc.collect()
+    gc.freeze()
+
+
+_settle()
