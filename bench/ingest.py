@@ -191,6 +191,16 @@ def watch_elapsed(watch: bench.Stopwatch) -> float:
     return max(1e-9, time.perf_counter() - watch.started)
 
 
+def flush_dirty_pages() -> None:
+    """Write the machine's dirty pages to disk before a measured phase (os.sync). The phases before
+    it leave up to a gigabyte in the page cache (seeding, the COPY baseline); the kernel wrote it
+    back in one burst in the middle of the next phase, and the WAL flushes of that phase's commits
+    queued behind it: the burst measured the phase before, not this one."""
+    with bench.Stopwatch() as watch:
+        os.sync()
+    bench.log(f"dirty pages written back in {watch.seconds:.1f} s")
+
+
 def choose_lane(day: datetime.date, first_terminal: int) -> int:
     """The first lane (second inside the 40-s slots) no earlier run used; purges runs when all are used."""
     from django.db import connection
@@ -950,16 +960,20 @@ def main() -> None:
     bench.log(f"partition {partition_name(day)} holds ~{partition_size:,} rows; this run writes lane {lane}")
     info = gateway_conninfo()
 
+    flush_dirty_pages()
     copy_rate, copied = copy_baseline(info, terminals, clock, config["copy_rows"])
     results["copy_rows_per_s"] = round(copy_rate)
     bench.log(f"(a) COPY: {copied:,} rows at {copy_rate:,.0f} rows/s")
+    flush_dirty_pages()
     pipeline_rate = pipeline_baseline(info, terminals, clock, config["pipeline_rows"])
     results["ingest_pipeline_rows_per_s"] = round(pipeline_rate)
     bench.log(f"(a2) batch_plan without the gateway (2 connections, 2,000 a batch): {pipeline_rate:,.0f} rows/s")
+    flush_dirty_pages()
     insert_rate = insert_baseline(info, terminals, clock, config["insert_rows"])
     results["insert_autocommit_rows_per_s"] = round(insert_rate)
     bench.log(f"(b) INSERT per row, autocommit: {insert_rate:,.0f} rows/s")
 
+    flush_dirty_pages()
     gateway = run_gateway_phase(terminals, clock, config, args.profile)
     stages = gateway["stages"]
     good = [stage for stage in stages if kept_up(stage)]
@@ -992,6 +1006,7 @@ def main() -> None:
         results["http_batch_pings_per_s"] = None
         results["http_batch_note"] = "skipped (--skip-http)"
     else:
+        flush_dirty_pages()
         rate, note = http_phase(terminals, clock, config["http_s"])
         results["http_batch_pings_per_s"] = None if rate is None else round(rate)
         results["http_batch_note"] = note
