@@ -29,6 +29,8 @@ never "in the future"), for the same registered bench terminals:
   4 client threads), when that endpoint exists;
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
   in, before the load starts (at small scale: with `connections` connections).
+Before each measured phase the machine's dirty pages are written to disk (os.sync), so that no
+phase pays for the write-back of the one before it.
 small = 500 terminals and connections, no seeding; full = 10,000 terminals and connections,
 20,000,000 seeded rows. Targets (2 cores, generator included): (c) >= 25,000 acked pings/s with p99
 <= 250 ms and >= 0.3 of (a); (d) >= 60,000 pings/s; (e) <= 200 MB.
