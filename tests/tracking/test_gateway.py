@@ -815,3 +815,32 @@ def test_writer_keeps_its_staging_table_empty_and_its_file_from_growing(monkeypa
     # 32 more batches of 50 rows (about a page each) left the file as it was after 8.
     assert size_late <= size_early
     assert Ping.objects.filter(terminal_id__in=[t.pk for t in terminals]).count() == 50 * 40
+
+
+def test_a_failing_staging_vacuum_costs_a_reconnect_and_no_position(monkeypatch):
+    """The vacuum runs between batches, after the acks: when it fails, the writer drops that
+    connection and the next batch goes out on a new one, with its own new staging table."""
+    monkeypatch.setattr(writer_module, "STAGE_VACUUM_ROWS", 20)
+    monkeypatch.setattr(writer_module, "STAGE_VACUUM_SQL", "VACUUM no_such_table")
+    terminals = [tf.terminal(protocol="gt06", bound=False) for _ in range(25)]
+    collectors = [Collector() for _ in range(4)]
+
+    async def acked(done: Collector) -> None:
+        while not done.acks:
+            await asyncio.sleep(0.005)
+
+    async def run() -> Metrics:
+        metrics = Metrics()
+        writer = BatchWriter(gateway_db.conninfo(connection.settings_dict), metrics, batch_ms=5, writers=1)
+        task = asyncio.create_task(writer.run())
+        for round_, done in enumerate(collectors):
+            writer.add(done, b"ok", [Incoming(t.pk, yutian_fix(round_)) for t in terminals])
+            await asyncio.wait_for(acked(done), 10)
+        writer.stop()
+        await asyncio.wait_for(task, 10)
+        return metrics
+
+    metrics = asyncio.run(run())
+    assert [done.acks for done in collectors] == [[b"ok"]] * 4
+    assert metrics.errors["db_connection"] == 4  # a failed vacuum after every batch
+    assert Ping.objects.filter(terminal_id__in=[t.pk for t in terminals]).count() == 25 * 4
