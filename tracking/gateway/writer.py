@@ -450,10 +450,7 @@ class BatchWriter:
                 return result, committed - started
             except RETRYABLE as error:
                 self.metrics.batch_failures += 1
-                self.metrics.errors["db_connection"] += 1
-                self._mark(number, up=False)
-                await db.close_quietly(connection)
-                self._connections[number] = None
+                await self._drop(number, connection)
                 log.warning(
                     "batch of %d positions not committed (%s: %s); retrying in %.1f s",
                     len(items),
@@ -507,11 +504,15 @@ class BatchWriter:
                 await connection.set_autocommit(False)
             self._stage_dead[number] = 0
         except (*RETRYABLE, psycopg.Error) as error:
-            self.metrics.errors["db_connection"] += 1
             log.warning("staging table not vacuumed (%s: %s); reconnecting", type(error).__name__, error)
-            self._mark(number, up=False)
-            await db.close_quietly(connection)
-            self._connections[number] = None
+            await self._drop(number, connection)
+
+    async def _drop(self, number: int, connection: psycopg.AsyncConnection | None) -> None:
+        """Connection trouble: count it, close the connection; the next batch connects anew."""
+        self.metrics.errors["db_connection"] += 1
+        self._mark(number, up=False)
+        await db.close_quietly(connection)
+        self._connections[number] = None
 
     def _mark(self, number: int, *, up: bool) -> None:
         self._up[number] = up
