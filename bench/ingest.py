@@ -4,10 +4,12 @@
 
 All phases write into the SAME day partition of tracking_ping (a past day, so device times are
 never "in the future"), for the same registered bench terminals:
-- seeding (once, reused): `seed_rows` rows, one every 40 s of the day per terminal ("lane 0"), by
-  INSERT … SELECT generate_series; each run then writes at another second of those 40-s slots (its
-  own lane, 1..39), so its rows are fresh, interleaved with the seeded ones in both indexes, and
-  countable afterwards;
+- seeding (once, reused): `seed_rows` rows, one a second per terminal from the day's start, by
+  INSERT … SELECT generate_series. Each run then writes one row a second per terminal after the
+  newest row of its terminals, as a live fleet does: every terminal's new rows go to the end of its
+  range of the (terminal, device time) key, and the rows of a run are countable afterwards by their
+  times. When the day has no room left for a run, the rows of earlier runs are deleted (the seeded
+  rows stay);
 - (a) copy_rows_per_s: text COPY of prebuilt rows straight into tracking_ping, one transaction;
 - ingest_pipeline_rows_per_s (extra): the same storage path as the gateway (tracking.ingest
   batch_plan: staging COPY, dedup insert, last positions, alarms, outbox, liveness) driven directly
@@ -24,7 +26,8 @@ never "in the future"), for the same registered bench terminals:
   gateway, the generator, PostgreSQL (the gateway's backends and background processes) and the
   whole machine. gateway_acked_pings_per_s / gateway_p99_ack_ms are those of the fastest stage that
   kept up (every ping acked, p99 <= 250 ms), or of the best stage when none did. Afterwards the
-  rows of this run's lane are counted: rows stored must equal pings acked;
+  rows of this run's stages are counted: rows stored must equal pings acked. Each stage also
+  reports the WAL the cluster wrote during it (MB/s, bytes per acked ping, full-page images);
 - (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
   4 client threads), when that endpoint exists;
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
@@ -82,7 +85,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "http_s": 15,
     },
 }
-SLOT_S = 40  # seconds between two seeded rows of a terminal; a run writes at offset `lane` inside slots
+SLOT_S = 1  # seconds between two rows of a terminal, seeded or written by a run ("slots")
 SLOTS_PER_DAY = 86400 // SLOT_S
 BENCH_TAC = "35209900"  # IMEIs of bench terminals: this prefix, a 6-digit serial, the Luhn digit
 TARGET_P99_MS = 250.0
@@ -95,7 +98,7 @@ COLUMNS = (
 )
 
 
-# --- set-up: terminals, partition, seed rows, lanes ------------------------------------------------------
+# --- set-up: terminals, partition, seed rows, the run's slots ------------------------------------------------------
 
 
 def bench_terminals(count: int) -> list[tuple[int, str]]:
@@ -153,13 +156,13 @@ def choose_day(seed_rows: int) -> datetime.date:
 
 
 def seed(day: datetime.date, terminal_ids: list[int], seed_rows: int) -> int:
-    """Top the day's partition up to `seed_rows` rows of lane 0 (one row per terminal every 40 s)."""
+    """Top the day's partition up to `seed_rows` rows: slots 0 .. seed_slots - 1 of every terminal."""
     from django.db import connection
 
     from tracking.partitions import partition_name
 
     name = partition_name(day)
-    per_terminal = min(SLOTS_PER_DAY, math.ceil(seed_rows / len(terminal_ids)))
+    per_terminal = seed_slots(seed_rows, len(terminal_ids))
     with connection.cursor() as cursor:
         have = partition_rows(cursor, name)
         if not seed_rows or have >= 0.9 * seed_rows:
@@ -203,51 +206,82 @@ def flush_dirty_pages() -> None:
     bench.log(f"dirty pages written back in {watch.seconds:.1f} s")
 
 
-def choose_lane(day: datetime.date, first_terminal: int) -> int:
-    """The first lane (second inside the 40-s slots) no earlier run used; purges runs when all are used."""
+def seed_slots(seed_rows: int, terminals: int) -> int:
+    return min(SLOTS_PER_DAY, math.ceil(seed_rows / terminals)) if seed_rows else 0
+
+
+def run_slots(config: dict[str, Any]) -> int:
+    """The slots one run takes: every phase writes its rows one slot a round of the terminals."""
+    terminals = config["terminals"]
+    rows = [config["copy_rows"], config["pipeline_rows"], config["insert_rows"], http_pings(config["http_s"])]
+    rows += [rate * config["stage_s"] for rate in config["rates"]]
+    return sum(math.ceil(count / terminals) + 2 for count in rows)
+
+
+def http_pings(seconds: float) -> int:
+    """Pings prepared for (d): more than 1,000-ping requests can send in `seconds`."""
+    return 40 * max(1, int(seconds)) * 1000
+
+
+def run_start(day: datetime.date, terminal_ids: list[int], config: dict[str, Any]) -> int:
+    """The first slot of this run: the one after the newest row of the bench terminals that day. When
+    the rest of the day is too short for the run, earlier runs' rows are deleted first."""
     from django.db import connection
 
     from tracking.partitions import partition_name
 
     start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    seeded = seed_slots(config["seed_rows"], len(terminal_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) FROM tracking_ping "
-            "WHERE terminal_id = %s AND device_time >= %s AND device_time < %s",
-            [start, first_terminal, start, start + datetime.timedelta(days=1)],
+            "SELECT max(device_time) FROM tracking_ping WHERE terminal_id = %s AND device_time >= %s "
+            "AND device_time < %s",
+            [terminal_ids[0], start, start + datetime.timedelta(days=1)],
         )
-        used = {row[0] for row in cursor.fetchall()}
-        free = [lane for lane in range(1, SLOT_S) if lane not in used]
-        if free:
-            return free[0]
+        newest = cursor.fetchone()[0]
+        first = seeded if newest is None else max(seeded, int((newest - start).total_seconds()) // SLOT_S + 1)
+        if first + run_slots(config) <= SLOTS_PER_DAY:
+            return first
         name = partition_name(day)
-        bench.log(f"every lane of {name} is used: deleting earlier runs' rows (seeded rows stay)")
+        bench.log(f"{name} has no room left for this run: deleting earlier runs' rows (seeded rows stay)")
         cursor.execute(
-            f"DELETE FROM {name} WHERE mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) <> 0",
-            [start],
+            f"DELETE FROM {name} WHERE terminal_id = ANY(%s) AND device_time >= %s",
+            [terminal_ids, start + datetime.timedelta(seconds=seeded * SLOT_S)],
         )
         cursor.execute(f"VACUUM ANALYZE {name}")
-    return 1
+    return seeded
 
 
 def forget_last_positions(terminals: list[tuple[int, str]]) -> None:
-    """Drop the bench terminals' last positions left by earlier runs. Each run writes its lane from
-    the day's first slot again, so those would be later than every fix of this run: the pipeline
-    would take every fix for a late, out-of-order one and never update a last position, where a
-    live fleet's fixes are each the newest of their terminal."""
+    """Drop the bench terminals' last positions an earlier run left: its fixes were at other places
+    (`place`) and, after a purge, later than this run's."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM tracking_lastposition WHERE terminal_id = ANY(%s)", [[t for t, _ in terminals]])
 
 
-class Clock:
-    """Device times of this run: terminal-independent slot counter k -> day + k*40 s + lane."""
+def home_spots(count: int) -> list[tuple[float, float]]:
+    """Each bench terminal's own spot in the county (see `place`)."""
+    rng = random.Random(3)
+    return [(39.88 + rng.uniform(-0.08, 0.08), 117.74 + rng.uniform(-0.08, 0.08)) for _ in range(count)]
 
-    def __init__(self, day: datetime.date, lane: int) -> None:
+
+def place(spot: tuple[float, float], slot: int) -> tuple[float, float]:
+    """Where a terminal whose home spot is `spot` is at `slot`: rolling north and back about 2 m a
+    slot. Every phase uses it, so a terminal's fixes follow each other along a road from one phase
+    to the next (jumps would be flagged as outliers, which skip the last-position update and would
+    make a phase cheaper than a live fleet)."""
+    leg = slot % 7200
+    return spot[0] + 0.00002 * (leg if leg < 3600 else 7200 - leg), spot[1]
+
+
+class Clock:
+    """Device times of this run: terminal-independent slot counter k -> day + k * SLOT_S."""
+
+    def __init__(self, day: datetime.date, first_slot: int) -> None:
         self.start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
-        self.lane = lane
-        self.next_slot = 0
+        self.next_slot = first_slot
 
     def take(self, slots: int) -> int:
         first = self.next_slot
@@ -257,7 +291,7 @@ class Clock:
         return first
 
     def time(self, slot: int) -> datetime.datetime:
-        return self.start + datetime.timedelta(seconds=slot * SLOT_S + self.lane)
+        return self.start + datetime.timedelta(seconds=slot * SLOT_S)
 
 
 def ewkb(lon: float, lat: float) -> str:
@@ -336,14 +370,13 @@ def pipeline_baseline(
 
     rounds = math.ceil(rows / len(terminals))
     first = clock.take(rounds)
-    rng = random.Random(4)
+    spots = home_spots(len(terminals))
     items = [
         Incoming(
             terminals[n % len(terminals)][0],
             Fix(
-                time=clock.time(first + n // len(terminals)),
-                latitude=39.88 + rng.uniform(-0.08, 0.08),
-                longitude=117.74 + rng.uniform(-0.08, 0.08),
+                clock.time(first + n // len(terminals)),
+                *place(spots[n % len(terminals)], first + n // len(terminals)),
                 valid=True,
                 speed_kmh=12.0,
                 course=90.0,
@@ -359,7 +392,7 @@ def pipeline_baseline(
 
         async def worker(connection: Any) -> None:
             while batches:
-                chunk = batches.pop()
+                chunk = batches.pop(0)  # in time order, as a fleet sends them
                 plan = batch_plan(chunk, now=datetime.datetime.now(datetime.UTC))
                 await drive_plan(connection, plan)
 
@@ -449,7 +482,6 @@ def run_gateway_phase(
         "stage_slots": stage_slots,
         "first_slot": first_slot,
         "start": clock.start.isoformat(),
-        "lane": clock.lane,
         "profile_seconds": config["stage_s"] if profile else 0,
     }
     config_path = OUT / "ingest_loadgen.json"
@@ -482,9 +514,8 @@ def run_gateway_phase(
     end_slot = first_slot + sum(stage_slots)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM tracking_ping WHERE terminal_id = ANY(%s) AND device_time >= %s "
-            f"AND device_time < %s AND mod((extract(epoch FROM device_time - %s))::bigint, {SLOT_S}) = %s",
-            [[tid for tid, _imei in terminals], clock.time(first_slot), clock.time(end_slot), clock.start, clock.lane],
+            "SELECT count(*) FROM tracking_ping WHERE terminal_id = ANY(%s) AND device_time >= %s AND device_time < %s",
+            [[tid for tid, _imei in terminals], clock.time(first_slot), clock.time(end_slot)],
         )
         result["rows_stored"] = cursor.fetchone()[0]
     return result
@@ -517,6 +548,19 @@ def machine_cpu() -> tuple[float, float, float]:
     tick = os.sysconf("SC_CLK_TCK")
     idle, iowait = fields[3], fields[4]
     return (sum(fields[:8]) - idle - iowait) / tick, iowait / tick, idle / tick
+
+
+def wal_written() -> tuple[int, int]:
+    """(bytes, full-page images) of WAL the cluster has written since its statistics were reset.
+
+    Full-page images are what a page's first change after a checkpoint starts writes: a stage that
+    meets the start of a checkpoint writes a burst of them, and every commit waits for it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+        wal_bytes, fpi = cursor.fetchone()
+    return int(wal_bytes), int(fpi)
 
 
 def postgres_pids() -> list[int]:
@@ -643,16 +687,14 @@ class LoadGenerator:
         count = int(rate * config["stage_s"])
         connections = len(self.sockets)
         start = datetime.datetime.fromisoformat(config["start"])
-        rng = random.Random(3)
-        positions = [(39.88 + rng.uniform(-0.08, 0.08), 117.74 + rng.uniform(-0.08, 0.08)) for _ in self.sockets]
+        spots = home_spots(connections)
         vibration = gt06.encode_status(terminal_info=0x46, alarm_code=0x03)
         frames = []
         for n in range(count):
             index = n % connections
             round_ = n // connections
-            lat, lon = positions[index]
-            lat += 0.00002 * (slot + round_)  # ~2 m per 40 s: a bike rolling along
-            when = start + datetime.timedelta(seconds=(slot + round_) * SLOT_S + config["lane"])
+            lat, lon = place(spots[index], slot + round_)
+            when = start + datetime.timedelta(seconds=(slot + round_) * SLOT_S)
             self.serials[index] = serial = self.serials[index] % 0xFFFF + 1
             fix = Fix(when, lat, lon, True, speed_kmh=12, course=90, satellites=9)
             if n % ALARM_EVERY == ALARM_EVERY - 1:
@@ -677,6 +719,7 @@ class LoadGenerator:
         }
         cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
         machine_before = machine_cpu()
+        wal_before = wal_written()
         latencies_before = len(self.latencies)
         acked_before = self.acked
         sockets = self.sockets
@@ -708,6 +751,7 @@ class LoadGenerator:
         cpu = {name: round(cpu_used(cpu_before[name], cpu_seconds(pids)) / wall, 2) for name, pids in watched.items()}
         for name, before, after in zip(("machine_busy", "machine_iowait"), machine_before, machine_cpu(), strict=False):
             cpu[name] = round((after - before) / wall, 2)
+        wal_bytes, fpi = (after - before for after, before in zip(wal_written(), wal_before, strict=True))
         latencies = sorted(self.latencies[latencies_before:])
         by_second: dict[int, list[float]] = {}
         for at, latency in zip(self.latency_sent[latencies_before:], self.latencies[latencies_before:], strict=True):
@@ -725,6 +769,11 @@ class LoadGenerator:
             # By the second the pings were sent in: a warm-up or a periodic stall shows here.
             "p99_ms_by_second": [round(_pct(sorted(by_second[second]), 99)) for second in sorted(by_second)],
             "cpu_cores": cpu,
+            "wal": {
+                "mb_per_s": round(wal_bytes / wall / 2**20, 1),
+                "bytes_per_ping": round(wal_bytes / max(1, acked)),
+                "fpi": fpi,
+            },
         }
         _log(f"stage {number + 1}: {json.dumps(result)}")
         if profiler is not None:
@@ -845,18 +894,20 @@ def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -
     if not gunicorn.exists():
         return None, "gunicorn not installed"
     _token, raw = ingest_token_create(name="bench-ingest")
-    batches = 40 * max(1, int(seconds))
     per_batch = 1000
+    batches = http_pings(seconds) // per_batch
     rounds = math.ceil(batches * per_batch / len(terminals))
     first = clock.take(rounds)
     bodies = []
+    spots = home_spots(len(terminals))
     n = 0
     for _ in range(batches):
         pings = []
         for _ in range(per_batch):
             _tid, imei = terminals[n % len(terminals)]
             when = clock.time(first + n // len(terminals)).isoformat().replace("+00:00", "Z")
-            pings.append({"terminal": imei, "time": when, "latitude": 39.88, "longitude": 117.74, "speed_kmh": 12.0})
+            lat, lon = place(spots[n % len(terminals)], first + n // len(terminals))
+            pings.append({"terminal": imei, "time": when, "latitude": lat, "longitude": lon, "speed_kmh": 12.0})
             n += 1
         bodies.append(json.dumps({"pings": pings}).encode())
     port = free_port()
@@ -954,12 +1005,11 @@ def main() -> None:
 
     terminals = bench_terminals(config["terminals"])
     day = choose_day(config["seed_rows"])
+    first_slot = run_start(day, [tid for tid, _imei in terminals], config)
     partition_size = seed(day, [tid for tid, _imei in terminals], config["seed_rows"])
-    lane = choose_lane(day, terminals[0][0])
-    clock = Clock(day, lane)
-    forget_last_positions(terminals)
-    results.update(partition=partition_name(day), partition_rows_before=partition_size, lane=lane)
-    bench.log(f"partition {partition_name(day)} holds ~{partition_size:,} rows; this run writes lane {lane}")
+    clock = Clock(day, first_slot)
+    results.update(partition=partition_name(day), partition_rows_before=partition_size, first_slot=first_slot)
+    bench.log(f"partition {partition_name(day)} holds ~{partition_size:,} rows; this run writes from slot {first_slot}")
     info = gateway_conninfo()
 
     flush_dirty_pages()
@@ -967,6 +1017,7 @@ def main() -> None:
     results["copy_rows_per_s"] = round(copy_rate)
     bench.log(f"(a) COPY: {copied:,} rows at {copy_rate:,.0f} rows/s")
     flush_dirty_pages()
+    forget_last_positions(terminals)
     pipeline_rate = pipeline_baseline(info, terminals, clock, config["pipeline_rows"])
     results["ingest_pipeline_rows_per_s"] = round(pipeline_rate)
     bench.log(f"(a2) batch_plan without the gateway (2 connections, 2,000 a batch): {pipeline_rate:,.0f} rows/s")
