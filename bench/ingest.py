@@ -98,7 +98,7 @@ COLUMNS = (
 )
 
 
-# --- set-up: terminals, partition, seed rows, the run's slots ------------------------------------------------------
+# --- set-up: terminals, partition, seed rows, the run's slots ---------------------------------------------
 
 
 def bench_terminals(count: int) -> list[tuple[int, str]]:
