@@ -52,15 +52,16 @@ PING_COLUMNS = (
 )
 _COLUMNS = ", ".join(PING_COLUMNS)
 
-# The staging table of a caller that stores a batch now and then: each commit empties it.
-STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS ping_stage (LIKE tracking_ping INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-# The gateway writer's, kept for the connection's life. ON COMMIT DELETE ROWS truncates the table's
-# file at every commit, and ftruncate waits for the file system: while the kernel wrote back dirty
-# pages or committed its journal, a batch's commit stalled for 0.1-0.4 s (strace of the writer's
-# backends at 25,000 pings/s), and every terminal's ack with it. The writer's batches delete their
-# rows instead (STAGE_CLEAR_SQL) and the writer vacuums the dead ones away, never truncating the
-# file: it keeps the size of a few batches and no file-system call is left on the commit path.
+# The gateway writer's staging table, kept for the connection's life. ON COMMIT DELETE ROWS (as in
+# STAGE_DDL below) truncates the table's file at every commit, and ftruncate waits for the file
+# system: while the kernel wrote back dirty pages or committed its journal, a batch's commit
+# stalled for 0.1-0.4 s (strace of the writer's backends at 25,000 pings/s), and every terminal's
+# ack with it. The writer's batches delete their rows instead (STAGE_CLEAR_SQL) and the writer
+# vacuums the dead ones away, never truncating the file: it keeps the size of a few batches and no
+# file-system call is left on the commit path.
 WRITER_STAGE_DDL = "CREATE TEMP TABLE IF NOT EXISTS ping_stage (LIKE tracking_ping INCLUDING DEFAULTS)"
+# The staging table of a caller that stores a batch now and then: each commit empties it.
+STAGE_DDL = WRITER_STAGE_DDL + " ON COMMIT DELETE ROWS"
 STAGE_CLEAR_SQL = "DELETE FROM ping_stage"
 STAGE_VACUUM_SQL = "VACUUM (TRUNCATE false) ping_stage"
 COPY_SQL = f"COPY ping_stage ({_COLUMNS}) FROM STDIN"
