@@ -80,22 +80,46 @@ LAST_SQL = (
     "SELECT terminal_id, extract(epoch FROM device_time)::float8, ST_Y(point::geometry), ST_X(point::geometry) "
     "FROM tracking_lastposition WHERE terminal_id = ANY(%s::bigint[])"
 )
-# Only the missing bikes' rows change an indexed column (missing_point): the others are HOT updates.
-# No join: a new row starts without missing_point, and FLAG_MISSING_SQL follows for the terminals
-# that had no last position (joining each row's terminal and bike cost a third of the upsert).
-UPSERT_LAST_SQL = """
-INSERT INTO tracking_lastposition
-    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery)
+# Each terminal's newest plausible fix of the batch.
+_NEWEST_STAGED = """
 SELECT DISTINCT ON (s.terminal_id) s.terminal_id, s.device_time, s.received_at, s.point, s.speed_kmh, s.course,
        s.valid, s.battery
 FROM ping_stage s
-WHERE NOT s.outlier AND s.valid ORDER BY s.terminal_id, s.device_time DESC
+WHERE NOT s.outlier AND s.valid{only} ORDER BY s.terminal_id, s.device_time DESC
+"""
+# Terminals with a last position (nearly all of them, nearly always) move it with a plain update:
+# INSERT … ON CONFLICT DO UPDATE locks each row first, a WAL record of its own per position (an
+# eighth of the gateway's WAL), and probes the key twice. Only the missing bikes' rows change an
+# indexed column (missing_point): the others are HOT updates.
+UPDATE_LAST_SQL = (
+    """
+UPDATE tracking_lastposition lp SET
+    device_time = s.device_time, received_at = s.received_at, point = s.point, speed_kmh = s.speed_kmh,
+    course = s.course, valid = s.valid, battery = s.battery,
+    missing_point = CASE WHEN lp.missing_point IS NOT NULL THEN s.point END
+FROM ("""
+    + _NEWEST_STAGED.format(only="")
+    + """) s
+WHERE lp.terminal_id = s.terminal_id AND lp.device_time < s.device_time
+"""
+)
+# Terminals without one, as far as the batch knew: their first position (or, when another writer
+# stored one meanwhile, the newer of the two). No join: a new row starts without missing_point, and
+# FLAG_MISSING_SQL follows for them (joining each row's terminal and bike cost a third of the upsert).
+UPSERT_LAST_SQL = (
+    """
+INSERT INTO tracking_lastposition
+    (terminal_id, device_time, received_at, point, speed_kmh, course, valid, battery)
+"""
+    + _NEWEST_STAGED.format(only=" AND s.terminal_id = ANY(%s::bigint[])")
+    + """
 ON CONFLICT (terminal_id) DO UPDATE SET
     device_time = EXCLUDED.device_time, received_at = EXCLUDED.received_at, point = EXCLUDED.point,
     speed_kmh = EXCLUDED.speed_kmh, course = EXCLUDED.course, valid = EXCLUDED.valid, battery = EXCLUDED.battery,
     missing_point = CASE WHEN tracking_lastposition.missing_point IS NOT NULL THEN EXCLUDED.point END
 WHERE tracking_lastposition.device_time < EXCLUDED.device_time
 """
+)
 # Brings missing_point in line with the stolen state of each terminal's bike (a condition on t.id
 # or t.vehicle_id narrows it; tracking.services uses it when a bike is reported stolen or found).
 FLAG_MISSING_SQL = """
@@ -274,7 +298,7 @@ def flag_outliers(
 
     A fix older than the stored last position (buffered, out of order) has no reliable predecessor
     here and is not flagged. `latest`, when given, receives each terminal's last position after the
-    batch: what UPSERT_LAST_SQL leaves in tracking_lastposition.
+    batch: what UPDATE_LAST_SQL and UPSERT_LAST_SQL leave in tracking_lastposition.
 
     `presence`, when given, receives the (cell, hour, terminal) rows of tracking_pingcell the batch
     may add: those of plausible fixes in another cell or hour than their predecessor. A predecessor
@@ -396,10 +420,13 @@ def batch_plan(
         if presence:
             rows = sorted(presence)
             yield Query(PRESENCE_ROWS_SQL, [id_array(column) for column in zip(*rows, strict=True)])
-        yield Query(UPSERT_LAST_SQL)
+        first_positions = [tid for tid in terminal_ids if tid not in last]
+        if last:
+            yield Query(UPDATE_LAST_SQL)
+        if first_positions:
+            yield Query(UPSERT_LAST_SQL, [id_array(first_positions)])
         if staged:
             yield Query(STAGE_CLEAR_SQL)
-        first_positions = [tid for tid in terminal_ids if tid not in last]
         if first_positions:
             yield Query(NEW_LAST_FLAG_SQL, [id_array(first_positions)])
     alarms = [

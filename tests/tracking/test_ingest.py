@@ -189,3 +189,18 @@ def test_a_writer_that_knows_the_last_positions_is_not_asked_again_and_gets_them
     # Unknown to the writer: read from the table as before.
     result, sent = _plan_queries([Incoming(term.pk, tf.fix(3, base=BASE))], last_known={}.get)
     assert LAST_SQL in sent and result.outliers == 0
+
+
+def test_a_writer_behind_another_never_moves_the_last_position_back():
+    """The gateway's memory of a last position can be older than the table (an HTTP batch stored a
+    newer fix meanwhile): its older fix is stored, and the newer position stays."""
+    term = tf.terminal()
+    newer = tf.fix(10, base=BASE, lat=39.90)
+    ingest_fixes([Incoming(term.pk, newer)])
+    older = tf.fix(5, base=BASE, lat=39.89)
+    remembered = (tf.fix(4, base=BASE).time.timestamp(), 39.89, older.longitude)
+    result, _sent = _plan_queries([Incoming(term.pk, older)], last_known={term.pk: remembered}.get)
+    assert result.stored == 1 and result.outliers == 0
+    last = LastPosition.objects.get(terminal=term)
+    assert last.device_time == newer.time and last.point.y == pytest.approx(39.90)
+    assert Ping.objects.filter(terminal_id=term.pk).count() == 2
