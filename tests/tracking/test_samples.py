@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tracking.protocols import BadChecksum, ProtocolError, cli
+from tracking.protocols import BadChecksum, ProtocolError, cli, gt06
 
 from .samples import SAMPLES_PATH, decode, load_samples, observed, sample_id
 
@@ -106,6 +106,22 @@ def test_decode_frames_contract_for_each_sample(sample):
                 assert got[key] == pytest.approx(want[key], abs=1e-3)
         if "alarm" in want:
             assert ",".join(got["alarms"]) == (want["alarm"] or "")
+
+
+GT06_FIXES = [s for s in VALID if s["protocol"] == "gt06" and s["kind"] in ("location", "alarm")]
+
+
+@pytest.mark.parametrize("sample", GT06_FIXES, ids=sample_id)
+def test_the_gateways_lean_gt06_decoding_reads_the_same_fix_and_reply(sample):
+    """The gateway skips what follows a location packet's GPS block; what it stores is unchanged."""
+    frame = bytes.fromhex(sample["hex"])
+    full, lean = gt06.decode(frame), gt06.decode(frame, extras=False)
+    assert (lean.kind, lean.reply, lean.alarms, lean.info) == (full.kind, full.reply, full.alarms, full.info)
+    stored = ("time", "latitude", "longitude", "valid", "speed_kmh", "course", "altitude", "satellites", "alarms")
+    assert [[getattr(fix, name) for name in stored] for fix in lean.fixes] == [
+        [getattr(fix, name) for name in stored] for fix in full.fixes
+    ]
+    assert_matches({k: v for k, v in sample["expected"].items() if k in stored}, observed(lean))
 
 
 @pytest.mark.parametrize("sample", BAD_CHECKSUM, ids=sample_id)

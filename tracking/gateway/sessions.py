@@ -355,8 +355,9 @@ class Gt06Session(TcpSession):
 
     def frame(self, frame: bytes) -> None:
         try:
-            # The framer handed on only frames whose CRC it checked.
-            message = gt06.decode(frame, check_crc=False, tz_offset_minutes=self.tz_offset_minutes)
+            # The framer handed on only frames whose CRC it checked; nothing after a location
+            # packet's GPS block is stored.
+            message = gt06.decode(frame, check_crc=False, tz_offset_minutes=self.tz_offset_minutes, extras=False)
         except ProtocolError as error:
             self.invalid(error)
             return
