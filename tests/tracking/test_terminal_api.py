@@ -158,6 +158,29 @@ def test_every_bad_item_is_named_and_nothing_is_stored(api):
     assert not Ping.objects.exists()
 
 
+def test_a_time_shared_by_many_pings_is_read_once_each_and_a_bad_one_named_every_time(api):
+    terms = [tf.terminal(bound=False) for _ in range(3)]
+    _token, raw = ingest_token_create(name="integration")
+    at = ping(terms[0].imei)["time"]
+    good = {"pings": [{**ping(t.imei), "time": at} for t in terms]}
+    response = api.post("/api/v1/pings", good, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 201 and response.json()["stored"] == 3
+    assert set(Ping.objects.values_list("device_time", flat=True)) == {datetime.datetime.fromisoformat(at)}
+    bad = {"pings": [{**ping(t.imei, 3), "time": "2026-11-28 08:00"} for t in terms]}
+    response = api.post("/api/v1/pings", bad, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 400 and set(response.json()["pings"]) == {"0", "1", "2"}
+    assert Ping.objects.count() == 3
+
+
+def test_a_retired_token_is_refused(api):
+    term = tf.terminal(bound=False)
+    token, raw = ingest_token_create(name="integration")
+    token.active = False
+    token.save()
+    response = api.post("/api/v1/pings", ping(term.imei), format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code in (401, 403) and not Ping.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
