@@ -29,7 +29,8 @@ never "in the future"), for the same registered bench terminals:
   rows of this run's stages are counted: rows stored must equal pings acked. Each stage also
   reports the WAL the cluster wrote during it (MB/s, bytes per acked ping, full-page images);
 - (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
-  4 client threads), when that endpoint exists;
+  4 client threads), when that endpoint exists, and http_batch_cpu_cores: the cores the workers,
+  the client threads and the whole machine used (the rest of the machine's is PostgreSQL's);
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
   in, before the load starts (at small scale: with `connections` connections).
 Before each measured phase the machine's dirty pages are written to disk (os.sync), so that no
@@ -882,17 +883,20 @@ def _log(message: str) -> None:
 # --- (d) the HTTP batch endpoint -----------------------------------------------------------------------
 
 
-def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -> tuple[float | None, str]:
+def http_phase(
+    terminals: list[tuple[int, str]], clock: Clock, seconds: float
+) -> tuple[float | None, str, dict[str, float]]:
+    """(pings/s, a note, the CPU cores the workers, the clients and the whole machine used)."""
     from django.urls import NoReverseMatch, reverse
 
     try:
         path = reverse("pings-ingest")
         from tracking.services import ingest_token_create
     except (NoReverseMatch, ImportError) as error:
-        return None, f"POST /api/v1/pings not available: {error}"
+        return None, f"POST /api/v1/pings not available: {error}", {}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if not gunicorn.exists():
-        return None, "gunicorn not installed"
+        return None, "gunicorn not installed", {}
     _token, raw = ingest_token_create(name="bench-ingest")
     per_batch = 1000
     batches = http_pings(seconds) // per_batch
@@ -927,7 +931,7 @@ def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    return None, "gunicorn did not start (see bench/out/ingest_gunicorn.log)"
+                    return None, "gunicorn did not start (see bench/out/ingest_gunicorn.log)", {}
                 time.sleep(0.2)
         stored = [0]
         failures: list[str] = []
@@ -953,18 +957,26 @@ def http_phase(terminals: list[tuple[int, str]], clock: Clock, seconds: float) -
                         failures.append(f"{reply.status} {text[:200]!r}")
 
         threads = [threading.Thread(target=client) for _ in range(4)]
+        watched = {"workers": gateway_pids(server.pid), "clients": [os.getpid()]}
+        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        machine_before = machine_cpu()[0]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
+        cpu = {
+            name: round(cpu_used(cpu_before[name], cpu_seconds(pids)) / elapsed, 2) for name, pids in watched.items()
+        }
+        cpu["machine_busy"] = round((machine_cpu()[0] - machine_before) / elapsed, 2)
     finally:
         stop_process(server)
         log_file.close()
     if failures:
-        return None, f"POST /api/v1/pings failed: {failures}"
-    return stored[0] / elapsed, f"{stored[0]:,} pings in {elapsed:.1f} s, 1,000 per request, 4 clients, 2 workers"
+        return None, f"POST /api/v1/pings failed: {failures}", cpu
+    note = f"{stored[0]:,} pings in {elapsed:.1f} s, 1,000 per request, 4 clients, 2 workers"
+    return stored[0] / elapsed, note, cpu
 
 
 # --- main ----------------------------------------------------------------------------------------------
@@ -1060,9 +1072,10 @@ def main() -> None:
         results["http_batch_note"] = "skipped (--skip-http)"
     else:
         flush_dirty_pages()
-        rate, note = http_phase(terminals, clock, config["http_s"])
+        rate, note, cpu = http_phase(terminals, clock, config["http_s"])
         results["http_batch_pings_per_s"] = None if rate is None else round(rate)
         results["http_batch_note"] = note
+        results["http_batch_cpu_cores"] = cpu
         bench.log(f"(d) HTTP batch: {note}")
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {partition_name(day)}")

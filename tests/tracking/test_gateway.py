@@ -33,7 +33,7 @@ from tracking.gateway import db as gateway_db
 from tracking.gateway import writer as writer_module
 from tracking.gateway.metrics import Metrics
 from tracking.gateway.writer import BatchWriter
-from tracking.ingest import Incoming
+from tracking.ingest import LAST_FIX_TTL_S, Incoming
 from tracking.models import Alarm, LastPosition, Ping, Terminal
 from tracking.protocols import gt06, jt808
 from tracking.protocols.common import Fix
@@ -768,7 +768,7 @@ def test_writer_forgets_terminals_past_their_ttl_and_then_judges_jumps_by_the_st
         writer.add(first, b"a", [Incoming(riding.pk, yutian_fix(0)), Incoming(quiet.pk, yutian_fix(0))])
         await asyncio.wait_for(until_acked(first), 10)
         before = writer.remembered()
-        writer.forget_stale(time.monotonic() + writer_module.LAST_FIX_TTL_S + 1)
+        writer.forget_stale(time.monotonic() + LAST_FIX_TTL_S + 1)
         after = writer.remembered()
         # Sixty seconds later, 110 km north: an e-bike cannot do that.
         writer.add(second, b"b", [Incoming(riding.pk, yutian_fix(60, lat=40.8826))])

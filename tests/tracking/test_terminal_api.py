@@ -3,9 +3,11 @@ import datetime
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from tests import factories
 from tests.tracking import factories as tf
+from tracking.ingest import LAST_SQL
 from tracking.models import LastPosition, Ping, Terminal, TerminalInstallation
 from tracking.services import ingest_token_create
 
@@ -230,12 +232,25 @@ def test_a_utc_z_time_and_every_optional_field_are_stored(api):
     assert (stored.satellites, stored.battery, stored.alarms) == (8, 55, ["sos"])
 
 
-def test_a_jump_from_the_stored_last_position_is_an_outlier_and_liveness_is_kept(api):
+@pytest.mark.parametrize("remembered", [False, True], ids=["read-back", "remembered"])
+def test_a_jump_from_the_stored_last_position_is_an_outlier_and_liveness_is_kept(
+    api, remembered, django_capture_on_commit_callbacks
+):
+    """Judged against the last position the worker remembers from its own commit (when the commit
+    callbacks run, as outside a test transaction), or else reads back from the table."""
     term = tf.terminal(bound=False)
     _token, raw = ingest_token_create(name="integration")
+    sent: list[str] = []
 
     def post(*pings):
-        response = api.post("/api/v1/pings", {"pings": list(pings)}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+        def spy(execute, sql, params, many, context):
+            sent.append(sql)
+            return execute(sql, params, many, context)
+
+        with django_capture_on_commit_callbacks(execute=remembered), connection.execute_wrapper(spy):
+            response = api.post(
+                "/api/v1/pings", {"pings": list(pings)}, format="json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+            )
         assert response.status_code == 201, response.json()
         return response.json()
 
@@ -249,6 +264,7 @@ def test_a_jump_from_the_stored_last_position_is_an_outlier_and_liveness_is_kept
     term.refresh_from_db()
     assert term.last_seen_at == first_seen  # refreshed at most once a minute
     assert LastPosition.objects.get(terminal=term).point.y == pytest.approx(39.88)
+    assert sent.count(LAST_SQL) == (1 if remembered else 3)
 
 
 def test_batches_over_the_limit_are_refused(api):

@@ -1,5 +1,3 @@
-import time
-
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,9 +10,8 @@ from rest_framework.views import APIView
 from ebike_registry.api import has_perm, parse_each_field
 from tracking import services
 from tracking.api import serializers as s
-from tracking.ingest import ingest_fixes
 from tracking.models import Terminal
-from tracking.pings_http import parse_batch, token_lookup
+from tracking.pings_http import parse_batch, store, token_lookup
 from vehicles.services.problems import Problems
 
 CanRegister = has_perm("vehicles.register_vehicle")
@@ -108,12 +105,7 @@ class PingIngestApi(APIView):
         problems = Problems()
         problems.merge(parsed.errors)
         problems.raise_if_any()
-        result = ingest_fixes(  # parse_batch refused every fix with a problem, and read the terminals
-            parsed.incoming,
-            checked=True,
-            liveness=parsed.liveness(time.time()),
-            last_known=parsed.last_known,
-        )
+        result = store(parsed)
         return Response(
             {"stored": result.stored, "duplicates": result.duplicates, "outliers": result.outliers},
             status=status.HTTP_201_CREATED,

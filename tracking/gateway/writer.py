@@ -63,6 +63,7 @@ from tracking.ingest import (
     BatchResult,
     Copy,
     Incoming,
+    LastFixes,
     Plan,
     Query,
     batch_plan,
@@ -77,12 +78,9 @@ log = logging.getLogger("tracking.gateway")
 # minute anyway; offline alarms wait for three heartbeat intervals): not every terminal of every
 # batch, which was a probe of thousands of terminal rows per batch.
 LIVENESS_EVERY_S = 30.0
-# The outlier check compares a fix with the terminal's last position. The writer remembers what its
-# own commits left there and reads tracking_lastposition only for terminals it has not written for
-# this long (the terminal may have been heard meanwhile by another worker or over HTTP).
-LAST_FIX_TTL_S = 60.0
-# Both memories are swept this often: entries past their TTL mean the same as no entry, and a worker
-# that has heard a county's terminals over a day would otherwise keep one of each per terminal.
+# The liveness times are swept this often: entries past their TTL mean the same as no entry, and a
+# worker that has heard a county's terminals over a day would otherwise keep one per terminal. (The
+# outlier check's memory of last positions, tracking.ingest.LastFixes, sweeps itself.)
 SWEEP_EVERY_S = 60.0
 
 # The rows a writer's batches delete from its staging table before the writer vacuums them away
@@ -244,7 +242,7 @@ class BatchWriter:
         self.on_pressure = on_pressure
         self._lanes = [_Lane() for _ in range(self.writers)]
         self._seen_at: dict[int, float] = {}  # terminal -> when its liveness was last committed
-        self._last: dict[int, tuple[tuple[float, float, float], float]] = {}  # terminal -> (last fix, when)
+        self._last = LastFixes()  # what this writer's commits left in tracking_lastposition
         self._sweep_at = time.monotonic() + SWEEP_EVERY_S
         self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
@@ -414,12 +412,7 @@ class BatchWriter:
         heard = {item.terminal_id for item in items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
         seen_at = self._seen_at
         due = [tid for tid in heard if started_at - seen_at.get(tid, -LIVENESS_EVERY_S) >= LIVENESS_EVERY_S]
-        remembered = self._last
-
-        def last_known(tid: int) -> tuple[float, float, float] | None:
-            entry = remembered.get(tid)
-            return entry[0] if entry is not None and started_at - entry[1] < LAST_FIX_TTL_S else None
-
+        last_known = self._last.lookup(started_at)
         backoff = self.retry_min_s
         while True:
             connection = None
@@ -443,8 +436,7 @@ class BatchWriter:
                 # Into the current dicts: a sweep during the commit may have replaced them.
                 for tid in due:
                     self._seen_at[tid] = committed
-                for tid, fix in result.latest.items():
-                    self._last[tid] = (fix, committed)
+                self._last.remember(result.latest, committed)
                 if committed >= self._sweep_at:
                     self.forget_stale(committed)
                 return result, committed - started
@@ -468,12 +460,12 @@ class BatchWriter:
     def forget_stale(self, now: float) -> None:
         """Drop the liveness times and last fixes that are past their TTL at `now` (monotonic)."""
         self._seen_at = {tid: at for tid, at in self._seen_at.items() if now - at < LIVENESS_EVERY_S}
-        self._last = {tid: entry for tid, entry in self._last.items() if now - entry[1] < LAST_FIX_TTL_S}
+        self._last.forget_stale(now)
         self._sweep_at = now + SWEEP_EVERY_S
 
     def remembered(self) -> int:
         """Terminals this writer holds a liveness time or a last fix for."""
-        return len(self._seen_at.keys() | self._last.keys())
+        return len(self._seen_at.keys() | self._last.terminals())
 
     async def _connect(self, number: int) -> psycopg.AsyncConnection:
         connection = self._connections[number]
