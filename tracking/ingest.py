@@ -353,17 +353,26 @@ def flag_outliers(
     a bike standing still adds nothing, where inserting every fix's row cost a probe each.
     """
     flags = [False] * len(items)
-    by_terminal: dict[int, list[int]] = {}
+    # Terminal -> the index of its fix in the batch, or the indexes of its fixes when it has more
+    # than one (most batches hold one fix per terminal: no list, no sort for those).
+    fixes_of: dict[int, int | list[int]] = {}
     for index, item in enumerate(items):
-        indexes = by_terminal.get(item.terminal_id)
-        if indexes is None:
-            by_terminal[item.terminal_id] = [index]
+        seen = fixes_of.get(item.terminal_id)
+        if seen is None:
+            fixes_of[item.terminal_id] = index
+        elif seen.__class__ is int:
+            fixes_of[item.terminal_id] = [seen, index]  # type: ignore[list-item]
         else:
-            indexes.append(index)
+            seen.append(index)  # type: ignore[union-attr]
+    # Below this many metres a second a fix is plausible at once (is_outlier's own screen, without
+    # its three calls per fix).
+    plausible_mps = limit_kmh * (1 - SCREEN_MARGIN) / 3.6
     epochs: dict[datetime.datetime, float] = {}  # the fixes of a batch share few distinct seconds
-    for terminal_id, indexes in by_terminal.items():
-        if len(indexes) > 1:
-            indexes.sort(key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
+    for terminal_id, fixes in fixes_of.items():
+        if fixes.__class__ is int:
+            indexes: Iterable[int] = (fixes,)  # type: ignore[assignment]
+        else:
+            indexes = sorted(fixes, key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
         prev = last.get(terminal_id)
         where = None if prev is None or presence is None else presence_of(*prev)
         for i in indexes:
@@ -373,13 +382,17 @@ def flag_outliers(
             if epoch is None:
                 epoch = epochs[moment] = moment.timestamp()  # type: ignore[index,union-attr]
             cur = (epoch, fix.latitude, fix.longitude)
-            if prev is not None and cur[0] < prev[0]:
-                if presence is not None and fix.valid:
-                    presence.add((*presence_of(*cur), terminal_id))
-                continue
-            if prev is not None and is_outlier(prev, cur, limit_kmh):
-                flags[i] = True
-                continue
+            if prev is not None:
+                if epoch < prev[0]:
+                    if presence is not None and fix.valid:
+                        presence.add((*presence_of(*cur), terminal_id))
+                    continue
+                elapsed = epoch - prev[0]
+                if not (
+                    elapsed > 0 and sphere_metres(prev[1], prev[2], cur[1], cur[2]) < plausible_mps * elapsed
+                ) and is_outlier(prev, cur, limit_kmh):
+                    flags[i] = True
+                    continue
             if fix.valid:
                 prev = cur
                 if presence is not None:
