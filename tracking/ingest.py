@@ -27,6 +27,7 @@ from geopy.distance import geodesic
 
 from tracking.cells import PRESENCE_ROWS_SQL, presence_of
 from tracking.protocols.common import Fix, fix_time_problem
+from tracking.recent import Recent
 
 LastFix = tuple[float, float, float]  # (epoch seconds, latitude, longitude) of a last position
 
@@ -289,48 +290,18 @@ def is_outlier(prev: tuple[float, float, float], cur: tuple[float, float, float]
 LAST_FIX_TTL_S = 60.0
 
 
-class LastFixes:
+class LastFixes(Recent[int, LastFix]):
     """What a long-lived writer's commits left in tracking_lastposition (terminal -> last fix), so
     that its next batches skip reading those rows for the outlier check (`batch_plan`'s
-    `last_known`). An entry counts for `ttl_s` seconds (monotonic clock) after the commit that left
-    it: meanwhile another writer (a gateway worker, an HTTP worker) may store a newer fix for the
-    terminal, and the check compares with an older predecessor than the table's, no worse than a
-    terminal that reports less often. A terminal remembered here has its tracking_lastposition row:
-    rows are only ever deleted with their terminal, so UPDATE_LAST_SQL moves it."""
+    `last_known`: `getter(now)`). Put a batch's `BatchResult.latest` once its transaction committed,
+    never before: a batch rolled back leaves no row behind. Meanwhile another writer (a gateway
+    worker, an HTTP worker) may store a newer fix for the terminal, and the check compares with an
+    older predecessor than the table's, no worse than a terminal that reports less often. A
+    terminal remembered here has its tracking_lastposition row: rows are only ever deleted with
+    their terminal, so UPDATE_LAST_SQL moves it."""
 
     def __init__(self, ttl_s: float = LAST_FIX_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._fixes: dict[int, tuple[LastFix, float]] = {}  # terminal -> (last fix, committed at)
-        self._sweep_at = 0.0
-
-    def lookup(self, now: float) -> Callable[[int], LastFix | None]:
-        """`last_known` for a batch starting at `now`."""
-        fixes, oldest = self._fixes, now - self.ttl_s
-
-        def last_known(terminal_id: int) -> LastFix | None:
-            entry = fixes.get(terminal_id)
-            return entry[0] if entry is not None and entry[1] > oldest else None
-
-        return last_known
-
-    def remember(self, latest: Mapping[int, LastFix], committed: float) -> None:
-        """The batch's `BatchResult.latest`, once its transaction committed (never before: a batch
-        rolled back leaves no row behind)."""
-        fixes = self._fixes  # the current dict: a sweep during the commit may have replaced it
-        for terminal_id, fix in latest.items():
-            fixes[terminal_id] = (fix, committed)
-        if committed >= self._sweep_at:
-            self.forget_stale(committed)
-
-    def forget_stale(self, now: float) -> None:
-        """Drop the entries past their TTL (the same as no entry; a writer that has heard a county's
-        terminals over a day would otherwise keep one per terminal)."""
-        oldest = now - self.ttl_s
-        self._fixes = {tid: entry for tid, entry in self._fixes.items() if entry[1] > oldest}
-        self._sweep_at = now + self.ttl_s
-
-    def terminals(self) -> set[int]:
-        return set(self._fixes)
+        super().__init__(ttl_s)
 
 
 def flag_outliers(

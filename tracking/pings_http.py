@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 
 from tracking.ingest import LIVENESS_S, BatchResult, Incoming, LastFixes, fix_problem, id_array, ingest_fixes
+from tracking.models import Terminal
 from tracking.protocols.common import Fix
+from tracking.recent import Recent
 
 MAX_BATCH = 1000
 _UNSEEN: Any = object()
@@ -132,30 +136,53 @@ def parse_ping(
 @dataclass(slots=True)
 class KnownTerminal:
     id: int
-    seen_at: float | None  # last_seen_at, epoch seconds
+    seen_at: float | None  # last_seen_at as read, or as this worker's commits set it (epoch seconds)
 
 
-# The active terminals among a batch's IMEIs, with when each was last heard (whose liveness to
-# refresh). Their last positions, for the outlier check, come from LAST_FIXES, or are read by the
-# batch for the terminals this worker has not stored a fix for lately.
+# The active terminals among a batch's IMEIs this worker has not read lately, with when each was
+# last heard (whose liveness to refresh).
 KNOWN_SQL = (
     "SELECT imei, id, extract(epoch FROM last_seen_at)::float8 FROM tracking_terminal "
     "WHERE imei = ANY(%s::text[]) AND active"
 )
-# What this worker process's commits left in tracking_lastposition: reading those rows again for
-# every batch was a fifth of the database's work for POST /api/v1/pings.
+# A worker trusts what it read of a terminal for this long. Reading a batch's thousand terminals
+# again for every request was a fifth of the database's work for POST /api/v1/pings. A terminal
+# registered meanwhile is read at its first ping (unknown IMEIs are not remembered); a terminal
+# saved or deleted is forgotten at once by this process (the signal below) and refused by every
+# worker within this TTL once retired, as the gateway's TerminalDirectory does at login.
+TERMINAL_TTL_S = 60.0
+TERMINALS: Recent[str, KnownTerminal] = Recent(TERMINAL_TTL_S)
+# What this worker's commits left in tracking_lastposition (LastFixes): the outlier check reads
+# only the other terminals' last positions back.
 LAST_FIXES = LastFixes()
 
 
+@receiver([post_save, post_delete], sender=Terminal, dispatch_uid="pings_http_forget_terminal")
+def _forget_terminal(sender: type[Terminal], instance: Terminal, **kwargs: Any) -> None:
+    TERMINALS.forget([instance.imei])
+
+
 def _active_terminals(imeis: list[str]) -> dict[str, KnownTerminal]:
-    """The active ones among `imeis`: one array parameter, not a thousand. IMEIs are digits
-    (tracking.services.imei_problem): anything else names no terminal and stays out of the literal."""
-    imeis = [imei for imei in imeis if imei.isascii() and imei.isdigit()]
-    if not imeis:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(KNOWN_SQL, [id_array(imeis)])
-        return {imei: KnownTerminal(tid, seen) for imei, tid, seen in cursor.fetchall()}
+    """The active ones among `imeis`: those read lately from TERMINALS, the others by one query
+    with one array parameter, not a thousand. IMEIs are digits (tracking.services.imei_problem):
+    anything else names no terminal and stays out of the literal."""
+    now = time.monotonic()
+    remembered = TERMINALS.getter(now)
+    known: dict[str, KnownTerminal] = {}
+    missing = []
+    for imei in imeis:
+        terminal = remembered(imei)
+        if terminal is not None:
+            known[imei] = terminal
+        elif imei.isascii() and imei.isdigit():
+            missing.append(imei)
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(KNOWN_SQL, [id_array(missing)])
+            read = {imei: KnownTerminal(tid, seen) for imei, tid, seen in cursor.fetchall()}
+        TERMINALS.put(read, now)
+        known.update(read)
+    return known
 
 
 @dataclass
@@ -218,14 +245,22 @@ def parse_batch(body: Any, token: Bearer) -> Parsed:
 
 
 def store(parsed: Parsed) -> BatchResult:
-    """Store a request's checked pings in one transaction; LAST_FIXES learns their terminals' last
-    positions once it commits."""
+    """Store a request's checked pings in one transaction. Once it commits, LAST_FIXES learns their
+    terminals' last positions and TERMINALS the liveness it refreshed."""
     started = time.monotonic()
+    heard_at = time.time()
+    due = parsed.liveness(heard_at)
     result = ingest_fixes(  # parse_batch refused every fix with a problem, and read the terminals
         parsed.incoming,
         checked=True,
-        liveness=parsed.liveness(time.time()),
-        last_known=LAST_FIXES.lookup(started),
+        liveness=due,
+        last_known=LAST_FIXES.getter(started),
     )
-    transaction.on_commit(lambda: LAST_FIXES.remember(result.latest, time.monotonic()))
+
+    def committed() -> None:
+        LAST_FIXES.put(result.latest, time.monotonic())
+        for terminal_id in due:
+            parsed.terminals[terminal_id].seen_at = heard_at
+
+    transaction.on_commit(committed)
     return result

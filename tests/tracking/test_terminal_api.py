@@ -9,6 +9,7 @@ from tests import factories
 from tests.tracking import factories as tf
 from tracking.ingest import LAST_SQL
 from tracking.models import LastPosition, Ping, Terminal, TerminalInstallation
+from tracking.pings_http import KNOWN_SQL
 from tracking.services import ingest_token_create
 
 pytestmark = pytest.mark.django_db
@@ -265,6 +266,19 @@ def test_a_jump_from_the_stored_last_position_is_an_outlier_and_liveness_is_kept
     assert term.last_seen_at == first_seen  # refreshed at most once a minute
     assert LastPosition.objects.get(terminal=term).point.y == pytest.approx(39.88)
     assert sent.count(LAST_SQL) == (1 if remembered else 3)
+    assert sent.count(KNOWN_SQL) == 1  # the terminal is read once, then remembered by the worker
+
+
+def test_a_terminal_retired_is_refused_at_once_though_the_worker_remembered_it(api):
+    term = tf.terminal(bound=False)
+    _token, raw = ingest_token_create(name="integration")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert api.post("/api/v1/pings", ping(term.imei, 30), format="json", **auth).status_code == 201
+    term.active = False
+    term.save()
+    refused = api.post("/api/v1/pings", ping(term.imei, 20), format="json", **auth)
+    assert refused.status_code == 400 and "retired" in refused.json()["terminal"][0]
+    assert Ping.objects.filter(terminal=term).count() == 1
 
 
 def test_batches_over_the_limit_are_refused(api):

@@ -412,7 +412,7 @@ class BatchWriter:
         heard = {item.terminal_id for item in items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
         seen_at = self._seen_at
         due = [tid for tid in heard if started_at - seen_at.get(tid, -LIVENESS_EVERY_S) >= LIVENESS_EVERY_S]
-        last_known = self._last.lookup(started_at)
+        last_known = self._last.getter(started_at)
         backoff = self.retry_min_s
         while True:
             connection = None
@@ -436,7 +436,7 @@ class BatchWriter:
                 # Into the current dicts: a sweep during the commit may have replaced them.
                 for tid in due:
                     self._seen_at[tid] = committed
-                self._last.remember(result.latest, committed)
+                self._last.put(result.latest, committed)
                 if committed >= self._sweep_at:
                     self.forget_stale(committed)
                 return result, committed - started
@@ -465,7 +465,7 @@ class BatchWriter:
 
     def remembered(self) -> int:
         """Terminals this writer holds a liveness time or a last fix for."""
-        return len(self._seen_at.keys() | self._last.terminals())
+        return len(self._seen_at.keys() | self._last.keys())
 
     async def _connect(self, number: int) -> psycopg.AsyncConnection:
         connection = self._connections[number]
