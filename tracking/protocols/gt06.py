@@ -227,7 +227,7 @@ def decode(
     `check_crc=False` reads frames a lenient server would accept (tests compare with Traccar's values).
     `now` is only used for the reply to a 0x8A time request. `extras=False` leaves out what a
     location packet carries after its GPS block (cell tower, ACC, mileage): the gateway stores none
-    of it, and reading it was a fifth of a location packet's decoding.
+    of it, and reading it was about a third of a location packet's decoding.
     """
     protocol, content, serial = parse_frame(frame, check_crc=check_crc)
     try:
