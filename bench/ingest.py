@@ -30,7 +30,7 @@ never "in the future"), for the same registered bench terminals:
   reports the WAL the cluster wrote during it (MB/s, bytes per acked ping, full-page images);
 - (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
   4 client threads), when that endpoint exists, and http_batch_cpu_cores: the cores the workers,
-  the client threads and the whole machine used (the rest of the machine's is PostgreSQL's);
+  the client threads and the whole machine used (most of the rest is PostgreSQL's);
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
   in, before the load starts (at small scale: with `connections` connections).
 Before each measured phase the small tables every batch updates are vacuumed (this machine's
