@@ -68,6 +68,7 @@ from tracking.ingest import (
     Query,
     batch_plan,
 )
+from tracking.recent import Recent
 
 from . import db
 from .metrics import Metrics
@@ -78,10 +79,6 @@ log = logging.getLogger("tracking.gateway")
 # minute anyway; offline alarms wait for three heartbeat intervals): not every terminal of every
 # batch, which was a probe of thousands of terminal rows per batch.
 LIVENESS_EVERY_S = 30.0
-# The liveness times are swept this often: entries past their TTL mean the same as no entry, and a
-# worker that has heard a county's terminals over a day would otherwise keep one per terminal. (The
-# outlier check's memory of last positions, tracking.ingest.LastFixes, sweeps itself.)
-SWEEP_EVERY_S = 60.0
 
 # The rows a writer's batches delete from its staging table before the writer vacuums them away
 # (tracking.ingest.WRITER_STAGE_DDL): a few batches at county load, a few seconds of a quiet one.
@@ -241,9 +238,10 @@ class BatchWriter:
         self.outlier_speed_kmh = outlier_speed_kmh
         self.on_pressure = on_pressure
         self._lanes = [_Lane() for _ in range(self.writers)]
-        self._seen_at: dict[int, float] = {}  # terminal -> when its liveness was last committed
-        self._last = LastFixes()  # what this writer's commits left in tracking_lastposition
-        self._sweep_at = time.monotonic() + SWEEP_EVERY_S
+        # Terminals whose liveness a commit sent lately (each for LIVENESS_EVERY_S), and what this
+        # writer's commits left in tracking_lastposition.
+        self._seen: Recent[int, bool] = Recent(LIVENESS_EVERY_S)
+        self._last = LastFixes()
         self._waiting_items = 0  # positions (and bare alarms) waiting in all lanes
         self._inflight_items = 0  # in batches being committed
         self._pressure = False
@@ -410,8 +408,8 @@ class BatchWriter:
         alarms = [alarm for entry in entries for alarm in entry[3]]
         started_at = time.monotonic()
         heard = {item.terminal_id for item in items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
-        seen_at = self._seen_at
-        due = [tid for tid in heard if started_at - seen_at.get(tid, -LIVENESS_EVERY_S) >= LIVENESS_EVERY_S]
+        sent_lately = self._seen.getter(started_at)
+        due = [tid for tid in heard if sent_lately(tid) is None]
         last_known = self._last.getter(started_at)
         backoff = self.retry_min_s
         while True:
@@ -433,12 +431,8 @@ class BatchWriter:
                     result = await drive_plan(connection, plan)
                 committed = time.monotonic()
                 self._stage_dead[number] += len(items)
-                # Into the current dicts: a sweep during the commit may have replaced them.
-                for tid in due:
-                    self._seen_at[tid] = committed
+                self._seen.put(dict.fromkeys(due, True), committed)
                 self._last.put(result.latest, committed)
-                if committed >= self._sweep_at:
-                    self.forget_stale(committed)
                 return result, committed - started
             except RETRYABLE as error:
                 self.metrics.batch_failures += 1
@@ -459,13 +453,12 @@ class BatchWriter:
 
     def forget_stale(self, now: float) -> None:
         """Drop the liveness times and last fixes that are past their TTL at `now` (monotonic)."""
-        self._seen_at = {tid: at for tid, at in self._seen_at.items() if now - at < LIVENESS_EVERY_S}
+        self._seen.forget_stale(now)
         self._last.forget_stale(now)
-        self._sweep_at = now + SWEEP_EVERY_S
 
     def remembered(self) -> int:
         """Terminals this writer holds a liveness time or a last fix for."""
-        return len(self._seen_at.keys() | self._last.keys())
+        return len(self._seen.keys() | self._last.keys())
 
     async def _connect(self, number: int) -> psycopg.AsyncConnection:
         connection = self._connections[number]
