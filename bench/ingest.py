@@ -556,6 +556,25 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(value - before.get(pid, 0.0) for pid, value in after.items())
 
 
+class CpuWatch:
+    """The CPU cores groups of processes and the whole machine use over a phase."""
+
+    def __init__(self, watched: dict[str, list[int]]) -> None:
+        self.watched = watched  # name -> pids; a caller may refresh a group's pids before `cores`
+        self.before = {name: cpu_seconds(pids) for name, pids in watched.items()}
+        self.machine_before = machine_cpu()
+
+    def cores(self, seconds: float) -> dict[str, float]:
+        used = {
+            name: round(cpu_used(self.before[name], cpu_seconds(pids)) / seconds, 2)
+            for name, pids in self.watched.items()
+        }
+        names = ("machine_busy", "machine_iowait")
+        for name, before, after in zip(names, self.machine_before, machine_cpu(), strict=False):
+            used[name] = round((after - before) / seconds, 2)
+        return used
+
+
 def machine_cpu() -> tuple[float, float, float]:
     """(busy, iowait, idle) CPU seconds of the whole machine since boot, from /proc/stat."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -726,13 +745,9 @@ class LoadGenerator:
         profiler = None
         if number == 0 and config.get("profile_seconds"):
             profiler = _start_profiler(config["gateway_pid"], config["profile_seconds"])
-        watched = {
-            "gateway": gateway_pids(config["gateway_pid"]),
-            "loadgen": [os.getpid()],
-            "postgres": postgres_pids(),
-        }
-        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
-        machine_before = machine_cpu()
+        watch = CpuWatch(
+            {"gateway": gateway_pids(config["gateway_pid"]), "loadgen": [os.getpid()], "postgres": postgres_pids()}
+        )
         wal_before = wal_written()
         latencies_before = len(self.latencies)
         acked_before = self.acked
@@ -761,10 +776,8 @@ class LoadGenerator:
                 break
         acked = self.acked - acked_before
         wall = time.perf_counter() - t0
-        watched["postgres"] = postgres_pids()
-        cpu = {name: round(cpu_used(cpu_before[name], cpu_seconds(pids)) / wall, 2) for name, pids in watched.items()}
-        for name, before, after in zip(("machine_busy", "machine_iowait"), machine_before, machine_cpu(), strict=False):
-            cpu[name] = round((after - before) / wall, 2)
+        watch.watched["postgres"] = postgres_pids()
+        cpu = watch.cores(wall)
         wal_bytes, fpi = (after - before for after, before in zip(wal_written(), wal_before, strict=True))
         latencies = sorted(self.latencies[latencies_before:])
         by_second: dict[int, list[float]] = {}
@@ -970,19 +983,14 @@ def http_phase(
                         failures.append(f"{reply.status} {text[:200]!r}")
 
         threads = [threading.Thread(target=client) for _ in range(4)]
-        watched = {"workers": gateway_pids(server.pid), "clients": [os.getpid()]}
-        cpu_before = {name: cpu_seconds(pids) for name, pids in watched.items()}
-        machine_before = machine_cpu()[0]
+        watch = CpuWatch({"workers": gateway_pids(server.pid), "clients": [os.getpid()]})
         started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-        cpu = {
-            name: round(cpu_used(cpu_before[name], cpu_seconds(pids)) / elapsed, 2) for name, pids in watched.items()
-        }
-        cpu["machine_busy"] = round((machine_cpu()[0] - machine_before) / elapsed, 2)
+        cpu = watch.cores(elapsed)
     finally:
         stop_process(server)
         log_file.close()
