@@ -33,6 +33,10 @@ never "in the future"), for the same registered bench terminals:
   the client threads and the whole machine used (most of the rest is PostgreSQL's);
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
   in, before the load starts (at small scale: with `connections` connections).
+- ack_floor (extra): one stage at the rate the ratio target asks for (0.3 of (a), at least 25,000/s)
+  against bench/_ackserver.py, a server with the gateway's processes and event loop that writes each
+  frame's ack 30 ms later and does nothing else: what the connections alone cost (the kernel's TCP
+  work on both ends, the event loop, the generator). The gateway's CPU above it is its own work.
 Before each measured phase the small tables every batch updates are vacuumed (this machine's
 PostgreSQL runs without autovacuum) and the machine's dirty pages are written to disk (os.sync), so
 that no phase pays for the leftovers of the ones before it.
@@ -92,6 +96,7 @@ SLOTS_PER_DAY = 86400 // SLOT_S
 BENCH_TAC = "35209900"  # IMEIs of bench terminals: this prefix, a 6-digit serial, the Luhn digit
 TARGET_P99_MS = 250.0
 TARGET_RATE = 25_000
+TARGET_RATIO = 0.3  # (c) over (a)
 ALARM_EVERY = 1000  # one alarm packet (0x16, vibration) among this many location packets
 OUT = bench.ROOT / "bench" / "out"
 COLUMNS = (
@@ -452,17 +457,23 @@ def start_gateway(port: int, metrics_port: int, log_path: Path) -> subprocess.Po
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
+    wait_for_port(metrics_port, process, f"gateway (see {log_path})")
+    return process
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
+    """Until `process` accepts connections on `port` (30 s at most); exit when it died or never did."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gateway exited at start; see {log_path}")
+            raise SystemExit(f"{what} exited at start")
         try:
-            with socket.create_connection(("127.0.0.1", metrics_port), timeout=0.5):
-                return process
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
         except OSError:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit(f"gateway did not start; see {log_path}")
+    raise SystemExit(f"{what} did not start")
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 20) -> None:
@@ -487,38 +498,17 @@ def run_gateway_phase(
     gateway = start_gateway(port, metrics_port, OUT / "ingest_gateway.log")
     stage_slots = [math.ceil(rate * config["stage_s"] / len(terminals)) + 2 for rate in config["rates"]]
     first_slot = clock.take(sum(stage_slots))
-    loadgen_config = {
-        "port": port,
-        "gateway_pid": gateway.pid,
-        "imeis": [imei for _id, imei in terminals],
-        "rates": config["rates"],
-        "stage_s": config["stage_s"],
-        "stage_slots": stage_slots,
-        "first_slot": first_slot,
-        "start": clock.start.isoformat(),
-        "profile_seconds": config["stage_s"] if profile else 0,
-    }
-    config_path = OUT / "ingest_loadgen.json"
-    config_path.write_text(json.dumps(loadgen_config))
     bench.log(f"gateway pid {gateway.pid}; load generator: {len(terminals):,} connections, rates {config['rates']}")
     try:
-        generator = subprocess.Popen(  # noqa: S603
-            [sys.executable, __file__, "--loadgen", str(config_path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=bench.ROOT,
+        result = drive(
+            "gateway",
+            gateway.pid,
+            port,
+            terminals,
+            clock,
+            {**config, "first_slot": first_slot, "stage_slots": stage_slots},
+            profile,
         )
-        last = ""
-        for line in generator.stdout or ():
-            line = line.rstrip("\n")
-            if line.startswith("{"):
-                last = line
-            else:
-                print(line, flush=True)
-        generator.wait()
-        if generator.returncode or not last:
-            raise SystemExit(f"load generator failed (exit {generator.returncode})")
-        result = json.loads(last)
     finally:
         stop_process(gateway)
     summary = [line for line in (OUT / "ingest_gateway.log").read_text().splitlines() if "gateway stopped" in line]
@@ -533,6 +523,72 @@ def run_gateway_phase(
         )
         result["rows_stored"] = cursor.fetchone()[0]
     return result
+
+
+def run_floor_phase(
+    terminals: list[tuple[int, str]], clock: Clock, config: dict[str, Any], rate: int
+) -> dict[str, Any]:
+    """One stage at `rate` against bench/_ackserver.py: the gateway's connections, event loop and
+    ack cadence without its work (nothing decoded or stored, so no slots are taken)."""
+    from tracking.gateway.config import DEFAULTS
+
+    port = free_port()
+    workers, hold_ms = os.cpu_count() or 1, DEFAULTS["GATEWAY_BATCH_MS"]  # as the gateway by default
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(Path(__file__).with_name("_ackserver.py")), str(port), str(workers), str(hold_ms)],
+        cwd=bench.ROOT,
+        env={**os.environ, "PYTHONPATH": str(bench.ROOT)},
+    )
+    try:
+        wait_for_port(port, server, "ack-only server")
+        time.sleep(0.5)  # every worker accepting
+        stage_config = {**config, "rates": [rate], "first_slot": 0, "stage_slots": [0]}
+        return drive("server", server.pid, port, terminals, clock, stage_config, profile=False)
+    finally:
+        stop_process(server)
+
+
+def drive(
+    label: str,
+    server_pid: int,
+    port: int,
+    terminals: list[tuple[int, str]],
+    clock: Clock,
+    config: dict[str, Any],
+    profile: bool,
+) -> dict[str, Any]:
+    """Run the load generator against a GT06 server on `port`; its result (stages, totals, RSS)."""
+    loadgen_config = {
+        "port": port,
+        "server": label,
+        "server_pid": server_pid,
+        "imeis": [imei for _id, imei in terminals],
+        "rates": config["rates"],
+        "stage_s": config["stage_s"],
+        "stage_slots": config["stage_slots"],
+        "first_slot": config["first_slot"],
+        "start": clock.start.isoformat(),
+        "profile_seconds": config["stage_s"] if profile else 0,
+    }
+    config_path = OUT / f"ingest_loadgen_{label}.json"
+    config_path.write_text(json.dumps(loadgen_config))
+    generator = subprocess.Popen(  # noqa: S603
+        [sys.executable, __file__, "--loadgen", str(config_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=bench.ROOT,
+    )
+    last = ""
+    for line in generator.stdout or ():
+        line = line.rstrip("\n")
+        if line.startswith("{"):
+            last = line
+        else:
+            print(line, flush=True)
+    generator.wait()
+    if generator.returncode or not last:
+        raise SystemExit(f"load generator failed (exit {generator.returncode})")
+    return json.loads(last)
 
 
 # --- the load generator (a separate process) -----------------------------------------------------------
@@ -686,8 +742,8 @@ class LoadGenerator:
         settle = time.perf_counter() + 2
         while time.perf_counter() < settle:
             self.poll(0.05)
-        rss = gateway_rss_mb(config["gateway_pid"])
-        _log(f"gateway RSS with {len(imeis):,} idle connections: {rss:.1f} MB")
+        rss = gateway_rss_mb(config["server_pid"])
+        _log(f"{config['server']} RSS with {len(imeis):,} idle connections: {rss:.1f} MB")
 
         slot = config["first_slot"]
         stages = []
@@ -744,9 +800,13 @@ class LoadGenerator:
         _log(f"stage {number + 1}: offering {rate:,}/s for {config['stage_s']} s ({count:,} pings)")
         profiler = None
         if number == 0 and config.get("profile_seconds"):
-            profiler = _start_profiler(config["gateway_pid"], config["profile_seconds"])
+            profiler = _start_profiler(config["server_pid"], config["profile_seconds"])
         watch = CpuWatch(
-            {"gateway": gateway_pids(config["gateway_pid"]), "loadgen": [os.getpid()], "postgres": postgres_pids()}
+            {
+                config["server"]: gateway_pids(config["server_pid"]),
+                "loadgen": [os.getpid()],
+                "postgres": postgres_pids(),
+            }
         )
         wal_before = wal_written()
         latencies_before = len(self.latencies)
@@ -1010,6 +1070,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed-rows", type=int, help="rows to seed in the day partition")
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the first stage")
     parser.add_argument("--skip-http", action="store_true", help="skip (d)")
+    parser.add_argument("--skip-floor", action="store_true", help="skip the ack-only floor stage")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
 
 
@@ -1087,6 +1148,28 @@ def main() -> None:
         f"(c) gateway: {chosen['acked_per_s']:,} acked pings/s, p99 {chosen['p99_ms']} ms; "
         f"rows stored {gateway['rows_stored']:,} vs pings acked {gateway['pings_acked']:,}"
     )
+
+    if args.skip_floor:
+        results["ack_floor"] = None
+    else:
+        # The rate the ratio target asks for: what do the connections alone cost there?
+        rate = max(TARGET_RATE, math.ceil(TARGET_RATIO * copy_rate / 1000) * 1000)
+        before_phase()
+        floor = run_floor_phase(terminals, clock, config, rate)
+        stage = floor["stages"][0]
+        cores = stage["cpu_cores"]
+        results["ack_floor"] = {
+            **{key: stage[key] for key in ("offered_per_s", "acked_per_s", "p50_ms", "p99_ms")},
+            "cpu_cores": {key: cores[key] for key in ("server", "loadgen", "machine_busy")},
+            "rss_mb": floor["rss_mb"],
+        }
+        gateway_cores = chosen["cpu_cores"]["gateway"]
+        bench.log(
+            f"ack-only floor at {rate:,}/s: server {cores['server']} + generator {cores['loadgen']} cores "
+            f"(machine {cores['machine_busy']}); per ping: floor server "
+            f"{cores['server'] / max(1, stage['acked_per_s']) * 1e6:.1f} µs, gateway "
+            f"{gateway_cores / max(1, chosen['acked_per_s']) * 1e6:.1f} µs at {chosen['offered_per_s']:,}/s"
+        )
 
     if args.skip_http:
         results["http_batch_pings_per_s"] = None
