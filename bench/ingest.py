@@ -667,8 +667,8 @@ def postgres_pids() -> list[int]:
     return [pid for (pid,) in rows]
 
 
-def gateway_pids(pid: int) -> list[int]:
-    """The gateway and, with GATEWAY_PROCESSES > 1, its worker processes."""
+def with_workers(pid: int) -> list[int]:
+    """A server process and its forked workers (the gateway's, the ack-only server's, gunicorn's)."""
     try:
         children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
@@ -676,10 +676,10 @@ def gateway_pids(pid: int) -> list[int]:
     return [pid, *children]
 
 
-def gateway_rss_mb(pid: int) -> float:
-    """Resident memory of the gateway and its workers together."""
+def server_rss_mb(pid: int) -> float:
+    """Resident memory of a server process and its workers together."""
     total = 0
-    for member in gateway_pids(pid):
+    for member in with_workers(pid):
         for line in Path(f"/proc/{member}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
@@ -742,7 +742,7 @@ class LoadGenerator:
         settle = time.perf_counter() + 2
         while time.perf_counter() < settle:
             self.poll(0.05)
-        rss = gateway_rss_mb(config["server_pid"])
+        rss = server_rss_mb(config["server_pid"])
         _log(f"{config['server']} RSS with {len(imeis):,} idle connections: {rss:.1f} MB")
 
         slot = config["first_slot"]
@@ -803,7 +803,7 @@ class LoadGenerator:
             profiler = _start_profiler(config["server_pid"], config["profile_seconds"])
         watch = CpuWatch(
             {
-                config["server"]: gateway_pids(config["server_pid"]),
+                config["server"]: with_workers(config["server_pid"]),
                 "loadgen": [os.getpid()],
                 "postgres": postgres_pids(),
             }
@@ -1043,7 +1043,7 @@ def http_phase(
                         failures.append(f"{reply.status} {text[:200]!r}")
 
         threads = [threading.Thread(target=client) for _ in range(4)]
-        watch = CpuWatch({"workers": gateway_pids(server.pid), "clients": [os.getpid()]})
+        watch = CpuWatch({"workers": with_workers(server.pid), "clients": [os.getpid()]})
         started = time.perf_counter()
         for thread in threads:
             thread.start()
