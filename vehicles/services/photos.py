@@ -1,3 +1,5 @@
+import secrets
+
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
@@ -25,5 +27,7 @@ def photo_add(*, user: User, vehicle_id: int, kind: str, upload: UploadedFile) -
     if problems:
         raise ValidationError(problems)
     vehicle = Vehicle.objects.get(pk=vehicle_id)
-    upload.name = f"{vehicle.pk}-{kind}{extension}"
+    # An unguessable name: files are served only through the photo view, which asks the policy and
+    # audits, but a name that leaks (a log, a backup listing) must not lead to another owner's ID card.
+    upload.name = f"{secrets.token_urlsafe(24)}{extension}"
     return VehiclePhoto.objects.create(vehicle=vehicle, kind=kind, image=upload)
