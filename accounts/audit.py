@@ -1,16 +1,37 @@
 """Writing the audit trail (MLPS level 3: date, time, type, subject, object, result)."""
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from accounts.models import AuditEntry, User
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's real address: the socket's peer, or, behind TRUSTED_PROXY_COUNT reverse proxies,
+    the address the outermost of them saw.
+
+    Each proxy appends the address of its own peer to X-Forwarded-For, so with N proxies the entry N
+    from the right was written by the outermost one; anything left of it came from the client and
+    is ignored. A request with fewer entries than that did not come through every proxy: its
+    socket's address is the answer. The audit, the sign-in lockout and the rate limits all ask here.
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    remote = request.META.get("REMOTE_ADDR") or None
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < hops:
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-hops]))
+    except ValueError:
+        return remote
 
 
 def audit_record(

@@ -1,5 +1,6 @@
 """Officer pages for theft reports and cases, and the public stolen check."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
@@ -11,6 +12,7 @@ from accounts.audit import audit_record, client_ip
 from cases import selectors, services
 from cases.forms import ReportForm, StolenCheckForm, TransitionForm
 from cases.models import TRANSITIONS, Case, CaseLink, ReportStatus, ReportTransition, TheftReport
+from cases.public_check import stolen_check_budget_take
 from vehicles.identifiers import mask_phone
 
 
@@ -157,6 +159,13 @@ def stolen_check(request: HttpRequest) -> HttpResponse:
     """Public page for buyers and repair shops: is this bike reported stolen? No personal data."""
     form = StolenCheckForm(request.GET or None)
     result = None
+    if request.GET:
+        budget = stolen_check_budget_take(client=client_ip(request))
+        if not budget.allowed:
+            context = {"form": StolenCheckForm(), "throttled": budget, "limit": settings.STOLEN_CHECK_RATE_PER_MINUTE}
+            response = render(request, "cases/stolen_check.html", context, status=429)
+            response["Retry-After"] = str(budget.retry_after)
+            return response
     if request.GET and form.is_valid():
         try:
             result = selectors.stolen_check(plate=form.cleaned_data["plate"], frame_number=form.cleaned_data["frame"])

@@ -131,6 +131,11 @@ CACHES = {
         "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
     }
 }
+# Reverse proxies in front of the web server that append the client's address to X-Forwarded-For
+# (accounts.audit.client_ip). 0: the socket's peer is the client and the header is ignored.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The public stolen check (page and API alike): checks per client address per minute.
+STOLEN_CHECK_RATE_PER_MINUTE = env_int("STOLEN_CHECK_RATE_PER_MINUTE", 30)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -1,11 +1,13 @@
-import redis
+from django.conf import settings
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
@@ -13,6 +15,7 @@ from accounts.models import User
 from cases import selectors, services
 from cases.api import serializers as s
 from cases.models import Case, CaseLink, ReportTransition, TheftReport
+from cases.public_check import stolen_check_budget_take
 from ebike_registry.api import has_perm, parse_each_field
 from vehicles.services.problems import Problems
 
@@ -173,19 +176,15 @@ class CaseSolveApi(APIView):
         return Response(s.CaseOutput(_case(case_id)).data)
 
 
-class PublicCheckThrottle(AnonRateThrottle):
-    """30 checks a minute per address. Without Redis the check still answers (fails open): a buyer's
-    question matters more than the limit.
-    """
-
-    scope = "stolen_check"
-    rate = "30/min"
+class PublicCheckThrottle(BaseThrottle):
+    """STOLEN_CHECK_RATE_PER_MINUTE checks per real client address, the same budget as the page's."""
 
     def allow_request(self, request: Request, view: object) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except redis.RedisError:
-            return True
+        self.verdict = stolen_check_budget_take(client=client_ip(request))
+        return self.verdict.allowed
+
+    def wait(self) -> float:
+        return self.verdict.retry_after
 
 
 class StolenCheckApi(APIView):
@@ -194,6 +193,10 @@ class StolenCheckApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [PublicCheckThrottle]
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        limit = settings.STOLEN_CHECK_RATE_PER_MINUTE
+        raise Throttled(wait, detail=_("Too many checks from your address (%(limit)s a minute).") % {"limit": limit})
 
     @extend_schema(
         parameters=[OpenApiParameter("plate", str), OpenApiParameter("frame", str)],
