@@ -23,6 +23,23 @@ def table_rows(data: Any) -> tuple[list[str], list[str], list[list[Any]]] | None
     return keys, labels, [[record.get(key) for key in keys] for record in records]
 
 
+# A text cell starting with one of these is read by spreadsheets as a formula (or, tab and CR, lets
+# one begin after them): a station or alarm name such as =HYPERLINK(…) would run on the reader's
+# machine. Numbers are written as numbers and never neutralised.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def is_formula_like(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as the text it is: formula-like text gets a leading apostrophe."""
+    if value is None:
+        return ""
+    return "'" + value if is_formula_like(value) else value
+
+
 def _error_lines(data: Any) -> list[list[str]]:
     return [["error", str(data)]]
 
@@ -40,11 +57,21 @@ class CSVRenderer(BaseRenderer):
             writer.writerows(_error_lines(data))
         else:
             keys, labels, rows = table
-            writer.writerow(labels)
+            writer.writerow([csv_safe(v) for v in labels])
             writer.writerow(keys)
-            writer.writerows(["" if v is None else v for v in row] for row in rows)
+            writer.writerows([csv_safe(v) for v in row] for row in rows)
         # A BOM so that Excel opens the Chinese headers as UTF-8.
         return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _append(sheet: Any, values: list[Any]) -> None:
+    """Append a row; formula-like text is stored as a text cell (never a formula) marked with Excel's
+    quote prefix, so that editing the cell does not turn it into one either."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if is_formula_like(cell.value) or cell.data_type == "f":
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 class XLSXRenderer(BaseRenderer):
@@ -60,13 +87,13 @@ class XLSXRenderer(BaseRenderer):
         table = table_rows(data)
         if table is None:
             for line in _error_lines(data):
-                sheet.append(line)
+                _append(sheet, line)
         else:
             keys, labels, rows = table
-            sheet.append(labels)
-            sheet.append(keys)
+            _append(sheet, labels)
+            _append(sheet, keys)
             for row in rows:
-                sheet.append(row)
+                _append(sheet, row)
             sheet.freeze_panes = "A3"
         out = io.BytesIO()
         book.save(out)
