@@ -190,8 +190,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # ID numbers, phones and owner names searched by GET never reach a log line (ebike_registry/log_masking.py).
+    "filters": {"mask_personal": {"()": "ebike_registry.log_masking.MaskPersonalData"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_personal"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # runserver's request lines carry the query string; send them through the masking handler too.
+    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 # Debian 12 ships GDAL 3.6, which cannot block file/network access from spatial references. The

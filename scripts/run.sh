@@ -89,6 +89,8 @@ gunicorn_args=(
     --bind "${WEB_BIND:-0.0.0.0:8000}"
     --workers "${WEB_CONCURRENCY:-2}"
     --access-logfile -
+    # ID numbers and phones in search URLs are masked in the access log (ebike_registry/log_masking.py).
+    --logger-class ebike_registry.log_masking.AccessLogMasker
 )
 # gunicorn 27 opens a control socket under $HOME unless told not to; older versions lack the flag.
 if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
