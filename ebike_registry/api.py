@@ -3,15 +3,19 @@
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, serializers
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, serializers, status
 from rest_framework.fields import SkipField, empty
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from vehicles.services.problems import TooLarge
 
 
 def nest(flat: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -32,7 +36,27 @@ def nest(flat: Mapping[str, list[str]]) -> dict[str, Any]:
     return tree
 
 
+def _too_large_response(exc: Exception) -> Response | None:
+    """413 for every size limit: Django's (DATA_UPLOAD_MAX_MEMORY_SIZE, DATA_UPLOAD_MAX_NUMBER_FIELDS,
+    DATA_UPLOAD_MAX_NUMBER_FILES, raised while the body is read) and the services' own (TooLarge)."""
+    if isinstance(exc, TooLarge):
+        return Response(nest(exc.message_dict), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    limits = {
+        RequestDataTooBig: ("DATA_UPLOAD_MAX_MEMORY_SIZE", _("The request body is larger than %(limit)s bytes.")),
+        TooManyFieldsSent: ("DATA_UPLOAD_MAX_NUMBER_FIELDS", _("The request has more than %(limit)s fields.")),
+        TooManyFilesSent: ("DATA_UPLOAD_MAX_NUMBER_FILES", _("The request has more than %(limit)s files.")),
+    }
+    for kind, (setting, message) in limits.items():
+        if isinstance(exc, kind):
+            detail = message % {"limit": getattr(settings, setting)}
+            return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    too_large = _too_large_response(exc)
+    if too_large is not None:
+        return too_large
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(nest(exc.message_dict))

@@ -1,7 +1,9 @@
 import base64
+import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
 from tests import factories
 from vehicles.models import VehiclePhoto
@@ -26,7 +28,12 @@ def test_clerk_attaches_a_photo_and_it_shows_on_the_record(clerk_api, vehicle_id
     response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "plate_fitted", "image": upload})
     assert response.status_code == 201, response.json()
     photo = VehiclePhoto.objects.get()
-    assert photo.image.read() == PNG
+    with Image.open(photo.image.path) as stored:
+        assert (stored.format, stored.size, stored.convert("RGBA").getpixel((0, 0))) == (
+            "PNG",
+            (1, 1),
+            (255, 0, 0, 127),
+        )
     assert photo.image.path.startswith(str(tmp_path))
     detail = clerk_api.get(f"/api/v1/vehicles/{vehicle_id}").json()
     assert [p["kind"] for p in detail["photos"]] == ["plate_fitted"]
@@ -44,3 +51,63 @@ def test_unknown_photo_kind_and_missing_file_are_both_reported(clerk_api, vehicl
     response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "selfie"})
     assert response.status_code == 400
     assert set(response.json()) == {"kind", "image"}
+
+
+def image_bytes(fmt, size=(40, 30), **save):
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("JPEG", "bike.jpg"), ("PNG", "bike.png")])
+def test_a_script_appended_to_an_image_is_not_stored(clerk_api, vehicle_id, fmt, name):
+    script = b"<?php system($_GET['c']); ?>"
+    upload = SimpleUploadedFile(name, image_bytes(fmt) + script, content_type="image/jpeg")
+    response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "bike", "image": upload})
+    assert response.status_code == 201, response.json()
+    stored = VehiclePhoto.objects.get().image.read()
+    assert b"<?php" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert (image.format, image.size) == (fmt, (40, 30))
+
+
+def test_metadata_such_as_the_cameras_gps_position_is_not_kept(clerk_api, vehicle_id):
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {2: (39.0, 54.0, 1.0), 4: (117.0, 44.0, 2.0)}  # GPS latitude, longitude
+    photo = image_bytes("JPEG", exif=exif.tobytes())
+    assert b"PhoneMaker" in photo
+    upload = SimpleUploadedFile("bike.jpg", photo, content_type="image/jpeg")
+    assert clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "bike", "image": upload}).status_code == 201
+    stored = VehiclePhoto.objects.get().image.read()
+    assert b"PhoneMaker" not in stored and b"Exif" not in stored
+    with Image.open(io.BytesIO(stored)) as image:
+        assert not image.getexif()
+
+
+def test_a_truncated_image_is_refused(clerk_api, vehicle_id):
+    upload = SimpleUploadedFile("bike.jpg", image_bytes("JPEG")[:200], content_type="image/jpeg")
+    response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "bike", "image": upload})
+    assert response.status_code == 400
+    assert "not a readable JPEG or PNG image" in response.json()["image"][0]
+    assert not VehiclePhoto.objects.exists()
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(clerk_api, vehicle_id):
+    # 10,000 x 10,000 pixels of one colour: a few hundred kilobytes that would take 300 MB decoded.
+    out = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(out, format="PNG")
+    assert len(out.getvalue()) < 8 * 1024 * 1024
+    upload = SimpleUploadedFile("bomb.png", out.getvalue(), content_type="image/png")
+    response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "bike", "image": upload})
+    assert response.status_code == 400
+    assert "at most 40 megapixels" in response.json()["image"][0]
+    assert not VehiclePhoto.objects.exists()
+
+
+def test_a_photo_over_8_mb_gets_a_json_413(clerk_api, vehicle_id, settings):
+    big = SimpleUploadedFile("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (9 * 1024 * 1024), content_type="image/png")
+    response = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "bike", "image": big})
+    assert response.status_code == 413
+    assert response.json() == {"image": ["A photo may be at most 8 MB."]}
+    assert not VehiclePhoto.objects.exists()

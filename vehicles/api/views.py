@@ -17,7 +17,7 @@ from vehicles.api import serializers as s
 from vehicles.selectors import can_see_full_identity, vehicle_detail, vehicle_search
 from vehicles.services import registration as reg
 from vehicles.services.owners import owner_normalize
-from vehicles.services.photos import photo_add
+from vehicles.services.photos import photo_add, photo_upload_size_check
 from vehicles.services.problems import Problems
 
 CanRegister = has_perm("vehicles.register_vehicle")
@@ -193,6 +193,7 @@ class VehiclePhotoApi(APIView):
 
     @extend_schema(request=s.PhotoInput, responses={201: s.PhotoOutput}, operation_id="vehicle_photo_add")
     def post(self, request: Request, vehicle_id: int) -> Response:
+        photo_upload_size_check(content_length=request.META.get("CONTENT_LENGTH"))
         values, problems = parse_or_collect(s.PhotoInput(), request.data)
         problems.raise_if_any()
         photo = photo_add(user=request.user, vehicle_id=vehicle_id, kind=values["kind"], upload=values["image"])

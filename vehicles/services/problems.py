@@ -30,3 +30,7 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.by_field:
             raise ValidationError({field: list(msgs) for field, msgs in self.by_field.items()})
+
+
+class TooLarge(ValidationError):
+    """An input over a size limit: the API answers 413 (not 400) with the same field paths."""
