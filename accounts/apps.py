@@ -13,3 +13,7 @@ class AccountsConfig(AppConfig):
         # Permissions are created by post_migrate too; connecting here (after auth) lets the role
         # groups pick up every app's permissions, like Django's own create_permissions does.
         post_migrate.connect(roles_sync, dispatch_uid="accounts.roles_sync")
+        from accounts.db_roles import privileges_apply_after_migrate
+
+        # Once per migrate (every table exists by then): the runtime database roles' grants.
+        post_migrate.connect(privileges_apply_after_migrate, sender=self, dispatch_uid="accounts.db_privileges")

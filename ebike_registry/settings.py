@@ -79,6 +79,23 @@ DATABASES = {
         test_options={"NAME": os.environ.get("TEST_DATABASE_NAME")} if os.environ.get("TEST_DATABASE_NAME") else None,
     )
 }
+
+
+# DATABASE_URL is the role this process connects as. The owner role (ebike, owns every table) for
+# migrate, the tests, operators' commands and the maintenance worker (partitions, retention, audit
+# seals); the web server and Celery run as the app role, the terminal gateway as the gateway role:
+# scripts/run.sh and docker-compose.yml start them with DATABASE_URL set to the URLs below. Those
+# roles own nothing and hold only what accounts.db_roles grants them after every migrate. Unset, a
+# runtime URL is DATABASE_URL's server and database as ebike_app / ebike_gateway (password = name).
+def _runtime_url(role: str) -> str:
+    owner = DATABASES["default"]
+    return f"postgis://{role}:{role}@{owner['HOST'] or '127.0.0.1'}:{owner['PORT'] or 5432}/{owner['NAME']}"
+
+
+DATABASE_RUNTIME_ROLES = {
+    "app": dj_database_url.parse(env_str("DATABASE_APP_URL", _runtime_url("ebike_app"))),
+    "gateway": dj_database_url.parse(env_str("DATABASE_GATEWAY_URL", _runtime_url("ebike_gateway"))),
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

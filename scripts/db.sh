@@ -8,6 +8,11 @@
 #   its role must exist; its database is created when missing.
 # - CREATE EXTENSION IF NOT EXISTS postgis, pg_trgm, btree_gist in the database and in template1, so
 #   the test database that Django creates from template1 as the non-superuser already has them.
+# - The runtime roles (issue 16): DATABASE_APP_URL's role (web server, Celery) and
+#   DATABASE_GATEWAY_URL's role (terminal gateway), each LOGIN with the URL's password and nothing
+#   more (no superuser, CREATEDB, CREATEROLE, membership in the owner role). Unset, their URLs are
+#   DATABASE_URL's server and database as ebike_app / ebike_gateway (password = role name). What they
+#   may do on each table is granted by `manage.py migrate` (accounts/db_privileges.py), not here.
 # - Finally connect as the application role over TCP with its password and check PostGIS.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -131,6 +136,32 @@ SQL
     fi
 }
 
+# runtime_url ROLE: DATABASE_URL's server and database as ROLE, password ROLE (the one-machine default).
+runtime_url() {
+    printf 'postgis://%s:%s@%s:%s/%s' "$1" "$1" "$DB_HOST" "$DB_PORT" "$DB_DBNAME"
+}
+
+# Create or update the runtime roles (cluster-wide, like the owner role). Idempotent.
+ensure_runtime_roles() {
+    local url
+    for url in "${DATABASE_APP_URL:-$(runtime_url ebike_app)}" \
+        "${DATABASE_GATEWAY_URL:-$(runtime_url ebike_gateway)}"; do
+        parse_url "$url" RT
+        [[ -n "$RT_USER" && -n "$RT_PASSWORD" ]] || die "runtime database URL must name a user and a password: $url"
+        [[ "$RT_USER" != "$DB_USER" ]] || die "a runtime role must not be the owner role $DB_USER"
+        pg_admin -d postgres -v role="$RT_USER" -v pw="$RT_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'pw')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
+              :'role', :'pw') \gexec
+SELECT format('REVOKE %I FROM %I', r.rolname, :'role')
+  FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+ WHERE u.rolname = :'role' \gexec
+SQL
+        log "postgres: runtime role $RT_USER ready (its table privileges come from manage.py migrate)"
+    done
+}
+
 ensure_extensions_in() {
     local dbname="$1" ext
     local -a cmds=()
@@ -171,6 +202,7 @@ check_app_connection() {
 ensure_server
 if find_admin; then
     ensure_role
+    ensure_runtime_roles
     ensure_database
 else
     warn "no superuser access to $DB_HOST:$DB_PORT; assuming role, database and extensions exist"

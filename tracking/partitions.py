@@ -54,7 +54,21 @@ def partition_create(day: datetime.date, *, connection: Any = None) -> bool:
             [start, end],
         )
         cursor.execute(f"ALTER TABLE tracking_ping ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end])
+        grants_copy(cursor, to_table=name)
     return True
+
+
+def grants_copy(cursor: Any, *, to_table: str, from_table: str = "tracking_ping") -> None:
+    """Give a new partition the privileges the runtime roles hold on the parent table (declared in
+    tracking.db_privileges, granted after every migrate): a partition created later by the owner is
+    readable and writable by them like the ones migrate saw, and no more."""
+    cursor.execute(
+        "SELECT a.grantee::regrole::text, a.privilege_type FROM pg_class c, aclexplode(c.relacl) a "
+        "WHERE c.oid = %s::regclass AND a.grantee NOT IN (0, c.relowner)",
+        [from_table],
+    )
+    for role, privilege in cursor.fetchall():
+        cursor.execute(f"GRANT {privilege} ON TABLE {to_table} TO {role}")
 
 
 def partitions_ensure(*, today: datetime.date | None = None, connection: Any = None) -> list[str]:

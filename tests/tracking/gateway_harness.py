@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +42,13 @@ def free_ports(count: int) -> int:
                 probe.close()
 
 
-def database_url(host: str | None = None, port: int | None = None) -> str:
-    """The TEST database, as the gateway subprocess must see it."""
-    s = connection.settings_dict
+def database_url(host: str | None = None, port: int | None = None, *, role: str | None = "gateway") -> str:
+    """The TEST database, as the gateway subprocess must see it: logged in as the gateway's own
+    database role (settings.DATABASE_RUNTIME_ROLES), as in production; role=None: as the owner."""
+    s = dict(connection.settings_dict)
+    if role is not None:
+        runtime = settings.DATABASE_RUNTIME_ROLES[role]
+        s.update(USER=runtime["USER"], PASSWORD=runtime["PASSWORD"])
     return (
         f"postgis://{quote(s['USER'], safe='')}:{quote(s['PASSWORD'] or '', safe='')}@"
         f"{host or s['HOST'] or '127.0.0.1'}:{port or s['PORT'] or 5432}/{s['NAME']}"

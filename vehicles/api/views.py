@@ -50,6 +50,7 @@ class RegistrationApi(APIView):
             domain = reg.registration_problems(
                 owner=owner_normalize(values.get("owner", {})),
                 vehicle=reg.vehicle_normalize(values.get("vehicle", {})),
+                documents=values.get("documents", []),
             )
             problems.merge({k: v for k, v in domain.by_field.items() if not problems.has(k)})
             problems.raise_if_any()

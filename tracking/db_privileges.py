@@ -1,0 +1,31 @@
+"""The runtime roles' privileges on tracking's tables (accounts.db_roles explains the scheme).
+
+The gateway (tracking.gateway, tracking.ingest) reads terminals, stores pings, presence cells, last
+positions, terminal alarms and an outbox row per batch: nothing else. Dropping old partitions,
+trimming them and deleting old cells (tracking.retention) and creating new partitions
+(tracking.partitions) is the owner's work, done by the maintenance worker."""
+
+from accounts.db_roles import APPEND_ONLY, INSERT_ONLY, READ_WRITE, Grant
+
+APP = {
+    "tracking_terminal": READ_WRITE,
+    "tracking_terminalinstallation": READ_WRITE,
+    # Positions are stored once and never changed (the partitions get the same grants).
+    "tracking_ping": APPEND_ONLY,
+    "tracking_pingcell": APPEND_ONLY,
+    "tracking_lastposition": READ_WRITE,
+    "tracking_alarm": READ_WRITE,
+    "tracking_ingestoutbox": READ_WRITE,
+    "tracking_ingesttoken": READ_WRITE,
+    "tracking_legalhold": READ_WRITE,
+}
+GATEWAY = {
+    # Last-seen time and the armed state the terminal reports are kept on the terminal row.
+    "tracking_terminal": Grant(frozenset({"SELECT", "UPDATE"})),
+    # INSERT … ON CONFLICT (columns) DO NOTHING needs SELECT on the conflict target's columns.
+    "tracking_ping": APPEND_ONLY,
+    "tracking_pingcell": APPEND_ONLY,
+    "tracking_lastposition": READ_WRITE,
+    "tracking_alarm": APPEND_ONLY,
+    "tracking_ingestoutbox": INSERT_ONLY,
+}
