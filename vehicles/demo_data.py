@@ -417,6 +417,6 @@ def policy_number(starts_on: datetime.date, index: int) -> str:
 
 # Documents presented at a counter registration (DOMAIN.md §1 "Materials").
 DOCUMENTS_CONFORMING = ["id_card", "invoice", "ccc_certificate"]
-DOCUMENTS_NO_INVOICE = ["id_card", "origin_statement", "ccc_certificate"]
-DOCUMENTS_TEMPORARY = ["id_card", "origin_statement"]
+DOCUMENTS_NO_INVOICE = ["id_card", "statement_of_origin", "ccc_certificate"]
+DOCUMENTS_TEMPORARY = ["id_card", "statement_of_origin"]
 DOCUMENTS_ORGANISATION = ["business_licence", "letter_of_authority", "agent_id_card", "invoice", "ccc_certificate"]

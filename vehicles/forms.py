@@ -14,26 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Township
 from vehicles.models import Owner, Vehicle
 from vehicles.services.owners import OwnerData
-from vehicles.services.registration import VehicleData
+from vehicles.services.registration import Documents, VehicleData
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-class Documents:
-    """Materials the owner presented (DOMAIN.md §1), stored on the registration event."""
-
-    ID_CARD = "id_card"
-    INVOICE = "invoice"
-    CCC_CERTIFICATE = "ccc_certificate"
-    TRANSFER_AGREEMENT = "transfer_agreement"
-    STATEMENT_OF_ORIGIN = "statement_of_origin"
-    CHOICES = (
-        (ID_CARD, _("Resident ID card / business licence")),
-        (INVOICE, _("Purchase invoice")),
-        (CCC_CERTIFICATE, _("Certificate of conformity (CCC)")),
-        (TRANSFER_AGREEMENT, _("Transfer agreement")),
-        (STATEMENT_OF_ORIGIN, _("Signed statement of origin")),
-    )
 
 
 class TownshipChoiceField(forms.ModelChoiceField):

@@ -6,6 +6,7 @@ form can report every problem at once (一次性告知) instead of stopping at t
 
 import datetime
 import re
+import unicodedata
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +22,29 @@ FRAME_STANDARD_RE = re.compile(r"^\d{4}2\d{2}\d{8}$")
 # Non-standard bikes carry a 17-character VIN-style code (no I, O, Q).
 FRAME_VIN_RE = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
 MOTOR_NUMBER_RE = re.compile(r"^[A-Z0-9\-]{4,30}$")
+
+
+# Characters no name, address or description needs, which change how text displays or compares:
+# controls (Cc: NUL, tab, newline …), format characters (Cf: right-to-left override U+202E, the bidi
+# isolates, zero-width space and joiners, soft hyphen, BOM), private-use, surrogate and unassigned
+# code points, line and paragraph separators.
+HIDDEN_CHARACTER_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
+
+
+def normalize_text(value: str) -> str:
+    """A person's name or other free text as stored: Unicode NFC, outer spaces removed."""
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def text_problem(value: str) -> str | None:
+    """Refuse text with control or invisible formatting characters: a name with a right-to-left
+    override or a zero-width space looks like another person's on screen and in a search."""
+    if any(unicodedata.category(char) in HIDDEN_CHARACTER_CATEGORIES for char in value):
+        return _(
+            "Remove the control or invisible characters (such as a right-to-left override or a zero-width "
+            "space) from this field."
+        )
+    return None
 
 
 def normalize_id_number(value: str) -> str:

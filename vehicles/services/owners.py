@@ -8,13 +8,17 @@ from vehicles.identifiers import (
     normalize_code,
     normalize_id_number,
     normalize_phone,
+    normalize_text,
     phone_problem,
     resident_id_problem,
+    text_problem,
 )
 from vehicles.models import Owner
 from vehicles.services.problems import Problems
 
 OWNER_CONTACT_FIELDS = ("name", "phone", "address", "township_id", "agent_name", "agent_id_number")
+# Free text about a person: normalised to NFC, refused with control or invisible characters.
+OWNER_TEXT_FIELDS = ("name", "address", "agent_name")
 
 
 class OwnerData(TypedDict, total=False):
@@ -32,9 +36,9 @@ def owner_normalize(data: OwnerData) -> OwnerData:
     clean: OwnerData = dict(data)  # type: ignore[assignment]
     kind = clean.get("kind") or Owner.Kind.PERSON
     clean["kind"] = kind
-    for key in ("name", "address", "agent_name"):
+    for key in OWNER_TEXT_FIELDS:
         if key in clean:
-            clean[key] = (clean[key] or "").strip()  # type: ignore[literal-required]
+            clean[key] = normalize_text(clean[key] or "")  # type: ignore[literal-required]
     if "id_number" in clean:
         raw = clean["id_number"] or ""
         clean["id_number"] = normalize_code(raw) if kind == Owner.Kind.ORGANISATION else normalize_id_number(raw)
@@ -52,6 +56,9 @@ def owner_problems(data: OwnerData, *, prefix: str = "owner", problems: Problems
     if kind not in Owner.Kind.values:
         problems.add(f"{prefix}.kind", _("Owner kind must be person or organisation."))
         return problems
+    for key in OWNER_TEXT_FIELDS:
+        if key in data:
+            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]
     if "name" in data and not (2 <= len(data["name"]) <= 100):
         problems.add(f"{prefix}.name", _("Enter the owner's full name (2-100 characters)."))
     if "id_number" in data:

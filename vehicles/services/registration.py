@@ -15,9 +15,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Station, User
-from vehicles.identifiers import frame_number_problem, motor_number_problem, normalize_code
+from vehicles.identifiers import (
+    frame_number_problem,
+    motor_number_problem,
+    normalize_code,
+    normalize_text,
+    text_problem,
+)
 from vehicles.models import InsurancePolicy, Owner, Plate, PlateKind, RegistrationEvent, Vehicle
 from vehicles.services.insurance import policy_cancel_active, policy_issue
 from vehicles.services.owners import OwnerData, owner_normalize, owner_problems, owner_upsert
@@ -48,6 +55,35 @@ DESCRIPTIVE_VEHICLE_FIELDS = (
     "qr_payload",
 )
 CHANGEABLE_OWNER_FIELDS = ("name", "phone", "address", "township_code")
+# Free-text fields of the record: normalised to NFC, refused with control or invisible characters.
+VEHICLE_TEXT_FIELDS = ("manufacturer", "brand", "model_name", "colour", "electronic_id", "qr_payload")
+# No production or purchase date before this: the first e-bikes were sold in China in the 1990s, and
+# a date such as 0001-01-01 is a typing slip, not a bike.
+EARLIEST_VEHICLE_DATE = datetime.date(1990, 1, 1)
+
+
+class Documents:
+    """Materials the owner presented (DOMAIN.md §1), the closed list stored on registration events."""
+
+    ID_CARD = "id_card"
+    BUSINESS_LICENCE = "business_licence"
+    AGENT_ID_CARD = "agent_id_card"
+    LETTER_OF_AUTHORITY = "letter_of_authority"
+    INVOICE = "invoice"
+    CCC_CERTIFICATE = "ccc_certificate"
+    TRANSFER_AGREEMENT = "transfer_agreement"
+    STATEMENT_OF_ORIGIN = "statement_of_origin"
+    CHOICES = (
+        (ID_CARD, gettext_lazy("Resident ID card / business licence")),
+        (BUSINESS_LICENCE, gettext_lazy("Business licence")),
+        (AGENT_ID_CARD, gettext_lazy("Agent's resident ID card")),
+        (LETTER_OF_AUTHORITY, gettext_lazy("Letter of authority")),
+        (INVOICE, gettext_lazy("Purchase invoice")),
+        (CCC_CERTIFICATE, gettext_lazy("Certificate of conformity (CCC)")),
+        (TRANSFER_AGREEMENT, gettext_lazy("Transfer agreement")),
+        (STATEMENT_OF_ORIGIN, gettext_lazy("Signed statement of origin")),
+    )
+    CODES = tuple(code for code, _label in CHOICES)
 
 
 class VehicleData(TypedDict, total=False):
@@ -84,10 +120,25 @@ def vehicle_normalize(data: VehicleData) -> VehicleData:
     for key in ("frame_number", "motor_number", "ccc_certificate_no"):
         if key in clean:
             clean[key] = normalize_code(clean[key] or "")  # type: ignore[literal-required]
-    for key in ("manufacturer", "brand", "model_name", "colour", "electronic_id", "qr_payload"):
+    for key in VEHICLE_TEXT_FIELDS:
         if key in clean:
-            clean[key] = (clean[key] or "").strip()  # type: ignore[literal-required]
+            clean[key] = normalize_text(clean[key] or "")  # type: ignore[literal-required]
     return clean
+
+
+def documents_normalize(documents: list[str] | None) -> list[str]:
+    """The codes presented, each once, in the order given."""
+    return list(dict.fromkeys(code.strip() for code in documents or []))
+
+
+def documents_problems(documents: list[str], *, problems: Problems, field: str = "documents") -> Problems:
+    """Only codes of the closed list are kept in the append-only history."""
+    if any(code not in Documents.CODES for code in documents):
+        problems.add(
+            field,
+            _("Unknown document; choose from: %(codes)s.") % {"codes": ", ".join(Documents.CODES)},
+        )
+    return problems
 
 
 def vehicle_problems(
@@ -95,6 +146,9 @@ def vehicle_problems(
 ) -> Problems:
     """Check the vehicle fields that are present (absent ones were reported by the caller)."""
     today = timezone.localdate()
+    for key in VEHICLE_TEXT_FIELDS:
+        if key in data:
+            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]
     if "frame_number" in data:
         problem = frame_number_problem(data["frame_number"])
         problems.add(f"{prefix}.frame_number", problem)
@@ -126,11 +180,18 @@ def vehicle_problems(
         problems.add(f"{prefix}.use_type", _("Use type must be self_use or commercial."))
     production = data.get("production_date")
     purchase = data.get("purchase_date")
+    too_early = _("E-bikes on the road were made after %(date)s; check the date.") % {
+        "date": EARLIEST_VEHICLE_DATE.isoformat()
+    }
     if production is not None and production > today:
         problems.add(f"{prefix}.production_date", _("The production date is in the future."))
+    elif production is not None and production < EARLIEST_VEHICLE_DATE:
+        problems.add(f"{prefix}.production_date", too_early)
     if purchase is not None:
         if purchase > today:
             problems.add(f"{prefix}.purchase_date", _("The purchase date is in the future."))
+        elif purchase < EARLIEST_VEHICLE_DATE:
+            problems.add(f"{prefix}.purchase_date", too_early)
         elif production is not None and purchase < production:
             problems.add(f"{prefix}.purchase_date", _("The bike was bought before it was made."))
     if "purchase_price" in data:
@@ -165,9 +226,10 @@ def _frame_taken_message(existing: Vehicle) -> str:
     return _("This bike is already registered (plate %(plate)s).") % {"plate": plate.number if plate else "-"}
 
 
-def registration_problems(*, owner: OwnerData, vehicle: VehicleData) -> Problems:
+def registration_problems(*, owner: OwnerData, vehicle: VehicleData, documents: list[str] | None = None) -> Problems:
     problems = owner_problems(owner)
     vehicle_problems(vehicle, problems=problems)
+    documents_problems(documents_normalize(documents), problems=problems)
     return problems
 
 
@@ -251,7 +313,8 @@ def vehicle_register(
     station = _staff_station(clerk)
     owner = owner_normalize(owner)
     vehicle = vehicle_normalize(vehicle)
-    registration_problems(owner=owner, vehicle=vehicle).raise_if_any()
+    registration_problems(owner=owner, vehicle=vehicle, documents=documents).raise_if_any()
+    documents = documents_normalize(documents)
     kind = plate_kind_for(conforming=vehicle.get("conforming", True), use_type=vehicle["use_type"])
     try:
         with transaction.atomic():
@@ -346,6 +409,8 @@ def _edit(
         problems.add(f"{prefix}.{field}", _("This field cannot be changed by this operation."))
     if not reason.strip():
         problems.add("reason", _("Give the reason for the change."))
+    documents = documents_normalize(documents)
+    documents_problems(documents, problems=problems)
     vehicle = vehicle_normalize(vehicle)
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
@@ -400,6 +465,8 @@ def vehicle_transfer(
     station = _staff_station(clerk)
     new_owner = owner_normalize(new_owner)
     problems = owner_problems(new_owner, prefix="new_owner")
+    documents = documents_normalize(documents)
+    documents_problems(documents, problems=problems)
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
         if new_owner.get("id_number") == record.owner.id_number:
