@@ -1,10 +1,11 @@
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 
 from tests import factories
-from vehicles.models import Plate, PlateSeries
+from vehicles.models import Owner, Plate, PlateSeries, Vehicle
 from vehicles.services.registration import vehicle_register
 
 COUNTERS = 20
@@ -76,3 +77,62 @@ def test_two_counters_registering_the_same_bike_at_once_register_it_once():
     # The refused counter's plate number went back to the series: no gap.
     series = PlateSeries.objects.get(station=clerks[0].station, kind="green")
     assert Plate.objects.filter(series=series).count() == series.next_number - series.first_number
+
+
+def _at_once(count, work):
+    """Run work(index) in `count` threads released together, each on its own connection; return
+    what each returned or raised."""
+    barrier = threading.Barrier(count)
+    outcomes: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcomes[index] = work(index)
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_new_owner_registering_two_bikes_at_two_counters_at_once_gets_one_owner_record():
+    clerks = [factories.user("clerk") for _ in range(2)]
+    owner = factories.owner_data()
+    vehicles = [factories.vehicle_data(), factories.vehicle_data()]
+
+    outcomes = _at_once(
+        2,
+        lambda i: vehicle_register(clerk=clerks[i], owner=owner, vehicle=vehicles[i], insurance_consent=False),
+    )
+
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert Owner.objects.filter(id_number=owner["id_number"]).count() == 1
+    assert {o.owner.pk for o in outcomes} == {Owner.objects.get(id_number=owner["id_number"]).pk}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_new_id_number_under_two_names_at_once_is_refused_with_the_field_named():
+    clerks = [factories.user("clerk") for _ in range(2)]
+    id_number = factories.resident_id()
+    owners = [factories.owner_data(id_number=id_number, name=name) for name in ("王秀英", "李建国")]
+    vehicles = [factories.vehicle_data(), factories.vehicle_data()]
+
+    outcomes = _at_once(
+        2,
+        lambda i: vehicle_register(clerk=clerks[i], owner=owners[i], vehicle=vehicles[i], insurance_consent=False),
+    )
+
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], ValidationError)
+    assert "registered a moment ago under another name" in refused[0].message_dict["owner.id_number"][0]
+    assert Owner.objects.filter(id_number=id_number).count() == 1
+    assert Vehicle.objects.count() == 1

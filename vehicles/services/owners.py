@@ -1,5 +1,7 @@
 from typing import TypedDict
 
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import Township
@@ -93,8 +95,13 @@ def owner_problems(data: OwnerData, *, prefix: str = "owner", problems: Problems
     return problems
 
 
-def owner_upsert(data: OwnerData) -> tuple[Owner, dict[str, list[object]]]:
-    """Find the owner by ID number or create one; update contact details. Returns the changes."""
+def owner_upsert(data: OwnerData, *, prefix: str = "owner") -> tuple[Owner, dict[str, list[object]]]:
+    """Find the owner by ID number or create one; update contact details. Returns the changes.
+
+    Two counters registering the same new owner at the same moment both find no row; the unique
+    index lets one insert win, and the other then takes the row just committed: the same person
+    goes on as an existing owner, another name under that ID number is refused.
+    """
     values = {
         "kind": data.get("kind", Owner.Kind.PERSON),
         "name": data["name"],
@@ -106,8 +113,21 @@ def owner_upsert(data: OwnerData) -> tuple[Owner, dict[str, list[object]]]:
     }
     owner = Owner.objects.select_for_update().filter(id_number=data["id_number"]).first()
     if owner is None:
-        owner = Owner.objects.create(id_number=data["id_number"], **values)
-        return owner, {}
+        try:
+            with transaction.atomic():  # a savepoint: only the insert is undone if it loses the race
+                return Owner.objects.create(id_number=data["id_number"], **values), {}
+        except IntegrityError as exc:
+            if "owner_id_number_uniq" not in str(exc):
+                raise
+        owner = Owner.objects.select_for_update().get(id_number=data["id_number"])
+        if owner.name != values["name"] or owner.kind != values["kind"]:
+            raise ValidationError(
+                {
+                    f"{prefix}.id_number": _(
+                        "This ID number was registered a moment ago under another name; check the ID card."
+                    )
+                }
+            )
     changes: dict[str, list[object]] = {}
     for field in OWNER_CONTACT_FIELDS:
         old, new = getattr(owner, field), values[field]

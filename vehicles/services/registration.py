@@ -481,7 +481,7 @@ def vehicle_transfer(
                 raise ValidationError(
                     {"vehicle": _("The temporary plate has expired; the bike cannot be transferred.")}
                 )
-        owner_row, _changes = owner_upsert(new_owner)
+        owner_row, _changes = owner_upsert(new_owner, prefix="new_owner")
         old_owner_id = record.owner_id
         record.owner = owner_row
         record.save(update_fields=["owner", "updated_at"])
