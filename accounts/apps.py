@@ -8,6 +8,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts and stations")
 
     def ready(self) -> None:
+        # Sign-ins, failures, lockouts and sign-outs into the audit trail (receivers connect on import).
+        import accounts.auth_signals  # noqa: F401
         from accounts.roles import roles_sync
 
         # Permissions are created by post_migrate too; connecting here (after auth) lets the role

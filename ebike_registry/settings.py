@@ -5,6 +5,7 @@ script prepares them. Nothing exists only in production settings.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -28,7 +29,12 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
+    # Sign-in (accounts.signin): lockout, the second factor (TOTP and recovery codes), API tokens.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "knox",
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
@@ -48,8 +54,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.IdleTimeoutMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout flagged during the request into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ebike_registry.urls"
@@ -99,6 +110,11 @@ DATABASE_RUNTIME_ROLES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "vehicles:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -108,10 +124,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# MLPS level 3 expects staff sessions to time out: idle sessions end after SESSION_IDLE_MINUTES.
-SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 30) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# MLPS level 3 expects sessions to time out: a session ends after SESSION_IDLE_MINUTES without real
+# activity (accounts.middleware.IdleTimeoutMiddleware, audited). Requests the pages make on their
+# own (map polling, the duty room's refresh) do not count, so the session is saved only on activity.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
+
+# --- Signing in (accounts.signin; README "Security") --------------------------------------------
+# Lockout (django-axes): after LOGIN_FAILURE_LIMIT failed passwords or one-time codes for one
+# account, or from one address, signing in is refused for LOGIN_COOLOFF_MINUTES after the last
+# failure (tries during the lockout extend it). The address is accounts.audit.client_ip's.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.auth_views.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["otp_token"]
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail (accounts.auth_signals)
+# Roles that must sign in with a second factor (TOTP, with recovery codes); others may enrol.
+OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["officer", "admin", "sysadmin", "auditadmin", "secadmin"])
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "ebike-registry")
+# API tokens (django-rest-knox): stored as SHA-512 digests, valid API_TOKEN_HOURS from issue.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_HOURS", 8)),
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": None,
+}
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -163,7 +203,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -2,12 +2,17 @@
 
 import datetime
 import itertools
+import time
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.contrib.auth.signals import user_logged_in
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Station, User
+from accounts.signin import second_factor_required, signin_complete, signin_pending
 from vehicles.identifiers import resident_id_check_char
 
 _serial = itertools.count(1)
@@ -41,7 +46,47 @@ def user(role: str, *, username: str | None = None, station_code: str | None = "
         **extra,
     )
     account.groups.add(Group.objects.get(name=role))
+    if second_factor_required(account):
+        totp_device(account)
     return account
+
+
+# The second factor of test users (DESIGN.md: "satisfied for test users created this way"): a role
+# that needs one gets an authenticator with RFC 6238's test key, so a browser test types the code
+# (totp_code) like a person; sessions the test client opens with force_login() or login() are
+# marked verified by the receiver below, as if the code had been given.
+TOTP_KEY = "3132333435363738393031323334353637383930"
+
+
+def totp_device(account: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=account, name="test authenticator", key=TOTP_KEY, confirmed=True)
+
+
+def totp_code(account: User, *, step_offset: int = 0) -> str:
+    """The code the account's authenticator shows now; the next one when this one was already used
+    (a device accepts each code once, and one step ahead by its tolerance)."""
+    return device_code(TOTPDevice.objects.get(user=account, confirmed=True), step_offset=step_offset)
+
+
+def device_code(device: TOTPDevice, *, step_offset: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    ahead = max(step_offset, device.last_t + 1 - totp.t())
+    totp.time += ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def _second_factor_for_test_client_logins(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
+    # django.test.Client.force_login()/login() sign in through a bare HttpRequest (no REMOTE_ADDR); a
+    # request from a client or a browser always carries one and goes through the real steps.
+    if "REMOTE_ADDR" in request.META or not signin_pending(request):
+        return
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or totp_device(user)
+    request.user = user
+    signin_complete(request=request, device=device)
+
+
+user_logged_in.connect(_second_factor_for_test_client_logins, dispatch_uid="tests.factories.second_factor")
 
 
 def owner_data(**overrides: Any) -> dict[str, Any]:

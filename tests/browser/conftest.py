@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 
+from tests.factories import totp_code
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -112,4 +114,8 @@ def log_in(page, live_server, user) -> None:
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
     page.click("form.login button[type=submit], main form button.primary")
+    page.wait_for_url(re.compile(r"^(?!.*/login/$).*$"))
+    if "/login/second-factor/" in page.url:  # a role that signs in with a one-time code
+        page.fill("#id_otp_token", totp_code(user))
+        page.click("main form button.primary")
     page.wait_for_url(re.compile(r"^(?!.*/login/).*$"))

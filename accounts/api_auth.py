@@ -1,0 +1,136 @@
+"""API tokens (django-rest-knox): issued only to a completed sign-in, expiring, stored as a hash.
+
+POST /api/v1/auth/token from a signed-in session (second factor given where the account has one),
+or with username, password and, for such an account, otp_token in the body; the answer carries the
+token once. POST /api/v1/auth/logout revokes the token it is sent with; /logout-all every token of
+the account. Wrong passwords and codes here count towards the lockout like on the login page.
+"""
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from knox.auth import TokenAuthentication
+from knox.models import AuthToken
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.audit import audit_record, client_ip
+from accounts.models import User
+from accounts.signin import (
+    second_factor_enrolled,
+    second_factor_required,
+    second_factor_verify,
+    signin_failure_record,
+    signin_failures_clear,
+    signin_locked_out,
+)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(required=False, max_length=150)
+    password = serializers.CharField(required=False, max_length=256, style={"input_type": "password"})
+    otp_token = serializers.CharField(required=False, max_length=32)
+
+
+TokenOutput = inline_serializer(
+    "ApiToken", {"token": serializers.CharField(), "expiry": serializers.DateTimeField(allow_null=True)}
+)
+
+
+class TokenCreateApi(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [AllowAny]
+    throttle_classes: list[Any] = []
+
+    @extend_schema(request=TokenRequestSerializer, responses={201: TokenOutput}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        http_request = request._request
+        if request.user.is_authenticated:
+            user: User = request.user  # a session past SecondFactorMiddleware: not pending
+            how = "session"
+        else:
+            serializer = TokenRequestSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            missing = {name: ["This field is required."] for name in ("username", "password") if not data.get(name)}
+            if missing:
+                return Response(missing, status=status.HTTP_400_BAD_REQUEST)
+            found = authenticate(http_request, username=data["username"], password=data["password"])
+            if found is None:
+                return Response(
+                    {"non_field_errors": ["Wrong username or password, or the account is inactive."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            user = found
+            how = "password"
+            if second_factor_required(user) or second_factor_enrolled(user):
+                problem = self._second_factor(http_request, user, data.get("otp_token", ""))
+                if problem is not None:
+                    return problem
+                how = "password and one-time code"
+            signin_failures_clear(username=user.get_username())
+        instance, token = AuthToken.objects.create(user=user)
+        audit_record(
+            user=user,
+            action="auth.token_issued",
+            object_type="user",
+            object_id=user.pk,
+            query={"via": how, "expiry": instance.expiry.isoformat() if instance.expiry else None},
+            ip=client_ip(http_request),
+        )
+        return Response({"token": token, "expiry": instance.expiry}, status=status.HTTP_201_CREATED)
+
+    def _second_factor(self, http_request: Any, user: User, code: str) -> Response | None:
+        if not code:
+            return Response(
+                {"otp_token": ["This account signs in with a one-time code: send it as otp_token."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if signin_locked_out(request=http_request, username=user.get_username()):
+            http_request.axes_locked_out = True  # AxesMiddleware answers with the lockout
+            return Response(status=status.HTTP_429_TOO_MANY_REQUESTS)
+        if second_factor_verify(user=user, token=code) is None:
+            signin_failure_record(request=http_request, username=user.get_username(), reason="wrong one-time code")
+            return Response({"otp_token": ["The one-time code is wrong or was already used."]}, status=400)
+        return None
+
+
+class TokenLogoutApi(APIView):
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        request.auth.delete()
+        audit_record(
+            user=request.user,
+            action="auth.token_revoked",
+            object_type="user",
+            object_id=request.user.pk,
+            ip=client_ip(request._request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenLogoutAllApi(APIView):
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        count, _ = AuthToken.objects.filter(user=request.user).delete()
+        audit_record(
+            user=request.user,
+            action="auth.token_revoked",
+            object_type="user",
+            object_id=request.user.pk,
+            query={"all": True},
+            result_count=count,
+            ip=client_ip(request._request),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,191 @@
+"""The sign-in pages: password, then the one-time code (or its enrolment), and the lockout answer."""
+
+from datetime import datetime
+from typing import Any
+
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from accounts.audit import audit_record, client_ip
+from accounts.signin import (
+    CODE_FIELD,
+    lockout_ends,
+    recovery_codes_left,
+    second_factor_enrolled,
+    second_factor_required,
+    second_factor_verify,
+    signin_complete,
+    signin_failure_record,
+    signin_locked_out,
+    signin_pending,
+    totp_enrol_confirm,
+    totp_enrol_current,
+    totp_enrol_start,
+)
+
+
+class CodeForm(forms.Form):
+    otp_token = forms.CharField(
+        label=gettext_lazy("One-time code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+        help_text=gettext_lazy("The six digits your authenticator app shows now, or one of your recovery codes."),
+    )
+
+
+class SignInView(auth_views.LoginView):
+    """Password first; an account that needs a second factor goes on to the code step."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        if signin_pending(self.request):
+            return HttpResponseRedirect(_step_url("second-factor", self.get_success_url()))
+        return response
+
+
+def _step_url(name: str, next_url: str) -> str:
+    return f"{reverse(name)}?{urlencode({REDIRECT_FIELD_NAME: next_url})}"
+
+
+def _next_url(request: HttpRequest) -> str:
+    candidate = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _qr_svg(content: str) -> str:
+    return segno.make(content, error="m").svg_inline(
+        scale=4, border=2, svgclass="qr", title=_("Scan with your authenticator app")
+    )
+
+
+@sensitive_post_parameters(CODE_FIELD)
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def second_factor(request: HttpRequest) -> HttpResponseBase:
+    """The code step of signing in (TOTP code or a recovery code)."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    next_url = _next_url(request)
+    if not signin_pending(request):
+        return HttpResponseRedirect(next_url)
+    if not second_factor_enrolled(user):  # type: ignore[arg-type]
+        return HttpResponseRedirect(_step_url("second-factor-enrol", next_url))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = user.get_username()
+        if signin_locked_out(request=request, username=username):
+            return _end_locked_session(request, username)
+        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
+        if device is not None:
+            signin_complete(request=request, device=device)
+            recovery = device.__class__.__name__ == "StaticDevice"
+            audit_record(
+                user=user,  # type: ignore[arg-type]
+                action="auth.second_factor",
+                object_type="user",
+                object_id=user.pk,
+                query={
+                    "method": "recovery code" if recovery else "authenticator",
+                    **({"recovery_codes_left": recovery_codes_left(user=user)} if recovery else {}),
+                },  # type: ignore[arg-type]
+                ip=client_ip(request),
+            )
+            return HttpResponseRedirect(next_url)
+        if signin_failure_record(request=request, username=username, reason="wrong one-time code"):
+            return _end_locked_session(request, username)
+        form.add_error(CODE_FIELD, _("That code is wrong or was already used. Enter the code your app shows now."))
+    return render(request, "registration/second_factor.html", {"form": form, "next": next_url})
+
+
+@sensitive_post_parameters(CODE_FIELD)
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def second_factor_enrol(request: HttpRequest) -> HttpResponseBase:
+    """Set up an authenticator app: a new key as QR code and text (shown this once), confirmed by
+    its first code; then ten recovery codes, also shown once."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    next_url = _next_url(request)
+    if signin_pending(request) and second_factor_enrolled(user):  # type: ignore[arg-type]
+        # Replacing a device takes a signed-in session, not just the password.
+        return HttpResponseRedirect(_step_url("second-factor", next_url))
+    form = CodeForm(request.POST or None)
+    enrolment = None
+    if request.method == "POST":
+        enrolment = totp_enrol_current(request=request, user=user)  # type: ignore[arg-type]
+        if enrolment is None:
+            return HttpResponseRedirect(_step_url("second-factor-enrol", next_url))
+        if form.is_valid():
+            username = user.get_username()
+            if signin_locked_out(request=request, username=username):
+                return _end_locked_session(request, username)
+            codes = totp_enrol_confirm(request=request, user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
+            if codes is not None:
+                return render(request, "registration/recovery_codes.html", {"codes": codes, "next": next_url})
+            if signin_failure_record(request=request, username=username, reason="wrong one-time code (enrolment)"):
+                return _end_locked_session(request, username)
+            form.add_error(CODE_FIELD, _("That code does not match the new key. Enter the code your app shows now."))
+    if enrolment is None:
+        enrolment = totp_enrol_start(request=request, user=user)  # type: ignore[arg-type]
+    return render(
+        request,
+        "registration/second_factor_enrol.html",
+        {
+            "form": form,
+            "next": next_url,
+            "secret": enrolment.secret,
+            "qr_svg": _qr_svg(enrolment.config_url),
+            "required": second_factor_required(user),  # type: ignore[arg-type]
+        },
+    )
+
+
+def _end_locked_session(request: HttpRequest, username: str) -> HttpResponseBase:
+    """A lockout during the code step ends the half-signed-in session: the next try starts again
+    at the password, which axes refuses until the cool-off has passed."""
+    request.session.flush()
+    return lockout_response(request, None, {"username": username})
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: 429 with when to try again, as a page or as JSON for API clients."""
+    until: datetime | None = lockout_ends(request)
+    minutes = settings.AXES_COOLOFF_TIME.total_seconds() // 60 if settings.AXES_COOLOFF_TIME else None
+    message = _(
+        "Too many failed sign-in attempts for this account or from this address. Signing in is blocked "
+        "until %(until)s (%(minutes)d minutes after the last attempt)."
+    ) % {"until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M") if until else "-", "minutes": minutes or 0}
+    if request.path_info.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+        response: HttpResponse = JsonResponse(
+            {"detail": message, "code": "locked_out", "retry_after": until.isoformat() if until else None}, status=429
+        )
+    else:
+        response = render(request, "registration/locked_out.html", {"message": message, "until": until}, status=429)
+    if until is not None:
+        response["Retry-After"] = str(max(0, int((until - timezone.now()).total_seconds())))
+    return response
