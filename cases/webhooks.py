@@ -6,16 +6,31 @@ and retries with exponential backoff. Ingestion never waits for any of this: it 
 outbox. A row whose queueing was lost (broker down) is queued again by the beat sweep.
 
 The body carries no personal data (no names, phones or ID numbers): only what lets the station's
-system show the event and link back to the page where an officer with a duty sees the rest.
+system show the event and link back to the page where an officer with a duty sees the rest. A
+position is sent rounded to WEBHOOK_POSITION_DECIMALS (2: a cell of ~1.1 km north-south, ~0.85 km
+east-west here), enough for the receiving system to route the alert to the patrol area and draw it
+on a map, not enough to find the house where a bike is parked; the exact position is behind the
+link, audited, for an officer with the duty. It is rounded before it is stored, so the delivery
+table holds no exact position either.
+
+Every message is signed (X-Webhook-Signature: sha256=HMAC of the body): with WEBHOOK_SECRET when
+set, otherwise with a secret generated on first use into WEBHOOK_SECRET_KEY_FILE (`manage.py
+webhook_secret` prints it for the station's system). Messages go to https URLs only unless
+WEBHOOK_ALLOW_HTTP is set (a receiver on the bureau's own network without TLS).
 """
 
+import contextlib
 import datetime
 import hashlib
 import hmac
 import json
 import logging
+import os
+import secrets
+import tempfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -34,12 +49,28 @@ class TransientFailure(Exception):
     """The receiver could not take the message now (network error, timeout, HTTP 5xx or 429)."""
 
 
+POSITION_KEYS = ("latitude", "longitude")
+
+
+def position_minimise(data: dict[str, Any]) -> dict[str, Any]:
+    """The message's position rounded to WEBHOOK_POSITION_DECIMALS places (see the module's docstring)."""
+    places = settings.WEBHOOK_POSITION_DECIMALS
+    out = dict(data)
+    for key in POSITION_KEYS:
+        if isinstance(out.get(key), float | int):
+            out[key] = round(float(out[key]), places)
+    return out
+
+
 def webhook_queue(*, station: Station, event: str, data: dict[str, Any]) -> WebhookDelivery | None:
     """Store a message for the station's webhook (if it has one) and queue it after commit."""
     if not station.webhook_url:
         return None
     delivery = WebhookDelivery.objects.create(
-        station=station, url=station.webhook_url, event=event, payload={"event": event, "data": data}
+        station=station,
+        url=station.webhook_url,
+        event=event,
+        payload={"event": event, "data": position_minimise(data)},
     )
     transaction.on_commit(lambda: _enqueue(delivery.pk))
     return delivery
@@ -68,9 +99,42 @@ def body(delivery: WebhookDelivery) -> bytes:
     return json.dumps(message, ensure_ascii=False).encode()
 
 
+def webhook_secret() -> str:
+    """WEBHOOK_SECRET, or the secret in WEBHOOK_SECRET_KEY_FILE, created (0600) on first use.
+
+    Safe when several workers start at once: the secret is written to a private temporary file and
+    linked into place, which fails if another process linked its secret first.
+    """
+    if settings.WEBHOOK_SECRET:
+        return settings.WEBHOOK_SECRET
+    path = Path(settings.WEBHOOK_SECRET_KEY_FILE)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".webhook-secret-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process linked its secret first
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_text().strip()
+
+
 def signature(payload: bytes) -> str:
-    """HMAC-SHA256 of the body with WEBHOOK_SECRET, so a station's system can tell our calls apart."""
-    return "sha256=" + hmac.new(settings.WEBHOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of the body with the webhook secret, so a station's system can tell our calls apart."""
+    return "sha256=" + hmac.new(webhook_secret().encode(), payload, hashlib.sha256).hexdigest()
+
+
+def url_problem(url: str) -> str | None:
+    """Why a webhook URL cannot be used, or None."""
+    if url.startswith("https://"):
+        return None
+    if url.startswith("http://"):
+        return None if settings.WEBHOOK_ALLOW_HTTP else "plain http refused (WEBHOOK_ALLOW_HTTP is off)"
+    return "not an http(s) URL"
 
 
 def webhook_attempt(delivery_id: int) -> bool:
@@ -80,8 +144,9 @@ def webhook_attempt(delivery_id: int) -> bool:
     delivery = WebhookDelivery.objects.select_related("station").get(pk=delivery_id)
     if delivery.delivered_at is not None or delivery.gave_up_at is not None:
         return delivery.delivered_at is not None
-    if not delivery.url.startswith(("http://", "https://")):
-        _record(delivery, error="not an http(s) URL", gave_up=True)
+    problem = url_problem(delivery.url)
+    if problem is not None:
+        _record(delivery, error=problem, gave_up=True)
         return False
     payload = body(delivery)
     headers = {
@@ -89,9 +154,8 @@ def webhook_attempt(delivery_id: int) -> bool:
         "User-Agent": USER_AGENT,
         "X-Webhook-Event": delivery.event,
         "X-Webhook-Delivery": str(delivery.pk),  # receivers drop a repeat by this id
+        "X-Webhook-Signature": signature(payload),
     }
-    if settings.WEBHOOK_SECRET:
-        headers["X-Webhook-Signature"] = signature(payload)
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         delivery.url, data=payload, method="POST", headers=headers
     )

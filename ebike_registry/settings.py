@@ -330,8 +330,14 @@ ARMED_DISPLACEMENT_METRES = float(env_int("ARMED_DISPLACEMENT_METRES", 100))
 DUTY_ALARM_MAX_AGE_MINUTES = env_int("DUTY_ALARM_MAX_AGE_MINUTES", 30)
 # Station webhooks: seconds to wait for the receiver per attempt (retries back off up to 15 min).
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
-# When set, every webhook carries X-Webhook-Signature: sha256=<HMAC of the body with this secret>.
+# Every webhook carries X-Webhook-Signature: sha256=<HMAC of the body> with WEBHOOK_SECRET, or, when
+# that is empty, with a secret created on first use in WEBHOOK_SECRET_KEY_FILE (manage.py webhook_secret).
 WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
+WEBHOOK_SECRET_KEY_FILE = Path(env_str("WEBHOOK_SECRET_KEY_FILE", str(BASE_DIR / "var/keys/webhook-secret")))
+# Webhooks go to https URLs only; true also allows plain http (a receiver on the bureau's own network).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+# Decimal places of the positions a webhook carries (2: ~1 km; cases/webhooks.py says why).
+WEBHOOK_POSITION_DECIMALS = env_int("WEBHOOK_POSITION_DECIMALS", 2)
 INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {

@@ -35,6 +35,13 @@ def stolen(officer):
     return terminal, report
 
 
+@pytest.fixture(autouse=True)
+def _webhooks_to_the_local_receiver(settings, tmp_path):
+    # The test receiver listens on plain http on this machine; the generated secret goes to tmp_path.
+    settings.WEBHOOK_ALLOW_HTTP = True
+    settings.WEBHOOK_SECRET_KEY_FILE = tmp_path / "webhook-secret"
+
+
 @pytest.fixture
 def eager_celery():
     celery_app.conf.task_always_eager = True
@@ -160,7 +167,7 @@ def test_the_station_webhook_receives_the_sighting_as_json(
     [message] = hook.received
     assert message["event"] == "sighting.started" and message["station"] == officer.station.code
     assert message["data"]["report"] == report.number
-    assert message["data"]["latitude"] == pytest.approx(39.8826)
+    assert message["data"]["latitude"] == 39.88  # rounded to ~1 km: the exact place is behind the link
     assert "phone" not in str(message) and "王秀英" not in str(message)  # no personal data
     assert message["data"]["link"] == f"https://ebike.yutian.example/reports/{report.pk}/"
     delivery = WebhookDelivery.objects.get()
