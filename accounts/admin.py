@@ -1,8 +1,12 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from accounts import roles
 from accounts.models import AuditEntry, RegistrationPoint, Station, Township, User
 
 
@@ -14,6 +18,12 @@ class UserAdmin(BaseUserAdmin):
     )
     list_display = ("username", "first_name", "last_name", "station", "is_active", "is_staff")
     list_filter = ("groups", "station", "is_active", "is_staff")
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # The administrator roles (三员分立) are granted only by `manage.py admin_role`, never here.
+        if db_field.name == "groups":
+            kwargs["queryset"] = Group.objects.exclude(name__in=roles.ADMINISTRATOR_ROLES)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(Township)

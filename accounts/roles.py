@@ -12,8 +12,19 @@ from django.db import DEFAULT_DB_ALIAS
 OWNER = "owner"
 CLERK = "clerk"
 OFFICER = "officer"
+# The bureau's leadership (statistics, claims approval, reviews of looks taken on a stated reason);
+# the group keeps its historical name. A leader with a station leads that station (assigns its
+# reports); one without a station is county leadership.
 ADMIN = "admin"
+LEADER = ADMIN
 STAFF_ROLES = (CLERK, OFFICER, ADMIN)
+# Separation of duties (三员分立, GB/T 22239-2019 8.1.4.x): three administrator roles, granted only by
+# `manage.py admin_role_grant`, never two to one account, none of them with access to positions or
+# personal data by being an administrator.
+SYSADMIN = "sysadmin"  # system administrator: accounts and reference data
+AUDITADMIN = "auditadmin"  # audit administrator: reads the audit trail and nothing else
+SECADMIN = "secadmin"  # security administrator: lockouts, second factor, retention policy
+ADMINISTRATOR_ROLES = (SYSADMIN, AUDITADMIN, SECADMIN)
 
 # "app_label.codename" for each role. Custom permissions are declared on the models' Meta.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -67,14 +78,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "vehicles.view_owner",
         "vehicles.view_plate",
         "vehicles.view_plateseries",
+        "vehicles.view_insurancepolicy",
+        "vehicles.view_insurancescheme",
+        "vehicles.view_registrationevent",
+        "accounts.view_station",
+        "accounts.view_township",
+        "accounts.view_registrationpoint",
+    ],
+    SYSADMIN: [
+        "vehicles.view_plateseries",
         "vehicles.add_plateseries",
         "vehicles.change_plateseries",
-        "vehicles.view_insurancepolicy",
         "vehicles.view_insurancescheme",
         "vehicles.add_insurancescheme",
         "vehicles.change_insurancescheme",
-        "vehicles.view_registrationevent",
-        "accounts.view_auditentry",
         "accounts.view_station",
         "accounts.add_station",
         "accounts.change_station",
@@ -86,6 +103,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.add_user",
         "accounts.change_user",
     ],
+    AUDITADMIN: ["accounts.view_auditentry"],
+    SECADMIN: [],
 }
 
 
@@ -102,6 +121,11 @@ def roles_sync(sender: Any = None, using: str = DEFAULT_DB_ALIAS, **kwargs: Any)
 
 
 def user_roles(user: Any) -> set[str]:
+    """The user's role names, read once per user object (the policy rules ask for them often)."""
     if not user.is_authenticated:
         return set()
-    return set(user.groups.values_list("name", flat=True))
+    cached = getattr(user, "_role_names", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        user._role_names = cached
+    return set(cached)

@@ -117,6 +117,11 @@ ORDER BY 1
 """
 
 
+def report_sightings(*, report_id: int, limit: int = 20) -> list[Sighting]:
+    """Movement episodes of a report's stolen bike, newest first (the caller asked the policy)."""
+    return list(Sighting.objects.filter(report_id=report_id).order_by("-started_at")[:limit])
+
+
 def sightings_record(batch: Batch) -> None:
     """INGEST_HANDLERS entry: episodes for the stolen bikes among the batch's terminals."""
     with connection.cursor() as cursor:

@@ -30,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -276,11 +276,15 @@ def duty_call_act(*, user: User, call_id: int, action: str, note: str = "") -> D
 
 
 def duty_queue(*, station: Station | None, include_closed: bool = False) -> QuerySet[DutyCall]:
-    """A station's calls, newest first; open ones only unless asked."""
+    """A station's calls, newest first; open ones only unless asked, and then the calls closed in
+    the last DUTY_CLOSED_DAYS days only: the duty room is today's work, not an archive of owners."""
     qs = DutyCall.objects.filter(station=station).select_related(
         "vehicle__owner", "vehicle__terminal__last_position", "handled_by"
     )
-    if not include_closed:
+    if include_closed:
+        recent = timezone.now() - datetime.timedelta(days=settings.DUTY_CLOSED_DAYS)
+        qs = qs.filter(Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=recent))
+    else:
         qs = qs.filter(status__in=OPEN_STATUSES)
     return qs.order_by("-created_at", "-pk")
 
@@ -451,14 +455,17 @@ def duty_call_cards(calls: list[DutyCall], *, full_identity: bool) -> list[dict[
     )
     alarm_kinds = dict(Alarm.objects.filter(pk__in=[c.alarm_id for c in calls]).values_list("pk", "kind"))
 
-    def phone(value: str) -> str:
-        return value if full_identity or not value else mask_phone(value)
+    def phone(value: str, call: DutyCall) -> str:
+        shown = full_identity and call.status in OPEN_STATUSES  # a closed call needs no phoning
+        return value if shown or not value else mask_phone(value)
 
     cards = []
     for call in calls:
         owner = call.vehicle.owner
         terminal = getattr(call.vehicle, "terminal", None)
-        last = getattr(terminal, "last_position", None) if terminal is not None else None
+        # Where the bike is now, only while the call is open: a closed call is no duty to follow it.
+        is_open = call.status in OPEN_STATUSES
+        last = getattr(terminal, "last_position", None) if terminal is not None and is_open else None
         times = response_times(call)
         cards.append(
             {
@@ -484,9 +491,9 @@ def duty_call_cards(calls: list[DutyCall], *, full_identity: bool) -> list[dict[
                 "now_longitude": last.point.x if last else None,
                 "now_at": last.device_time if last else None,
                 "owner_name": owner.name,
-                "owner_phone": phone(owner.phone),
+                "owner_phone": phone(owner.phone, call),
                 "emergency_contact_name": owner.emergency_contact_name,
-                "emergency_contact_phone": phone(owner.emergency_contact_phone),
+                "emergency_contact_phone": phone(owner.emergency_contact_phone, call),
                 "owner_answer": call.owner_answer,
                 "owner_answered_at": call.owner_answered_at,
                 "handled_by": call.handled_by.get_username() if call.handled_by else "",

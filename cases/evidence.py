@@ -44,9 +44,9 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import AuditEntry, User
-from cases import tracing
+from cases import duties, tracing
 from cases.models import MISSING_STATUSES, Case, CaseLink, InsuranceClaim, ReportTransition, TheftReport
-from cases.trajectory_access import Access, trajectory_access
+from cases.trajectory_access import Access, evidence_access
 from tracking.models import TerminalInstallation
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
@@ -509,13 +509,18 @@ def _period_problems(since: datetime.datetime | None, until: datetime.datetime |
 
 
 def _authorise(*, user: User, scope: Scope, reason: str, ip: str | None) -> list[Access]:
-    """Exporting needs the export right and, for every bike, a basis to see its positions (a case
-    duty or a stated reason, cases.trajectory_access). A refusal is audited, then raised."""
+    """Exporting needs the export right, the duty on the report or case (cases.rules) and, for every
+    bike, a duty that covers its period (cases.trajectory_access.evidence_access): a stated reason
+    alone exports nothing. A refusal is audited, then raised."""
     try:
         if not (user.is_authenticated and user.has_perm("cases.export_evidence")):
             raise PermissionDenied(_("Your role cannot export evidence."))
-        since = min((p[0] for p in scope.periods.values()), default=None)
-        return [trajectory_access(user=user, vehicle=v, since=since, reason=reason) for v in scope.vehicles]
+        if scope.case is not None:
+            if not user.has_perm("cases.export_case_evidence", scope.case):
+                raise PermissionDenied(_("Only the officers of an approved case export its evidence."))
+        elif not all(user.has_perm("cases.export_report_evidence", report) for report in scope.reports):
+            raise PermissionDenied(_("Only the receiving and assigned officers of an open report export its evidence."))
+        return [evidence_access(user=user, vehicle=v, since=scope.periods[v.pk][0]) for v in scope.vehicles]
     except PermissionDenied as exc:
         audit_record(
             user=user,
@@ -642,7 +647,7 @@ def case_evidence_export(
     *, user: User, case_id: int, fmt: str = "json", reason: str = "", ip: str | None = None
 ) -> Bundle:
     """The evidence of a case: every report and bike linked to it (and not unlinked), each bike's
-    positions over its report's period (linked bikes without a report: from the filing date)."""
+    positions over its report's period (linked bikes without a report: from what the case's duty opens)."""
     case = Case.objects.select_related("station", "approved_by").get(pk=case_id)
     problems = Problems()
     _format_problem(problems, fmt)
@@ -661,11 +666,11 @@ def case_evidence_export(
         if report.vehicle is not None:
             vehicles[report.vehicle.pk] = report.vehicle
             periods[report.vehicle.pk] = report_period(report)
-    filed = timezone.make_aware(datetime.datetime.combine(case.filed_on, datetime.time()))
+    opened = duties.case_positions_since(case)  # what the case's duty opens
     for link in links:
         if link.vehicle is not None and link.vehicle.pk not in vehicles:
             vehicles[link.vehicle.pk] = link.vehicle
-            periods[link.vehicle.pk] = (min(filed, timezone.now() - datetime.timedelta(hours=1)), timezone.now())
+            periods[link.vehicle.pk] = (opened, timezone.now())
     scope = Scope(
         subject={"type": "case", "id": case.pk, "number": case.number},
         reports=reports,

@@ -92,6 +92,11 @@ class TheftReport(models.Model):
     narrative = models.TextField(_("circumstances"), blank=True)
     status = models.CharField(_("status"), max_length=20, choices=ReportStatus.choices, default=ReportStatus.RECEIVED)
     status_changed_at = models.DateTimeField(_("status changed at"), auto_now_add=True)
+    # The report's duty (cases.rules): its receiving officer and the officers its station's leader
+    # assigns to it. Only they trace the bike on the report's basis.
+    assigned_officers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_reports", verbose_name=_("assigned officers")
+    )
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -160,10 +165,16 @@ class Case(models.Model):
     kind = models.CharField(_("type"), max_length=12, choices=Kind.choices)
     station = models.ForeignKey(Station, models.PROTECT, related_name="cases", verbose_name=_("handling station"))
     officers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="cases", verbose_name=_("officers"))
+    # The day it was entered: a case cannot be backdated (its duty starts at filing).
     filed_on = models.DateField(_("filed on"))
-    approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, related_name="+", verbose_name=_("approved by")
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("filed by")
     )
+    # Empty while the case awaits approval (CASE_APPROVAL_BY_ANOTHER): until then it opens no duty.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("approved by")
+    )
+    approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
     solved_with_positioning = models.BooleanField(_("solved with positioning data"), default=False)
     summary = models.TextField(_("summary"), blank=True)
@@ -195,6 +206,9 @@ class CaseLink(models.Model):
     unlinked_at = models.DateTimeField(_("unlinked at"), null=True, blank=True)
     unlinked_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
     unlink_reason = models.CharField(_("reason for unlinking"), max_length=200, blank=True)
+    # A bike linked without a report opens its positions to the case's officers: the officer who
+    # links it states why (recorded here and in the audit trail).
+    reason = models.CharField(_("reason for linking"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("case link")

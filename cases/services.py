@@ -10,6 +10,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -32,7 +33,7 @@ from cases.models import (
 )
 from tracking.models import LegalHold
 from tracking.services import last_positions_flag_missing
-from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, phone_problem
+from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, phone_problem, text_problem
 from vehicles.models import Plate, Vehicle
 from vehicles.services.problems import Problems
 from vehicles.services.registration import vehicle_clear_stolen, vehicle_mark_stolen
@@ -43,6 +44,9 @@ class VehicleQuery:
     plate: str = ""
     frame_number: str = ""
     owner_id_number: str = ""
+
+
+MIN_LINK_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
 
 
 def hold_reason(report: TheftReport) -> str:
@@ -71,6 +75,13 @@ def _report_number(station: Station, day: datetime.date) -> str:
     return f"{prefix}{count + 1:04d}"
 
 
+# A report's times go back five years at most (the shortest prosecution limitation period, Criminal
+# Law art. 87): a date such as 0001-01-01 is a typing slip.
+REPORT_MAX_AGE_DAYS = 5 * 365
+# Free text about the reporter and the place: refused with control or invisible characters.
+REPORT_TEXT_FIELDS = ("reporter_name", "place_address", "unregistered_description")
+
+
 def report_field_problems(values: dict[str, Any]) -> Problems:
     """Checks of a report's own fields, on whichever are present (the API runs it on the fields that
     parsed when others did not, so every problem is reported at once).
@@ -80,6 +91,9 @@ def report_field_problems(values: dict[str, Any]) -> Problems:
         problems.add("channel", _("Unknown channel."))
     if "reporter_name" in values and len(values["reporter_name"].strip()) < 2:
         problems.add("reporter_name", _("Enter the reporting person's name."))
+    for key in REPORT_TEXT_FIELDS:
+        if isinstance(values.get(key), str):
+            problems.add(key, text_problem(values[key]))
     if "reporter_phone" in values:
         problems.add("reporter_phone", phone_problem(values["reporter_phone"]))
     last_seen, missing = values.get("last_seen_at"), values.get("missing_at")
@@ -87,6 +101,10 @@ def report_field_problems(values: dict[str, Any]) -> Problems:
         problems.add("last_seen_at", _("The bike was last seen after it was found missing."))
     if missing and missing > timezone.now() + datetime.timedelta(minutes=5):
         problems.add("missing_at", _("The time the bike was found missing is in the future."))
+    earliest = timezone.now() - datetime.timedelta(days=REPORT_MAX_AGE_DAYS)
+    for key, moment in (("last_seen_at", last_seen), ("missing_at", missing)):
+        if moment and moment < earliest:
+            problems.add(key, _("A theft more than five years ago is past the limitation period; check the date."))
     if "place_address" in values and len(values["place_address"].strip()) < 2 and not values.get("place_point"):
         problems.add("place_address", _("Say where the bike was stolen (address or map point)."))
     point = values.get("place_point")
@@ -269,15 +287,20 @@ def report_transition(*, user: User, report_id: int, to_status: str, note: str =
 
 def case_file(
     *,
-    approver: User,
+    filer: User,
     number: str,
     kind: str,
-    station: Station,
     officers: list[User],
-    filed_on: datetime.date,
     summary: str = "",
 ) -> Case:
-    """立案: a case with its number, type, handling station, officers and approving officer."""
+    """立案: a case with its number, type, handling station (the filer's) and officers, filed today.
+
+    It cannot be backdated: the duty it gives its officers starts at filing. Where the bureau asks
+    for approval by another person (CASE_APPROVAL_BY_ANOTHER), the case awaits a leader's approval
+    and opens nothing until then; otherwise the filer's entry is its approval.
+    """
+    if not filer.has_perm("cases.file_case"):
+        raise PermissionDenied(_("Only an officer of a police station files cases."))
     problems = Problems()
     if not number.strip():
         problems.add("number", _("Enter the case number (立案编号)."))
@@ -285,27 +308,93 @@ def case_file(
         problems.add("number", _("Case number %(n)s is already used.") % {"n": number.strip()})
     if kind not in Case.Kind.values:
         problems.add("kind", _("The case type is criminal or public_order."))
-    if filed_on > timezone.localdate():
-        problems.add("filed_on", _("The filing date is in the future."))
     if not officers:
         problems.add("officers", _("Name at least one responsible officer."))
     problems.raise_if_any()
+    approved_now = not settings.CASE_APPROVAL_BY_ANOTHER
     with transaction.atomic():
         case = Case.objects.create(
-            number=number.strip(), kind=kind, station=station, filed_on=filed_on, approved_by=approver, summary=summary
+            number=number.strip(),
+            kind=kind,
+            station=filer.station,
+            filed_on=timezone.localdate(),
+            filed_by=filer,
+            approved_by=filer if approved_now else None,
+            approved_at=timezone.now() if approved_now else None,
+            summary=summary,
         )
         case.officers.set(officers)
-        audit_record(user=approver, action="case.file", object_type="case", object_id=case.pk)
+        audit_record(
+            user=filer,
+            action="case.file",
+            object_type="case",
+            object_id=case.pk,
+            query={"officers": sorted(o.pk for o in officers), "approved": approved_now},
+        )
     return case
 
 
-def case_link(*, user: User, case_id: int, report_id: int | None = None, vehicle_id: int | None = None) -> CaseLink:
+def case_approve(*, approver: User, case_id: int) -> Case:
+    """A leader of the case's station (or of the county), not its filer where the bureau asks so,
+    approves the filing; from then on its officers have the case's duty."""
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if not approver.has_perm("cases.approve_case_record", case):
+            if case.approved_by_id is not None:
+                raise ValidationError({"case": _("The case is already approved.")})
+            if case.filed_by_id == approver.pk:
+                raise PermissionDenied(_("A case is approved by another person than the officer who filed it."))
+            raise PermissionDenied(_("Only a leader of the case's station approves its filing."))
+        Case.objects.filter(pk=case.pk).update(approved_by=approver, approved_at=timezone.now())
+        audit_record(user=approver, action="case.approve", object_type="case", object_id=case.pk)
+    return Case.objects.get(pk=case_id)
+
+
+def report_assign(*, leader: User, report_id: int, officers: list[User]) -> TheftReport:
+    """The station's leader gives a report's duty to officers (added to those already on it)."""
+    with transaction.atomic():
+        report = TheftReport.objects.select_for_update().get(pk=report_id)
+        if not leader.has_perm("cases.assign_report", report):
+            raise PermissionDenied(_("Only a leader of the report's station assigns officers to it."))
+        if report.status in CLOSED_STATUSES:
+            raise ValidationError({"report": _("The report is closed.")})
+        if not officers:
+            raise ValidationError({"officer_ids": _("Name at least one officer.")})
+        report.assigned_officers.add(*officers)
+        audit_record(
+            user=leader,
+            action="theft_report.assign",
+            object_type="theft_report",
+            object_id=report.pk,
+            query={"officers": sorted(o.pk for o in officers)},
+        )
+    return report
+
+
+def case_link(
+    *, user: User, case_id: int, report_id: int | None = None, vehicle_id: int | None = None, reason: str = ""
+) -> CaseLink:
+    """Link a report, or a bike without a report, to a case: its officers only. A bike linked
+    without a report opens its positions to the case's officers, so the linking officer states why."""
     if (report_id is None) == (vehicle_id is None):
         raise ValidationError({"non_field_errors": _("Link either a report or a vehicle.")})
+    reason = reason.strip()
+    if vehicle_id is not None and len(reason) < MIN_LINK_REASON_LENGTH:
+        raise ValidationError(
+            {
+                "reason": _(
+                    "A bike linked without a theft report needs the reason (at least %(n)d characters): "
+                    "it opens the bike's positions to the case's officers."
+                )
+                % {"n": MIN_LINK_REASON_LENGTH}
+            }
+        )
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case_id)
         if case.status == Case.Status.CLOSED:
             raise ValidationError({"case": _("The case is closed.")})
+        if not user.has_perm("cases.link_to_case", case):
+            raise PermissionDenied(_("Only the officers of an approved case link reports and bikes to it."))
         link_filter: dict[str, Any] = {"case": case, "unlinked_at__isnull": True}
         if report_id is not None:
             TheftReport.objects.get(pk=report_id)
@@ -317,13 +406,16 @@ def case_link(*, user: User, case_id: int, report_id: int | None = None, vehicle
             field = "vehicle_id"
         if CaseLink.objects.filter(**link_filter).exists():
             raise ValidationError({field: _("Already linked to this case.")})
-        link = CaseLink.objects.create(case=case, report_id=report_id, vehicle_id=vehicle_id, linked_by=user)
+        link = CaseLink.objects.create(
+            case=case, report_id=report_id, vehicle_id=vehicle_id, linked_by=user, reason=reason
+        )
         audit_record(
             user=user,
             action="case.link",
             object_type="case",
             object_id=case.pk,
             query={"report": report_id, "vehicle": vehicle_id},
+            reason=reason,
         )
         return link
 
@@ -343,6 +435,8 @@ def case_unlink(*, user: User, link_id: int, reason: str) -> CaseLink:
 
 
 def case_solve(*, user: User, case_id: int, with_positioning: bool, note: str = "") -> Case:
+    if not user.has_perm("cases.solve_case", Case.objects.get(pk=case_id)):
+        raise PermissionDenied(_("Only the officers of an approved case mark it solved."))
     with transaction.atomic():
         updated = Case.objects.filter(pk=case_id, status=Case.Status.OPEN).update(
             status=Case.Status.SOLVED, solved_with_positioning=with_positioning

@@ -1,21 +1,20 @@
 """Who may see where a bike has been, and the record of every look.
 
-Trajectories (行踪轨迹) are sensitive personal information (PIPL art. 28; DOMAIN.md §8): they are
-shown only to those with a duty, and the legal basis of every look is recorded. The rules:
+Trajectories (行踪轨迹) are sensitive personal information (PIPL art. 28): they are shown only to
+those with a duty, and the legal basis of every look is recorded. The decisions are the policy's
+(cases.rules, asked with user.has_perm); this module names the basis of each look and audits it:
 
 - the owner (Owner.user) sees their own bike's positions, from the day they became its owner
-  (registration or transfer): a buyer does not see where the seller went;
-- a case handler (cases.view_theftreport + cases.change_theftreport: officers) sees them while
-  the bike has a report that is not closed or withdrawn (basis "open_report:<number>"), or is
-  linked, directly or through a report, to a case that is not closed (basis "case:<number>");
-  otherwise only by stating a reason (basis "stated_reason");
-- a supervisor (cases.view_theftreport + cases.view_case without the handler's change right:
-  administrators) has no case duty, so always states a reason;
-- nobody else: 403 with the reason. A clerk's cases.view_theftreport (taking reports at the
-  counter) is not a duty to trace.
-The 伴随 search (which bikes were near a crime scene) reveals bikes that are not stolen: handlers
-and supervisors only, always with a stated reason. The stolen-near search reveals only bikes under
-an open report: handlers see it on that basis, supervisors with a reason.
+  (registration or transfer): a buyer does not see where the seller went (basis "owner");
+- an officer with a duty on the bike (cases.duties: the report's receiving or assigned officer, from
+  the time the bike was last seen; an approved case's officer, from the earliest last-seen time of
+  its reports) sees them on that basis ("open_report:<number>", "case:<number>");
+- an officer or leader without that duty only by stating a reason ("stated_reason"), which is listed
+  for the station leader's review;
+- nobody else: 403 with the reason. Counter work (clerks) is no duty to trace.
+The 伴随 search (which bikes were near a crime scene) reveals bikes that are not stolen: always on a
+stated reason. Where the stolen bikes are now (stolen-near, the stolen map) is every officer's
+patrol duty; others with a trace right state a reason.
 
 Every look, allowed or refused, writes an AuditEntry (MLPS level 3: who, when, what, the result):
 action trajectory.position / .view / .stops / .near / stolen.near, object = the vehicle, the
@@ -28,19 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
-from cases import tracing
-from cases.models import Case, CaseLink
+from cases import duties, tracing
 from vehicles.models import RegistrationEvent, Vehicle
 
 MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
-HANDLER_PERMS = ("cases.view_theftreport", "cases.change_theftreport")
-SUPERVISOR_PERMS = ("cases.view_theftreport", "cases.view_case")
 # Stops for which other stolen bikes are looked up, longest first (each lookup searches the GiST
 # index of every daily partition of the period around the stop: ~0.1-0.4 s where the bike itself
 # stayed for days).
@@ -52,7 +47,7 @@ STATED_REASON = "stated_reason"
 
 @dataclass(frozen=True)
 class Access:
-    basis: str  # "owner", "open_report:<number>", "case:<number>" or "stated_reason"
+    basis: str  # "owner", "open_report:<number>", "case:<number>", "open_reports" or "stated_reason"
     reason: str = ""
 
 
@@ -82,25 +77,8 @@ def ownership_start(vehicle: Vehicle) -> datetime.datetime | None:
     )
 
 
-def open_case(vehicle_id: int) -> Case | None:
-    """A case not closed that the vehicle is linked to, directly or through one of its reports."""
-    link = (
-        CaseLink.objects.filter(unlinked_at__isnull=True)
-        .filter(Q(vehicle_id=vehicle_id) | Q(report__vehicle_id=vehicle_id))
-        .exclude(case__status=Case.Status.CLOSED)
-        .select_related("case")
-        .order_by("-linked_at")
-        .first()
-    )
-    return link.case if link else None
-
-
-def _is_handler(user: User) -> bool:
-    return user.is_authenticated and user.has_perms(HANDLER_PERMS)
-
-
-def _is_supervisor(user: User) -> bool:
-    return user.is_authenticated and user.has_perms(SUPERVISOR_PERMS)
+def _owner(user: User, vehicle: Vehicle) -> bool:
+    return user.is_authenticated and vehicle.owner.user_id == user.pk
 
 
 def trajectory_access(
@@ -108,7 +86,7 @@ def trajectory_access(
 ) -> Access:
     """The basis on which `user` may see the vehicle's positions (from `since`), or PermissionDenied."""
     reason = reason_check(reason)
-    if user.is_authenticated and vehicle.owner.user_id == user.pk:
+    if _owner(user, vehicle):
         start = ownership_start(vehicle)
         if since is not None and start is not None and since < start:
             raise PermissionDenied(
@@ -116,34 +94,37 @@ def trajectory_access(
                 % {"start": timezone.localtime(start).strftime("%Y-%m-%d %H:%M")}
             )
         return Access(OWNER, reason)
-    if _is_handler(user):
-        report = tracing.open_report(vehicle.pk)
-        if report is not None:
-            return Access(f"open_report:{report.number}", reason)
-        case = open_case(vehicle.pk)
-        if case is not None:
-            return Access(f"case:{case.number}", reason)
+    if user.has_perm("cases.trace_vehicle", vehicle):
+        duty = duties.vehicle_duty(user, vehicle.pk, since=since)
+        if duty is not None:
+            return Access(duty.basis, reason)
+    if user.has_perm("cases.trace_with_reason"):
         if not reason:
             raise PermissionDenied(
                 _(
-                    "This bike has no open theft report or case: state the reason for looking at its positions "
-                    "(the reason parameter); it is recorded as the legal basis."
+                    "You have no duty on this bike for this period (its theft report or case is not yours): "
+                    "state the reason for looking at its positions (the reason parameter); it is recorded as "
+                    "the legal basis and reviewed by your station's leader."
                 )
-            )
-        return Access(STATED_REASON, reason)
-    if _is_supervisor(user):
-        if not reason:
-            raise PermissionDenied(
-                _("Without a case duty, positions are shown only with a stated reason (the reason parameter).")
             )
         return Access(STATED_REASON, reason)
     raise PermissionDenied(_("Only the owner and the officers handling a theft report or case see a bike's positions."))
 
 
+def evidence_access(*, user: User, vehicle: Vehicle, since: datetime.datetime | None = None) -> Access:
+    """Exporting evidence needs the duty itself: a stated reason is not enough."""
+    duty = duties.vehicle_duty(user, vehicle.pk, since=since) if user.has_perm("cases.trace_vehicle", vehicle) else None
+    if duty is None:
+        raise PermissionDenied(
+            _("Evidence is exported only by the officers of the bike's theft report or case, for its period.")
+        )
+    return Access(duty.basis)
+
+
 def near_access(*, user: User, reason: str) -> Access:
     """伴随分析 reveals any bike near a place, stolen or not: always a stated reason."""
     reason = reason_check(reason)
-    if not (_is_handler(user) or _is_supervisor(user)):
+    if not user.has_perm("cases.search_near_place"):
         raise PermissionDenied(_("Only officers search which bikes were near a place."))
     if not reason:
         raise PermissionDenied(
@@ -154,9 +135,9 @@ def near_access(*, user: User, reason: str) -> Access:
 
 def stolen_near_access(*, user: User, reason: str = "") -> Access:
     reason = reason_check(reason)
-    if _is_handler(user):
+    if user.has_perm("cases.view_stolen_positions"):
         return Access("open_reports", reason)
-    if _is_supervisor(user):
+    if user.has_perm("cases.trace_with_reason"):
         if not reason:
             raise PermissionDenied(_("Without a case duty, state the reason for this search (the reason parameter)."))
         return Access(STATED_REASON, reason)
@@ -384,7 +365,7 @@ def vehicle_stops_view(
 
     def check() -> Access:
         access = trajectory_access(user=user, vehicle=vehicle, since=since, reason=reason)
-        if nearby_stolen and not (_is_handler(user) or _is_supervisor(user)):
+        if nearby_stolen and not user.has_perm("cases.search_near_place"):
             raise PermissionDenied(_("Only officers see other stolen bikes seen at these stops."))
         return access
 

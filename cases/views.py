@@ -2,14 +2,15 @@
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record, client_ip
-from cases import selectors, services
+from cases import alerts, selectors, services
 from cases.forms import ReportForm, StolenCheckForm, TransitionForm
 from cases.models import TRANSITIONS, Case, CaseLink, ReportStatus, ReportTransition, TheftReport
 from cases.public_check import stolen_check_budget_take
@@ -89,21 +90,26 @@ def _report(report_id: int) -> TheftReport:
     )
 
 
+def _report_allowed(request: HttpRequest, report_id: int) -> TheftReport:
+    report = _report(report_id)
+    if not request.user.has_perm("cases.view_report", report):
+        raise PermissionDenied(_("This report belongs to another station and you have no duty on it."))
+    return report
+
+
 @login_required
-@permission_required("cases.view_theftreport", raise_exception=True)
 @require_GET
 def receipt(request: HttpRequest, report_id: int) -> HttpResponse:
     """接报案回执: printable, for the reporter."""
-    report = _report(report_id)
+    report = _report_allowed(request, report_id)
     return render(request, "cases/receipt.html", {"report": report, "phone": mask_phone(report.reporter_phone)})
 
 
 @login_required
-@permission_required("cases.view_theftreport", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
-    report = _report(report_id)
-    can_move = request.user.has_perm("cases.change_theftreport")
+    report = _report_allowed(request, report_id)
+    can_move = request.user.has_perm("cases.handle_report", report)
     allowed = TRANSITIONS[report.status]
     form = TransitionForm(request.POST or None)
     form.fields["to_status"].choices = [(s, ReportStatus(s).label) for s in ReportStatus.values if s in allowed]
@@ -130,16 +136,34 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
             object_id=report.pk,
             ip=client_ip(request),
         )
-    context = {"report": report, "form": form, "can_move": can_move and bool(allowed)}
+    sightings = None
+    if request.user.has_perm("cases.view_report_sightings", report):
+        sightings = alerts.report_sightings(report_id=report.pk)
+        if sightings and request.method != "POST":
+            audit_record(
+                user=request.user,  # type: ignore[arg-type]
+                action="sightings.view",
+                object_type="theft_report",
+                object_id=report.pk,
+                query={"page": "report"},
+                result_count=len(sightings),
+                ip=client_ip(request),
+            )
+    context = {
+        "report": report,
+        "form": form,
+        "can_move": can_move and bool(allowed),
+        "sightings": sightings,
+        "can_export": request.user.has_perm("cases.export_report_evidence", report),
+    }
     return render(request, "cases/report_detail.html", context, status=400 if form.errors else 200)
 
 
 @login_required
-@permission_required("cases.view_case", raise_exception=True)
 @require_GET
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_object_or_404(
-        Case.objects.select_related("station", "approved_by").prefetch_related(
+        Case.objects.select_related("station", "filed_by", "approved_by").prefetch_related(
             "officers",
             Prefetch(
                 "links",
@@ -150,8 +174,11 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         ),
         pk=case_id,
     )
+    if not request.user.has_perm("cases.view_case_record", case):
+        raise PermissionDenied(_("This case belongs to another station and you are not one of its officers."))
     audit_record(user=request.user, action="case.view", object_type="case", object_id=case.pk, ip=client_ip(request))  # type: ignore[arg-type]
-    return render(request, "cases/case_detail.html", {"case": case})
+    context = {"case": case, "can_export": request.user.has_perm("cases.export_case_evidence", case)}
+    return render(request, "cases/case_detail.html", context)
 
 
 @require_GET

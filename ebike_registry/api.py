@@ -10,6 +10,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.fields import SkipField, empty
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -130,3 +131,9 @@ def has_perm(perm: str) -> type[BasePermission]:
 
     HasPerm.__name__ = f"HasPerm_{perm.replace('.', '_')}"
     return HasPerm
+
+
+class Pagination(LimitOffsetPagination):
+    """Every list of the API is paged, at most MAX_LIMIT rows a page whatever `limit` asks."""
+
+    max_limit = 200

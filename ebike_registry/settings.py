@@ -38,6 +38,10 @@ INSTALLED_APPS = [
     "rest_framework_gis",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally instead of from a CDN
+    "csp",
+    # The policy layer: each app's rules.py registers the object-level rules of its own objects.
+    "rules.apps.AutodiscoverRulesConfig",
     "accounts",
     "vehicles",
     "tracking",
@@ -111,9 +115,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+# Object-level permissions (user.has_perm(perm, obj)) come from the rules each app registers; the
+# model backend answers the role permissions of accounts.roles.
     # First: refuses a locked-out account or address before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "rules.permissions.ObjectPermissionBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "vehicles:home"
@@ -175,6 +182,10 @@ if LEAFLET_DIR.is_dir():
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 STORAGES = {
+# Photos and scanned documents are served only by vehicles.views.photo, which asks the policy and
+# audits. Behind nginx, set this to an `internal` location aliasing MEDIA_ROOT (e.g. /protected-media/)
+# and the view answers with X-Accel-Redirect instead of streaming the file itself.
+MEDIA_ACCEL_REDIRECT = env_str("MEDIA_ACCEL_REDIRECT", "")
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -208,7 +219,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ebike_registry.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "ebike_registry.api.Pagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -336,6 +347,9 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 WEBHOOK_SECRET_KEY_FILE = Path(env_str("WEBHOOK_SECRET_KEY_FILE", str(BASE_DIR / "var/keys/webhook-secret")))
 # Webhooks go to https URLs only; true also allows plain http (a receiver on the bureau's own network).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+# A case filed by an officer awaits approval by a leader of its station, another person than the
+# filer, before it gives its officers any duty (false: the filer's entry approves it).
+CASE_APPROVAL_BY_ANOTHER = env_bool("CASE_APPROVAL_BY_ANOTHER", True)
 # Decimal places of the positions a webhook carries (2: ~1 km; cases/webhooks.py says why).
 WEBHOOK_POSITION_DECIMALS = env_int("WEBHOOK_POSITION_DECIMALS", 2)
 INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
@@ -346,3 +360,5 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "DutyCallStatusEnum": "cases.models.DutyCall.Status",
     "NotificationKindEnum": "cases.models.Notification.Kind",
 }
+# The duty room's "closed calls too" list reaches back this many days (older calls are history).
+DUTY_CLOSED_DAYS = env_int("DUTY_CLOSED_DAYS", 7)

@@ -1,20 +1,16 @@
-"""Statistics are for the bureau's leadership and IT: the admin role (or a superuser)."""
+"""Statistics are for the bureau's leadership: asked of the policy (stats.rules)."""
 
 from typing import Any
 
 from rest_framework.permissions import BasePermission
 
-from accounts.roles import ADMIN
-
 
 def is_stats_admin(user: Any) -> bool:
-    if not (user and user.is_authenticated and user.is_active):
-        return False
-    return bool(user.is_superuser or user.groups.filter(name=ADMIN).exists())
+    return bool(user and user.is_authenticated and user.has_perm("stats.view_statistics"))
 
 
 class IsStatsAdmin(BasePermission):
-    message = "Statistics are for administrators."
+    message = "Statistics are for the bureau's leadership."
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return is_stats_admin(request.user)

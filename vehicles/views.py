@@ -7,8 +7,8 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -26,7 +26,7 @@ from vehicles.forms import (
     place_problems,
 )
 from vehicles.identifiers import mask_id_number, mask_phone
-from vehicles.models import InsurancePolicy, Owner, Plate, Vehicle
+from vehicles.models import InsurancePolicy, Owner, Plate, Vehicle, VehiclePhoto
 from vehicles.selectors import can_see_full_identity, current_plate, vehicle_detail, vehicle_search
 from vehicles.services.owners import owner_normalize
 from vehicles.services.registration import registration_problems, vehicle_normalize, vehicle_register
@@ -339,3 +339,41 @@ def _field_value(key: str, value: Any, full: bool) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     return str(value)
+
+
+# --- photos and scanned documents --------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """A bike photo or a scanned document, to whoever the policy allows; every look is audited.
+
+    The media directory is never served directly: with MEDIA_ACCEL_REDIRECT set, the front server
+    (nginx `internal` location) sends the file this view names; otherwise the file is streamed here.
+    """
+    item = get_object_or_404(VehiclePhoto.objects.select_related("vehicle__owner"), pk=photo_id)
+    allowed = request.user.has_perm("vehicles.view_photo", item)
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="photo.view",
+        object_type="vehicle",
+        object_id=item.vehicle_id,
+        query={"photo": item.pk, "kind": item.kind} | ({} if allowed else {"refused": "policy"}),
+        result_count=1 if allowed else 0,
+        ip=client_ip(request),
+    )
+    if not allowed:
+        raise PermissionDenied(_("Only the staff who work with this record and its owner see its photos."))
+    content_type = "image/png" if item.image.name.lower().endswith(".png") else "image/jpeg"
+    if settings.MEDIA_ACCEL_REDIRECT:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = f"{settings.MEDIA_ACCEL_REDIRECT.rstrip('/')}/{item.image.name}"
+    else:
+        try:
+            response = FileResponse(item.image.open("rb"), content_type=content_type)
+        except FileNotFoundError as exc:
+            raise Http404(_("The photo file is missing.")) from exc
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,8 +1,8 @@
 """The officer map: stolen bikes' last positions (clustered in the browser), a card per bike, the
 trace of one bike with a replay, and a small JSON endpoint the page polls for new positions.
 
-Who may look is decided by cases.trajectory_access (officers handling reports see bikes under an
-open report; a trace follows the trajectory rules) and every look is audited there or here.
+Who may look is decided by the policy (cases.rules: every officer sees bikes under an open report,
+their patrol duty; a trace follows the trajectory rules) and every look is audited there or here.
 """
 
 import datetime
@@ -32,9 +32,9 @@ POLL_OVERLAP = datetime.timedelta(seconds=10)
 
 
 def _may_state_reason(user: User) -> bool:
-    """Handlers and supervisors may look at a trajectory without a case duty by stating why
-    (cases.trajectory_access); nobody else may look at all."""
-    return user.has_perms(access.HANDLER_PERMS) or user.has_perms(access.SUPERVISOR_PERMS)
+    """Officers and leaders may look at a trajectory without a duty by stating why (cases.rules);
+    nobody else may look at all."""
+    return user.has_perm("cases.trace_with_reason")
 
 
 def _officer(request: HttpRequest) -> None:
@@ -131,6 +131,27 @@ def map_card(request: HttpRequest, vehicle_id: int) -> JsonResponse:
     except Vehicle.DoesNotExist:
         return JsonResponse({"detail": _("No such vehicle.")}, status=404)
     vehicle, report = card.vehicle, card.report
+    # The map shows bikes under an open report: their card is patrol duty. Any other bike's card
+    # only for an officer with a duty on it.
+    if report is None and not request.user.has_perm("cases.trace_vehicle", vehicle):
+        audit_record(
+            user=request.user,  # type: ignore[arg-type]
+            action="stolen.card",
+            object_type="vehicle",
+            object_id=vehicle.pk,
+            query={"refused": "not under an open report"},
+            ip=client_ip(request),
+        )
+        return JsonResponse({"detail": _("This bike is not under an open theft report.")}, status=403)
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="stolen.card",
+        object_type="vehicle",
+        object_id=vehicle.pk,
+        query={"basis": "open_reports" if report is not None else "duty"},
+        result_count=1,
+        ip=client_ip(request),
+    )
     return JsonResponse(
         {
             "vehicle": vehicle.pk,

@@ -6,9 +6,9 @@ Views are thin: input serializers parse, cases.duty / cases.alerts decide. Error
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from accounts.audit import audit_record, client_ip
 from cases import alerts, duty
 from cases.models import DutyCall, Notification, Sighting, TheftReport
-from ebike_registry.api import has_perm, parse_each_field
+from ebike_registry.api import Pagination, has_perm, parse_each_field
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import can_see_full_identity
@@ -222,7 +222,7 @@ class NotificationListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         unread = request.query_params.get("unread", "").lower() in ("1", "true", "yes")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(alerts.notifications_for(request.user, unread_only=unread), request)
         return paginator.get_paginated_response(NotificationOutput(page, many=True).data)
 
@@ -274,7 +274,7 @@ class DutyCallListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         include_closed = request.query_params.get("closed", "").lower() in ("1", "true", "yes")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(
             duty.duty_queue(station=request.user.station, include_closed=include_closed), request
         )
@@ -393,6 +393,18 @@ class ReportSightingsApi(APIView):
     @extend_schema(responses={200: SightingOutput(many=True)}, operation_id="theft_report_sightings")
     def get(self, request: Request, report_id: int) -> Response:
         report = TheftReport.objects.get(pk=report_id)
+        if not request.user.has_perm("cases.view_report_sightings", report):
+            audit_record(
+                user=request.user,
+                action="sightings.view",
+                object_type="theft_report",
+                object_id=report.pk,
+                query={"refused": "no duty on the report"},
+                ip=client_ip(request),
+            )
+            return Response(
+                {"detail": _("Sightings are shown to the report's officers and its station's officers.")}, status=403
+            )
         sightings = list(Sighting.objects.filter(report=report).order_by("-started_at")[:200])
         audit_record(
             user=request.user,

@@ -9,14 +9,13 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import claims
 from cases.models import ClaimStep, InsuranceClaim
-from ebike_registry.api import has_perm, parse_each_field
+from ebike_registry.api import Pagination, has_perm, parse_each_field
 from vehicles.services.problems import Problems
 
 CanViewClaims = has_perm("cases.view_insuranceclaim")
@@ -135,7 +134,7 @@ class ClaimListApi(APIView):
                 report__status__in=claims.MISSING_STATUSES
             )
         problems.raise_if_any()
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(ClaimOutput(page, many=True).data)
 

@@ -38,6 +38,7 @@ class TransitionOutput(serializers.ModelSerializer):
 class ReportOutput(serializers.ModelSerializer):
     station = serializers.SlugRelatedField(slug_field="name", read_only=True)
     receiving_officer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assigned_officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     registered = serializers.BooleanField(read_only=True)
     latitude = serializers.SerializerMethodField()
     longitude = serializers.SerializerMethodField()
@@ -52,6 +53,7 @@ class ReportOutput(serializers.ModelSerializer):
             "channel",
             "station",
             "receiving_officer",
+            "assigned_officers",
             "vehicle",
             "registered",
             "unregistered_description",
@@ -80,13 +82,23 @@ class CaseInput(serializers.Serializer):
     number = serializers.CharField(max_length=32)
     kind = serializers.ChoiceField(choices=Case.Kind.choices)
     officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1)
-    filed_on = serializers.DateField()
     summary = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class AssignInput(serializers.Serializer):
+    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=20)
 
 
 class LinkInput(serializers.Serializer):
     report_id = serializers.IntegerField(required=False, allow_null=True, default=None)
     vehicle_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required when linking a bike without a report: it opens the bike's positions to the case.",
+    )
 
 
 class UnlinkInput(serializers.Serializer):
@@ -104,11 +116,22 @@ class LinkOutput(serializers.ModelSerializer):
 
     class Meta:
         model = CaseLink
-        fields = ["id", "report", "vehicle", "linked_at", "linked_by", "unlinked_at", "unlinked_by", "unlink_reason"]
+        fields = [
+            "id",
+            "report",
+            "vehicle",
+            "linked_at",
+            "linked_by",
+            "reason",
+            "unlinked_at",
+            "unlinked_by",
+            "unlink_reason",
+        ]
 
 
 class CaseOutput(serializers.ModelSerializer):
     station = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    filed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     links = LinkOutput(many=True, read_only=True)
@@ -122,7 +145,9 @@ class CaseOutput(serializers.ModelSerializer):
             "station",
             "officers",
             "filed_on",
+            "filed_by",
             "approved_by",
+            "approved_at",
             "status",
             "solved_with_positioning",
             "summary",

@@ -3,7 +3,7 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import User
+from accounts.roles import OFFICER
 from cases import selectors, services
 from cases.api import serializers as s
 from cases.models import Case, CaseLink, ReportTransition, TheftReport
@@ -36,13 +37,25 @@ def _parse(serializer: object, data: object) -> dict:
 def _report(report_id: int) -> TheftReport:
     return (
         TheftReport.objects.select_related("station", "receiving_officer")
-        .prefetch_related(Prefetch("transitions", queryset=ReportTransition.objects.select_related("by")))
+        .prefetch_related(
+            "assigned_officers", Prefetch("transitions", queryset=ReportTransition.objects.select_related("by"))
+        )
         .get(pk=report_id)
     )
 
 
 def _case(case_id: int) -> Case:
-    return Case.objects.select_related("station", "approved_by").prefetch_related("officers", "links").get(pk=case_id)
+    return (
+        Case.objects.select_related("station", "filed_by", "approved_by")
+        .prefetch_related("officers", "links")
+        .get(pk=case_id)
+    )
+
+
+def _allowed(request: Request, perm: str, obj: object) -> None:
+    """Ask the policy; a refusal is a 403 naming what is missing."""
+    if not request.user.has_perm(perm, obj):
+        raise PermissionDenied(_("Your account has no duty on this record (%(perm)s).") % {"perm": perm})
 
 
 class ReportCreateApi(APIView):
@@ -95,6 +108,7 @@ class ReportDetailApi(APIView):
     @extend_schema(responses={200: s.ReportOutput}, operation_id="theft_report_detail")
     def get(self, request: Request, report_id: int) -> Response:
         report = _report(report_id)
+        _allowed(request, "cases.view_report", report)
         audit_record(
             user=request.user,
             action="theft_report.view",
@@ -111,8 +125,29 @@ class ReportTransitionApi(APIView):
     @extend_schema(request=s.TransitionInput, responses={200: s.ReportOutput}, operation_id="theft_report_transition")
     def post(self, request: Request, report_id: int) -> Response:
         v = _parse(s.TransitionInput(), request.data)
+        _allowed(request, "cases.handle_report", TheftReport.objects.get(pk=report_id))
         services.report_transition(user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"])
         return Response(s.ReportOutput(_report(report_id)).data)
+
+
+class ReportAssignApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.AssignInput, responses={200: s.ReportOutput}, operation_id="theft_report_assign")
+    def post(self, request: Request, report_id: int) -> Response:
+        v = _parse(s.AssignInput(), request.data)
+        officers = _officers(v["officer_ids"])
+        services.report_assign(leader=request.user, report_id=report_id, officers=officers)
+        return Response(s.ReportOutput(_report(report_id)).data)
+
+
+def _officers(ids: list[int]) -> list[User]:
+    officers = list(User.objects.filter(pk__in=ids, groups__name=OFFICER, is_active=True))
+    if len(officers) != len(set(ids)):
+        problems = Problems()
+        problems.add("officer_ids", _("Every responsible officer must be an active officer's account."))
+        problems.raise_if_any()
+    return officers
 
 
 class CaseCreateApi(APIView):
@@ -121,28 +156,32 @@ class CaseCreateApi(APIView):
     @extend_schema(request=s.CaseInput, responses={201: s.CaseOutput}, operation_id="case_file")
     def post(self, request: Request) -> Response:
         v = _parse(s.CaseInput(), request.data)
-        officers = list(User.objects.filter(pk__in=v["officer_ids"], groups__name="officer"))
-        problems = Problems()
-        if len(officers) != len(set(v["officer_ids"])):
-            problems.add("officer_ids", "Every responsible officer must be an officer's account.")
-        problems.raise_if_any()
         case = services.case_file(
-            approver=request.user,
+            filer=request.user,
             number=v["number"],
             kind=v["kind"],
-            station=request.user.station,
-            officers=officers,
-            filed_on=v["filed_on"],
+            officers=_officers(v["officer_ids"]),
             summary=v["summary"],
         )
         return Response(s.CaseOutput(_case(case.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(APIView):
-    permission_classes = [CanViewCases]
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(responses={200: s.CaseOutput}, operation_id="case_detail")
     def get(self, request: Request, case_id: int) -> Response:
+        case = _case(case_id)
+        _allowed(request, "cases.view_case_record", case)
+        return Response(s.CaseOutput(case).data)
+
+
+class CaseApproveApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: s.CaseOutput}, operation_id="case_approve")
+    def post(self, request: Request, case_id: int) -> Response:
+        services.case_approve(approver=request.user, case_id=case_id)
         return Response(s.CaseOutput(_case(case_id)).data)
 
 
@@ -162,7 +201,7 @@ class CaseUnlinkApi(APIView):
     @extend_schema(request=s.UnlinkInput, responses={200: s.LinkOutput}, operation_id="case_unlink")
     def post(self, request: Request, link_id: int) -> Response:
         v = _parse(s.UnlinkInput(), request.data)
-        CaseLink.objects.get(pk=link_id)
+        _allowed(request, "cases.link_to_case", CaseLink.objects.select_related("case").get(pk=link_id).case)
         return Response(s.LinkOutput(services.case_unlink(user=request.user, link_id=link_id, **v)).data)
 
 

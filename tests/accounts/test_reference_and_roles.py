@@ -18,11 +18,22 @@ def test_yutian_townships_and_twenty_demo_stations_are_loaded():
 
 
 def test_roles_grant_what_each_user_needs():
-    assert set(Group.objects.values_list("name", flat=True)) >= {"owner", "clerk", "officer", "admin"}
+    assert set(Group.objects.values_list("name", flat=True)) >= {
+        "owner",
+        "clerk",
+        "officer",
+        "admin",
+        "sysadmin",
+        "auditadmin",
+        "secadmin",
+    }
     clerk, officer, admin, owner = (factories.user(r) for r in ("clerk", "officer", "admin", "owner"))
     assert clerk.has_perm("vehicles.register_vehicle") and not clerk.has_perm("vehicles.view_full_identity")
     assert officer.has_perm("vehicles.view_full_identity") and not officer.has_perm("vehicles.register_vehicle")
-    assert admin.has_perm("accounts.view_auditentry") and admin.has_perm("vehicles.change_plateseries")
+    # The leadership reads statistics and approves claims; it neither manages accounts nor reads the audit.
+    assert admin.has_perm("stats.view_statistics") and admin.has_perm("cases.decide_claim")
+    assert not admin.has_perm("accounts.view_auditentry") and not admin.has_perm("vehicles.change_plateseries")
+    assert not admin.has_perm("accounts.change_user")
     assert not owner.has_perm("vehicles.search_records")
 
 
@@ -30,6 +41,12 @@ def test_reference_api_lists_stations_and_townships(clerk_api):
     stations = clerk_api.get("/api/v1/stations").json()
     assert len(stations) == 20 and stations[0]["name"].endswith("派出所")
     assert len(clerk_api.get("/api/v1/townships").json()) == 23
+
+
+def test_owners_do_not_list_the_stations(api, owner_user):
+    api.force_authenticate(owner_user)
+    assert api.get("/api/v1/stations").status_code == 403
+    assert api.get("/api/v1/townships").status_code == 403
 
 
 def test_health_reports_database_and_redis(client):

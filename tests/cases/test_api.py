@@ -3,9 +3,11 @@ import datetime
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
 from tests import factories
+from tests.cases.casework import approved_case
 from vehicles.models import Plate
 
 pytestmark = pytest.mark.django_db
@@ -78,22 +80,30 @@ def test_clerk_cannot_move_reports_and_owner_cannot_take_walk_in_reports(clerk_a
     assert response.status_code == 403
 
 
-def test_case_api_files_links_and_solves(officer_api, officer, bike):
+def test_case_api_files_awaits_approval_links_and_solves(officer_api, officer, bike):
     report = officer_api.post(
         "/api/v1/theft-reports", report_payload(frame_number=bike["frame_number"]), format="json"
     ).json()
+    yesterday = str(timezone.localdate() - datetime.timedelta(days=1))
     case = officer_api.post(
         "/api/v1/cases",
-        {
-            "number": "玉公刑立字〔2026〕0201号",
-            "kind": "criminal",
-            "officer_ids": [officer.pk],
-            "filed_on": str(timezone.localdate()),
-        },
+        {"number": "玉公刑立字〔2026〕0201号", "kind": "criminal", "officer_ids": [officer.pk], "filed_on": yesterday},
         format="json",
     )
     assert case.status_code == 201, case.json()
-    case_id = case.json()["id"]
+    body = case.json()
+    # No backdating: a case is filed the day it is entered; it awaits a leader's approval.
+    assert body["filed_on"] == str(timezone.localdate()) and body["filed_by"] == officer.username
+    assert body["approved_by"] is None
+    case_id = body["id"]
+    link = officer_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json")
+    assert link.status_code == 403  # an unapproved case gives no duty
+    assert officer_api.post(f"/api/v1/cases/{case_id}/approve").status_code == 403  # not his own
+    leader = APIClient()
+    leader.force_authenticate(factories.user("admin"))
+    approved = leader.post(f"/api/v1/cases/{case_id}/approve")
+    assert approved.status_code == 200 and approved.json()["approved_by"]
+    assert leader.post(f"/api/v1/cases/{case_id}/approve").status_code == 400  # approved once
     assert (
         officer_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json").status_code
         == 201
@@ -102,7 +112,31 @@ def test_case_api_files_links_and_solves(officer_api, officer, bike):
     assert twice.status_code == 400
     solved = officer_api.post(f"/api/v1/cases/{case_id}/solve", {"with_positioning": True}, format="json")
     assert solved.json()["status"] == "solved" and solved.json()["solved_with_positioning"] is True
-    assert AuditEntry.objects.filter(action__startswith="case.").count() == 3
+    actions = list(AuditEntry.objects.filter(action__startswith="case.").values_list("action", flat=True))
+    assert sorted(actions) == ["case.approve", "case.file", "case.link", "case.solve"]
+
+
+def test_only_the_cases_officers_link_to_it_and_a_bike_without_a_report_needs_a_reason(officer_api, officer, bike):
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕0202号", officers=[officer])
+    other = APIClient()
+    other.force_authenticate(factories.user("officer"))  # same station, not on the case
+    refused = other.post(f"/api/v1/cases/{case.pk}/links", {"vehicle_id": bike["id"], "reason": "团伙作案车辆"})
+    assert refused.status_code == 403
+    silent = officer_api.post(f"/api/v1/cases/{case.pk}/links", {"vehicle_id": bike["id"]}, format="json")
+    assert silent.status_code == 400 and "reason" in silent.json()
+    linked = officer_api.post(
+        f"/api/v1/cases/{case.pk}/links", {"vehicle_id": bike["id"], "reason": "团伙作案车辆"}, format="json"
+    )
+    assert linked.status_code == 201 and linked.json()["reason"] == "团伙作案车辆"
+    assert AuditEntry.objects.get(action="case.link").reason == "团伙作案车辆"
+
+
+def test_an_officer_without_a_station_cannot_file_a_case(api, officer):
+    api.force_authenticate(factories.user("officer", station_code=None))
+    response = api.post(
+        "/api/v1/cases", {"number": "X-1", "kind": "criminal", "officer_ids": [officer.pk]}, format="json"
+    )
+    assert response.status_code == 403
 
 
 def test_public_stolen_check_answers_without_personal_data(api, officer_api, bike):

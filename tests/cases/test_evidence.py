@@ -16,10 +16,13 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
 from cases import evidence
-from cases.services import VehicleQuery, case_file, case_link, report_take, report_transition
+from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
+from tests import factories
+from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import TerminalInstallation
@@ -240,14 +243,7 @@ def test_the_pdf_is_printable_chinese_and_carries_the_digest(officer_api, scene)
 
 
 def test_a_case_bundle_covers_its_linked_reports(officer_api, officer, scene, tmp_path):
-    case = case_file(
-        approver=officer,
-        number="玉公刑立字〔2026〕101号",
-        kind="criminal",
-        station=officer.station,
-        officers=[officer],
-        filed_on=timezone.localdate(),
-    )
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕101号", kind="criminal", officers=[officer])
     case_link(user=officer, case_id=case.pk, report_id=scene["report"].pk)
     response = officer_api.post(f"/api/v1/cases/{case.pk}/evidence", {"format": "json"}, format="json")
     assert response.status_code == 200, response.content[:300]
@@ -283,14 +279,7 @@ def test_bad_input_is_400_naming_the_field_and_nothing_is_exported(officer_api, 
     )
     bad = export(officer_api, unregistered)
     assert bad.status_code == 400 and "report" in bad.json()
-    empty = case_file(
-        approver=officer,
-        number="C-EMPTY",
-        kind="criminal",
-        station=officer.station,
-        officers=[officer],
-        filed_on=timezone.localdate(),
-    )
+    empty = approved_case(filer=officer, number="C-EMPTY", kind="criminal", officers=[officer])
     bad = officer_api.post(f"/api/v1/cases/{empty.pk}/evidence", {}, format="json")
     assert bad.status_code == 400 and "case" in bad.json()
     assert clerk_api.post(f"/api/v1/theft-reports/{report.pk}/evidence", {}, format="json").status_code == 403
@@ -298,19 +287,36 @@ def test_bad_input_is_400_naming_the_field_and_nothing_is_exported(officer_api, 
     assert not AuditEntry.objects.filter(action="evidence.export").exists()
 
 
-def test_without_a_case_duty_the_reason_is_required_and_the_refusal_audited(officer_api, officer, scene):
+def test_evidence_needs_the_duty_itself_a_stated_reason_is_not_enough(officer_api, officer, scene):
     report = report_transition(user=officer, report_id=scene["report"].pk, to_status="recovered", note="找回")
     report = report_transition(user=officer, report_id=report.pk, to_status="returned", note="")
     report_transition(user=officer, report_id=report.pk, to_status="closed", note="")
-    refused = export(officer_api, report)
-    assert refused.status_code == 403 and "reason" in refused.json()["detail"]
+    refused = export(officer_api, report, reason="法院调取证据材料")  # the report is closed: no duty left
+    assert refused.status_code == 403 and "officers" in refused.json()["detail"]
     entry = AuditEntry.objects.get(action="evidence.export")
-    assert "refused" in entry.query
-    allowed = export(officer_api, report, reason="法院调取证据材料")
-    assert allowed.status_code == 200
-    # The closed report's period ends when the bike was recovered.
+    assert "refused" in entry.query and entry.reason == "法院调取证据材料"
+    # The case the report belongs to keeps the duty: its officer exports, over the report's period,
+    # which ends when the bike was recovered.
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕102号", kind="criminal", officers=[officer])
+    case_link(user=officer, case_id=case.pk, report_id=report.pk)
+    allowed = officer_api.post(f"/api/v1/cases/{case.pk}/evidence", {"format": "json"}, format="json")
+    assert allowed.status_code == 200, allowed.content[:300]
     track = json.loads(allowed.content)["content"]["trajectories"][0]
     assert track["count"] == 120
+    assert json.loads(allowed.content)["manifest"]["basis"] == [f"case:{case.number}"]
+
+
+def test_an_officer_of_another_station_cannot_export_a_report_he_has_no_duty_on(scene):
+    stranger = factories.user("officer", station_code="13022902")
+    client = APIClient()
+    client.force_authenticate(stranger)
+    refused = export(client, scene["report"], reason="协助外所调查取证")
+    assert refused.status_code == 403
+    assert AuditEntry.objects.get(action="evidence.export", user=stranger).query["refused"]
+    # Assigned by the report's station leader, he has the report's duty and exports it.
+    leader = factories.user("admin", station_code=scene["report"].station.code)
+    report_assign(leader=leader, report_id=scene["report"].pk, officers=[stranger])
+    assert export(client, scene["report"]).status_code == 200
 
 
 def test_the_signing_key_is_created_once_with_owner_only_permissions(_key_file):

@@ -6,8 +6,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from cases.models import ReportTransition, TheftReport
-from cases.services import VehicleQuery, case_file, case_link, case_solve, case_unlink, report_take, report_transition
+from cases.services import VehicleQuery, case_link, case_solve, case_unlink, report_take, report_transition
 from tests import factories
+from tests.cases.casework import approved_case
 from tracking.models import LegalHold
 from vehicles.models import Plate, Vehicle
 from vehicles.services.registration import vehicle_deregister, vehicle_register, vehicle_transfer
@@ -176,16 +177,12 @@ def test_owners_report_their_own_bike_online_only(owner_user, clerk):
 
 def test_a_case_links_reports_and_vehicles_once_and_records_unlinking(officer, bike, clerk):
     report = take(officer, vehicle_query=VehicleQuery(frame_number=bike.frame_number))
-    case = case_file(
-        approver=officer,
-        number="玉公刑立字〔2026〕0153号",
-        kind="criminal",
-        station=officer.station,
-        officers=[officer],
-        filed_on=timezone.localdate(),
-    )
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕0153号", kind="criminal", officers=[officer])
     link = case_link(user=officer, case_id=case.pk, report_id=report.pk)
-    case_link(user=officer, case_id=case.pk, vehicle_id=bike.pk)
+    with pytest.raises(ValidationError) as excinfo:
+        case_link(user=officer, case_id=case.pk, vehicle_id=bike.pk)  # a bike without its report: why?
+    assert "reason" in excinfo.value.message_dict
+    case_link(user=officer, case_id=case.pk, vehicle_id=bike.pk, reason="同一团伙作案车辆")
     with pytest.raises(ValidationError) as excinfo:
         case_link(user=officer, case_id=case.pk, report_id=report.pk)
     assert "Already linked" in excinfo.value.message_dict["report_id"][0]
@@ -194,14 +191,7 @@ def test_a_case_links_reports_and_vehicles_once_and_records_unlinking(officer, b
     case_unlink(user=officer, link_id=link.pk, reason="并案错误")
     case_link(user=officer, case_id=case.pk, report_id=report.pk)  # may be linked again afterwards
     with pytest.raises(ValidationError):
-        case_file(
-            approver=officer,
-            number=case.number,
-            kind="criminal",
-            station=officer.station,
-            officers=[officer],
-            filed_on=timezone.localdate(),
-        )
+        approved_case(filer=officer, number=case.number, kind="criminal", officers=[officer])
     solved = case_solve(user=officer, case_id=case.pk, with_positioning=True)
     assert solved.solved_with_positioning
     with pytest.raises(ValidationError):

@@ -11,12 +11,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from cases.models import Notification, Sighting, WebhookDelivery
-from cases.services import case_file, case_link
+from cases.services import case_link
 from cases.tasks import deliver_webhook, requeue_webhooks
 from cases.webhooks import TransientFailure, webhook_attempt
 from ebike_registry.celery import app as celery_app
 from tests import factories
 from tests.cases.alerting import WebhookReceiver, path, report_theft, send
+from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
 from tracking import tasks
 from tracking.derived import outbox_process
@@ -116,15 +117,8 @@ def test_processing_an_outbox_batch_twice_changes_nothing(officer, stolen):
 def test_the_officers_on_the_case_are_told_not_the_receiving_officer(officer, stolen):
     terminal, report = stolen
     investigator = factories.user("officer")
-    case = case_file(
-        approver=officer,
-        number="玉公刑立字〔2026〕88号",
-        kind="criminal",
-        station=officer.station,
-        officers=[investigator],
-        filed_on=timezone.localdate(),
-    )
-    case_link(user=officer, case_id=case.pk, report_id=report.pk)
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕88号", kind="criminal", officers=[investigator])
+    case_link(user=investigator, case_id=case.pk, report_id=report.pk)
     send(terminal, *path(BASE, range(0, 2)))
 
     assert Notification.objects.filter(user=investigator, kind="sighting").count() == 1

@@ -17,7 +17,8 @@ from django.utils import timezone
 from accounts.models import AuditEntry
 from cases import tracing
 from cases.models import Case
-from cases.services import VehicleQuery, case_file, case_link, report_take, report_transition
+from cases.services import VehicleQuery, case_link, report_take, report_transition
+from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import TerminalInstallation
@@ -401,16 +402,14 @@ def test_without_an_open_report_an_officer_states_a_reason(officer_api, officer,
 
 def test_a_bike_linked_to_an_open_case_is_visible_on_the_case(officer_api, officer, base):
     terminal = bike_with_terminal(base)
-    case = case_file(
-        approver=officer,
-        number="玉公(刑)立字[2025]0042号",
-        kind="criminal",
-        station=officer.station,
-        officers=[officer],
-        filed_on=timezone.localdate(),
-    )
-    case_link(user=officer, case_id=case.pk, vehicle_id=terminal.vehicle.pk)
+    case = approved_case(filer=officer, number="玉公(刑)立字[2025]0042号", kind="criminal", officers=[officer])
+    case_link(user=officer, case_id=case.pk, vehicle_id=terminal.vehicle.pk, reason="嫌疑人使用的车辆")
     url = f"/api/v1/vehicles/{terminal.vehicle.pk}/stops"
+    # A case of bikes without reports opens their positions from the day it was filed: not before.
+    filed = timezone.make_aware(datetime.datetime.combine(case.filed_on, datetime.time()))
+    early = officer_api.get(url, {"since": iso(filed - STEP), "until": iso(filed)})
+    assert early.status_code == 403 and "reason" in early.json()["detail"]
+    Case.objects.filter(pk=case.pk).update(filed_on=case.filed_on - datetime.timedelta(days=1))  # filed yesterday
     response = officer_api.get(url, {"since": iso(base), "until": iso(base + STEP)})
     assert response.status_code == 200 and response.json()["basis"] == f"case:{case.number}"
     Case.objects.filter(pk=case.pk).update(status=Case.Status.CLOSED)

@@ -111,3 +111,37 @@ def test_a_photo_over_8_mb_gets_a_json_413(clerk_api, vehicle_id, settings):
     assert response.status_code == 413
     assert response.json() == {"image": ["A photo may be at most 8 MB."]}
     assert not VehiclePhoto.objects.exists()
+
+
+def test_a_photo_is_served_by_its_view_to_staff_and_its_owner_and_each_look_is_audited(
+    clerk_api, vehicle_id, owner_user, client
+):
+    from django.test import Client
+
+    from accounts.models import AuditEntry
+    from vehicles.models import Vehicle
+
+    upload = SimpleUploadedFile("id.png", image_bytes("PNG"), content_type="image/png")
+    created = clerk_api.post(f"/api/v1/vehicles/{vehicle_id}/photos", {"kind": "document", "image": upload}).json()
+    photo = VehiclePhoto.objects.get()
+    # The API links to the view, absolute; the stored name tells nothing of the bike or the kind.
+    assert created["url"] == f"http://testserver/photos/{photo.pk}/"
+    assert str(vehicle_id) not in photo.image.name and "document" not in photo.image.name
+    assert client.get(f"/media/{photo.image.name}").status_code == 404  # the media directory is not served
+    assert client.get(created["url"]).status_code == 302  # anonymous: to the login page
+
+    staff = Client()
+    staff.force_login(factories.user("clerk"))
+    shown = staff.get(created["url"])
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
+    assert b"".join(shown.streaming_content).startswith(b"\x89PNG")
+    assert AuditEntry.objects.filter(action="photo.view", object_id=str(vehicle_id), result_count=1).count() == 1
+
+    stranger = Client()
+    stranger.force_login(owner_user)  # an owner, not of this bike
+    assert stranger.get(created["url"]).status_code == 403
+    assert AuditEntry.objects.get(action="photo.view", user=owner_user).query["refused"]
+    owner = Vehicle.objects.get(pk=vehicle_id).owner
+    owner.user = owner_user
+    owner.save(update_fields=["user"])
+    assert stranger.get(created["url"]).status_code == 200  # now it is theirs

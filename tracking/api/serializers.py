@@ -1,6 +1,8 @@
+import datetime
+
 from rest_framework import serializers
 
-from tracking.models import LastPosition, Terminal, TerminalInstallation
+from tracking.models import Terminal, TerminalInstallation
 
 
 class TerminalInput(serializers.Serializer):
@@ -26,23 +28,12 @@ class ReplaceInput(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
-class LastPositionOutput(serializers.ModelSerializer):
-    latitude = serializers.SerializerMethodField()
-    longitude = serializers.SerializerMethodField()
-
-    class Meta:
-        model = LastPosition
-        fields = ["device_time", "received_at", "latitude", "longitude", "speed_kmh", "course", "valid", "battery"]
-
-    def get_latitude(self, obj: LastPosition) -> float:
-        return obj.point.y
-
-    def get_longitude(self, obj: LastPosition) -> float:
-        return obj.point.x
-
-
 class TerminalOutput(serializers.ModelSerializer):
-    last_position = serializers.SerializerMethodField()
+    """A terminal as the counter sees it: never its position (the tracing API, which asks for a duty
+    and audits, shows that) and never its JT/T 808 auth code (a secret between it and the gateway).
+    `last_heard_at` tells the clerk a fitted terminal reports."""
+
+    last_heard_at = serializers.SerializerMethodField()
 
     class Meta:
         model = Terminal
@@ -53,19 +44,18 @@ class TerminalOutput(serializers.ModelSerializer):
             "source",
             "phone",
             "sim_iccid",
-            "auth_code",
             "heartbeat_interval_s",
             "positioning_enabled",
             "consent_at",
             "vehicle",
             "active",
             "created_at",
-            "last_position",
+            "last_heard_at",
         ]
 
-    def get_last_position(self, terminal: Terminal) -> dict | None:
+    def get_last_heard_at(self, terminal: Terminal) -> datetime.datetime | None:
         position = getattr(terminal, "last_position", None)
-        return LastPositionOutput(position).data if position else None
+        return position.received_at if position else None
 
 
 class InstallationOutput(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import audit_record, client_ip
 from ebike_registry.api import has_perm, parse_each_field
 from tracking import services
 from tracking.api import serializers as s
@@ -44,7 +45,16 @@ class TerminalListCreateApi(APIView):
         imei = request.query_params.get("imei", "").strip()
         if not imei:
             raise ValidationError({"imei": "Give the IMEI to look up."})
-        terminals = Terminal.objects.select_related("last_position").filter(imei=imei)
+        terminals = list(Terminal.objects.select_related("last_position").filter(imei=imei[:20]))
+        audit_record(
+            user=request.user,
+            action="terminal.find",
+            object_type="terminal" if terminals else "",
+            object_id=terminals[0].pk if terminals else "",
+            query={"imei": imei[:20]},
+            result_count=len(terminals),
+            ip=client_ip(request),
+        )
         return Response(s.TerminalOutput(terminals, many=True).data)
 
     @extend_schema(request=s.TerminalInput, responses={201: s.TerminalOutput}, operation_id="terminal_register")

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.models import Station, Township
@@ -195,9 +196,18 @@ class VehicleOutput(serializers.ModelSerializer):
 
 
 class PhotoOutput(serializers.ModelSerializer):
+    """`url` is the photo view (asks the policy, audits): the media directory is never public."""
+
+    url = serializers.SerializerMethodField()
+
     class Meta:
         model = VehiclePhoto
-        fields = ["id", "kind", "image", "uploaded_at"]
+        fields = ["id", "kind", "url", "uploaded_at"]
+
+    def get_url(self, photo: VehiclePhoto) -> str:
+        path = reverse("vehicles:photo", args=[photo.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class PolicyOutput(serializers.ModelSerializer):

@@ -33,7 +33,7 @@ def parse_or_collect(serializer: Any, data: Any) -> tuple[dict[str, Any], Proble
 
 def _detail_response(request: Request, vehicle_id: int, code: int = status.HTTP_200_OK) -> Response:
     vehicle = vehicle_detail(user=request.user, vehicle_id=vehicle_id, ip=client_ip(request))
-    context = {"full_identity": can_see_full_identity(request.user)}
+    context = {"full_identity": can_see_full_identity(request.user), "request": request}
     return Response(s.VehicleDetailOutput(vehicle, context=context).data, status=code)
 
 
@@ -86,7 +86,7 @@ class VehicleSearchApi(APIView):
         problems.raise_if_any()
         reason = values.pop("reason", "")
         result = vehicle_search(user=request.user, criteria=values, reason=reason, ip=client_ip(request))
-        context = {"full_identity": can_see_full_identity(request.user)}
+        context = {"full_identity": can_see_full_identity(request.user), "request": request}
         return Response(
             s.SearchOutput({"results": result.vehicles, "truncated": result.truncated}, context=context).data
         )
@@ -107,7 +107,7 @@ class VehicleDetailApi(APIView):
             reason=request.query_params.get("reason", ""),
             ip=client_ip(request),
         )
-        context = {"full_identity": can_see_full_identity(request.user)}
+        context = {"full_identity": can_see_full_identity(request.user), "request": request}
         return Response(s.VehicleDetailOutput(vehicle, context=context).data)
 
 
@@ -201,13 +201,18 @@ class VehiclePhotoApi(APIView):
         return Response(s.PhotoOutput(photo, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
+CanListReferenceData = has_perm("accounts.list_reference_data")
+
+
 class TownshipListApi(generics.ListAPIView):
+    permission_classes = [CanListReferenceData]
     queryset = Township.objects.all()
     serializer_class = s.TownshipOutput
     pagination_class = None
 
 
 class StationListApi(generics.ListAPIView):
+    permission_classes = [CanListReferenceData]
     queryset = Station.objects.all()
     serializer_class = s.StationOutput
     pagination_class = None

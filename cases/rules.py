@@ -1,0 +1,105 @@
+"""The policy for theft reports, cases, sightings, evidence and the positions they open.
+
+Asked everywhere as `user.has_perm(perm, obj)`; the duties themselves are in cases.duties.
+
+Positions (PIPL art. 28: 行踪轨迹 are sensitive):
+- the stolen-bike map (last positions of bikes under an open report) is every officer's patrol duty;
+- a bike's trajectory and stops: its owner, or an officer with a duty on it (cases.duties); anyone
+  else with a trace right (officers, leaders) only on a stated reason, listed for review;
+- evidence export needs the duty itself, never a stated reason alone.
+"""
+
+from typing import Any
+
+import rules
+from django.conf import settings
+
+from accounts.rules import has_station, is_clerk, is_county_leader, is_leader, is_officer, same_station
+from cases import duties
+from cases.models import Case, Sighting, TheftReport
+
+
+@rules.predicate
+def owns_vehicle(user: Any, vehicle: Any) -> bool:
+    return vehicle is not None and user.is_authenticated and vehicle.owner.user_id == user.pk
+
+
+@rules.predicate
+def has_vehicle_duty(user: Any, vehicle: Any) -> bool:
+    return vehicle is not None and duties.vehicle_duty(user, vehicle.pk) is not None
+
+
+@rules.predicate
+def has_report_duty(user: Any, report: TheftReport | None) -> bool:
+    return report is not None and duties.report_open(report) and duties.report_duty_holder(user, report)
+
+
+@rules.predicate
+def of_report_station(user: Any, report: TheftReport | None) -> bool:
+    return report is not None and same_station(user, report.station_id)
+
+
+@rules.predicate
+def has_case_duty(user: Any, case: Case | None) -> bool:
+    return case is not None and duties.case_duty_holder(user, case)
+
+
+@rules.predicate
+def of_case_station(user: Any, case: Case | None) -> bool:
+    return case is not None and same_station(user, case.station_id)
+
+
+@rules.predicate
+def is_case_filer(user: Any, case: Case | None) -> bool:
+    return case is not None and case.filed_by_id == user.pk
+
+
+@rules.predicate
+def approval_by_another_required(user: Any) -> bool:
+    return bool(settings.CASE_APPROVAL_BY_ANOTHER)
+
+
+@rules.predicate
+def awaits_approval(user: Any, case: Case | None) -> bool:
+    return case is not None and case.approved_by_id is None and case.status != Case.Status.CLOSED
+
+
+@rules.predicate
+def of_sighting_report(user: Any, sighting: Sighting | None) -> bool:
+    return sighting is not None and (has_report_duty(user, sighting.report) or of_report_station(user, sighting.report))
+
+
+station_or_county = of_report_station | is_county_leader
+
+# --- positions ---------------------------------------------------------------------------------------------
+# Patrol duty: where the bikes under an open report are now (the stolen map, stolen-near, map card).
+rules.add_perm("cases.view_stolen_positions", is_officer)
+# A trajectory or stops without a stated reason (obj: the vehicle).
+rules.add_perm("cases.trace_vehicle", owns_vehicle | (is_officer & has_vehicle_duty))
+# A look on a stated reason alone (no object): audited with the reason and listed for review.
+rules.add_perm("cases.trace_with_reason", is_officer | is_leader)
+# 伴随分析: which bikes, stolen or not, were near a place: always on a stated reason.
+rules.add_perm("cases.search_near_place", is_officer | is_leader)
+
+# --- reports -------------------------------------------------------------------------------------------------
+rules.add_perm("cases.view_report", ((is_clerk | is_officer | is_leader) & station_or_county) | has_report_duty)
+rules.add_perm("cases.handle_report", is_officer & (has_report_duty | of_report_station))
+rules.add_perm("cases.assign_report", is_leader & has_station & of_report_station)
+# A report's sightings are positions: its duty officers and its station's officers (duty room).
+rules.add_perm("cases.view_report_sightings", is_officer & (has_report_duty | of_report_station))
+rules.add_perm("cases.view_sighting", is_officer & of_sighting_report)
+rules.add_perm("cases.export_report_evidence", is_officer & has_report_duty)
+
+# --- cases ---------------------------------------------------------------------------------------------------
+rules.add_perm("cases.file_case", is_officer & has_station)
+rules.add_perm("cases.view_case_record", has_case_duty | (is_officer & of_case_station) | is_leader)
+rules.add_perm(
+    "cases.approve_case_record",
+    is_leader
+    & awaits_approval
+    & (of_case_station | is_county_leader)
+    & ~(approval_by_another_required & is_case_filer),
+)
+rules.add_perm("cases.link_to_case", is_officer & has_case_duty)
+rules.add_perm("cases.solve_case", is_officer & has_case_duty)
+rules.add_perm("cases.export_case_evidence", is_officer & has_case_duty)
