@@ -76,9 +76,9 @@ class IdleTimeoutMiddleware:
         message = _("You were signed out after %(minutes)d minutes without activity. Please sign in again.") % {
             "minutes": settings.SESSION_IDLE_MINUTES
         }
+        messages.info(request, message)  # shown on the login page, also after a poll's page reloads
         if wants_json(request):
             return JsonResponse({"detail": message, "code": "session_idle_timeout"}, status=401)
-        messages.info(request, message)
         return redirect_to_login(request.get_full_path())
 
 

@@ -180,11 +180,12 @@
     loading = true;
     var params = filterParams();
     if (!full && cursor) params.set("since", cursor);
-    return fetch(page.urls.markers + "?" + params.toString(), {
-      credentials: "same-origin", headers: { Accept: "application/json" }
-    })
+    // A poll is not the officer's activity: marked, it does not keep the session from timing out.
+    var headers = full ? { Accept: "application/json" } : { Accept: "application/json", "X-Background-Request": "1" };
+    return fetch(page.urls.markers + "?" + params.toString(), { credentials: "same-origin", headers: headers })
       .then(function (r) {
-        if (r.redirected) { window.location.reload(); throw new Error("session ended"); } // to the login page
+        // Signed out (idle timeout: 401) or sent to the login page: reloading shows the login page.
+        if (r.redirected || r.status === 401) { window.location.reload(); throw new Error("session ended"); }
         return r.json().then(function (data) { return { ok: r.ok, data: data }; });
       })
       .then(function (res) {
