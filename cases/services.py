@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -313,16 +313,24 @@ def case_file(
     problems.raise_if_any()
     approved_now = not settings.CASE_APPROVAL_BY_ANOTHER
     with transaction.atomic():
-        case = Case.objects.create(
-            number=number.strip(),
-            kind=kind,
-            station=filer.station,
-            filed_on=timezone.localdate(),
-            filed_by=filer,
-            approved_by=filer if approved_now else None,
-            approved_at=timezone.now() if approved_now else None,
-            summary=summary,
-        )
+        try:
+            with transaction.atomic():  # the unique index decides when two officers file one number at once
+                case = Case.objects.create(
+                    number=number.strip(),
+                    kind=kind,
+                    station=filer.station,
+                    filed_on=timezone.localdate(),
+                    filed_by=filer,
+                    approved_by=filer if approved_now else None,
+                    approved_at=timezone.now() if approved_now else None,
+                    summary=summary,
+                )
+        except IntegrityError as exc:
+            if "case_number_uniq" not in str(exc):
+                raise
+            raise ValidationError(
+                {"number": _("Case number %(n)s was filed a moment ago.") % {"n": number.strip()}}
+            ) from exc
         case.officers.set(officers)
         audit_record(
             user=filer,

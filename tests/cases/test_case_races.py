@@ -1,0 +1,50 @@
+"""Races around filing: two officers filing one case number at the same moment get one case and a
+clear refusal on `number`; an officer without a station is told why instead of a server error."""
+
+import threading
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+
+from cases.models import Case
+from cases.services import case_file
+from tests import factories
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_officers_filing_one_case_number_at_once_get_one_case_and_a_clear_refusal():
+    officers = [factories.user("officer") for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = [None, None]
+
+    def file(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            outcomes[index] = case_file(
+                filer=officers[index], number="玉公刑立字〔2026〕101号", kind="criminal", officers=[officers[index]]
+            )
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=file, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1, outcomes
+    assert isinstance(refused[0], ValidationError)
+    assert "玉公刑立字〔2026〕101号" in refused[0].message_dict["number"][0]
+    assert Case.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_officer_without_a_station_filing_is_told_why(officer_api):
+    stationless = factories.user("officer", station_code=None)
+    with pytest.raises(PermissionDenied):
+        case_file(filer=stationless, number="X-1", kind="criminal", officers=[stationless])
+    assert not Case.objects.exists()
