@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -112,3 +113,29 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.user_id} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditSeal(models.Model):
+    """One audit entry sealed into the hash chain (accounts.audit_chain), in seal order (id).
+
+    `content_hash` is the SHA-256 of the entry's `fields` as canonical JSON; `chain_hash` the SHA-256
+    over the previous seal's chain hash, the entry id and the content hash. Append-only like the
+    trail itself, written by the maintenance worker as the owner role; `verify_audit` recomputes it.
+    """
+
+    entry_id = models.BigIntegerField(_("audit entry"), unique=True)
+    # The entry's columns the content hash covers (a column added later is not in older seals).
+    fields = ArrayField(models.CharField(max_length=63), verbose_name=_("fields"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    # Unique: two seals can never follow the same predecessor, so the chain cannot fork.
+    previous_hash = models.CharField(_("previous hash"), max_length=64, unique=True)
+    chain_hash = models.CharField(_("chain hash"), max_length=64, unique=True)
+    sealed_at = models.DateTimeField(_("sealed at"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("audit seal")
+        verbose_name_plural = _("audit seals")
+
+    def __str__(self) -> str:
+        return f"seal {self.pk}: entry {self.entry_id} {self.chain_hash[:12]}"

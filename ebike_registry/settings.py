@@ -362,3 +362,22 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 }
 # The duty room's "closed calls too" list reaches back this many days (older calls are history).
 DUTY_CLOSED_DAYS = env_int("DUTY_CLOSED_DAYS", 7)
+
+# --- The owner's jobs and the tamper-evident audit trail (accounts.db_roles, accounts.audit_chain) -
+# Partitions, retention and audit seals need the owner role: they go to the "maintenance" queue,
+# whose worker alone connects as the owner (scripts/run.sh, docker-compose.yml); the app role's
+# worker consumes the default queue and never sees them.
+_OWNER_TASKS = (
+    "tracking.tasks.maintain_partitions",
+    "tracking.tasks.apply_retention",
+    "accounts.tasks.seal_audit_trail",
+)
+CELERY_TASK_ROUTES = {task: {"queue": "maintenance"} for task in _OWNER_TASKS}
+CELERY_BEAT_SCHEDULE["accounts-audit-seal"] = {"task": "accounts.tasks.seal_audit_trail", "schedule": 60.0}
+# The key that signs each day's chain head: by default the bureau key that signs evidence bundles.
+AUDIT_SIGNING_KEY_FILE = Path(env_str("AUDIT_SIGNING_KEY_FILE", str(EVIDENCE_SIGNING_KEY_FILE)))
+# Where the signed daily chain heads go: another disk or host in production (an NFS mount, a
+# write-only share), out of reach of whoever can rewrite the database.
+AUDIT_HEAD_DIR = Path(env_str("AUDIT_HEAD_DIR", str(BASE_DIR / "var/audit-heads")))
+# Days a signed head is kept; never fewer than 183 (six months of network logs), whatever is set.
+AUDIT_HEAD_RETENTION_DAYS = env_int("AUDIT_HEAD_RETENTION_DAYS", 400)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db
 # Rows that are added and never changed. Each one is refused every rewrite by both runtime roles.
 APPEND_ONLY_TABLES = [
     "accounts_auditentry",
+    "accounts_auditseal",
     "vehicles_registrationevent",
     "cases_reporttransition",
     "cases_claimstep",
@@ -104,6 +105,27 @@ def test_the_app_role_appends_to_the_audit_trail_and_reads_it(as_role):
             "VALUES (now(), 'search', 'vehicle', '1', '{}', 'test') RETURNING id"
         ).fetchone()
         assert conn.execute("SELECT action FROM accounts_auditentry WHERE id = %s", row).fetchone() == ("search",)
+
+
+def test_only_the_owner_writes_audit_seals(as_role):
+    # The app role may read the chain (verify_audit from a web container) but never extend it.
+    sql = (
+        "INSERT INTO accounts_auditseal (entry_id, fields, content_hash, previous_hash, chain_hash, sealed_at) "
+        "VALUES (1, '{id}', 'a', 'b', 'c', now())"
+    )
+    assert "permission denied" in refused(as_role["app"], sql)
+    with as_role["app"].transaction(force_rollback=True):
+        as_role["app"].execute("SELECT count(*) FROM accounts_auditseal")
+
+
+def test_the_owners_jobs_go_to_the_maintenance_queue():
+    # Their worker connects as the owner; run as the app role they would be refused (test above).
+    for task in (
+        "tracking.tasks.maintain_partitions",
+        "tracking.tasks.apply_retention",
+        "accounts.tasks.seal_audit_trail",
+    ):
+        assert settings.CELERY_TASK_ROUTES[task] == {"queue": "maintenance"}
 
 
 def test_the_gateway_cannot_read_personal_data_or_the_audit_trail(as_role):
