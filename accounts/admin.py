@@ -19,6 +19,23 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("username", "first_name", "last_name", "station", "is_active", "is_staff")
     list_filter = ("groups", "station", "is_active", "is_staff")
 
+    # Fields only a superuser may set, on any account including its own: otherwise an account
+    # manager could make itself (or a friend) superuser, open the admin to anyone, or hand out
+    # permissions past the roles (roles are granted through groups, accounts.roles).
+    superuser_only_fields = ("is_superuser", "is_staff", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        return (*fields, *self.superuser_only_fields)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A superuser's account (the break-glass account) is changed by a superuser only.
+        if obj is not None and getattr(obj, "is_superuser", False) and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         # The administrator roles (三员分立) are granted only by `manage.py admin_role`, never here.
         if db_field.name == "groups":

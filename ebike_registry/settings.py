@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally instead of from a CDN
     "csp",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally instead of from a CDN
+    "csp",
     # The policy layer: each app's rules.py registers the object-level rules of its own objects.
     "rules.apps.AutodiscoverRulesConfig",
     "accounts",
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "web.csp.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -229,7 +232,35 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema and Swagger UI are for staff roles only (ebike_registry.api_docs); Swagger UI's
+    # files come from drf-spectacular-sidecar, and it never sends the schema to an outside validator.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# Content-Security-Policy (django-csp; web.csp adds the map tile server to img-src). Scripts and
+# styles only from our own static files: no inline <script>, style="" or on…= anywhere. Images may
+# be data: URLs (Leaflet blanks the tiles it drops with one, Swagger UI draws its icons so; an
+# image cannot run script). With CSP_REPORT_ONLY the same policy is only reported, not enforced.
+_CSP_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# (The environment variable is CSP_REPORT_ONLY; no setting of that name: django-csp 4 refuses its old CSP_* settings.)
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP_POLICY
+else:
+    CONTENT_SECURITY_POLICY = _CSP_POLICY
 
 # --- Domain settings -----------------------------------------------------------------------------
 # Plate numbers are "<series prefix><zero-padded number>"; the prefix belongs to a station's series.

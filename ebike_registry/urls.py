@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from ebike_registry import health
+from ebike_registry import api_docs, health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,8 +13,8 @@ urlpatterns = [
     path("api/v1/", include("cases.api.claims_urls")),
     path("api/v1/", include("cases.api.evidence_urls")),
     path("api/v1/", include("stats.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", api_docs.SchemaView.as_view(), name="schema"),
+    path("api/docs/", api_docs.api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

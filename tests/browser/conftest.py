@@ -89,13 +89,30 @@ def page(browser, live_server) -> Iterator:
             route.abort()
 
     context.route("**/*", only_the_live_server)
+    # Content-Security-Policy: every violation the browser reports (an inline script, style or
+    # handler, a source the policy does not list), enforced or report-only, fails the test. The
+    # listener is injected by the browser itself, outside the page's policy.
+    violations: list[str] = []
+    context.expose_binding("__cspViolation", lambda source, text: violations.append(text))
+    context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.js_errors = errors  # type: ignore[attr-defined]
+    page.csp_violations = violations  # type: ignore[attr-defined]
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+    assert not violations, f"Content-Security-Policy violations: {violations}"
+
+
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolation(`${e.disposition} ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} `
+    + `at ${e.documentURI} ${e.sourceFile || ""}:${e.lineNumber}: ${e.sample || ""}`);
+});
+"""
 
 
 def screenshot(page, name: str, *, full_page: bool = False, element: str | None = None) -> Path:
@@ -107,6 +124,17 @@ def screenshot(page, name: str, *, full_page: bool = False, element: str | None 
     else:
         page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def wait_until(page, expression: str, *, timeout_s: float = 15) -> None:
+    """Waits until a JavaScript function expression, e.g. "() => x.size === 1", returns true.
+    page.wait_for_function compiles its expression with eval inside the page, which the page's
+    Content-Security-Policy refuses (no 'unsafe-eval'); page.evaluate is not subject to it."""
+    for _ in range(int(timeout_s / 0.05)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"Still false after {timeout_s} s: {expression}")
 
 
 def log_in(page, live_server, user) -> None:

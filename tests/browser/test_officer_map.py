@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests import factories
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import log_in, screenshot, wait_until
 from tests.web.coords_pairs import PAIRS
 from tests.web.scene import scattered_stolen_bikes, stolen_bike
 from tracking.ingest import Incoming, ingest_fixes
@@ -80,7 +80,7 @@ def test_officer_finds_traces_and_replays_a_stolen_bike(page, live_server, offic
     slider.fill("0")
     assert page.locator("#replay").get_attribute("data-index") == "0"
     page.click("#replay-play")
-    page.wait_for_function("+document.getElementById('replay').dataset.index >= 54")
+    wait_until(page, "() => +document.getElementById('replay').dataset.index >= 54")
     screenshot(page, "trace-replay")
     page.wait_for_selector("#replay[data-finished='1']", timeout=30_000)
     assert page.locator("#replay").get_attribute("data-index") == str(bike.fixes - 1)
@@ -115,7 +115,7 @@ def test_filters_by_station_and_report_date(page, live_server, officer_user):
     tomorrow = timezone.localdate() + datetime.timedelta(days=1)
     page.fill("#id_reported_from", tomorrow.isoformat())
     page.click("#map-filters button[type=submit]")
-    page.wait_for_function("window.ebikeOfficerMap.markers.size === 0")
+    wait_until(page, "() => window.ebikeOfficerMap.markers.size === 0")
     # An impossible range: the error appears next to the field, what was typed stays.
     page.fill("#id_reported_to", (tomorrow - datetime.timedelta(days=2)).isoformat())
     page.click("#map-filters button[type=submit]")
@@ -126,7 +126,7 @@ def test_filters_by_station_and_report_date(page, live_server, officer_user):
     page.fill("#id_reported_from", "")
     page.select_option("#id_station", str(bike.report.station_id))
     page.click("#map-filters button[type=submit]")
-    page.wait_for_function("window.ebikeOfficerMap.markers.size === 1")
+    wait_until(page, "() => window.ebikeOfficerMap.markers.size === 1")
     assert "station=" in page.url
 
 
