@@ -40,8 +40,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served locally instead of from a CDN
     "csp",
-    "drf_spectacular_sidecar",  # Swagger UI's files, served locally instead of from a CDN
-    "csp",
     # The policy layer: each app's rules.py registers the object-level rules of its own objects.
     "rules.apps.AutodiscoverRulesConfig",
     "accounts",
@@ -117,13 +115,13 @@ DATABASE_RUNTIME_ROLES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = [
 # Object-level permissions (user.has_perm(perm, obj)) come from the rules each app registers; the
 # model backend answers the role permissions of accounts.roles.
+AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out account or address before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
     "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "vehicles:home"
@@ -184,11 +182,11 @@ if LEAFLET_DIR.is_dir():
     STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIR))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
-STORAGES = {
 # Photos and scanned documents are served only by vehicles.views.photo, which asks the policy and
 # audits. Behind nginx, set this to an `internal` location aliasing MEDIA_ROOT (e.g. /protected-media/)
 # and the view answers with X-Accel-Redirect instead of streaming the file itself.
 MEDIA_ACCEL_REDIRECT = env_str("MEDIA_ACCEL_REDIRECT", "")
+STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -349,6 +347,9 @@ MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 # insurance scheme's own waiting period (InsuranceScheme.waiting_days, 60 by default, DOMAIN.md §3);
 # set: one county-wide period for every scheme.
 CLAIM_WAITING_DAYS = env_int("CLAIM_WAITING_DAYS", 60) if os.environ.get("CLAIM_WAITING_DAYS") else None
+# A case filed by an officer awaits approval by a leader of its station, another person than the
+# filer, before it gives its officers any duty (false: the filer's entry approves it).
+CASE_APPROVAL_BY_ANOTHER = env_bool("CASE_APPROVAL_BY_ANOTHER", True)
 # Ed25519 private key that signs evidence bundles (PEM, PKCS#8). Created with mode 0600 on first use
 # or by `manage.py evidence_key`; only its public half is needed to verify a bundle.
 EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(BASE_DIR / "var/keys/evidence-ed25519.pem")))
@@ -368,6 +369,8 @@ SIGHTING_MOVING_KMH = float(env_int("SIGHTING_MOVING_KMH", 5))
 SIGHTING_STILL_METRES = float(env_int("SIGHTING_STILL_METRES", 50))
 # An armed bike this far from where it was armed raises a displacement call (GPS drift stays below).
 ARMED_DISPLACEMENT_METRES = float(env_int("ARMED_DISPLACEMENT_METRES", 100))
+# The duty room's "closed calls too" list reaches back this many days (older calls are history).
+DUTY_CLOSED_DAYS = env_int("DUTY_CLOSED_DAYS", 7)
 # Alarms already older than this when they arrived (replayed from a terminal's buffer) raise no call.
 DUTY_ALARM_MAX_AGE_MINUTES = env_int("DUTY_ALARM_MAX_AGE_MINUTES", 30)
 # Station webhooks: seconds to wait for the receiver per attempt (retries back off up to 15 min).
@@ -378,9 +381,6 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 WEBHOOK_SECRET_KEY_FILE = Path(env_str("WEBHOOK_SECRET_KEY_FILE", str(BASE_DIR / "var/keys/webhook-secret")))
 # Webhooks go to https URLs only; true also allows plain http (a receiver on the bureau's own network).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
-# A case filed by an officer awaits approval by a leader of its station, another person than the
-# filer, before it gives its officers any duty (false: the filer's entry approves it).
-CASE_APPROVAL_BY_ANOTHER = env_bool("CASE_APPROVAL_BY_ANOTHER", True)
 # Decimal places of the positions a webhook carries (2: ~1 km; cases/webhooks.py says why).
 WEBHOOK_POSITION_DECIMALS = env_int("WEBHOOK_POSITION_DECIMALS", 2)
 INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
@@ -391,8 +391,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "DutyCallStatusEnum": "cases.models.DutyCall.Status",
     "NotificationKindEnum": "cases.models.Notification.Kind",
 }
-# The duty room's "closed calls too" list reaches back this many days (older calls are history).
-DUTY_CLOSED_DAYS = env_int("DUTY_CLOSED_DAYS", 7)
 
 # --- The owner's jobs and the tamper-evident audit trail (accounts.db_roles, accounts.audit_chain) -
 # Partitions, retention and audit seals need the owner role: they go to the "maintenance" queue,
