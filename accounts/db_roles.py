@@ -168,7 +168,7 @@ def privileges_apply(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
                 )
             for table, grant in sorted(declared[key].items()):
                 if table not in tables:
-                    logger.warning("db_privileges: table %s declared for %s does not exist (yet)", table, key)
+                    logger.info("db_privileges: table %s declared for %s does not exist (yet)", table, key)
                     continue
                 statements.extend(grant.sql(relation, role, quote) for relation in [table, *tables[table]])
                 if "INSERT" in grant.privileges:

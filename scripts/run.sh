@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the whole system in the foreground: web (gunicorn on 0.0.0.0:8000), Celery worker, Celery beat,
-# and the terminal gateway (once tracking/management/commands/run_gateway.py exists). Expects
-# `scripts/setup.sh` to have run (`make run` does both).
+# Run the whole system in the foreground: web (gunicorn on 0.0.0.0:8000), Celery worker, the Celery
+# maintenance worker (the owner's jobs), Celery beat, and the terminal gateway (once
+# tracking/management/commands/run_gateway.py exists). Expects `scripts/setup.sh` to have run
+# (`make run` does both).
 #
 # Each child runs in its own process group; output lines are prefixed with its name. Ctrl-C or
 # SIGTERM stops all of them (SIGTERM to each, SIGKILL to whatever is left after RUN_STOP_TIMEOUT
@@ -83,6 +84,15 @@ trap 'log "interrupted"; stop_all 130' INT
 trap 'log "terminated"; stop_all 143' TERM
 
 # --- the processes -------------------------------------------------------------------------------
+# Each process connects as its own database role (README "Database roles"): web, worker and beat as
+# the app role, the gateway as the gateway role, the maintenance worker (partitions, retention, audit
+# seals: the "maintenance" queue) as the owner of DATABASE_URL. Unset, a runtime URL is DATABASE_URL's
+# server and database as ebike_app / ebike_gateway, as scripts/db.sh created them. (Set as
+# `DATABASE_URL=… start …`: the child's environment, not its logged command line, holds the password.)
+parse_url "$DATABASE_URL" OWNER_DB
+APP_DATABASE_URL="${DATABASE_APP_URL:-postgis://ebike_app:ebike_app@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME}"
+GATEWAY_DATABASE_URL="${DATABASE_GATEWAY_URL:-postgis://ebike_gateway:ebike_gateway@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME}"
+
 GUNICORN="$VENV/bin/gunicorn"
 gunicorn_args=(
     ebike_registry.wsgi:application
@@ -96,15 +106,18 @@ gunicorn_args=(
 if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
     gunicorn_args+=(--no-control-socket)
 fi
-start web "$GUNICORN" "${gunicorn_args[@]}"
+DATABASE_URL="$APP_DATABASE_URL" start web "$GUNICORN" "${gunicorn_args[@]}"
 
 CELERY="$VENV/bin/celery"
-start worker "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}"
-start beat "$CELERY" -A ebike_registry beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+DATABASE_URL="$APP_DATABASE_URL" start worker "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+    --queues celery --hostname "worker@%h"
+start maintenance "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+    --queues maintenance --concurrency 1 --hostname "maintenance@%h"
+DATABASE_URL="$APP_DATABASE_URL" start beat "$CELERY" -A ebike_registry beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
     --schedule "$VAR/celery/celerybeat-schedule"
 
 if [[ -f tracking/management/commands/run_gateway.py ]]; then
-    start gateway "$VENV/bin/python" manage.py run_gateway
+    DATABASE_URL="$GATEWAY_DATABASE_URL" start gateway "$VENV/bin/python" manage.py run_gateway
 else
     log "gateway: tracking/management/commands/run_gateway.py does not exist yet; not started"
 fi
