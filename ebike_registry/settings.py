@@ -10,12 +10,26 @@ from pathlib import Path
 
 import dj_database_url
 
+from ebike_registry import keys
 from ebike_registry.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me-in-any-real-deployment")
+# Secret keys (ebike_registry.keys): from the environment (or NAME_FILE), else the files
+# scripts/setup.sh writes once to var/keys/ (mode 0600), else public development defaults, on which
+# the web server refuses to start unless DEBUG is on. Certificate QR tokens have their own key, so
+# rotating SECRET_KEY never voids a printed certificate; retired keys stay valid in the *_FALLBACKS.
+SECRET_KEY = keys.key_read(
+    "SECRET_KEY", default_file=BASE_DIR / "var/keys/secret-key", development_default=keys.DEV_SECRET_KEY
+)
+SECRET_KEY_FALLBACKS = keys.key_fallbacks("SECRET_KEY_FALLBACKS")
+CERTIFICATE_SIGNING_KEY = keys.key_read(
+    "CERTIFICATE_SIGNING_KEY",
+    default_file=BASE_DIR / "var/keys/certificate-key",
+    development_default=keys.DEV_CERTIFICATE_KEY,
+)
+CERTIFICATE_SIGNING_KEY_FALLBACKS = keys.key_fallbacks("CERTIFICATE_SIGNING_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -139,6 +153,18 @@ SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
+# HTTPS=true, for a deployment behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto:
+# secure session and CSRF cookies, HSTS, plain http redirected to https (except /healthz, which
+# container health checks ask over plain http), and the proxy's scheme header trusted.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
 
 # --- Signing in (accounts.signin; README "Security") --------------------------------------------
 # Lockout (django-axes): after LOGIN_FAILURE_LIMIT failed passwords or one-time codes for one
@@ -218,7 +244,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ebike_registry.schema.AutoSchema",  # documents the shared error answers
     "EXCEPTION_HANDLER": "ebike_registry.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "ebike_registry.api.Pagination",
     "PAGE_SIZE": 50,

@@ -1,11 +1,17 @@
 import gc
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
+
+from ebike_registry.keys import keys_refuse_public
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ebike_registry.settings")
 
 application = get_wsgi_application()
+
+# No serving on a public or weak secret key (ebike_registry.keys) unless DEBUG is on.
+keys_refuse_public(settings)
 
 
 def _settle() -> None:

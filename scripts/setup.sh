@@ -5,7 +5,7 @@
 #   scripts/setup.sh                  all phases (what `make setup` runs)
 #   scripts/setup.sh apt venv db      only the named phases, in the order given
 #
-# Phases: apt venv db redis django. Environment: DATABASE_URL, REDIS_URL (defaults in .env.example),
+# Phases: apt venv db redis keys django. Environment: DATABASE_URL, REDIS_URL (defaults in .env.example),
 # EXTRA_APT_PACKAGES (space separated, added to the apt phase).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -126,6 +126,23 @@ has_po_files() {
         -o -type f -name '*.po' -path '*/locale/*' -print -quit | grep -q .
 }
 
+# The server's secret keys (ebike_registry.keys), written once with random values, mode 0600: the
+# web server refuses to start on the public development defaults unless DEBUG is on. An existing
+# file is never replaced (a new certificate key would void every printed certificate). Keys given
+# in the environment (SECRET_KEY, CERTIFICATE_SIGNING_KEY or their *_FILE) take precedence.
+phase_keys() {
+    local dir="$VAR/keys" name file
+    mkdir -p "$dir"
+    chmod 700 "$dir"
+    for name in secret-key certificate-key; do
+        file="$dir/$name"
+        [[ -s "$file" ]] && continue
+        (umask 077 && "$SYSTEM_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(48))' >"$file.tmp")
+        mv "$file.tmp" "$file"
+        log "keys: wrote $file (mode 0600)"
+    done
+}
+
 phase_django() {
     require_venv
     local py="$VENV/bin/python"
@@ -143,13 +160,13 @@ phase_django() {
 main() {
     local phases=("$@")
     if ((${#phases[@]} == 0)); then
-        phases=(apt venv db redis django)
+        phases=(apt venv db redis keys django)
     fi
     local phase
     for phase in "${phases[@]}"; do
         case "$phase" in
-            apt | venv | db | redis | django) "phase_$phase" ;;
-            *) die "unknown phase '$phase' (apt venv db redis django)" ;;
+            apt | venv | db | redis | keys | django) "phase_$phase" ;;
+            *) die "unknown phase '$phase' (apt venv db redis keys django)" ;;
         esac
     done
     log "done (${phases[*]})"
