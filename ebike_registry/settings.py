@@ -244,7 +244,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "ebike_registry.schema.AutoSchema",  # documents the shared error answers
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ebike_registry.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "ebike_registry.api.Pagination",
     "PAGE_SIZE": 50,
