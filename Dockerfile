@@ -22,9 +22,12 @@ COPY . .
 RUN if find . -name '*.po' -path '*/locale/*' | grep -q .; then python manage.py compilemessages; fi \
     && python manage.py collectstatic --noinput -v 0
 
+# var/keys and audit-heads exist in the image, owned by app, so the named volumes compose mounts
+# there (the bureau key, the signed audit heads) start out writable by it.
 RUN useradd --system --create-home --uid 10001 app \
-    && mkdir -p /app/var /app/media \
-    && chown app:app /app/var /app/media
+    && mkdir -p /app/var/keys /app/media /app/audit-heads \
+    && chmod 0700 /app/var/keys \
+    && chown app:app /app/var /app/var/keys /app/media /app/audit-heads
 USER app
 
 EXPOSE 8000 5023 5015 5055
