@@ -104,8 +104,13 @@ class TokenLogoutApi(APIView):
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None}, tags=["auth"])
+    @extend_schema(request=None, responses={204: None, 400: None}, tags=["auth"])
     def post(self, request: Request) -> Response:
+        if not isinstance(request.auth, AuthToken):
+            return Response(
+                {"detail": "This revokes the API token the request is sent with (Authorization: Token …)."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         request.auth.delete()
         audit_record(
             user=request.user,

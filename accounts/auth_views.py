@@ -48,6 +48,15 @@ class CodeForm(forms.Form):
     )
 
 
+class EnrolForm(CodeForm):
+    otp_token = forms.CharField(
+        label=gettext_lazy("One-time code"),
+        max_length=32,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+        help_text=gettext_lazy("The six digits the app shows for this system after you added the key."),
+    )
+
+
 class SignInView(auth_views.LoginView):
     """Password first; an account that needs a second factor goes on to the code step."""
 
@@ -132,7 +141,7 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponseBase:
     if signin_pending(request) and second_factor_enrolled(user):  # type: ignore[arg-type]
         # Replacing a device takes a signed-in session, not just the password.
         return HttpResponseRedirect(_step_url("second-factor", next_url))
-    form = CodeForm(request.POST or None)
+    form = EnrolForm(request.POST or None)
     enrolment = None
     if request.method == "POST":
         enrolment = totp_enrol_current(request=request, user=user)  # type: ignore[arg-type]

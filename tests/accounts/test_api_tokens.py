@@ -105,3 +105,8 @@ def test_a_token_cannot_mint_another_token():
     response = api.post(URL, {}, format="json")
     assert response.status_code == 400 and "username" in response.json()
     assert AuthToken.objects.count() == 1
+
+
+def test_logout_without_a_token_says_what_it_revokes(clerk_api):
+    response = clerk_api.post("/api/v1/auth/logout")
+    assert response.status_code == 400 and "Authorization: Token" in response.json()["detail"]
