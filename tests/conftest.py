@@ -1,4 +1,8 @@
+import os
+
 import pytest
+from django.conf import settings
+from django.db import connections
 from rest_framework.test import APIClient
 
 from tests import factories
@@ -42,6 +46,27 @@ def officer_api(officer):
     client = APIClient()
     client.force_authenticate(officer)
     return client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """With TEST_DATABASE_ROLE=app the tests connect as that runtime role once the owner has created
+    and migrated the test database: they do what the web server and Celery may do, nothing more
+    (tests/accounts/test_db_roles.py runs a part of the suite so)."""
+    role = os.environ.get("TEST_DATABASE_ROLE")
+    if not role:
+        yield
+        return
+    default = connections["default"]
+    owner = {"USER": default.settings_dict["USER"], "PASSWORD": default.settings_dict["PASSWORD"]}
+    runtime = settings.DATABASE_RUNTIME_ROLES[role]
+    with django_db_blocker.unblock():
+        default.close()
+        default.settings_dict.update(USER=runtime["USER"], PASSWORD=runtime["PASSWORD"])
+    yield
+    with django_db_blocker.unblock():
+        default.close()
+        default.settings_dict.update(owner)  # the owner drops the test database
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,9 @@ migrate like any other.
 
 import contextlib
 import datetime
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import psycopg
@@ -261,3 +264,32 @@ def test_counter_work_runs_over_the_app_roles_connection():
         # …and the same connection is refused a rewrite of what it just wrote.
         with pytest.raises(Exception, match="permission denied"), transaction.atomic():
             RegistrationEvent.objects.filter(vehicle=vehicle).delete()
+
+
+# Registration, search, lifecycle, photos, pages, theft reports and their API: what the counters and
+# the officers do all day. Tests that commit (TransactionTestCase) are left out: flushing the test
+# database between them is TRUNCATE, the owner's privilege.
+APP_ROLE_SUITE = ["tests/vehicles", "tests/cases/test_reports.py", "tests/cases/test_api.py"]
+APP_ROLE_SKIP = ["tests/vehicles/test_concurrency.py"]
+
+
+def test_a_part_of_the_suite_passes_connected_as_the_app_role():
+    """The same tests the suite runs as the owner, run again in a pytest of their own that connects
+    as ebike_app (tests/conftest.py, TEST_DATABASE_ROLE): the grants are enough for that work."""
+    env = {
+        **os.environ,
+        "TEST_DATABASE_ROLE": "app",
+        "TEST_DATABASE_NAME": f"{os.environ.get('TEST_DATABASE_NAME') or 'test_ebike'}_app",
+    }
+    skips = [f"--ignore={path}" for path in APP_ROLE_SKIP]
+    result = subprocess.run(  # noqa: S603 - our own test suite
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--create-db", *skips, *APP_ROLE_SUITE],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
