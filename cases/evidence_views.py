@@ -3,15 +3,16 @@ report and case pages. The export itself is audited by cases.evidence."""
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.audit import client_ip
 from cases import evidence
 from cases.api.evidence import _file
+from cases.models import Case, TheftReport
 
 
 class ExportForm(forms.Form):
@@ -48,6 +49,8 @@ def _export(request: HttpRequest, export, back: str, **ids: int) -> HttpResponse
 @permission_required("cases.export_evidence", raise_exception=True)
 @require_POST
 def report_evidence(request: HttpRequest, report_id: int) -> HttpResponse:
+    if not request.user.has_perm("cases.export_report_evidence", get_object_or_404(TheftReport, pk=report_id)):
+        raise PermissionDenied(_("Only the receiving and assigned officers of an open report export its evidence."))
     return _export(request, evidence.report_evidence_export, f"/reports/{report_id}/", report_id=report_id)
 
 
@@ -55,4 +58,6 @@ def report_evidence(request: HttpRequest, report_id: int) -> HttpResponse:
 @permission_required("cases.export_evidence", raise_exception=True)
 @require_POST
 def case_evidence(request: HttpRequest, case_id: int) -> HttpResponse:
+    if not request.user.has_perm("cases.export_case_evidence", get_object_or_404(Case, pk=case_id)):
+        raise PermissionDenied(_("Only the officers of an approved case export its evidence."))
     return _export(request, evidence.case_evidence_export, f"/cases/{case_id}/", case_id=case_id)

@@ -17,6 +17,7 @@ from django.conf import settings
 from accounts.rules import has_station, is_clerk, is_county_leader, is_leader, is_officer, same_station
 from cases import duties
 from cases.models import Case, Sighting, TheftReport
+from vehicles.rules import has_owner_record
 
 
 @rules.predicate
@@ -82,6 +83,10 @@ rules.add_perm("cases.trace_with_reason", is_officer | is_leader)
 rules.add_perm("cases.search_near_place", is_officer | is_leader)
 
 # --- reports -------------------------------------------------------------------------------------------------
+# Clerks and officers take reports at the counter or by phone; owners report their own bikes online.
+rules.add_perm("cases.take_report", is_clerk | is_officer | has_owner_record)
+# The owner's own pages and API (arming, alarms, emergency contact): a login linked to an owner.
+rules.add_perm("cases.act_as_owner", has_owner_record)
 rules.add_perm("cases.view_report", ((is_clerk | is_officer | is_leader) & station_or_county) | has_report_duty)
 rules.add_perm("cases.handle_report", is_officer & (has_report_duty | of_report_station))
 rules.add_perm("cases.assign_report", is_leader & has_station & of_report_station)
@@ -93,6 +98,8 @@ rules.add_perm("cases.export_report_evidence", is_officer & has_report_duty)
 # --- cases ---------------------------------------------------------------------------------------------------
 rules.add_perm("cases.file_case", is_officer & has_station)
 rules.add_perm("cases.view_case_record", has_case_duty | (is_officer & of_case_station) | is_leader)
+# A leader approves filings (of its station's cases, or any, for county leadership).
+rules.add_perm("cases.approve_cases", is_leader)
 rules.add_perm(
     "cases.approve_case_record",
     is_leader

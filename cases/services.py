@@ -348,10 +348,12 @@ def case_approve(*, approver: User, case_id: int) -> Case:
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case_id)
         if not approver.has_perm("cases.approve_case_record", case):
+            if case.filed_by_id == approver.pk and settings.CASE_APPROVAL_BY_ANOTHER:
+                raise PermissionDenied(_("A case is approved by another person than the officer who filed it."))
+            if not approver.has_perm("cases.approve_cases"):
+                raise PermissionDenied(_("Only a leader of the case's station approves its filing."))
             if case.approved_by_id is not None:
                 raise ValidationError({"case": _("The case is already approved.")})
-            if case.filed_by_id == approver.pk:
-                raise PermissionDenied(_("A case is approved by another person than the officer who filed it."))
             raise PermissionDenied(_("Only a leader of the case's station approves its filing."))
         Case.objects.filter(pk=case.pk).update(approved_by=approver, approved_at=timezone.now())
         audit_record(user=approver, action="case.approve", object_type="case", object_id=case.pk)

@@ -5,6 +5,13 @@ from typing import Any
 import rules
 
 from accounts.rules import is_clerk, is_leader, is_officer
+from vehicles.models import Owner
+
+
+@rules.predicate
+def has_owner_record(user: Any) -> bool:
+    """The user's login is linked to an owner's registration (owners, and staff who own a bike)."""
+    return user.is_authenticated and Owner.objects.filter(user_id=user.pk).exists()
 
 
 @rules.predicate

@@ -24,6 +24,7 @@ from vehicles.selectors import can_see_full_identity
 from vehicles.services.problems import Problems
 
 CanHandleCalls = has_perm("cases.change_dutycall")
+ActsAsOwner = has_perm("cases.act_as_owner")
 CanViewReports = has_perm("cases.view_theftreport")
 
 
@@ -324,7 +325,7 @@ class DutyCallActionApi(APIView):
 
 
 class MyVehiclesApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: OwnerVehicleOutput(many=True)}, operation_id="my_vehicles")
     def get(self, request: Request) -> Response:
@@ -337,7 +338,7 @@ class MyVehiclesApi(APIView):
 class VehicleArmApi(APIView):
     """设防 / 撤防 by the owner: {"armed": true} arms the bike where it stands."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ActsAsOwner]
 
     @extend_schema(request=ArmInput, responses={200: OwnerVehicleOutput}, operation_id="my_vehicle_arm")
     def post(self, request: Request, vehicle_id: int) -> Response:
@@ -347,7 +348,7 @@ class VehicleArmApi(APIView):
 
 
 class MyAlarmsApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: OwnerCallOutput(many=True)}, operation_id="my_alarms")
     def get(self, request: Request) -> Response:
@@ -357,7 +358,7 @@ class MyAlarmsApi(APIView):
 class MyAlarmAnswerApi(APIView):
     """The owner's answer to a displacement alarm: confirmed (then report the theft) or dismissed."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ActsAsOwner]
 
     @extend_schema(request=AnswerInput, responses={200: OwnerCallOutput}, operation_id="my_alarm_answer")
     def post(self, request: Request, call_id: int) -> Response:
@@ -367,7 +368,7 @@ class MyAlarmAnswerApi(APIView):
 
 
 class MyEmergencyContactApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: EmergencyContactOutput}, operation_id="my_emergency_contact")
     def get(self, request: Request) -> Response:

@@ -24,8 +24,11 @@ from rest_framework.views import APIView
 from accounts.audit import client_ip
 from cases import tracing
 from cases import trajectory_access as access
-from ebike_registry.api import parse_each_field
+from ebike_registry.api import has_perm, parse_each_field
 from vehicles.services.problems import Problems
+
+# 伴随分析 and stolen-near are officers' and leaders' tools; the finer rule is cases.trajectory_access.
+CanSearchPlaces = has_perm("cases.search_near_place")
 
 
 def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
@@ -346,7 +349,7 @@ class NearOutput(serializers.Serializer):
 
 
 class TracingNearApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanSearchPlaces]
 
     @extend_schema(
         parameters=_schema_params(NearQuery),
@@ -402,7 +405,7 @@ class StolenNearOutput(serializers.Serializer):
 
 
 class StolenNearApi(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanSearchPlaces]
 
     @extend_schema(
         parameters=_schema_params(StolenNearQuery),

@@ -58,10 +58,13 @@ def _allowed(request: Request, perm: str, obj: object) -> None:
         raise PermissionDenied(_("Your account has no duty on this record (%(perm)s).") % {"perm": perm})
 
 
+CanTakeReports = has_perm("cases.take_report")
+
+
 class ReportCreateApi(APIView):
     """Officers and clerks take reports; an owner may start one online (channel "online")."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanTakeReports]
 
     @extend_schema(request=s.ReportInput, responses={201: s.ReportOutput}, operation_id="theft_report_take")
     def post(self, request: Request) -> Response:
@@ -124,8 +127,8 @@ class ReportTransitionApi(APIView):
 
     @extend_schema(request=s.TransitionInput, responses={200: s.ReportOutput}, operation_id="theft_report_transition")
     def post(self, request: Request, report_id: int) -> Response:
-        v = _parse(s.TransitionInput(), request.data)
         _allowed(request, "cases.handle_report", TheftReport.objects.get(pk=report_id))
+        v = _parse(s.TransitionInput(), request.data)
         services.report_transition(user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"])
         return Response(s.ReportOutput(_report(report_id)).data)
 
@@ -135,6 +138,7 @@ class ReportAssignApi(APIView):
 
     @extend_schema(request=s.AssignInput, responses={200: s.ReportOutput}, operation_id="theft_report_assign")
     def post(self, request: Request, report_id: int) -> Response:
+        _allowed(request, "cases.assign_report", TheftReport.objects.get(pk=report_id))
         v = _parse(s.AssignInput(), request.data)
         officers = _officers(v["officer_ids"])
         services.report_assign(leader=request.user, report_id=report_id, officers=officers)
@@ -190,6 +194,7 @@ class CaseLinkApi(APIView):
 
     @extend_schema(request=s.LinkInput, responses={201: s.LinkOutput}, operation_id="case_link")
     def post(self, request: Request, case_id: int) -> Response:
+        _allowed(request, "cases.link_to_case", Case.objects.get(pk=case_id))
         v = _parse(s.LinkInput(), request.data)
         link = services.case_link(user=request.user, case_id=case_id, **v)
         return Response(s.LinkOutput(link).data, status=status.HTTP_201_CREATED)
@@ -200,8 +205,8 @@ class CaseUnlinkApi(APIView):
 
     @extend_schema(request=s.UnlinkInput, responses={200: s.LinkOutput}, operation_id="case_unlink")
     def post(self, request: Request, link_id: int) -> Response:
-        v = _parse(s.UnlinkInput(), request.data)
         _allowed(request, "cases.link_to_case", CaseLink.objects.select_related("case").get(pk=link_id).case)
+        v = _parse(s.UnlinkInput(), request.data)
         return Response(s.LinkOutput(services.case_unlink(user=request.user, link_id=link_id, **v)).data)
 
 
@@ -210,6 +215,7 @@ class CaseSolveApi(APIView):
 
     @extend_schema(request=s.SolveInput, responses={200: s.CaseOutput}, operation_id="case_solve")
     def post(self, request: Request, case_id: int) -> Response:
+        _allowed(request, "cases.solve_case", Case.objects.get(pk=case_id))
         v = _parse(s.SolveInput(), request.data)
         services.case_solve(user=request.user, case_id=case_id, **v)
         return Response(s.CaseOutput(_case(case_id)).data)

@@ -134,7 +134,10 @@ def test_a_stolen_bike_is_traced_through_the_gateway_linked_with_its_ring_recove
     )
     assert case.status_code == 201, case.json()
     case_id = case.json()["id"]
-    linked = officer_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json")
+    # The station's leader approves the filing; from then on the detective has the case's duty.
+    leader_api = api_for(factories.user("admin", first_name="军", last_name="张"))
+    assert leader_api.post(f"/api/v1/cases/{case_id}/approve").status_code == 200
+    linked = detective_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json")
     assert linked.status_code == 201, linked.json()
     assert Vehicle.objects.get(pk=bike["id"]).status == "stolen"
 
