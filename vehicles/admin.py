@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms import ModelForm
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
+from accounts.admin_audit import PersonalDataAdmin
+from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import (
     InsurancePolicy,
     InsuranceScheme,
@@ -42,7 +45,8 @@ class PlateInline(admin.TabularInline):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(ReadOnlyAdmin):
+class VehicleAdmin(PersonalDataAdmin):
+    audit_object_type = "vehicle"
     list_display = ("frame_number", "brand", "model_name", "colour", "owner", "station", "status", "registered_at")
     list_filter = ("status", "use_type", "conforming", "station")
     search_fields = ("=frame_number", "=motor_number", "=owner__id_number")
@@ -52,11 +56,44 @@ class VehicleAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Owner)
-class OwnerAdmin(ReadOnlyAdmin):
+class OwnerAdmin(PersonalDataAdmin):
+    audit_object_type = "owner"
     list_display = ("name", "kind", "township", "created_at")
     list_filter = ("kind", "township")
     search_fields = ("=id_number", "=phone", "name")
     show_full_result_count = False
+    fields = (
+        "kind",
+        "name",
+        "masked_id_number",
+        "agent_name",
+        "masked_agent_id_number",
+        "masked_phone",
+        "emergency_contact_name",
+        "masked_emergency_contact_phone",
+        "address",
+        "township",
+        "user",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("ID number"))
+    def masked_id_number(self, owner: Owner) -> str:
+        return mask_id_number(owner.id_number)
+
+    @admin.display(description=_("agent ID number"))
+    def masked_agent_id_number(self, owner: Owner) -> str:
+        return mask_id_number(owner.agent_id_number) if owner.agent_id_number else ""
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, owner: Owner) -> str:
+        return mask_phone(owner.phone)
+
+    @admin.display(description=_("emergency contact phone"))
+    def masked_emergency_contact_phone(self, owner: Owner) -> str:
+        return mask_phone(owner.emergency_contact_phone) if owner.emergency_contact_phone else ""
 
 
 @admin.register(Plate)
