@@ -8,6 +8,10 @@ from django.http import HttpRequest
 
 from accounts.models import AuditEntry, User
 
+# The legal basis recorded for a look taken on a stated reason alone (no duty): such looks are
+# listed for the station leader's review (cases.oversight).
+STATED_REASON = "stated_reason"
+
 
 def client_ip(request: HttpRequest | None) -> str | None:
     """The client's real address: the socket's peer, or, behind TRUSTED_PROXY_COUNT reverse proxies,

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
@@ -59,3 +60,19 @@ class TransitionForm(forms.Form):
 class StolenCheckForm(forms.Form):
     plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
     frame = forms.CharField(label=_("Frame number"), max_length=24, required=False)
+
+
+class ReviewPeriodForm(forms.Form):
+    """The period of the stated-reason review: the last seven days unless chosen."""
+
+    since = forms.DateField(label=_("From"), required=False)
+    until = forms.DateField(label=_("To (inclusive)"), required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end of the period is before its start."))
+        if until and until > timezone.localdate():
+            self.add_error("until", _("The end of the period is in the future."))
+        return data

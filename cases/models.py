@@ -273,6 +273,8 @@ class Notification(models.Model):
         DISPLACEMENT = "displacement", _("armed bike moved or lost power")
         RESCUE = "rescue", _("rescue call (SOS, fall, collision)")
         CLAIM = "claim", _("insurance claim")
+        REVIEW = "review", _("looks on a stated reason to review")
+        SECURITY = "security", _("security alert")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="notifications", verbose_name=_("user")

@@ -110,3 +110,7 @@ rules.add_perm(
 rules.add_perm("cases.link_to_case", is_officer & has_case_duty)
 rules.add_perm("cases.solve_case", is_officer & has_case_duty)
 rules.add_perm("cases.export_case_evidence", is_officer & has_case_duty)
+
+# --- oversight -----------------------------------------------------------------------------------------------
+# Leaders review the looks their station's staff took on a stated reason alone (cases.oversight).
+rules.add_perm("cases.review_stated_reasons", is_leader)

@@ -20,3 +20,17 @@ def deliver_webhook(self, delivery_id: int) -> bool:  # type: ignore[no-untyped-
 @shared_task(ignore_result=True)
 def requeue_webhooks() -> int:
     return webhooks.webhooks_requeue()
+
+
+@shared_task(name="cases.tasks.reviews_weekly_summary", ignore_result=True)
+def reviews_weekly_summary() -> int:
+    from cases import oversight
+
+    return oversight.reviews_weekly_summary()
+
+
+@shared_task(name="cases.tasks.lookup_volume_alerts", ignore_result=True)
+def lookup_volume_alerts() -> int:
+    from cases import oversight
+
+    return len(oversight.lookup_volume_alerts())

@@ -30,7 +30,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.audit import audit_record
+from accounts.audit import STATED_REASON, audit_record
 from accounts.models import User
 from cases import duties, tracing
 from vehicles.models import RegistrationEvent, Vehicle
@@ -42,7 +42,6 @@ MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
 NEARBY_STOPS_MAX = 5
 
 OWNER = "owner"
-STATED_REASON = "stated_reason"
 
 
 @dataclass(frozen=True)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("reports/<int:report_id>/receipt/", views.receipt, name="receipt"),
     path("cases/<int:case_id>/", views.case_detail, name="case"),
     path("stolen-check/", views.stolen_check, name="stolen-check"),
+    path("reviews/stated-reasons/", views.reason_reviews, name="reason-reviews"),
 ]

@@ -1,4 +1,6 @@
-"""Officer pages for theft reports and cases, and the public stolen check."""
+"""Officer pages for theft reports and cases, the stated-reason review, and the public stolen check."""
+
+import datetime
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
@@ -6,12 +8,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record, client_ip
-from cases import alerts, selectors, services
-from cases.forms import ReportForm, StolenCheckForm, TransitionForm
+from cases import alerts, oversight, selectors, services
+from cases.forms import ReportForm, ReviewPeriodForm, StolenCheckForm, TransitionForm
 from cases.models import TRANSITIONS, Case, CaseLink, ReportStatus, ReportTransition, TheftReport
 from cases.public_check import stolen_check_budget_take
 from vehicles.identifiers import mask_phone
@@ -199,3 +202,33 @@ def stolen_check(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             _place(form, exc)
     return render(request, "cases/stolen_check.html", {"form": form, "result": result})
+
+
+@login_required
+@require_GET
+def reason_reviews(request: HttpRequest) -> HttpResponse:
+    """理由查询复核: the looks at positions the leader's station took on a stated reason alone."""
+    if not request.user.has_perm("cases.review_stated_reasons"):
+        raise PermissionDenied(_("Station leaders review the looks taken on a stated reason."))
+    form = ReviewPeriodForm(request.GET or None)
+    today = timezone.localdate()
+    since_day, until_day = today - datetime.timedelta(days=6), today
+    if form.is_bound and form.is_valid():
+        since_day = form.cleaned_data["since"] or since_day
+        until_day = form.cleaned_data["until"] or until_day
+    since = timezone.make_aware(datetime.datetime.combine(since_day, datetime.time()))
+    until = timezone.make_aware(datetime.datetime.combine(until_day + datetime.timedelta(days=1), datetime.time()))
+    looks = list(oversight.stated_reason_looks(leader=request.user, since=since, until=until)[:500])  # type: ignore[arg-type]
+    for look in looks:
+        look.label = oversight.look_label(look.action)  # type: ignore[attr-defined]
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="review.stated_reasons",
+        object_type="station",
+        object_id=request.user.station_id or "",  # type: ignore[union-attr]
+        query={"since": since_day.isoformat(), "until": until_day.isoformat()},
+        result_count=len(looks),
+        ip=client_ip(request),
+    )
+    context = {"form": form, "looks": looks, "since": since_day, "until": until_day}
+    return render(request, "cases/reason_reviews.html", context, status=400 if form.errors else 200)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from ebike_registry import keys
 from ebike_registry.env import env_bool, env_int, env_list, env_str
@@ -415,6 +416,18 @@ INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alert
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+# Oversight (cases.oversight): each Monday morning every leader hears of the past week's looks on a
+# stated reason; every hour, accounts looking up far more than usual are reported to the security
+# administrators (at least LOOKUP_ALERT_MIN looks in 24 h and more than LOOKUP_ALERT_FACTOR times their
+# daily median over the LOOKUP_BASELINE_DAYS before).
+LOOKUP_ALERT_MIN = env_int("LOOKUP_ALERT_MIN", 200)
+LOOKUP_ALERT_FACTOR = env_int("LOOKUP_ALERT_FACTOR", 5)
+LOOKUP_BASELINE_DAYS = env_int("LOOKUP_BASELINE_DAYS", 28)
+CELERY_BEAT_SCHEDULE["cases-reviews-weekly"] = {
+    "task": "cases.tasks.reviews_weekly_summary",
+    "schedule": crontab(hour=8, minute=0, day_of_week="mon"),
+}
+CELERY_BEAT_SCHEDULE["cases-lookup-alerts"] = {"task": "cases.tasks.lookup_volume_alerts", "schedule": 3600.0}
     "DutyCallKindEnum": "cases.models.DutyCall.Kind",
     "DutyCallStatusEnum": "cases.models.DutyCall.Status",
     "NotificationKindEnum": "cases.models.Notification.Kind",

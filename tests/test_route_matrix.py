@@ -111,6 +111,7 @@ MATRIX: dict[str, set[str]] = {
     "case-solve": {OFFICER},
     "case-unlink": {OFFICER},
     "cases:case": {OFFICER, LEADER},
+    "cases:reason-reviews": {LEADER},
     "cases:receipt": {CLERK, OFFICER, LEADER},
     "cases:report": {CLERK, OFFICER, LEADER},
     "cases:report-new": OFFICERS | {CLERK},
