@@ -310,8 +310,22 @@ def render_pdf(bundle: Bundle) -> bytes:
         _("Signing key %(k)s") % {"k": manifest["key"]["fingerprint"]},
     ]
 
+    # Every page names who exported it and when, faintly across the page (the bundle has full
+    # identity for officers allowed to see it).
+    watermark = f"{exported['username']} · {manifest['created_at'][:16].replace('T', ' ')}"
+
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
+        canvas.setFont(FONT, 11)
+        canvas.setFillGray(0.88)
+        for row in range(6):
+            for column in range(2):
+                canvas.saveState()
+                canvas.translate(30 * mm + column * 95 * mm, 30 * mm + row * 45 * mm)
+                canvas.rotate(24)
+                canvas.drawString(0, 0, watermark)
+                canvas.restoreState()
+        canvas.setFillGray(0)
         canvas.setFont(FONT, 6.5)
         canvas.drawString(15 * mm, 9 * mm, footer[0])
         canvas.drawString(15 * mm, 6 * mm, footer[1])

@@ -46,3 +46,19 @@ def test_every_request_of_the_superuser_is_audited_as_break_glass(superuser_clie
     client.force_login(officer)
     client.get("/search/")
     assert not AuditEntry.objects.filter(action="breakglass.request", user=officer).exists()
+
+
+def test_signed_in_pages_carry_a_watermark_of_the_viewer_and_the_time_but_not_the_owners_certificate(
+    owner, client
+):
+    from django.utils import timezone
+
+    officer = factories.user("officer")
+    client.force_login(officer)
+    vehicle = owner.vehicles.get()
+    record = client.get(f"/vehicles/{vehicle.pk}/").content.decode()
+    assert 'class="watermark"' in record
+    assert f"{officer.username} · {timezone.localtime():%Y-%m-%d}" in record
+    certificate = client.get(f"/certificates/{vehicle.pk}/").content.decode()
+    assert 'class="watermark"' not in certificate
+    assert 'class="watermark"' not in Client().get("/login/").content.decode()
