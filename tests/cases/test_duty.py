@@ -469,3 +469,27 @@ def test_two_workers_with_batches_of_the_same_bike_raise_one_call():
 
     assert len(raised["a"]) == 1 and raised["b"] == []
     assert DutyCall.objects.filter(vehicle_id=terminal.vehicle_id, kind="rescue").count() == 1
+
+
+def test_the_duty_rooms_closed_calls_are_recent_with_no_current_position_nor_full_phones(officer, officer_api, rescue):
+    from django.db import connection
+
+    url = f"/api/v1/duty-calls/{rescue.pk}"
+    officer_api.post(f"{url}/acknowledge", {}, format="json")
+    officer_api.post(f"{url}/close", {"note": "rider taken to county hospital"}, format="json")
+    [card] = officer_api.get("/api/v1/duty-calls", {"closed": "1"}).json()["results"]
+    assert card["owner"]["phone"].count("*") == 4 and card["owner"]["emergency_contact_phone"] == "139****1111"
+    assert card["position"]["latitude"] == pytest.approx(39.8826)  # where the call was raised
+    assert card["current_position"] is None  # no following the bike once the call is closed
+    # A call closed more than DUTY_CLOSED_DAYS ago is history, not the duty room's.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE cases_dutycall SET closed_at = now() - interval '8 days' WHERE id = %s", [rescue.pk])
+    assert officer_api.get("/api/v1/duty-calls", {"closed": "1"}).json()["count"] == 0
+
+
+def test_a_page_of_an_api_list_holds_at_most_200_rows_whatever_limit_asks(officer, officer_api):
+    Notification.objects.bulk_create(
+        [Notification(user=officer, kind="sighting", title=f"sighting {n}") for n in range(205)]
+    )
+    page = officer_api.get("/api/v1/notifications", {"limit": "100000"}).json()
+    assert page["count"] == 205 and len(page["results"]) == 200

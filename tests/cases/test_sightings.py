@@ -10,6 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from accounts.models import AuditEntry
 from cases.models import Notification, Sighting, WebhookDelivery
 from cases.services import case_link
 from cases.tasks import deliver_webhook, requeue_webhooks
@@ -283,3 +284,19 @@ def test_the_report_page_lists_the_sightings(client, officer, stolen):
     html = client.get(f"/reports/{report.pk}/").content.decode()
     sighting = Sighting.objects.get()
     assert f'data-sighting="{sighting.pk}"' in html and "39.88260" in html
+
+
+def test_clerks_see_the_report_but_not_where_the_stolen_bike_was_sighted(client, clerk, stolen):
+    from rest_framework.test import APIClient
+
+    terminal, report = stolen
+    send(terminal, *path(BASE, range(0, 3)))
+    client.force_login(clerk)
+    page = client.get(f"/reports/{report.pk}/")
+    assert page.status_code == 200  # the counter took it and may print its receipt
+    html = page.content.decode()
+    assert 'id="sightings"' not in html and "data-sighting=" not in html
+    api = APIClient()
+    api.force_authenticate(clerk)
+    assert api.get(f"/api/v1/theft-reports/{report.pk}/sightings").status_code == 403
+    assert AuditEntry.objects.get(action="sightings.view", user=clerk).query["refused"]

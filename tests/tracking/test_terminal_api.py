@@ -299,3 +299,21 @@ def test_token_command_prints_a_working_token(api, capsys):
     assert response.status_code == 201
     with pytest.raises(CommandError):
         call_command("create_ingest_token", "--name", "x", "--imei", "000000000000000")
+
+
+@pytest.mark.parametrize("role", ["clerk", "officer"])
+def test_the_terminal_lookup_shows_no_position_and_no_auth_code_and_is_audited(role, api):
+    from accounts.models import AuditEntry
+    from tests import factories
+    from tracking.ingest import Incoming, ingest_fixes
+
+    terminal = tf.terminal(protocol="jt808")
+    ingest_fixes([Incoming(terminal.pk, tf.fix(0))])
+    user = factories.user(role)
+    api.force_authenticate(user)
+    [found] = api.get("/api/v1/terminals", {"imei": terminal.imei}).json()
+    assert "auth_code" not in found and "last_position" not in found
+    assert terminal.auth_code not in str(found) and "39.88" not in str(found)
+    assert found["last_heard_at"]  # the clerk still sees that the fitted terminal reports
+    entry = AuditEntry.objects.get(action="terminal.find", user=user)
+    assert entry.query == {"imei": terminal.imei} and entry.result_count == 1

@@ -117,6 +117,18 @@ def test_the_card_names_plate_vehicle_report_and_cases(client, officer, bike):
     assert card["trace_url"] == reverse("web:trace", args=[bike.vehicle.pk])
     assert card["cases"] == []
     assert client.get(reverse("web:map-card", args=[999999])).status_code == 404
+    assert AuditEntry.objects.filter(action="stolen.card", object_id=str(bike.vehicle.pk), user=officer).exists()
+
+
+def test_the_card_of_a_bike_not_under_an_open_report_is_refused_and_audited(client, officer, bike):
+    from tests.tracking import factories as tf
+
+    elsewhere = tf.terminal().vehicle  # registered, not reported: not on the map
+    client.force_login(officer)
+    response = client.get(reverse("web:map-card", args=[elsewhere.pk]))
+    assert response.status_code == 403 and "open theft report" in response.json()["detail"]
+    refused = AuditEntry.objects.get(action="stolen.card", object_id=str(elsewhere.pk))
+    assert refused.query["refused"]
 
 
 @pytest.mark.parametrize("role", ["clerk", "admin", "owner"])
