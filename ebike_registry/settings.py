@@ -417,6 +417,10 @@ INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alert
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
+    "DutyCallKindEnum": "cases.models.DutyCall.Kind",
+    "DutyCallStatusEnum": "cases.models.DutyCall.Status",
+    "NotificationKindEnum": "cases.models.Notification.Kind",
+}
 # Oversight (cases.oversight): each Monday morning every leader hears of the past week's looks on a
 # stated reason; every hour, accounts looking up far more than usual are reported to the security
 # administrators (at least LOOKUP_ALERT_MIN looks in 24 h and more than LOOKUP_ALERT_FACTOR times their
@@ -429,10 +433,6 @@ CELERY_BEAT_SCHEDULE["cases-reviews-weekly"] = {
     "schedule": crontab(hour=8, minute=0, day_of_week="mon"),
 }
 CELERY_BEAT_SCHEDULE["cases-lookup-alerts"] = {"task": "cases.tasks.lookup_volume_alerts", "schedule": 3600.0}
-    "DutyCallKindEnum": "cases.models.DutyCall.Kind",
-    "DutyCallStatusEnum": "cases.models.DutyCall.Status",
-    "NotificationKindEnum": "cases.models.Notification.Kind",
-}
 
 # --- The owner's jobs and the tamper-evident audit trail (accounts.db_roles, accounts.audit_chain) -
 # Partitions, retention and audit seals need the owner role: they go to the "maintenance" queue,
