@@ -231,7 +231,8 @@ def report_take(
             if vehicle.status == Vehicle.Status.REGISTERED:
                 vehicle_mark_stolen(officer=user, station=station, vehicle_id=vehicle.pk, reason=report.number)
                 last_positions_flag_missing(vehicle_ids=[vehicle.pk])
-            LegalHold.objects.create(vehicle=vehicle, reason=hold_reason(report))
+            # The theft window: positions from the last-seen time on (tracking.retention).
+            LegalHold.objects.create(vehicle=vehicle, reason=hold_reason(report), held_from=report.last_seen_at)
         audit_record(user=user, action="theft_report.take", object_type="theft_report", object_id=report.pk)
     return report
 

@@ -304,7 +304,19 @@ TEMPORARY_PLATE_END_DATE = env_str("TEMPORARY_PLATE_END_DATE", "")
 TEMPORARY_PLATE_TRANSFER_ALLOWED = env_bool("TEMPORARY_PLATE_TRANSFER_ALLOWED", True)
 # Base URL printed in the certificate QR code (the verification page); empty = this request's host.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
+# Retention (tracking.retention; each app declares its tables in <app>/retention.py): days kept,
+# counted from the position's time. Pings also govern presence cells and last positions; duty calls
+# go once closed, webhook messages once delivered or given up, outbox rows once processed. Rows in
+# a legal hold's window (from the report's last-seen time minus the margin) stay until the hold's
+# release is older than their period.
 PING_RETENTION_DAYS = env_int("PING_RETENTION_DAYS", 180)
+ALARM_RETENTION_DAYS = env_int("ALARM_RETENTION_DAYS", 180)
+SIGHTING_RETENTION_DAYS = env_int("SIGHTING_RETENTION_DAYS", 180)
+DUTY_CALL_RETENTION_DAYS = env_int("DUTY_CALL_RETENTION_DAYS", 180)
+NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 180)
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7)
+LEGAL_HOLD_MARGIN_MINUTES = env_int("LEGAL_HOLD_MARGIN_MINUTES", 60)
 # Geocoding of theft-report addresses (cases/geocoding.py): "gazetteer" (offline, the bureau's
 # place list as CSV name,latitude,longitude) or "nominatim" (the bureau's own Nominatim server).
 GEOCODER = env_str("GEOCODER", "gazetteer")

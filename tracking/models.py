@@ -269,14 +269,17 @@ class IngestToken(models.Model):
 
 
 class LegalHold(models.Model):
-    """Keeps a vehicle's positions past the retention period (an open theft report or case).
+    """Keeps a vehicle's positions of the theft window past the retention period (tracking.retention).
 
-    The cases app creates and releases holds; retention reads them (and also keeps every vehicle
-    whose status is stolen).
+    The window runs from `held_from` (the report's last-seen time; retention subtracts
+    LEGAL_HOLD_MARGIN_MINUTES) to the release (open-ended while the hold is open). The cases app
+    creates a hold when it takes a theft report for a registered bike and releases it at closing.
+    A hold without `held_from` (made before windows existed) keeps the bike's whole history.
     """
 
     vehicle = models.ForeignKey(Vehicle, models.PROTECT, related_name="legal_holds", verbose_name=_("vehicle"))
     reason = models.CharField(_("reason"), max_length=200)
+    held_from = models.DateTimeField(_("positions kept from"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
 

@@ -1,76 +1,373 @@
-"""Keeping trajectories only as long as allowed (PIPL: sensitive personal data, DOMAIN.md §8).
+"""Keeping positions only as long as allowed (PIPL: sensitive personal data, DOMAIN.md §8).
 
-Day partitions older than PING_RETENTION_DAYS are dropped whole — unless they hold positions under
-legal hold (a vehicle with an open LegalHold, or reported stolen): then only the other terminals'
-rows are deleted and the partition stays until the hold is released.
+Each app declares the tables where it keeps positions or data derived from them, in
+`<app>/retention.py`:
+- `RETENTION`: a list of `Rule`: the model, the field a row's age counts from, the setting with
+  the days, how a legal hold applies, and which rows may go at all (a duty call only once closed);
+- `RETENTION_KEEP`: rows of another app's table that stay while this app needs them;
+- `RETENTION_EXEMPT`: models with a geometry field that are not retained here, and why.
+A model with a geometry field that is in none of them is named by `retention_undeclared()` and
+fails the tests.
+
+A legal hold (LegalHold) keeps a vehicle's theft window: from the report's last-seen time minus
+LEGAL_HOLD_MARGIN_MINUTES to the hold's release, open-ended while it is open. A row inside a window
+ages from the window's end instead of its own time: it stays while the hold is open and goes once
+the release is older than its table's retention period. Rows of a held bike outside every window
+age like anyone's. Rows keyed by terminal (pings, cells, last positions) are held only for the time
+the terminal was fitted to the held bike.
+
+Pings are partitioned by day (tracking.partitions). A day older than the retention period is
+detached and dropped; the rows of it inside a hold window are first copied into the default
+partition, in the same transaction, and age out there with their window. The cost follows the
+held rows, a few thousand, where deleting the rest in place would follow the day's millions and
+leave a bloated partition behind (bench/retention.py measures both).
+
+The maintenance worker runs `retention_apply()` as the owner role (tracking.tasks); the runtime
+roles cannot delete from any of these tables.
 """
 
+from __future__ import annotations
+
 import datetime
+import enum
 import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any
 
+from django.apps import apps as global_apps
 from django.conf import settings
-from django.db import connection, transaction
+from django.contrib.gis.db.models.fields import GeometryField
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, models, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 
-from tracking.models import LegalHold, TerminalInstallation
+from tracking.models import Alarm, IngestOutbox, LastPosition, LegalHold, Ping, PingCell, TerminalInstallation
 from tracking.partitions import partition_name, partitions_existing
-from vehicles.models import Vehicle
 
 logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 10_000  # rows deleted per transaction
+LOCK_KEY = "tracking.retention"  # advisory lock: one run at a time
+
+
+class Hold(enum.Enum):
+    NONE = "none"  # the rows go at their age, held bike or not
+    VEHICLE = "vehicle"  # `hold_field` names the vehicle
+    TERMINAL = "terminal"  # `hold_field` names the terminal: held while it was fitted to the held bike
+
+
+@dataclass(frozen=True)
+class Rule:
+    model: type[models.Model]
+    time_field: str  # a row's age counts from this field
+    days_setting: str  # the setting with the number of days rows are kept
+    hold: Hold
+    why: str  # what the rows say about people
+    hold_field: str = ""
+    only: Q | None = None  # the rows that may go at all; the others stay whatever their age
+    span: datetime.timedelta = datetime.timedelta(0)  # a row stands for [time, time + span)
+
+    def __post_init__(self) -> None:
+        if (self.hold is Hold.NONE) != (not self.hold_field):
+            raise ValueError(f"{self.model._meta.label}: a hold by vehicle or terminal names its field")
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+
+@dataclass(frozen=True)
+class Keep:
+    model: type[models.Model]
+    rows: Callable[[], Q]
+    why: str
+
+
+@dataclass(frozen=True)
+class Window:
+    key: int  # vehicle or terminal
+    since: datetime.datetime | None  # None: from the beginning
+    until: datetime.datetime | None  # None: open-ended
+
+
+@dataclass
+class Declarations:
+    rules: list[Rule] = field(default_factory=list)
+    keeps: list[Keep] = field(default_factory=list)
+    exempt: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class RetentionResult:
-    dropped: list[str] = field(default_factory=list)
-    trimmed: dict[str, int] = field(default_factory=dict)  # partition -> rows deleted, hold kept it
-    default_rows_deleted: int = 0
-    cell_rows_deleted: int = 0
+    dropped: list[str] = field(default_factory=list)  # day partitions dropped
+    moved: dict[str, int] = field(default_factory=dict)  # partition -> held rows moved to the default one
+    deleted: dict[str, int] = field(default_factory=dict)  # table -> rows deleted
+    skipped: bool = False  # another run held the lock
 
 
-def held_terminal_ids() -> list[int]:
-    """Terminals whose positions must be kept: ever fitted to a vehicle under hold or stolen."""
-    held_vehicles = Vehicle.objects.filter(
-        Q(status=Vehicle.Status.STOLEN) | Q(legal_holds__in=LegalHold.objects.filter(released_at__isnull=True))
-    ).values("pk")
+HOUR = datetime.timedelta(hours=1)
+
+RETENTION = [
+    Rule(Ping, "device_time", "PING_RETENTION_DAYS", Hold.TERMINAL, "where a bike was", hold_field="terminal"),
+    Rule(
+        PingCell,
+        "hour",
+        "PING_RETENTION_DAYS",
+        Hold.TERMINAL,
+        "in which cell of the grid a bike was, hour by hour",
+        hold_field="terminal_id",
+        span=HOUR,
+    ),
+    Rule(
+        LastPosition,
+        "device_time",
+        "PING_RETENTION_DAYS",
+        Hold.TERMINAL,
+        "where a silent terminal's bike was last",
+        hold_field="terminal",
+    ),
+    Rule(Alarm, "at", "ALARM_RETENTION_DAYS", Hold.VEHICLE, "a bike's alarms, with its position", hold_field="vehicle"),
+    Rule(
+        IngestOutbox,
+        "created_at",
+        "OUTBOX_RETENTION_DAYS",
+        Hold.NONE,
+        "which terminals sent positions when (a processed batch is not needed again)",
+        only=Q(processed_at__isnull=False),
+    ),
+]
+RETENTION_EXEMPT: dict[str, str] = {}
+
+
+def retention_declared(app_configs: Iterable[Any] | None = None) -> Declarations:
+    """Every installed app's RETENTION, RETENTION_KEEP and RETENTION_EXEMPT (`<app>/retention.py`)."""
+    declared = Declarations()
+    for app_config in app_configs if app_configs is not None else global_apps.get_app_configs():
+        module_name = f"{app_config.name}.retention"
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        declared.rules.extend(getattr(module, "RETENTION", []))
+        declared.keeps.extend(getattr(module, "RETENTION_KEEP", []))
+        declared.exempt.update(getattr(module, "RETENTION_EXEMPT", {}))
+    labels = [rule.model._meta.label for rule in declared.rules]
+    if twice := sorted({label for label in labels if labels.count(label) > 1}):
+        raise ValueError(f"retention is declared twice for {twice}")
+    return declared
+
+
+def retention_undeclared() -> list[str]:
+    """Models with a geometry field that no app retains or exempts."""
+    declared = retention_declared()
+    known = {rule.model._meta.label for rule in declared.rules} | set(declared.exempt)
     return sorted(
-        set(TerminalInstallation.objects.filter(vehicle__in=held_vehicles).values_list("terminal_id", flat=True))
+        model._meta.label
+        for model in global_apps.get_models()
+        if model._meta.label not in known and any(isinstance(f, GeometryField) for f in model._meta.concrete_fields)
     )
 
 
-def retention_apply(*, today: datetime.date | None = None, days: int | None = None) -> RetentionResult:
-    days = settings.PING_RETENTION_DAYS if days is None else days
-    today = today or datetime.datetime.now(datetime.UTC).date()
-    cutoff = today - datetime.timedelta(days=days)
-    held = held_terminal_ids()
-    result = RetentionResult()
-    for day in partitions_existing():
-        if day >= cutoff:
-            continue
-        name = partition_name(day)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {name} WHERE terminal_id = ANY(%s))", [held])  # noqa: S608
-            if cursor.fetchone()[0]:
-                cursor.execute(f"DELETE FROM {name} WHERE terminal_id <> ALL(%s)", [held])  # noqa: S608
-                result.trimmed[name] = cursor.rowcount
-                continue
-            cursor.execute(f"ALTER TABLE tracking_ping DETACH PARTITION {name}")
-            cursor.execute(f"DROP TABLE {name}")
-            result.dropped.append(name)
-    cutoff_time = datetime.datetime.combine(cutoff, datetime.time(), tzinfo=datetime.UTC)
+def retention_days(rule: Rule) -> int:
+    days = getattr(settings, rule.days_setting, None)
+    if not isinstance(days, int) or days < 1:
+        raise ImproperlyConfigured(f"{rule.days_setting} must be a whole number of days, at least 1 (is {days!r})")
+    return days
+
+
+# --- legal holds -------------------------------------------------------------------------------------
+
+
+def _merged(windows: Iterable[Window]) -> list[Window]:
+    """Overlapping windows of one key become one (the copy of held pings must not take a row twice)."""
+    low = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    merged: list[Window] = []
+    for w in sorted(windows, key=lambda w: (w.key, w.since or low)):
+        last = merged[-1] if merged else None
+        if last is not None and last.key == w.key and (last.until is None or (w.since or low) <= last.until):
+            until = None if last.until is None or w.until is None else max(last.until, w.until)
+            merged[-1] = Window(w.key, last.since, until)
+        else:
+            merged.append(w)
+    return merged
+
+
+def hold_windows(*, cutoff: datetime.datetime) -> list[Window]:
+    """Per vehicle, the windows of the holds still open or released at `cutoff` or later."""
+    margin = datetime.timedelta(minutes=settings.LEGAL_HOLD_MARGIN_MINUTES)
+    holds = LegalHold.objects.filter(Q(released_at__isnull=True) | Q(released_at__gte=cutoff)).values_list(
+        "vehicle_id", "held_from", "released_at"
+    )
+    return _merged(Window(vehicle, since - margin if since else None, until) for vehicle, since, until in holds)
+
+
+def terminal_windows(vehicle_windows: list[Window]) -> list[Window]:
+    """The vehicle windows as windows of the terminals fitted to those vehicles, while fitted."""
+    by_vehicle: dict[int, list[Window]] = defaultdict(list)
+    for window in vehicle_windows:
+        by_vehicle[window.key].append(window)
+    fittings = TerminalInstallation.objects.filter(vehicle_id__in=list(by_vehicle)).values_list(
+        "terminal_id", "vehicle_id", "installed_at", "removed_at"
+    )
+    windows = []
+    for terminal, vehicle, installed, removed in fittings:
+        for window in by_vehicle[vehicle]:
+            since = installed if window.since is None else max(installed, window.since)
+            until = min((t for t in (removed, window.until) if t is not None), default=None)
+            if until is None or since < until:
+                windows.append(Window(terminal, since, until))
+    return _merged(windows)
+
+
+def held_sql(*, key: str, time: str, windows: list[Window], span: datetime.timedelta) -> tuple[str, list[Any]]:
+    """A condition true for rows (`key` and `time`: column references) inside one of `windows`."""
+    sql = (
+        "EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(key, since, until) "  # noqa: S608 (column names, from models)
+        f"WHERE w.key = {key} AND {time} >= coalesce(w.since, '-infinity') AND {time} < coalesce(w.until, 'infinity'))"
+    )
+    return sql, [
+        [w.key for w in windows],
+        [w.since - span if w.since else None for w in windows],
+        [w.until for w in windows],
+    ]
+
+
+# --- pings: day partitions and the default partition ---------------------------------------------------
+
+
+def partition_retire(day: datetime.date, *, windows: list[Window]) -> int:
+    """Drop a day partition, first copying its rows inside `windows` (per terminal) into the default
+    partition. One transaction; ingestion waits for it (DETACH locks tracking_ping), which lasts as
+    long as the copy of the held rows. Returns the rows copied."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
+    end = start + datetime.timedelta(days=1)
+    relevant = [w for w in windows if (w.since is None or w.since < end) and (w.until is None or w.until > start)]
+    name = partition_name(day)
+    moved = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM tracking_ping_default WHERE device_time < %s AND terminal_id <> ALL(%s)", [cutoff_time, held]
+        cursor.execute(f"ALTER TABLE tracking_ping DETACH PARTITION {name}")
+        if relevant:
+            # From the windows, each by the primary key (terminal, device time): the cost follows the held rows.
+            cursor.execute(
+                f"INSERT INTO tracking_ping SELECT p.* "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(key, since, until) "
+                f"JOIN {name} p ON p.terminal_id = w.key AND p.device_time >= coalesce(w.since, '-infinity') "
+                "AND p.device_time < coalesce(w.until, 'infinity')",
+                [[w.key for w in relevant], [w.since for w in relevant], [w.until for w in relevant]],
+            )
+            moved = cursor.rowcount
+        cursor.execute(f"DROP TABLE {name}")
+    return moved
+
+
+def partition_trim(day: datetime.date, *, windows: list[Window]) -> int:
+    """The alternative `partition_retire` is measured against (bench/retention.py): delete the rows
+    outside `windows` in place and keep the partition. Returns the rows deleted."""
+    name = partition_name(day)
+    held, params = held_sql(key="p.terminal_id", time="p.device_time", windows=windows, span=datetime.timedelta(0))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {name} p WHERE NOT {held}", params)  # noqa: S608
+        return cursor.rowcount
+
+
+def _batches_delete(table: str, select_sql: str, params: list[Any]) -> int:
+    """Delete the rows whose ctid `select_sql` returns (it has a LIMIT), batch after batch, each in
+    its own transaction, until a batch comes back short."""
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE ctid = ANY(ARRAY({select_sql}))", params)  # noqa: S608
+            total += cursor.rowcount
+            if cursor.rowcount < BATCH_ROWS:
+                return total
+
+
+def _pings_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window], result: RetentionResult) -> None:
+    for day in partitions_existing():
+        end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC)
+        if end > cutoff:
+            continue
+        moved = partition_retire(day, windows=windows)
+        result.dropped.append(partition_name(day))
+        if moved:
+            result.moved[partition_name(day)] = moved
+    held, params = held_sql(key="p.terminal_id", time="p.device_time", windows=windows, span=rule.span)
+    result.deleted["tracking_ping_default"] = _batches_delete(
+        "tracking_ping_default",
+        f"SELECT p.ctid FROM tracking_ping_default p WHERE p.device_time < %s AND NOT {held} LIMIT {BATCH_ROWS}",  # noqa: S608
+        [cutoff, *params],
+    )
+
+
+# --- every other table -----------------------------------------------------------------------------
+
+
+def _rule_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window], keeps: list[Keep]) -> int:
+    table = connection.ops.quote_name(rule.table)
+    rows = rule.model._base_manager.filter(**{f"{rule.time_field}__lt": cutoff})
+    if rule.only is not None:
+        rows = rows.filter(rule.only)
+    for keep in keeps:
+        rows = rows.exclude(keep.rows())
+    if rule.hold is not Hold.NONE and windows:
+        column = connection.ops.quote_name
+        meta = rule.model._meta
+        sql, params = held_sql(
+            key=f"{table}.{column(meta.get_field(rule.hold_field).column)}",
+            time=f"{table}.{column(meta.get_field(rule.time_field).column)}",
+            windows=windows,
+            span=rule.span,
         )
-        result.default_rows_deleted = cursor.rowcount
-        # The cells say where the pings were: they go with them.
-        cursor.execute("DELETE FROM tracking_pingcell WHERE hour < %s AND terminal_id <> ALL(%s)", [cutoff_time, held])
-        result.cell_rows_deleted = cursor.rowcount
-    if result.dropped or result.trimmed or result.default_rows_deleted:
+        rows = rows.exclude(RawSQL(sql, params, output_field=models.BooleanField()))  # noqa: S611 (values are parameters)
+    # The physical row address: one DELETE … WHERE ctid = ANY(…) per batch is a TID scan.
+    row = RawSQL(f"{table}.ctid", [], output_field=models.TextField())  # noqa: S611
+    select_sql, select_params = rows.order_by().values(_row=row)[:BATCH_ROWS].query.sql_with_params()
+    return _batches_delete(table, f'SELECT doomed."_row" FROM ({select_sql}) AS doomed', list(select_params))  # noqa: S608
+
+
+def retention_apply(*, now: datetime.datetime | None = None) -> RetentionResult:
+    """Delete what every declared table keeps past its retention period, except rows inside a legal
+    hold's window. Safe to run again at once (it then deletes nothing); a run that finds another
+    one under way returns `skipped`."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    declared = retention_declared()
+    result = RetentionResult()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [LOCK_KEY])
+        if not cursor.fetchone()[0]:
+            logger.info("retention: another run is under way")
+            result.skipped = True
+            return result
+    try:
+        # Per cutoff and kind of hold: the periods apart, the same windows serve several tables.
+        windows_by: dict[tuple[datetime.datetime, Hold], list[Window]] = {}
+        for rule in declared.rules:
+            cutoff = now - datetime.timedelta(days=retention_days(rule))
+            if (cutoff, Hold.VEHICLE) not in windows_by:
+                vehicle = hold_windows(cutoff=cutoff)
+                windows_by[cutoff, Hold.NONE] = []
+                windows_by[cutoff, Hold.VEHICLE] = vehicle
+                windows_by[cutoff, Hold.TERMINAL] = terminal_windows(vehicle)
+            windows = windows_by[cutoff, rule.hold]
+            if rule.model is Ping:
+                _pings_apply(rule, cutoff=cutoff, windows=windows, result=result)
+                continue
+            keeps = [keep for keep in declared.keeps if keep.model is rule.model]
+            result.deleted[rule.table] = _rule_apply(rule, cutoff=cutoff, windows=windows, keeps=keeps)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [LOCK_KEY])
+    if result.dropped or any(result.deleted.values()):
         logger.info(
-            "retention: dropped %s, kept under hold %s, %d old rows deleted from the default partition",
+            "retention: dropped %s, held rows moved %s, deleted %s",
             result.dropped,
-            result.trimmed,
-            result.default_rows_deleted,
+            result.moved,
+            {table: n for table, n in result.deleted.items() if n},
         )
     return result

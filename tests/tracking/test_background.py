@@ -8,9 +8,8 @@ from tests.tracking import factories as tf
 from tracking import tasks
 from tracking.derived import offline_alarms_raise, outbox_process
 from tracking.ingest import Incoming, ingest_fixes
-from tracking.models import Alarm, IngestOutbox, LegalHold, Ping, Terminal
+from tracking.models import Alarm, IngestOutbox, Terminal
 from tracking.partitions import partition_create, partition_name, partitions_ensure, partitions_existing
-from tracking.retention import retention_apply
 from vehicles.services.registration import vehicle_mark_stolen
 
 pytestmark = pytest.mark.django_db
@@ -37,44 +36,6 @@ def test_partitions_are_created_ahead_and_take_rows_out_of_the_default_partition
     created = partitions_ensure(today=day)
     assert partition_name(day + datetime.timedelta(days=7)) in created
     assert partitions_ensure(today=day) == []
-
-
-def test_retention_drops_old_partitions_but_keeps_positions_under_legal_hold():
-    kept, gone = tf.terminal(), tf.terminal()
-    old_day = TODAY - datetime.timedelta(days=200)
-    partition_create(old_day)
-    recent = tf.fix(0, base=at(TODAY - datetime.timedelta(days=1)))
-    for term in (kept, gone):
-        ingest_fixes([Incoming(term.pk, tf.fix(0, base=at(old_day))), Incoming(term.pk, recent)])
-    LegalHold.objects.create(vehicle_id=kept.vehicle_id, reason="案件 2026-031")
-
-    result = retention_apply(days=180)
-
-    assert partition_name(old_day) in result.trimmed
-    assert Ping.objects.filter(terminal_id=kept.pk).count() == 2
-    assert Ping.objects.filter(terminal_id=gone.pk).count() == 1  # only the recent one
-
-    LegalHold.objects.update(released_at=datetime.datetime.now(datetime.UTC))
-    result = retention_apply(days=180)
-    assert partition_name(old_day) in result.dropped
-    assert old_day not in partitions_existing()
-    assert Ping.objects.filter(terminal_id=kept.pk).count() == 1
-
-
-def test_a_stolen_bikes_positions_are_kept_without_an_explicit_hold(officer):
-    term = tf.terminal()
-    old = at(TODAY - datetime.timedelta(days=400))  # default partition
-    ingest_fixes([Incoming(term.pk, tf.fix(0, base=old))])
-    vehicle_mark_stolen(officer=officer, vehicle_id=term.vehicle_id, reason="接警")
-    assert retention_apply(days=180).default_rows_deleted == 0
-    assert Ping.objects.filter(terminal_id=term.pk).exists()
-
-
-def test_old_rows_in_the_default_partition_are_deleted():
-    term = tf.terminal()
-    ingest_fixes([Incoming(term.pk, tf.fix(0, base=at(TODAY - datetime.timedelta(days=400))))])
-    assert retention_apply(days=180).default_rows_deleted == 1
-    assert not Ping.objects.exists()
 
 
 def test_a_silent_terminal_raises_one_offline_alarm():

@@ -117,6 +117,6 @@ def test_retention_takes_the_cells_of_the_pings_it_drops():
     terminal = tf.terminal()
     old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=200)
     PingCell.objects.create(cell=1, hour=old.replace(minute=0, second=0, microsecond=0), terminal_id=terminal.pk)
-    result = retention_apply(days=180)
-    assert result.cell_rows_deleted == 1
+    result = retention_apply()
+    assert result.deleted["tracking_pingcell"] == 1
     assert not PingCell.objects.filter(terminal_id=terminal.pk).exists()
