@@ -196,3 +196,18 @@ def test_a_case_links_reports_and_vehicles_once_and_records_unlinking(officer, b
     assert solved.solved_with_positioning
     with pytest.raises(ValidationError):
         case_solve(user=officer, case_id=case.pk, with_positioning=True)
+
+
+def test_a_reports_workflow_steps_cannot_be_rewritten_even_by_the_owner_role(officer, bike):
+    from django.db import transaction
+
+    from cases.models import ReportTransition
+
+    report = take(officer, vehicle_query=VehicleQuery(frame_number=bike.frame_number))
+    for change in (
+        lambda: ReportTransition.objects.filter(report=report).update(note="edited"),
+        lambda: ReportTransition.objects.filter(report=report).delete(),
+    ):
+        with pytest.raises(Exception, match="append-only"), transaction.atomic():
+            change()
+    assert ReportTransition.objects.get(report=report).note == ""

@@ -10,9 +10,10 @@ import zoneinfo
 from decimal import Decimal
 
 from django.contrib.gis.geos import Point
+from django.db import connection
 
 from accounts.models import Station, User
-from cases.models import Case, CaseLink, DutyCall, ReportStatus, ReportTransition, TheftReport
+from cases.models import Case, CaseLink, DutyCall, ReportStatus, TheftReport
 from tests import factories
 from tracking.models import Alarm, Terminal
 from vehicles.models import Owner, Plate, PlateSeries, RegistrationEvent, Vehicle
@@ -70,6 +71,17 @@ def deregister(*, clerk: User, vehicle: Vehicle, when: str) -> None:
     )
 
 
+def transition(*, report: TheftReport, officer: User, old: str, new: str, when: datetime.datetime) -> None:
+    """A workflow step as of `when`. Steps are append-only (never updated afterwards), so one in the
+    past is inserted with its time, as the demo seeder does."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO cases_reporttransition (report_id, from_status, to_status, at, by_id, note)"
+            " VALUES (%s, %s, %s, %s, %s, '')",
+            [report.pk, old, new, when, officer.pk],
+        )
+
+
 def report(
     *,
     officer: User,
@@ -95,13 +107,11 @@ def report(
         place_point=Point(point[1], point[0], srid=4326) if point else None,
     )
     TheftReport.objects.filter(pk=r.pk).update(received_at=received_at)
-    first = ReportTransition.objects.create(report=r, from_status="", to_status="received", by=officer)
-    ReportTransition.objects.filter(pk=first.pk).update(at=received_at)
+    transition(report=r, officer=officer, old="", new="received", when=received_at)
     old, changed = "received", received_at
     for status, when in steps:
-        t = ReportTransition.objects.create(report=r, from_status=old, to_status=status, by=officer)
         changed = at(when)
-        ReportTransition.objects.filter(pk=t.pk).update(at=changed)
+        transition(report=r, officer=officer, old=old, new=status, when=changed)
         old = status
     TheftReport.objects.filter(pk=r.pk).update(status=old, status_changed_at=changed)
     return r
