@@ -50,13 +50,13 @@ class TokenCreateApi(APIView):
     @extend_schema(request=TokenRequestSerializer, responses={201: TokenOutput}, tags=["auth"])
     def post(self, request: Request) -> Response:
         http_request = request._request
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)  # a malformed body is refused even with a session
+        data = serializer.validated_data
         if request.user.is_authenticated:
             user: User = request.user  # a session past SecondFactorMiddleware: not pending
             how = "session"
         else:
-            serializer = TokenRequestSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
             missing = {name: ["This field is required."] for name in ("username", "password") if not data.get(name)}
             if missing:
                 return Response(missing, status=status.HTTP_400_BAD_REQUEST)

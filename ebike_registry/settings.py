@@ -179,11 +179,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.auth_views.lockout_response"
-AXES_SENSITIVE_PARAMETERS = ["otp_token"]
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]  # masked in what axes logs and keeps
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail (accounts.auth_signals)
 # Roles that must sign in with a second factor (TOTP, with recovery codes); others may enrol.
 OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["officer", "admin", "sysadmin", "auditadmin", "secadmin"])
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "ebike-registry")
+# The admin may reset (delete) a device but never shows an authenticator key or a recovery code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # API tokens (django-rest-knox): stored as SHA-512 digests, valid API_TOKEN_HOURS from issue.
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=env_int("API_TOKEN_HOURS", 8)),

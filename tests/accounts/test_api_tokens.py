@@ -110,3 +110,11 @@ def test_a_token_cannot_mint_another_token():
 def test_logout_without_a_token_says_what_it_revokes(clerk_api):
     response = clerk_api.post("/api/v1/auth/logout")
     assert response.status_code == 400 and "Authorization: Token" in response.json()["detail"]
+
+
+def test_the_body_is_checked_also_from_a_session(client):
+    clerk = factories.user("clerk")
+    client.force_login(clerk)
+    response = client.post(URL, {"otp_token": "0" * 33})
+    assert response.status_code == 400 and "otp_token" in response.json()
+    assert not AuthToken.objects.exists()

@@ -25,7 +25,8 @@ def run(code_or_args: list[str], **env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("SECRET_KEY", "CERTIFICATE_SIGNING_KEY", "DEBUG", "HTTPS"))
+        # (the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is no setting of a deployment either)
+        if not key.startswith(("SECRET_KEY", "CERTIFICATE_SIGNING_KEY", "DEBUG", "HTTPS", "DJANGO_ALLOW_ASYNC"))
     }
     environment.update(env)
     return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
