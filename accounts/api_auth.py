@@ -9,7 +9,7 @@ the account. Wrong passwords and codes here count towards the lockout like on th
 from typing import Any
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
 from rest_framework import serializers, status
@@ -29,6 +29,7 @@ from accounts.signin import (
     signin_failures_clear,
     signin_locked_out,
 )
+from ebike_registry.schema import ErrorSerializer
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -47,7 +48,14 @@ class TokenCreateApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
 
-    @extend_schema(request=TokenRequestSerializer, responses={201: TokenOutput}, tags=["auth"])
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            201: TokenOutput,
+            429: OpenApiResponse(ErrorSerializer, description="Locked out after repeated failures."),
+        },
+        tags=["auth"],
+    )
     def post(self, request: Request) -> Response:
         http_request = request._request
         serializer = TokenRequestSerializer(data=request.data)

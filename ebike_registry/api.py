@@ -122,6 +122,17 @@ def parse_each_field(
     return values, errors
 
 
+def query_flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: true/1/yes or false/0/no in any case; absent or empty is no.
+    Anything else is refused on the parameter (a typo must not silently mean no)."""
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise exceptions.ValidationError({name: [_("Use true or false.")]})
+
+
 def has_perm(perm: str) -> type[BasePermission]:
     class HasPerm(BasePermission):
         message = f"Your role lacks the permission {perm}."

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "web.csp.CSPMiddleware",
+    "ebike_registry.query_guard.RefuseNulInQueryMiddleware",  # PostgreSQL text cannot hold NUL
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -250,7 +251,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ebike_registry.schema.AutoSchema",  # documents the shared error answers
     "EXCEPTION_HANDLER": "ebike_registry.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "ebike_registry.api.Pagination",
     "PAGE_SIZE": 50,

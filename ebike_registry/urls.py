@@ -27,4 +27,5 @@ urlpatterns = [
     path("", include("stats.urls")),
     path("", include("web.urls")),
 ]
+handler404 = "ebike_registry.errors.not_found"
 # MEDIA_URL is never served: photos and scanned documents go through vehicles.views.photo.

@@ -17,7 +17,8 @@ from rest_framework.views import APIView
 from accounts.audit import audit_record, client_ip
 from cases import alerts, duty
 from cases.models import DutyCall, Notification, Sighting, TheftReport
-from ebike_registry.api import Pagination, has_perm, parse_each_field
+from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
+from ebike_registry.schema import paginated
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import can_see_full_identity
@@ -218,11 +219,11 @@ class NotificationListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("unread", bool, description="only unread ones")],
-        responses={200: NotificationOutput(many=True)},
+        responses={200: paginated(NotificationOutput, "PaginatedNotificationList")},
         operation_id="notifications_mine",
     )
     def get(self, request: Request) -> Response:
-        unread = request.query_params.get("unread", "").lower() in ("1", "true", "yes")
+        unread = query_flag(request, "unread")
         paginator = Pagination()
         page = paginator.paginate_queryset(alerts.notifications_for(request.user, unread_only=unread), request)
         return paginator.get_paginated_response(NotificationOutput(page, many=True).data)
@@ -270,11 +271,11 @@ class DutyCallListApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("closed", bool, description="include closed and dismissed calls")],
-        responses={200: DutyCallOutput(many=True)},
+        responses={200: paginated(DutyCallOutput, "PaginatedDutyCallList")},
         operation_id="duty_calls_queue",
     )
     def get(self, request: Request) -> Response:
-        include_closed = request.query_params.get("closed", "").lower() in ("1", "true", "yes")
+        include_closed = query_flag(request, "closed")
         paginator = Pagination()
         page = paginator.paginate_queryset(
             duty.duty_queue(station=request.user.station, include_closed=include_closed), request

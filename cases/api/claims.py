@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from cases import claims
 from cases.models import ClaimStep, InsuranceClaim
-from ebike_registry.api import Pagination, has_perm, parse_each_field
+from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
+from ebike_registry.schema import paginated
 from vehicles.services.problems import Problems
 
 CanViewClaims = has_perm("cases.view_insuranceclaim")
@@ -112,7 +113,7 @@ class ClaimListApi(APIView):
             OpenApiParameter("report", int, description="theft report id"),
             OpenApiParameter("settlement_pending", bool),
         ],
-        responses={200: ClaimOutput(many=True)},
+        responses={200: paginated(ClaimOutput, "PaginatedClaimList")},
         operation_id="insurance_claim_list",
     )
     def get(self, request: Request) -> Response:
@@ -129,7 +130,7 @@ class ClaimListApi(APIView):
                 problems.add("report", "A theft report id is a whole number.")
             else:
                 queryset = queryset.filter(report_id=int(report))
-        if request.query_params.get("settlement_pending") in {"true", "1"}:
+        if query_flag(request, "settlement_pending"):
             queryset = queryset.filter(status=InsuranceClaim.Status.PAID, after_recovery="").exclude(
                 report__status__in=claims.MISSING_STATUSES
             )

@@ -131,7 +131,12 @@ class VerifyApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: VerifyOutput}, operation_id="evidence_verify")
+    # Any body is checked: what is not a bundle is answered valid: false with the reason, not refused.
+    @extend_schema(
+        request={"application/json": OpenApiTypes.ANY},
+        responses={200: VerifyOutput},
+        operation_id="evidence_verify",
+    )
     def post(self, request: Request) -> Response:
         result = evidence.bundle_verify(request.body, trusted=[evidence.server_public_key()])
         return Response(

@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
 from ebike_registry.api import has_perm, parse_each_field
+from ebike_registry.schema import ErrorSerializer
 from tracking import services
 from tracking.api import serializers as s
 from tracking.models import Terminal
@@ -102,7 +103,10 @@ class PingIngestApi(APIView):
 
     @extend_schema(
         request=s.PingBatchInput,
-        responses={201: s.PingResultOutput},
+        responses={
+            201: s.PingResultOutput,
+            403: OpenApiResponse(ErrorSerializer, description="No valid ingestion token was sent."),
+        },
         operation_id="pings_ingest",
         description='One ping object, or {"pings": [...]} with up to 1,000. Acknowledged (201) only '
         "after the batch is committed; (terminal, time) is stored once, so retries are safe.",
