@@ -17,6 +17,13 @@ def _role_check(role: str) -> None:
         )
 
 
+def _account_locked(username: str) -> User:
+    user = User.objects.select_for_update().filter(username=username).first()
+    if user is None:
+        raise ValidationError({"username": _("No account named %(u)s.") % {"u": username}})
+    return user
+
+
 def administrator_role_grant(*, username: str, role: str, granted_by: str) -> User:
     """Give `role` (sysadmin, auditadmin or secadmin) to an account that holds no role yet.
 
@@ -28,9 +35,7 @@ def administrator_role_grant(*, username: str, role: str, granted_by: str) -> Us
     if not granted_by.strip():
         raise ValidationError({"granted_by": _("Name the person granting the role; it is recorded.")})
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(username=username).first()
-        if user is None:
-            raise ValidationError({"username": _("No account named %(u)s.") % {"u": username}})
+        user = _account_locked(username)
         held = set(user.groups.values_list("name", flat=True))
         if role in held:
             raise ValidationError({"role": _("%(u)s already holds %(r)s.") % {"u": username, "r": role}})
@@ -63,8 +68,8 @@ def administrator_role_grant(*, username: str, role: str, granted_by: str) -> Us
 def administrator_role_revoke(*, username: str, role: str, revoked_by: str) -> User:
     _role_check(role)
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(username=username).first()
-        if user is None or not user.groups.filter(name=role).exists():
+        user = _account_locked(username)
+        if not user.groups.filter(name=role).exists():
             raise ValidationError({"role": _("%(u)s does not hold %(r)s.") % {"u": username, "r": role}})
         user.groups.remove(Group.objects.get(name=role))
         User.objects.filter(pk=user.pk).update(is_staff=False)

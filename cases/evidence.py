@@ -27,8 +27,6 @@ import base64
 import datetime
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import bureau_key
 from accounts.audit import audit_record
 from accounts.models import AuditEntry, User
 from cases import duties, tracing
@@ -103,39 +102,13 @@ def _key_path() -> Path:
 
 
 def signing_key_ensure() -> tuple[Path, bool]:
-    """Create the private key file (0600, directory 0700) unless it exists; (path, created).
-
-    Safe when several processes start at once: the key is written to a private temporary file
-    and linked into place, which fails if another process linked its key first.
-    """
+    """Create the private key file (0600, directory 0700) unless it exists; (path, created)."""
     path = _key_path()
-    if path.exists():
-        return path, False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".evidence-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return path, False
-    finally:
-        os.unlink(temporary)
-    return path, True
+    return path, bureau_key.key_create(path)
 
 
 def signing_key() -> Ed25519PrivateKey:
-    path, _created = signing_key_ensure()
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    return key
+    return bureau_key.key_load(_key_path())
 
 
 def public_raw(key: Ed25519PublicKey) -> bytes:

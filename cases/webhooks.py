@@ -19,15 +19,12 @@ webhook_secret` prints it for the station's system). Messages go to https URLs o
 WEBHOOK_ALLOW_HTTP is set (a receiver on the bureau's own network without TLS).
 """
 
-import contextlib
 import datetime
 import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,6 +36,7 @@ from django.utils import timezone
 
 from accounts.models import Station
 from cases.models import WebhookDelivery
+from ebike_registry.keys import secret_file_create
 
 logger = logging.getLogger(__name__)
 
@@ -108,18 +106,7 @@ def webhook_secret() -> str:
     if settings.WEBHOOK_SECRET:
         return settings.WEBHOOK_SECRET
     path = Path(settings.WEBHOOK_SECRET_KEY_FILE)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".webhook-secret-")  # mode 0600
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another process linked its secret first
-                os.link(temporary, path)
-        finally:
-            os.unlink(temporary)
+    secret_file_create(path, (secrets.token_hex(32) + "\n").encode())
     return path.read_text().strip()
 
 

@@ -12,7 +12,9 @@ rotating the certificate key keeps old certificates valid while the old key is l
 CERTIFICATE_SIGNING_KEY_FALLBACKS.
 """
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,24 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessa
     from django.conf import settings
 
     return [checks.Error(problem, id="ebike.E001") for problem in key_problems(settings)]
+
+
+def secret_file_create(path: Path, content: bytes) -> bool:
+    """Write `content` to `path` (mode 0600, its directory 0700) unless the file exists; True when
+    this call created it. Safe when several processes start at once: the content goes to a private
+    temporary file linked into place, and a process that finds itself second keeps the first's."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+            return True
+        return False
+    finally:
+        os.unlink(temporary)
