@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.audit import audit_record, client_ip
 from cases import claims
 from cases.models import ClaimStep, InsuranceClaim
 
@@ -97,6 +98,14 @@ def claim_list(request: HttpRequest) -> HttpResponse:
     if status in InsuranceClaim.Status.values:
         queryset = queryset.filter(status=status)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="claim.list",
+        object_type="insurance_claim",
+        query={"status": status, "page": page.number},
+        result_count=len(page.object_list),
+        ip=client_ip(request),
+    )
     return render(
         request,
         "cases/claim_list.html",
@@ -135,6 +144,14 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
                 messages.success(request, _("The step was recorded."))
                 return redirect("claims:detail", claim_id=claim.pk)
         status = 400
+    if request.method == "GET":
+        audit_record(
+            user=request.user,  # type: ignore[arg-type]
+            action="claim.view",
+            object_type="insurance_claim",
+            object_id=claim.pk,
+            ip=client_ip(request),
+        )
     step_forms = [(a, bound.get(a) or FORMS[a](prefix=a)) for a in allowed]
     context = {
         "claim": claim,

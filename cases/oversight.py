@@ -36,6 +36,8 @@ LOOK_ACTIONS = Q(
         "duty_queue.view",
         "duty_call.view",
         "case.view",
+        "claim.list",
+        "claim.view",
         "evidence.export",
         "admin.list",
         "admin.view",

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import audit_record, client_ip
 from cases import claims
 from cases.models import ClaimStep, InsuranceClaim
 from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
@@ -137,6 +138,14 @@ class ClaimListApi(APIView):
         problems.raise_if_any()
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
+        audit_record(
+            user=request.user,
+            action="claim.list",
+            object_type="insurance_claim",
+            query={key: value[:40] for key, value in request.query_params.items()},
+            result_count=len(page or []),
+            ip=client_ip(request),
+        )
         return paginator.get_paginated_response(ClaimOutput(page, many=True).data)
 
 
@@ -145,7 +154,15 @@ class ClaimDetailApi(APIView):
 
     @extend_schema(responses={200: ClaimOutput}, operation_id="insurance_claim_detail")
     def get(self, request: Request, claim_id: int) -> Response:
-        return Response(ClaimOutput(claims_queryset().get(pk=claim_id)).data)
+        claim = claims_queryset().get(pk=claim_id)
+        audit_record(
+            user=request.user,
+            action="claim.view",
+            object_type="insurance_claim",
+            object_id=claim.pk,
+            ip=client_ip(request),
+        )
+        return Response(ClaimOutput(claim).data)
 
 
 class _StepApi(APIView):

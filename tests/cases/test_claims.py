@@ -367,3 +367,24 @@ def test_clerk_submits_on_the_claim_page_and_sees_what_is_missing(filed, clerk, 
     assert claim.status == "submitted"
     assert client.post(f"/claims/{claim.pk}/", {"action": "approve"}).status_code == 403
     assert client.get("/claims/?status=submitted").status_code == 200
+
+
+def test_reading_claims_is_audited_on_the_api_and_the_pages(filed, clerk):
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from accounts.models import AuditEntry
+
+    claim = eligible_claim(filed)
+    api = APIClient()
+    api.force_authenticate(clerk)
+    assert api.get("/api/v1/insurance-claims").status_code == 200
+    assert api.get(f"/api/v1/insurance-claims/{claim.pk}").status_code == 200
+    page = Client()
+    page.force_login(clerk)
+    assert page.get("/claims/").status_code == 200
+    assert page.get(f"/claims/{claim.pk}/").status_code == 200
+    actions = list(AuditEntry.objects.filter(user=clerk, action__startswith="claim.").values_list("action", "object_id"))
+    assert sorted(actions) == sorted(
+        [("claim.list", ""), ("claim.view", str(claim.pk)), ("claim.list", ""), ("claim.view", str(claim.pk))]
+    )
