@@ -13,6 +13,7 @@ Optional query parameters are documented as allowed empty (allowEmptyValue): the
 
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -46,7 +47,33 @@ def paginated(serializer: type[serializers.Serializer] | serializers.Serializer,
     )
 
 
+def _source_may_be_null(field: serializers.Field) -> bool:
+    """Whether a model serializer's field reads through a nullable column or relation
+    (`unlinked_by`, `report.number` over a nullable foreign key): its value is then null at times
+    although the field does not say so (DRF sets allow_null only on fields it builds itself)."""
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or isinstance(field, serializers.ManyRelatedField) or not getattr(field, "source_attrs", None):
+        return False
+    for name in field.source_attrs:
+        try:
+            model_field = model._meta.get_field(name)
+        except (FieldDoesNotExist, AttributeError):
+            return False
+        if getattr(model_field, "null", False):
+            return True
+        model = model_field.related_model
+        if model is None:
+            return False
+    return False
+
+
 class AutoSchema(BaseAutoSchema):
+    def _get_serializer_field_meta(self, field: serializers.Field, direction: str) -> dict[str, Any]:
+        meta = super()._get_serializer_field_meta(field, direction)
+        if direction == "response" and field.read_only and _source_may_be_null(field):
+            meta["nullable"] = True
+        return meta
+
     def map_parsers(self) -> list[Any]:
         """Bodies are documented as JSON, the API's format. A view that keeps DRF's default parsers
         also reads form encodings (where DRF takes an empty optional field as absent), but that is
