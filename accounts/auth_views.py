@@ -25,6 +25,7 @@ from accounts.audit import audit_record, client_ip
 from accounts.signin import (
     CODE_FIELD,
     lockout_ends,
+    recovery_codes_issue,
     recovery_codes_left,
     second_factor_enrolled,
     second_factor_required,
@@ -170,6 +171,40 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponseBase:
             "required": second_factor_required(user),  # type: ignore[arg-type]
         },
     )
+
+
+@sensitive_post_parameters(CODE_FIELD)
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def recovery_codes_renew(request: HttpRequest) -> HttpResponseBase:
+    """Ten new recovery codes (the old ones stop working), for a signed-in account that confirms
+    with its authenticator's current code."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not second_factor_enrolled(user):  # type: ignore[arg-type]
+        return HttpResponseRedirect(_step_url("second-factor-enrol", request.get_full_path()))
+    form = EnrolForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = user.get_username()
+        if signin_locked_out(request=request, username=username):
+            return _end_locked_session(request, username)
+        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
+        if device is not None and device.__class__.__name__ == "TOTPDevice":
+            codes = recovery_codes_issue(user=user)  # type: ignore[arg-type]
+            audit_record(
+                user=user,  # type: ignore[arg-type]
+                action="auth.recovery_codes_renewed",
+                object_type="user",
+                object_id=user.pk,
+                ip=client_ip(request),
+            )
+            return render(request, "registration/recovery_codes.html", {"codes": codes, "next": _next_url(request)})
+        if signin_failure_record(request=request, username=username, reason="wrong one-time code (new recovery codes)"):
+            return _end_locked_session(request, username)
+        form.add_error(CODE_FIELD, _("That code is wrong or was already used. Enter the code your app shows now."))
+    return render(request, "registration/recovery_codes_renew.html", {"form": form, "next": _next_url(request)})
 
 
 def _end_locked_session(request: HttpRequest, username: str) -> HttpResponseBase:

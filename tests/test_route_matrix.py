@@ -151,6 +151,8 @@ MATRIX: dict[str, set[str]] = {
     "schema": STAFF,
     "second-factor": SIGNED_IN,
     "second-factor-enrol": SIGNED_IN,
+    # Accounts without an authenticator (these clerks and owners) are sent to set one up first.
+    "recovery-codes": SIGNED_IN - {CLERK} - OWNERS,
     "set_language": EVERYONE,
     "station-list": STAFF | {SYSADMIN},
     "stats-alarms": {LEADER},

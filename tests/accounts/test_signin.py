@@ -293,3 +293,30 @@ def _enrol(client: Client, account, *, signed_in: bool = False) -> list[str]:
     codes = re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())
     assert sorted(codes) == sorted(StaticToken.objects.filter(device__user=account).values_list("token", flat=True))
     return codes
+
+
+def test_the_admin_login_asks_for_the_code_too():
+    admin = factories.user("sysadmin", is_staff=True)
+    client = browser()
+    response = sign_in(client, admin.username, path="/admin/login/")
+    assert response.status_code == 302
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"] == "/login/second-factor/?next=%2Fadmin%2F"
+    client.post("/login/second-factor/", {"otp_token": factories.totp_code(admin)})
+    assert client.get("/admin/").status_code == 200
+
+
+def test_new_recovery_codes_take_the_authenticator_code_and_void_the_old_ones():
+    officer = factories.user("officer")
+    old = _enrol(browser(), officer)
+    client = browser()
+    sign_in(client, officer.username)
+    client.post("/login/second-factor/", {"otp_token": factories.totp_code(officer)})
+    assert client.get("/login/second-factor/recovery-codes/").status_code == 200
+    response = client.post("/login/second-factor/recovery-codes/", {"otp_token": old[0]})  # not a recovery code
+    assert response.status_code == 200 and "That code is wrong" in response.content.decode()
+    response = client.post("/login/second-factor/recovery-codes/", {"otp_token": factories.totp_code(officer)})
+    new = re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())
+    assert len(new) == 10 and not set(new) & set(old)
+    assert set(StaticToken.objects.filter(device__user=officer).values_list("token", flat=True)) == set(new)
+    assert AuditEntry.objects.filter(action="auth.recovery_codes_renewed", user=officer).exists()
