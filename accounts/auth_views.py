@@ -6,6 +6,7 @@ from typing import Any
 import segno
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
@@ -139,9 +140,13 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponseBase:
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     next_url = _next_url(request)
-    if signin_pending(request) and second_factor_enrolled(user):  # type: ignore[arg-type]
-        # Replacing a device takes a signed-in session, not just the password.
-        return HttpResponseRedirect(_step_url("second-factor", next_url))
+    if second_factor_enrolled(user):  # type: ignore[arg-type]
+        # Never replaced from a session (which may be someone else's at an unlocked screen): a lost
+        # phone is reset by an administrator deleting the device; the next sign-in enrols anew.
+        if signin_pending(request):
+            return HttpResponseRedirect(_step_url("second-factor", next_url))
+        messages.info(request, _("Your authenticator app is set up. To replace it, ask an administrator to reset it."))
+        return HttpResponseRedirect(next_url)
     form = EnrolForm(request.POST or None)
     enrolment = None
     if request.method == "POST":
