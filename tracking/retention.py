@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -241,29 +242,62 @@ def held_sql(*, key: str, time: str, windows: list[Window], span: datetime.timed
 # --- pings: day partitions and the default partition ---------------------------------------------------
 
 
-def partition_retire(day: datetime.date, *, windows: list[Window]) -> int:
-    """Drop a day partition, first copying its rows inside `windows` (per terminal) into the default
-    partition. One transaction; ingestion waits for it (DETACH locks tracking_ping), which lasts as
-    long as the copy of the held rows. Returns the rows copied."""
+@dataclass
+class Retired:
+    rows_kept: int  # rows inside a hold window, copied into the default partition
+    locked_s: float  # how long ingestion waited: from DETACH (it locks tracking_ping) to commit
+
+
+def partition_retire(day: datetime.date, *, windows: list[Window]) -> Retired:
+    """Drop a day partition, keeping its rows inside `windows` (per terminal) in the default partition.
+
+    First transaction: the held rows are read, each window by the primary key (terminal, device
+    time), into a temporary table while only writers of this old day wait (SHARE lock on the
+    partition); then DETACH takes tracking_ping's lock, the rows go into the default partition and
+    it commits: ingestion waits only for that part. Second transaction: the detached table is
+    dropped (unlinking its files takes a while; nobody waits for it). A run stopped in between
+    leaves a detached table that `leftovers_drop` removes."""
     start = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.UTC)
     end = start + datetime.timedelta(days=1)
     relevant = [w for w in windows if (w.since is None or w.since < end) and (w.until is None or w.until > start)]
     name = partition_name(day)
-    moved = 0
+    kept = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE tracking_ping DETACH PARTITION {name}")
         if relevant:
-            # From the windows, each by the primary key (terminal, device time): the cost follows the held rows.
+            cursor.execute(f"LOCK TABLE {name} IN SHARE MODE")
             cursor.execute(
-                f"INSERT INTO tracking_ping SELECT p.* "  # noqa: S608
+                f"CREATE TEMPORARY TABLE retention_held AS SELECT p.* "  # noqa: S608
                 "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(key, since, until) "
-                f"JOIN {name} p ON p.terminal_id = w.key AND p.device_time >= coalesce(w.since, '-infinity') "
-                "AND p.device_time < coalesce(w.until, 'infinity')",
+                f"CROSS JOIN LATERAL (SELECT * FROM {name} q WHERE q.terminal_id = w.key "
+                "AND q.device_time >= coalesce(w.since, '-infinity') "
+                "AND q.device_time < coalesce(w.until, 'infinity')) p",
                 [[w.key for w in relevant], [w.since for w in relevant], [w.until for w in relevant]],
             )
-            moved = cursor.rowcount
+        locked = time.perf_counter()
+        cursor.execute(f"ALTER TABLE tracking_ping DETACH PARTITION {name}")
+        if relevant:
+            cursor.execute("INSERT INTO tracking_ping SELECT * FROM retention_held")
+            kept = cursor.rowcount
+            cursor.execute("DROP TABLE retention_held")
+    locked_s = time.perf_counter() - locked
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {name}")
-    return moved
+    return Retired(rows_kept=kept, locked_s=locked_s)
+
+
+def leftovers_drop() -> list[str]:
+    """Drop day tables detached by a run that stopped before dropping them (their held rows are
+    already in the default partition: the detaching transaction copied them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition "
+            "AND c.relname ~ '^tracking_ping_p[0-9]{8}$'"
+        )
+        names = [row[0] for row in cursor.fetchall()]
+        for name in names:
+            cursor.execute(f"DROP TABLE {connection.ops.quote_name(name)}")
+    return names
 
 
 def partition_trim(day: datetime.date, *, windows: list[Window]) -> int:
@@ -289,14 +323,15 @@ def _batches_delete(table: str, select_sql: str, params: list[Any]) -> int:
 
 
 def _pings_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window], result: RetentionResult) -> None:
+    result.dropped.extend(leftovers_drop())
     for day in partitions_existing():
         end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC)
         if end > cutoff:
             continue
-        moved = partition_retire(day, windows=windows)
+        retired = partition_retire(day, windows=windows)
         result.dropped.append(partition_name(day))
-        if moved:
-            result.moved[partition_name(day)] = moved
+        if retired.rows_kept:
+            result.moved[partition_name(day)] = retired.rows_kept
     held, params = held_sql(key="p.terminal_id", time="p.device_time", windows=windows, span=rule.span)
     result.deleted["tracking_ping_default"] = _batches_delete(
         "tracking_ping_default",

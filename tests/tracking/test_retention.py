@@ -329,6 +329,19 @@ def test_a_second_run_finds_nothing_more_to_do():
     assert pings_of(other) == set(times[2:])
 
 
+def test_a_day_left_detached_by_a_run_that_stopped_is_dropped_by_the_next():
+    day = ago(300).date()
+    partition_create(day)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE tracking_ping DETACH PARTITION {partition_name(day)}")
+
+    assert partition_name(day) in retention_apply().dropped
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [partition_name(day)])
+        assert cursor.fetchone() == (None,)
+
+
 def _count(table: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608
