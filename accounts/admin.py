@@ -6,7 +6,10 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from accounts import roles
+from accounts import (
+    admin_security,  # noqa: F401  (registers the security administrator's pages)
+    roles,
+)
 from accounts.models import AuditEntry, RegistrationPoint, Station, Township, User
 
 

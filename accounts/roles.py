@@ -104,7 +104,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.change_user",
     ],
     AUDITADMIN: ["accounts.view_auditentry"],
-    SECADMIN: [],
+    # Lifts lockouts and resets a lost phone's second factor (each removal audited, accounts.admin_security).
+    SECADMIN: [
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "otp_totp.view_totpdevice",
+        "otp_totp.delete_totpdevice",
+        "otp_static.view_staticdevice",
+        "otp_static.delete_staticdevice",
+    ],
 }
 
 

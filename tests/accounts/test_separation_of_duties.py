@@ -72,3 +72,30 @@ def test_the_leadership_sees_statistics_not_the_audit_trail_or_accounts(client):
     client.force_login(leader)
     assert client.get("/stats/").status_code == 200
     assert client.get("/admin/accounts/auditentry/").status_code in (302, 403)
+
+
+def test_the_security_administrator_lifts_a_lockout_and_resets_a_lost_authenticator_audited():
+    from axes.models import AccessAttempt
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    security = plain_account("sec9")
+    grant("sec9", "secadmin")
+    officer = factories.user("officer")  # has an authenticator (tests.factories)
+    attempt = AccessAttempt.objects.create(
+        username=officer.username, ip_address="10.1.2.3", failures_since_start=5, get_data="", post_data=""
+    )
+    client = Client()
+    client.force_login(security)
+    assert client.get("/admin/axes/accessattempt/").status_code == 200
+    client.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert not AccessAttempt.objects.filter(pk=attempt.pk).exists()
+    device = TOTPDevice.objects.get(user=officer)
+    client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert not TOTPDevice.objects.filter(user=officer).exists()
+    unlocked = AuditEntry.objects.get(action="security.unlock", user=security)
+    assert unlocked.query == {"username": officer.username, "ip": "10.1.2.3"}
+    reset = AuditEntry.objects.get(action="security.device_reset", user=security)
+    assert reset.query == {"username": officer.username, "device": "totp"}
+    # The security administrator reads neither the audit trail nor the accounts.
+    assert client.get("/admin/accounts/auditentry/").status_code == 403
+    assert client.get("/admin/accounts/user/").status_code == 403
