@@ -160,3 +160,9 @@ def test_unknown_plate_in_the_registry_but_plate_void_still_finds_the_bike(api, 
     old = bike["plate"]["number"]
     assert Plate.objects.get(number=old).status == "void"
     assert api.get("/api/v1/public/stolen-check", {"plate": old}).json()["registered"] is True
+
+
+def test_an_officer_without_a_station_is_told_so_when_taking_a_walk_in_report(api):
+    api.force_authenticate(factories.user("officer", station_code=None))
+    response = api.post("/api/v1/theft-reports", report_payload(unregistered_description="红色电动车"), format="json")
+    assert response.status_code == 403 and "station" in response.json()["detail"]
