@@ -166,3 +166,6 @@ def test_an_officer_without_a_station_is_told_so_when_taking_a_walk_in_report(ap
     api.force_authenticate(factories.user("officer", station_code=None))
     response = api.post("/api/v1/theft-reports", report_payload(unregistered_description="红色电动车"), format="json")
     assert response.status_code == 403 and "station" in response.json()["detail"]
+    from cases.models import TheftReport
+
+    assert not TheftReport.objects.exists()
