@@ -209,6 +209,24 @@ def test_a_reports_workflow_steps_cannot_be_rewritten_by_any_role(officer, bike)
         lambda: ReportTransition.objects.filter(report=report).delete(),
     ):
         # The owner role meets the trigger; the application's role has no UPDATE or DELETE at all.
-        with pytest.raises(Exception, match="append-only|permission denied"), transaction.atomic():
+        with pytest.raises(Exception, match=r"append-only|permission denied"), transaction.atomic():
             change()
     assert ReportTransition.objects.get(report=report).note == ""
+
+
+def test_holds_taken_before_theft_windows_get_their_reports_last_seen_time(officer, bike):
+    import importlib
+
+    from django.db import connection
+
+    from tracking.models import LegalHold
+
+    report = take(officer, vehicle_query=VehicleQuery(frame_number=bike.frame_number))
+    LegalHold.objects.filter(vehicle=bike).update(held_from=None)  # as the migration finds them
+    other = LegalHold.objects.create(vehicle=bike, reason="court order 2026-17")  # not a report's: left
+    fill = importlib.import_module("cases.migrations.0011_legal_holds_from_last_seen").FILL
+    with connection.cursor() as cursor:
+        cursor.execute(fill)
+    assert LegalHold.objects.get(vehicle=bike, reason=f"theft report {report.number}").held_from == report.last_seen_at
+    other.refresh_from_db()
+    assert other.held_from is None
