@@ -16,7 +16,7 @@ from django.conf import settings
 
 from accounts.rules import has_station, is_clerk, is_county_leader, is_leader, is_officer, same_station
 from cases import duties
-from cases.models import Case, Sighting, TheftReport
+from cases.models import Case, TheftReport
 from vehicles.rules import has_owner_record
 
 
@@ -65,11 +65,6 @@ def awaits_approval(user: Any, case: Case | None) -> bool:
     return case is not None and case.approved_by_id is None and case.status != Case.Status.CLOSED
 
 
-@rules.predicate
-def of_sighting_report(user: Any, sighting: Sighting | None) -> bool:
-    return sighting is not None and (has_report_duty(user, sighting.report) or of_report_station(user, sighting.report))
-
-
 station_or_county = of_report_station | is_county_leader
 
 # --- positions ---------------------------------------------------------------------------------------------
@@ -92,12 +87,14 @@ rules.add_perm("cases.handle_report", is_officer & (has_report_duty | of_report_
 rules.add_perm("cases.assign_report", is_leader & has_station & of_report_station)
 # A report's sightings are positions: its duty officers and its station's officers (duty room).
 rules.add_perm("cases.view_report_sightings", is_officer & (has_report_duty | of_report_station))
-rules.add_perm("cases.view_sighting", is_officer & of_sighting_report)
 rules.add_perm("cases.export_report_evidence", is_officer & has_report_duty)
 
 # --- cases ---------------------------------------------------------------------------------------------------
 rules.add_perm("cases.file_case", is_officer & has_station)
-rules.add_perm("cases.view_case_record", has_case_duty | (is_officer & of_case_station) | is_leader)
+rules.add_perm(
+    "cases.view_case_record",
+    has_case_duty | (is_officer & of_case_station) | (is_leader & (of_case_station | is_county_leader)),
+)
 # A leader approves filings (of its station's cases, or any, for county leadership).
 rules.add_perm("cases.approve_cases", is_leader)
 rules.add_perm(
