@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
-from django.apps import apps as global_apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from ebike_registry.app_declarations import app_declarations
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +80,7 @@ def privileges_declared(app_configs: Iterable[Any] | None = None) -> dict[str, d
     """Role key -> table -> Grant, collected from every installed app's db_privileges module."""
     declared: dict[str, dict[str, Grant]] = {key: {} for key in ROLE_KEYS}
     owners: dict[tuple[str, str], str] = {}
-    for app_config in app_configs if app_configs is not None else global_apps.get_app_configs():
-        module_name = f"{app_config.name}.db_privileges"
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
+    for module_name, module in app_declarations("db_privileges", app_configs):
         for key in ROLE_KEYS:
             grants: Mapping[str, Grant] = getattr(module, key.upper(), {})
             for table, grant in grants.items():

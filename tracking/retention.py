@@ -35,7 +35,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import import_module
 from typing import Any
 
 from django.apps import apps as global_apps
@@ -46,6 +45,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from ebike_registry.app_declarations import app_declarations
 from tracking.models import Alarm, IngestOutbox, LastPosition, LegalHold, Ping, PingCell, TerminalInstallation
 from tracking.partitions import partition_name, partitions_existing
 
@@ -147,14 +147,7 @@ RETENTION_EXEMPT: dict[str, str] = {}
 def retention_declared(app_configs: Iterable[Any] | None = None) -> Declarations:
     """Every installed app's RETENTION, RETENTION_KEEP and RETENTION_EXEMPT (`<app>/retention.py`)."""
     declared = Declarations()
-    for app_config in app_configs if app_configs is not None else global_apps.get_app_configs():
-        module_name = f"{app_config.name}.retention"
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
+    for _name, module in app_declarations("retention", app_configs):
         declared.rules.extend(getattr(module, "RETENTION", []))
         declared.keeps.extend(getattr(module, "RETENTION_KEEP", []))
         declared.exempt.update(getattr(module, "RETENTION_EXEMPT", {}))
