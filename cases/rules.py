@@ -72,6 +72,9 @@ station_or_county = of_report_station | is_county_leader
 rules.add_perm("cases.view_stolen_positions", is_officer)
 # A trajectory or stops without a stated reason (obj: the vehicle).
 rules.add_perm("cases.trace_vehicle", owns_vehicle | (is_officer & has_vehicle_duty))
+# Officers hold duties on reports and cases; which duty covers a look, and from when, is
+# cases.duties' answer (trajectory_access asks it once and records it as the basis).
+rules.add_perm("cases.hold_duty", is_officer)
 # A look on a stated reason alone (no object): audited with the reason and listed for review.
 rules.add_perm("cases.trace_with_reason", is_officer | is_leader)
 # 伴随分析: which bikes, stolen or not, were near a place: always on a stated reason.
