@@ -24,7 +24,7 @@ from django.contrib.gis.geos import Point
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -35,6 +35,7 @@ from cases.services import VehicleQuery, case_link, report_take, report_transiti
 from tests import factories
 from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
+from tests.url_routes import url_routes
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import Alarm
 from vehicles.certificates import certificate_token
@@ -212,21 +213,11 @@ MATRIX: dict[str, set[str]] = {
 SIGNS_OUT = {"logout"}
 
 
-def _walk(patterns: list, prefix: str = "", namespace: str | None = None):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            ns = pattern.namespace
-            joined = f"{namespace}:{ns}" if namespace and ns else (ns or namespace)
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), joined)
-        elif isinstance(pattern, URLPattern) and pattern.name:
-            yield (f"{namespace}:{pattern.name}" if namespace else pattern.name), prefix + str(pattern.pattern)
-
-
 def routes() -> dict[str, str]:
     """Every named route outside the Django admin, plus each admin model's changelist."""
     found = {}
-    for name, path in _walk(get_resolver().url_patterns):
-        if name.startswith("admin:"):
+    for name, path in url_routes():
+        if name is None or name.startswith("admin:"):
             continue
         found[name] = path
     for model in admin.site._registry:
