@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import Station, Township, User
+from accounts.roles import OFFICER
 from cases.claims import claims_on_bike_found
 from cases.geocoding import address_locate
 from cases.models import (
@@ -284,6 +285,16 @@ def report_transition(*, user: User, report_id: int, to_status: str, note: str =
         )
         report.refresh_from_db()
         return report
+
+
+def officers_find(*, ids: list[int]) -> list[User]:
+    """The active officers' accounts with these ids; a 400 on officer_ids when any id is not one."""
+    officers = list(User.objects.filter(pk__in=ids, groups__name=OFFICER, is_active=True))
+    if len(officers) != len(set(ids)):
+        problems = Problems()
+        problems.add("officer_ids", _("Every responsible officer must be an active officer's account."))
+        problems.raise_if_any()
+    return officers
 
 
 def case_file(

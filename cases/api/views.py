@@ -11,8 +11,6 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
-from accounts.models import User
-from accounts.roles import OFFICER
 from cases import selectors, services
 from cases.api import serializers as s
 from cases.models import Case, CaseLink, ReportTransition, TheftReport
@@ -140,18 +138,9 @@ class ReportAssignApi(APIView):
     def post(self, request: Request, report_id: int) -> Response:
         _allowed(request, "cases.assign_report", TheftReport.objects.get(pk=report_id))
         v = _parse(s.AssignInput(), request.data)
-        officers = _officers(v["officer_ids"])
+        officers = services.officers_find(ids=v["officer_ids"])
         services.report_assign(leader=request.user, report_id=report_id, officers=officers)
         return Response(s.ReportOutput(_report(report_id)).data)
-
-
-def _officers(ids: list[int]) -> list[User]:
-    officers = list(User.objects.filter(pk__in=ids, groups__name=OFFICER, is_active=True))
-    if len(officers) != len(set(ids)):
-        problems = Problems()
-        problems.add("officer_ids", _("Every responsible officer must be an active officer's account."))
-        problems.raise_if_any()
-    return officers
 
 
 class CaseCreateApi(APIView):
@@ -164,7 +153,7 @@ class CaseCreateApi(APIView):
             filer=request.user,
             number=v["number"],
             kind=v["kind"],
-            officers=_officers(v["officer_ids"]),
+            officers=services.officers_find(ids=v["officer_ids"]),
             summary=v["summary"],
         )
         return Response(s.CaseOutput(_case(case.pk)).data, status=status.HTTP_201_CREATED)
