@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from accounts.bureau_key import key_load, public_base64
 from accounts.models import AuditEntry, AuditSeal
+from ebike_registry.canonical import canonical_json
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     return value
-
-
-def canonical_json(data: Any) -> bytes:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def content_hash(entry: dict[str, Any], fields: list[str]) -> str:

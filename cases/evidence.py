@@ -46,6 +46,7 @@ from accounts.models import AuditEntry, User
 from cases import duties, tracing
 from cases.models import MISSING_STATUSES, Case, CaseLink, InsuranceClaim, ReportTransition, TheftReport
 from cases.trajectory_access import Access, evidence_access
+from ebike_registry.canonical import canonical_json
 from tracking.models import TerminalInstallation
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
@@ -59,8 +60,7 @@ SIGNATURE_ALGORITHM = "Ed25519"
 # --- canonical JSON and hashing -------------------------------------------------------------------------
 
 
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+canonical = canonical_json  # the manifest's "canonical_json" rule below
 
 
 def sha256(value: Any) -> str:
