@@ -2,7 +2,9 @@
 
 The secadmin role (三员分立) lifts a lockout by deleting its access attempt and resets a lost phone
 by deleting the account's authenticator (the next sign-in enrols anew). The libraries' own admin
-classes are kept and extended so that each such removal leaves an audit row naming what and whose.
+classes are kept and extended (the recovery codes' admin is this project's, as are the codes' model)
+so that each such removal leaves an audit row naming what and whose.
+The policy itself (lockout, second factor, retention) is set on /security/policy/ (accounts.policy_views).
 """
 
 from typing import Any
@@ -10,14 +12,15 @@ from typing import Any
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
-from django_otp.plugins.otp_static.models import StaticDevice
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.audit import audit_record, client_ip
+from accounts.models import RecoveryCodeDevice
+from accounts.security_policy import policy_current
 
 
 def _audited_removal(action: str, describe: Any) -> type:
@@ -46,7 +49,12 @@ def _audited_removal(action: str, describe: Any) -> type:
 class LockoutAdmin(
     _audited_removal("security.unlock", lambda a: {"username": a.username, "ip": a.ip_address}), AccessAttemptAdmin
 ):  # type: ignore[misc]
-    pass
+    # axes shows its own lockout column only for a fixed limit; the limit here is the policy's.
+    list_display = [*AccessAttemptAdmin.list_display, "locked_out"]
+
+    @admin.display(description=_("locked out"), boolean=True)
+    def locked_out(self, obj: AccessAttempt) -> bool:
+        return obj.failures_since_start >= policy_current().login_failure_limit
 
 
 class AuthenticatorAdmin(
@@ -58,15 +66,35 @@ class AuthenticatorAdmin(
 
 class RecoveryCodesAdmin(
     _audited_removal("security.device_reset", lambda d: {"username": d.user.username, "device": "recovery_codes"}),
-    StaticDeviceAdmin,
+    admin.ModelAdmin,
 ):  # type: ignore[misc]
-    pass
+    """Whose recovery codes exist and how many are left; never a code or its digest. Codes are
+    issued only to their account (accounts.signin), so none are added here."""
+
+    list_display = ["user", "codes_left", "created_at", "last_used_at", "confirmed"]
+    list_filter = ["created_at", "last_used_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "codes_left", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("codes left"), ordering="codes_unused")
+    def codes_left(self, obj: RecoveryCodeDevice) -> int:
+        return obj.codes_unused  # type: ignore[attr-defined]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("user").annotate(codes_unused=Count("codes"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 for model, model_admin in (
     (AccessAttempt, LockoutAdmin),
     (TOTPDevice, AuthenticatorAdmin),
-    (StaticDevice, RecoveryCodesAdmin),
+    (RecoveryCodeDevice, RecoveryCodesAdmin),
 ):
     if admin.site.is_registered(model):
         admin.site.unregister(model)

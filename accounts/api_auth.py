@@ -29,13 +29,14 @@ from accounts.signin import (
     signin_failures_clear,
     signin_locked_out,
 )
+from ebike_registry.api import StringField
 from ebike_registry.schema import ErrorSerializer
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(required=False, max_length=150)
-    password = serializers.CharField(required=False, max_length=256, style={"input_type": "password"})
-    otp_token = serializers.CharField(required=False, max_length=32)
+    username = StringField(required=False, max_length=150)
+    password = StringField(required=False, max_length=256, style={"input_type": "password"})
+    otp_token = StringField(required=False, max_length=32)
 
 
 TokenOutput = inline_serializer(

@@ -16,7 +16,10 @@ Cybersecurity Law art. 21).
 
 `audit_verify` recomputes everything: each seal's link and hash, each sealed entry's content (an
 altered entry, a removed one, two swapped ones are named), the unsealed tail, and every head file
-(signature, and that the database still holds the seal it names with the hash it signed).
+(signature, and that the database still holds the seal it names with the hash it signed). A head
+names the public key that signed it; after the bureau key is rotated, heads signed with the former
+key verify against it while its public half is listed in AUDIT_SIGNING_KEY_FALLBACKS (used only to
+verify, never to sign).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
-from accounts.bureau_key import key_load, public_base64
+from accounts.bureau_key import fingerprint, key_load, public_base64, public_key_load
 from accounts.models import AuditEntry, AuditSeal
 from ebike_registry.canonical import canonical_json
 
@@ -278,18 +281,57 @@ def _verify_unsealed(report: VerifyReport, now: datetime.datetime) -> None:
         )
 
 
-def _read_heads(report: VerifyReport, directory: Path) -> list[tuple[str, dict[str, Any]]]:
-    """The head files whose signature is the bureau key's, as (name, head); the others reported."""
+def fallback_key_load(entry: str) -> Ed25519PublicKey:
+    """An entry of AUDIT_SIGNING_KEY_FALLBACKS: a public key in base64 (as a head records it) or a
+    key file (PEM, public or private; of a private one only the public half is used)."""
+    try:
+        return public_key_load(entry.encode())
+    except ValueError:
+        pass
+    try:
+        return public_key_load(Path(entry).read_bytes())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"neither an Ed25519 public key in base64 nor a readable key file ({error})") from error
+
+
+def _key_name(public_key: Any) -> str:
+    try:
+        return fingerprint(Ed25519PublicKey.from_public_bytes(base64.b64decode(str(public_key), validate=True)))
+    except ValueError:
+        return "(missing or malformed)"
+
+
+def _trusted_keys(report: VerifyReport) -> dict[str, Ed25519PublicKey] | None:
+    """The keys a head may be signed with, by their base64 public key: the bureau key first, then
+    the former ones of AUDIT_SIGNING_KEY_FALLBACKS. None when the bureau key cannot be read."""
     key_file = Path(settings.AUDIT_SIGNING_KEY_FILE)
+    try:
+        current: Ed25519PublicKey = key_load(key_file, create=False).public_key()
+    except (OSError, ValueError) as error:
+        report.problems.append(f"HEADS NOT CHECKED: the bureau key {key_file} cannot be read ({error}).")
+        return None
+    trusted = {public_base64(current): current}
+    for number, entry in enumerate(settings.AUDIT_SIGNING_KEY_FALLBACKS, 1):
+        try:
+            former = fallback_key_load(entry)
+        except ValueError as error:
+            report.problems.append(f"FALLBACK KEY UNREADABLE: AUDIT_SIGNING_KEY_FALLBACKS entry {number}: {error}.")
+            continue
+        trusted.setdefault(public_base64(former), former)
+    return trusted
+
+
+def _read_heads(report: VerifyReport, directory: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The head files signed with the bureau key or a former one listed as a fallback, as
+    (name, head); the others reported."""
     files = list(_head_files(directory))
     if not files:
         return []
-    try:
-        public_key: Ed25519PublicKey = key_load(key_file, create=False).public_key()
-    except (OSError, ValueError) as error:
-        report.problems.append(f"HEADS NOT CHECKED: the bureau key {key_file} cannot be read ({error}).")
+    trusted = _trusted_keys(report)
+    if trusted is None:
         return []
-    expected_key = public_base64(public_key)
+    current = next(iter(trusted))
+    by_former_key: dict[str, list[datetime.date]] = {}
     heads = []
     for day, path in files:
         report.heads += 1
@@ -300,8 +342,14 @@ def _read_heads(report: VerifyReport, directory: Path) -> list[tuple[str, dict[s
         except (OSError, ValueError, KeyError, TypeError) as error:
             report.problems.append(f"HEAD UNREADABLE: {name}: {error}.")
             continue
-        if head.get("public_key") != expected_key:
-            report.problems.append(f"HEAD FORGED: {name} is not signed with the bureau key.")
+        signer = head.get("public_key")
+        public_key = trusted.get(signer) if isinstance(signer, str) else None
+        if public_key is None:
+            report.problems.append(
+                f"UNKNOWN KEY: {name} is signed with the key {_key_name(signer)}, which is neither the bureau key "
+                f"{_key_name(current)} nor a former one listed in AUDIT_SIGNING_KEY_FALLBACKS: a forged head, or "
+                "one signed before the key was rotated whose former public key is not listed there."
+            )
             continue
         try:
             public_key.verify(signature, _signed_part(head))
@@ -310,7 +358,14 @@ def _read_heads(report: VerifyReport, directory: Path) -> list[tuple[str, dict[s
             continue
         if head.get("day") != day.isoformat():
             report.problems.append(f"HEAD MISPLACED: {name} is signed for {head.get('day')}.")
+        if signer != current:
+            by_former_key.setdefault(_key_name(signer), []).append(day)
         heads.append((name, head))
+    for key_name, days in by_former_key.items():
+        report.notes.append(
+            f"{len(days)} head{'' if len(days) == 1 else 's'} ({min(days)} to {max(days)}) signed with the former "
+            f"key {key_name}, listed in AUDIT_SIGNING_KEY_FALLBACKS."
+        )
     return heads
 
 

@@ -6,8 +6,8 @@ Connected in AccountsConfig.ready. Failures carry the username that was tried, n
 
 from typing import Any
 
+from axes.helpers import get_failure_limit
 from axes.signals import user_locked_out
-from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -43,7 +43,7 @@ def audit_login_failed(
     reason = credentials.get("second_factor") or "wrong username or password"
     # axes (its receiver runs first) counted this failure; past the limit the attempt was refused
     # before the password was even checked.
-    if getattr(request, "axes_failures_since_start", 0) > settings.AXES_FAILURE_LIMIT:
+    if getattr(request, "axes_failures_since_start", 0) > get_failure_limit(request, credentials):
         reason = "refused: locked out"
     audit_record(
         user=None,

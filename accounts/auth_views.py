@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 import segno
+from axes.helpers import get_cool_off
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +24,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.audit import audit_record, client_ip
+from accounts.models import RecoveryCodeDevice
 from accounts.signin import (
     CODE_FIELD,
     lockout_ends,
@@ -110,7 +112,7 @@ def second_factor(request: HttpRequest) -> HttpResponseBase:
         device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
         if device is not None:
             signin_complete(request=request, device=device)
-            recovery = device.__class__.__name__ == "StaticDevice"
+            recovery = isinstance(device, RecoveryCodeDevice)
             audit_record(
                 user=user,  # type: ignore[arg-type]
                 action="auth.second_factor",
@@ -224,7 +226,8 @@ def lockout_response(
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE: 429 with when to try again, as a page or as JSON for API clients."""
     until: datetime | None = lockout_ends(request)
-    minutes = settings.AXES_COOLOFF_TIME.total_seconds() // 60 if settings.AXES_COOLOFF_TIME else None
+    cool_off = get_cool_off(request)
+    minutes = cool_off.total_seconds() // 60 if cool_off else None
     message = _(
         "Too many failed sign-in attempts for this account or from this address. Signing in is blocked "
         "until %(until)s (%(minutes)d minutes after the last attempt)."

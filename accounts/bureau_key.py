@@ -6,6 +6,7 @@ to publish). It lives here, in the lowest app, so that accounts never imports ca
 """
 
 import base64
+import hashlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -35,3 +36,23 @@ def key_create(path: Path) -> bool:
 
 def public_base64(key: Ed25519PublicKey) -> str:
     return base64.b64encode(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw 32-byte public key, as printed on evidence PDFs and published."""
+    digest = hashlib.sha256(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).hexdigest()
+    return "SHA256:" + ":".join(digest[i : i + 4] for i in range(0, len(digest), 4))
+
+
+def public_key_load(data: bytes) -> Ed25519PublicKey:
+    """A PEM public key, a PEM private key (its public half) or 32 raw bytes in base64."""
+    text = data.strip()
+    if text.startswith(b"-----BEGIN PUBLIC KEY"):
+        key = serialization.load_pem_public_key(text)
+    elif text.startswith(b"-----BEGIN PRIVATE KEY"):
+        key = serialization.load_pem_private_key(text, password=None).public_key()  # type: ignore[assignment]
+    else:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 key")
+    return key

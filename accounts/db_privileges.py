@@ -13,6 +13,8 @@ APP = {
     # The chain is written by the maintenance worker as the owner; the app role may only read it
     # (verify_audit run from a web container).
     "accounts_auditseal": READ,
+    # Each change of the security policy is a new version: append-only (also refused by a trigger).
+    "accounts_securitypolicy": APPEND_ONLY,
     # Group and permission memberships are link rows: changing a user's roles deletes the old ones.
     "accounts_user_groups": deletes("changing a user's roles deletes the old membership rows"),
     "accounts_user_user_permissions": deletes("changing a user's permissions deletes the old link rows"),
@@ -32,8 +34,11 @@ APP = {
     ),
     "axes_accesslog": deletes("django-axes prunes its own access log (off here: sign-ins are in the audit trail)"),
     "otp_totp_totpdevice": deletes("resetting a user's second factor deletes the TOTP device"),
-    "otp_static_staticdevice": deletes("resetting a user's second factor deletes the recovery-code device"),
-    "otp_static_statictoken": deletes("a recovery code is deleted when it is used"),
+    # Recovery codes (accounts.models.RecoveryCodeDevice), kept as digests only.
+    "accounts_recoverycodedevice": deletes(
+        "issuing new recovery codes, and resetting a user's second factor, delete the device"
+    ),
+    "accounts_recoverycode": deletes("a recovery code is deleted when it is used"),
     # Migrations are applied by the owner; the app role reads what was applied (manage.py check).
     "django_migrations": READ,
 }

@@ -1,7 +1,11 @@
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class Township(models.Model):
@@ -139,3 +143,114 @@ class AuditSeal(models.Model):
 
     def __str__(self) -> str:
         return f"seal {self.pk}: entry {self.entry_id} {self.chain_hash[:12]}"
+
+
+# The bounds within which the security administrator sets the policy (inclusive).
+FAILURE_LIMIT_BOUNDS = (3, 10)
+COOLOFF_MINUTES_BOUNDS = (5, 1440)  # five minutes to a day
+RETENTION_DAYS_BOUNDS = (7, 3650)  # a week to ten years
+
+
+class SecurityPolicy(models.Model):
+    """One version of the security policy the security administrator sets (accounts.security_policy):
+    lockout, the roles that sign in with a second factor, and the retention periods.
+
+    Append-only like the audit trail (a trigger refuses UPDATE and DELETE, migration 0006): a change
+    is a new row, the newest row is the policy, and with no row the settings are the defaults.
+    """
+
+    set_at = models.DateTimeField(_("set at"), auto_now_add=True)
+    set_by = models.ForeignKey(User, models.PROTECT, related_name="+", verbose_name=_("set by"))
+    reason = models.CharField(_("reason"), max_length=200)
+    login_failure_limit = models.PositiveSmallIntegerField(_("failed sign-ins before a lockout"))
+    lockout_cooloff_minutes = models.PositiveSmallIntegerField(_("lockout cool-off (minutes)"))
+    # Beyond the floor of settings.OTP_REQUIRED_ROLES, which applies whatever a row says.
+    second_factor_roles = ArrayField(models.CharField(max_length=150), verbose_name=_("roles with a second factor"))
+    # Retention setting name (as the apps' retention declarations name it) -> days.
+    retention_days = models.JSONField(_("retention periods (days)"), default=dict)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("security policy")
+        verbose_name_plural = _("security policies")
+        constraints = [
+            # The bounds are checked by accounts.security_policy with a message; kept here too.
+            models.CheckConstraint(
+                condition=models.Q(
+                    login_failure_limit__gte=FAILURE_LIMIT_BOUNDS[0], login_failure_limit__lte=FAILURE_LIMIT_BOUNDS[1]
+                ),
+                name="securitypolicy_failure_limit_bounds",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    lockout_cooloff_minutes__gte=COOLOFF_MINUTES_BOUNDS[0],
+                    lockout_cooloff_minutes__lte=COOLOFF_MINUTES_BOUNDS[1],
+                ),
+                name="securitypolicy_cooloff_bounds",
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="securitypolicy_reason_given"),
+        ]
+
+    def __str__(self) -> str:
+        return f"security policy {self.pk} ({self.set_at:%Y-%m-%d %H:%M})"
+
+
+def recovery_code_digest(code: str) -> str:
+    """SHA-256 (hex) of a recovery code as typed: spaces and dashes dropped, case ignored."""
+    plain = "".join(code.split()).replace("-", "").lower()
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """An account's single-use recovery codes (accounts.signin), which stand in for a lost phone.
+
+    The database keeps only each code's SHA-256 (RecoveryCode.digest), never the code. The digest is
+    plain, not keyed: a code issued here is 16 random base32 characters (80 bits), far too many to
+    find from its digest by trying them all, so no secret is needed, and none whose rotation or loss
+    would void every account's codes. Codes carried over from django-otp's clear-text tokens
+    (migration 0008) are 8 characters (40 bits): their digests could be brute-forced from a copy of
+    the database, so those accounts should issue new codes.
+    """
+
+    class Meta:
+        verbose_name = _("recovery codes")
+        verbose_name_plural = _("recovery codes")
+        constraints = [
+            # One set per account: issuing new codes replaces the device (accounts.signin).
+            models.UniqueConstraint(fields=["user"], name="recoverycodedevice_one_per_user"),
+        ]
+
+    def get_throttle_factor(self) -> int:
+        return getattr(settings, "OTP_RECOVERY_CODE_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token: str) -> bool:
+        """A matching code is used up (deleted; of two sign-ins with one code only one deletes it)."""
+        allowed, _details = self.verify_is_allowed()
+        if not allowed:
+            return False
+        used, _deleted = RecoveryCode.objects.filter(device=self, digest=recovery_code_digest(token)).delete()
+        if used:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+        else:
+            self.throttle_increment()
+        return bool(used)
+
+
+class RecoveryCode(models.Model):
+    """One unused recovery code, as its SHA-256 digest (RecoveryCodeDevice says why a plain one)."""
+
+    device = models.ForeignKey(RecoveryCodeDevice, models.CASCADE, related_name="codes", verbose_name=_("device"))
+    digest = models.CharField(_("SHA-256 of the code"), max_length=64)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+        constraints = [
+            # Also the index of the lookup in RecoveryCodeDevice.verify_token.
+            models.UniqueConstraint(fields=["device", "digest"], name="recoverycode_unique_per_device"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code of device {self.device_id}"

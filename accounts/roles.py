@@ -104,14 +104,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.change_user",
     ],
     AUDITADMIN: ["accounts.view_auditentry"],
-    # Lifts lockouts and resets a lost phone's second factor (each removal audited, accounts.admin_security).
+    # Lifts lockouts and resets a lost phone's second factor (each removal audited, accounts.admin_security);
+    # sets the security policy by the rule accounts.set_security_policy (accounts.rules), not a permission here.
     SECADMIN: [
         "axes.view_accessattempt",
         "axes.delete_accessattempt",
         "otp_totp.view_totpdevice",
         "otp_totp.delete_totpdevice",
-        "otp_static.view_staticdevice",
-        "otp_static.delete_staticdevice",
+        "accounts.view_recoverycodedevice",
+        "accounts.delete_recoverycodedevice",
     ],
 }
 

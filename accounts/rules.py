@@ -55,3 +55,5 @@ rules.add_perm("accounts.list_reference_data", is_staff_member | is_sysadmin)
 rules.add_perm("accounts.read_audit_trail", is_auditadmin)
 # Accounts and reference data are managed by the system administrator.
 rules.add_perm("accounts.manage_accounts", is_sysadmin)
+# The security policy (lockout, second factor, retention) is set by the security administrator.
+rules.add_perm("accounts.set_security_policy", is_secadmin)

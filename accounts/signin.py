@@ -6,6 +6,7 @@ session is *pending*: SecondFactorMiddleware lets it reach only the sign-in step
 a failed sign-in like a wrong password: audited and counted by axes towards the lockout.
 """
 
+import secrets
 from base64 import b32encode
 from dataclasses import dataclass
 from typing import Any
@@ -14,18 +15,19 @@ import django_otp
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
-from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.models import Device
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.audit import audit_record, client_ip
-from accounts.models import User
+from accounts.models import RecoveryCode, RecoveryCodeDevice, User, recovery_code_digest
 from accounts.roles import user_roles
+from accounts.security_policy import policy_current
 
 # Session keys. PENDING_KEY holds "pending" between the password and the code, "done" after.
 PENDING_KEY = "signin_second_factor"
@@ -36,10 +38,11 @@ CODE_FIELD = "otp_token"
 
 
 def second_factor_required(user: User) -> bool:
-    """Officers, leaders, the administrator roles and superusers must have a second factor."""
+    """Superusers and the roles of the security policy (at least officers, leaders and the
+    administrator roles: OTP_REQUIRED_ROLES) must have a second factor."""
     if not user.is_authenticated:
         return False
-    return user.is_superuser or bool(user_roles(user) & set(settings.OTP_REQUIRED_ROLES))
+    return user.is_superuser or bool(user_roles(user) & policy_current().second_factor_roles)
 
 
 def second_factor_enrolled(user: User) -> bool:
@@ -71,6 +74,31 @@ def signin_failures_clear(*, username: str) -> None:
     """A completed sign-in forgets the account's failures (the address's stay until they cool off,
     so that signing in with one's own account does not reset a guesser's count)."""
     AccessAttempt.objects.filter(username=username).delete()
+
+
+def lockouts_lift(*, by: str, via: str, username: str | None = None, ip: str | None = None) -> int:
+    """Lift lockouts early: delete the failure counts (axes' access attempts) of `username`, of `ip`,
+    of both together, or every one when neither is given. Each is audited as security.unlock, as
+    the admin's removal is (accounts.admin_security), naming who did it (`by`, the operator) and how
+    (`via`). The number lifted."""
+    if not by.strip():
+        raise ValidationError({"by": _("Name who unlocks: it is recorded in the audit trail with each unlock.")})
+    with transaction.atomic():
+        attempts = AccessAttempt.objects.select_for_update().order_by("pk")
+        if username:
+            attempts = attempts.filter(username=username)
+        if ip:
+            attempts = attempts.filter(ip_address=ip)
+        lifted = list(attempts)
+        for attempt in lifted:
+            audit_record(
+                user=None,
+                action="security.unlock",
+                object_type="user",
+                query={"username": attempt.username, "ip": attempt.ip_address, "unlocked_by": by.strip(), "via": via},
+            )
+        AccessAttempt.objects.filter(pk__in=[attempt.pk for attempt in lifted]).delete()
+    return len(lifted)
 
 
 def signin_failure_record(*, request: HttpRequest, username: str, reason: str) -> bool:
@@ -145,12 +173,20 @@ def totp_enrol_confirm(*, request: HttpRequest, user: User, token: str) -> list[
     return codes
 
 
+def recovery_code_new() -> str:
+    """16 random base32 characters (80 bits), shown in groups of four: abcd-efgh-jkmn-pqrs."""
+    code = b32encode(secrets.token_bytes(10)).decode().lower()
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
 def recovery_codes_issue(*, user: User) -> list[str]:
-    """Ten new single-use recovery codes; the previous ones stop working."""
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    """Ten new single-use recovery codes, returned once and stored only as digests; the previous
+    ones stop working."""
+    codes = [recovery_code_new() for _n in range(RECOVERY_CODES)]
+    with transaction.atomic():
+        RecoveryCodeDevice.objects.filter(user=user).delete()
+        device = RecoveryCodeDevice.objects.create(user=user, name="recovery codes", confirmed=True)
+        RecoveryCode.objects.bulk_create(RecoveryCode(device=device, digest=recovery_code_digest(c)) for c in codes)
     return codes
 
 
@@ -160,7 +196,7 @@ def second_factor_verify(*, user: User, token: str) -> Device | None:
     token = "".join(token.split()).lower()
     if not token:
         return None
-    model = TOTPDevice if token.isdigit() and len(token) == 6 else StaticDevice
+    model = TOTPDevice if token.isdigit() and len(token) == 6 else RecoveryCodeDevice
     with transaction.atomic():
         for device in model.objects.select_for_update().filter(user=user, confirmed=True):
             if device.verify_token(token):
@@ -169,4 +205,4 @@ def second_factor_verify(*, user: User, token: str) -> Device | None:
 
 
 def recovery_codes_left(*, user: User) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()

@@ -115,10 +115,9 @@ def public_raw(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def fingerprint(key: Ed25519PublicKey) -> str:
-    """SHA-256 of the raw 32-byte public key, as printed on the PDF and published."""
-    digest = hashlib.sha256(public_raw(key)).hexdigest()
-    return "SHA256:" + ":".join(digest[i : i + 4] for i in range(0, len(digest), 4))
+# SHA-256 of the raw public key, as printed on the PDF and published (the audit chain's heads name
+# their key the same way).
+fingerprint = bureau_key.fingerprint
 
 
 def public_key_pem(key: Ed25519PublicKey) -> str:
@@ -129,18 +128,8 @@ def server_public_key() -> Ed25519PublicKey:
     return signing_key().public_key()
 
 
-def load_public_key(data: bytes) -> Ed25519PublicKey:
-    """A PEM public key, a PEM private key (its public half) or 32 raw/base64 bytes."""
-    text = data.strip()
-    if text.startswith(b"-----BEGIN PUBLIC KEY"):
-        key = serialization.load_pem_public_key(text)
-    elif text.startswith(b"-----BEGIN PRIVATE KEY"):
-        key = serialization.load_pem_private_key(text, password=None).public_key()  # type: ignore[assignment]
-    else:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 key")
-    return key
+# A PEM public key, a PEM private key (its public half) or 32 raw/base64 bytes.
+load_public_key = bureau_key.public_key_load
 
 
 # --- building the content ----------------------------------------------------------------------------------

@@ -45,10 +45,14 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     # Sign-in (accounts.signin): lockout, the second factor (TOTP and recovery codes), API tokens.
+    # Before axes: its unlocking commands (axes_reset*) are replaced by audited ones that need
+    # --by NAME (Django runs the command of the app listed first).
+    "accounts.lockout_commands",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    # Recovery codes are accounts.models.RecoveryCodeDevice (digests only), not otp_static's clear
+    # tokens; accounts migration 0008 moved any such tokens over and dropped otp_static's tables.
     "knox",
     "rest_framework_gis",
     "django_filters",
@@ -175,14 +179,19 @@ SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
 # Lockout (django-axes): after LOGIN_FAILURE_LIMIT failed passwords or one-time codes for one
 # account, or from one address, signing in is refused for LOGIN_COOLOFF_MINUTES after the last
 # failure (tries during the lockout extend it). The address is accounts.audit.client_ip's.
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# These are the defaults: the security administrator sets both on /security/policy/ (3-10 failures,
+# 5-1440 minutes), and axes asks the policy in force (accounts.security_policy).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = "accounts.security_policy.axes_failure_limit"
+AXES_COOLOFF_TIME = "accounts.security_policy.axes_cool_off"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "accounts.audit.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.auth_views.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]  # masked in what axes logs and keeps
 AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit trail (accounts.auth_signals)
-# Roles that must sign in with a second factor (TOTP, with recovery codes); others may enrol.
+# Roles that must sign in with a second factor (TOTP, with recovery codes); others may enrol. The
+# floor MLPS level 3 requires: the security policy may add roles, never drop one of these.
 OTP_REQUIRED_ROLES = env_list("OTP_REQUIRED_ROLES", ["officer", "admin", "sysadmin", "auditadmin", "secadmin"])
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "ebike-registry")
 # The admin may reset (delete) a device but never shows an authenticator key or a recovery code.
@@ -311,7 +320,8 @@ PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
 # counted from the position's time. Pings also govern presence cells and last positions; duty calls
 # go once closed, webhook messages once delivered or given up, outbox rows once processed. Rows in
 # a legal hold's window (from the report's last-seen time minus the margin) stay until the hold's
-# release is older than their period.
+# release is older than their period. These are the defaults: the security administrator sets
+# each period on /security/policy/ (7-3650 days; accounts.security_policy).
 PING_RETENTION_DAYS = env_int("PING_RETENTION_DAYS", 180)
 ALARM_RETENTION_DAYS = env_int("ALARM_RETENTION_DAYS", 180)
 SIGHTING_RETENTION_DAYS = env_int("SIGHTING_RETENTION_DAYS", 180)
@@ -462,6 +472,9 @@ CELERY_TASK_ROUTES = {task: {"queue": "maintenance"} for task in _OWNER_TASKS}
 CELERY_BEAT_SCHEDULE["accounts-audit-seal"] = {"task": "accounts.tasks.seal_audit_trail", "schedule": 60.0}
 # The key that signs each day's chain head: by default the bureau key that signs evidence bundles.
 AUDIT_SIGNING_KEY_FILE = Path(env_str("AUDIT_SIGNING_KEY_FILE", str(EVIDENCE_SIGNING_KEY_FILE)))
+# Former signing keys, to verify the heads they signed before a rotation (never to sign): each a
+# public key in base64 (as the heads record it) or a key file (PEM), comma- or line-separated.
+AUDIT_SIGNING_KEY_FALLBACKS = keys.key_fallbacks("AUDIT_SIGNING_KEY_FALLBACKS")
 # Where the signed daily chain heads go: another disk or host in production (an NFS mount, a
 # write-only share), out of reach of whoever can rewrite the database.
 AUDIT_HEAD_DIR = Path(env_str("AUDIT_HEAD_DIR", str(BASE_DIR / "var/audit-heads")))

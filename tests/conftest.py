@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import connections
 from rest_framework.test import APIClient
 
+from accounts.security_policy import policy_cache_drop
 from tests import factories
 from tests.tracking.gateway_harness import GatewayProcess, database_url
 
@@ -73,6 +74,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def _fast_password_hashing(settings):
     # Test users are created by the dozen; the production hasher costs ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _security_policy_uncached():
+    # The policy in force is cached in the shared Redis (accounts.security_policy): a version a test
+    # saves is rolled back with the test's transaction, its cache entry is not.
+    policy_cache_drop()
+    yield
+    policy_cache_drop()
 
 
 @pytest.fixture(autouse=True)

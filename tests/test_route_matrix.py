@@ -70,6 +70,7 @@ ADMINS = {SYSADMIN, AUDITADMIN, SECADMIN}
 # configuration gains without an entry here fails the suite.
 MATRIX: dict[str, set[str]] = {
     "admin:accounts_auditentry_changelist": {AUDITADMIN},
+    "admin:accounts_recoverycodedevice_changelist": {SECADMIN},
     "admin:accounts_registrationpoint_changelist": {SYSADMIN},
     "admin:accounts_station_changelist": {SYSADMIN},
     "admin:accounts_township_changelist": {SYSADMIN},
@@ -79,7 +80,6 @@ MATRIX: dict[str, set[str]] = {
     "admin:axes_accessfailurelog_changelist": set(),
     "admin:axes_accesslog_changelist": set(),
     "admin:knox_authtoken_changelist": set(),
-    "admin:otp_static_staticdevice_changelist": {SECADMIN},
     "admin:otp_totp_totpdevice_changelist": {SECADMIN},
     "admin:stats_plateestimate_changelist": set(),
     "admin:stats_stationarea_changelist": set(),
@@ -152,6 +152,8 @@ MATRIX: dict[str, set[str]] = {
     "schema": STAFF,
     "second-factor": SIGNED_IN,
     "second-factor-enrol": SIGNED_IN,
+    # The security policy: the security administrator alone (accounts.set_security_policy).
+    "security-policy": {SECADMIN},
     # Accounts without an authenticator (these clerks and owners) are sent to set one up first.
     "recovery-codes": SIGNED_IN - {CLERK} - OWNERS,
     "set_language": EVERYONE,

@@ -3,7 +3,9 @@
 Each app declares the tables where it keeps positions or data derived from them, in
 `<app>/retention.py`:
 - `RETENTION`: a list of `Rule`: the model, the field a row's age counts from, the setting with
-  the days, how a legal hold applies, and which rows may go at all (a duty call only once closed);
+  the days (the default: the security administrator's policy may set another period, within
+  bounds, accounts.security_policy), how a legal hold applies, and which rows may go at all (a duty
+  call only once closed);
 - `RETENTION_KEEP`: rows of another app's table that stay while this app needs them;
 - `RETENTION_EXEMPT`: models with a geometry field that are not retained here, and why.
 A model with a geometry field that is in none of them is named by `retention_undeclared()` and
@@ -45,8 +47,17 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
+from accounts.security_policy import policy_current
 from ebike_registry.app_declarations import app_declarations
-from tracking.models import Alarm, IngestOutbox, LastPosition, LegalHold, Ping, PingCell, TerminalInstallation
+from tracking.models import (
+    Alarm,
+    IngestOutbox,
+    LastPosition,
+    LegalHold,
+    Ping,
+    PingCell,
+    TerminalInstallation,
+)
 from tracking.partitions import partition_name, partitions_existing
 
 logger = logging.getLogger(__name__)
@@ -65,7 +76,7 @@ class Hold(enum.Enum):
 class Rule:
     model: type[models.Model]
     time_field: str  # a row's age counts from this field
-    days_setting: str  # the setting with the number of days rows are kept
+    days_setting: str  # the setting with the number of days rows are kept (the policy may override it)
     hold: Hold
     why: str  # what the rows say about people
     hold_field: str = ""
@@ -169,7 +180,8 @@ def retention_undeclared() -> list[str]:
 
 
 def retention_days(rule: Rule) -> int:
-    days = getattr(settings, rule.days_setting, None)
+    """The rule's period: the security policy's (accounts.security_policy), else its setting's."""
+    days = policy_current().retention_period(rule.days_setting)
     if not isinstance(days, int) or days < 1:
         raise ImproperlyConfigured(f"{rule.days_setting} must be a whole number of days, at least 1 (is {days!r})")
     return days

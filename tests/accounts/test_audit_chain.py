@@ -24,7 +24,7 @@ from accounts.audit_chain import (
     content_hash,
     head_path,
 )
-from accounts.bureau_key import public_base64
+from accounts.bureau_key import fingerprint, key_load, public_base64
 from accounts.models import AuditEntry, AuditSeal
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +193,9 @@ def test_a_forged_head_is_detected():
     head["signature"] = base64.b64encode(forger.sign(_signed_part(head))).decode()
     head["public_key"] = public_base64(forger.public_key())
     path.write_text(json.dumps(head))
-    assert "is not signed with the bureau key" in failing()
+    message = failing()
+    assert f"UNKNOWN KEY: head of {timezone.localdate()}" in message
+    assert f"signed with the key {fingerprint(forger.public_key())}, which is neither the bureau key" in message
 
 
 def test_a_chain_recomputed_after_an_edit_is_caught_by_the_signed_head():
@@ -248,3 +250,51 @@ def test_the_beat_task_seals_and_writes_todays_head():
     assert seal_audit_trail() == 2
     assert head_path(timezone.localdate()).exists()
     assert audit_verify().ok
+
+
+# --- rotating the bureau key -----------------------------------------------------------------------
+
+
+def test_heads_signed_before_a_key_rotation_verify_while_the_former_key_is_listed(settings, tmp_path):
+    entries(2)
+    audit_seal()
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    old_head = audit_head_write(now=timezone.now() - datetime.timedelta(days=1))
+    former_file = settings.AUDIT_SIGNING_KEY_FILE
+    former = key_load(former_file).public_key()
+    settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "keys" / "bureau-new.pem"  # rotated: a new key
+    entries(1)
+    audit_seal()
+    new_head = json.loads(audit_head_write().read_text())
+    assert new_head["public_key"] == public_base64(key_load(settings.AUDIT_SIGNING_KEY_FILE).public_key())
+
+    # Without the former key listed, yesterday's head cannot be told from a forged one; today's is fine.
+    message = failing()
+    assert message.count("UNKNOWN KEY") == 1 and "1 problem(s)" in message
+    assert f"UNKNOWN KEY: head of {yesterday} ({old_head}) is signed with the key {fingerprint(former)}" in message
+    assert "nor a former one listed in AUDIT_SIGNING_KEY_FALLBACKS" in message
+
+    # Listed by its public key, as the head records it, or by its key file: both heads verify.
+    for listed in (public_base64(former), str(former_file)):
+        settings.AUDIT_SIGNING_KEY_FALLBACKS = [listed]
+        out, err = verify()
+        assert "3 sealed entries, 2 signed heads checked" in out and err == ""
+        assert f"1 head ({yesterday} to {yesterday}) signed with the former key {fingerprint(former)}" in out
+
+    # A fallback verifies only what its key signed: yesterday's head altered is still forged.
+    head = json.loads(old_head.read_text())
+    head["hash"] = "f" * 64
+    old_head.write_text(json.dumps(head))
+    assert f"HEAD FORGED: head of {yesterday} ({old_head}): the signature does not match" in failing()
+
+
+def test_a_fallback_key_only_verifies_and_an_unreadable_one_is_named(settings, tmp_path):
+    entries(1)
+    audit_seal()
+    former = Ed25519PrivateKey.generate().public_key()
+    settings.AUDIT_SIGNING_KEY_FALLBACKS = [public_base64(former), str(tmp_path / "missing.pem")]
+    head = json.loads(audit_head_write().read_text())
+    assert head["public_key"] == public_base64(key_load(settings.AUDIT_SIGNING_KEY_FILE).public_key())
+    message = failing()
+    assert "FALLBACK KEY UNREADABLE: AUDIT_SIGNING_KEY_FALLBACKS entry 2: neither an Ed25519 public key" in message
+    assert "1 problem(s)" in message  # the head itself, signed with the current key, verifies

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.django_db
 APPEND_ONLY_TABLES = [
     "accounts_auditentry",
     "accounts_auditseal",
+    "accounts_securitypolicy",
     "vehicles_registrationevent",
     "cases_reporttransition",
     "cases_claimstep",

@@ -8,10 +8,9 @@ import pytest
 from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import AuditEntry
+from accounts.models import AuditEntry, RecoveryCode, recovery_code_digest
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +25,7 @@ def _lockout_settings(settings):
     # django-otp slows down guessing by itself too (1 s, 2 s, 4 s … after wrong codes); these tests
     # look at the lockout, which counts every wrong code whatever the device's own throttle says.
     settings.OTP_TOTP_THROTTLE_FACTOR = 0
-    settings.OTP_STATIC_THROTTLE_FACTOR = 0
+    settings.OTP_RECOVERY_CODE_THROTTLE_FACTOR = 0
 
 
 def browser(address: str = "203.0.113.10") -> Client:
@@ -300,6 +299,7 @@ def _enrol(client: Client, account, *, signed_in: bool = False) -> list[str]:
     assert device.bin_key == base64.b32decode(secret)
     response = client.post("/login/second-factor/enrol/", {"otp_token": factories.device_code(device)})
     assert response.status_code == 200, response.content.decode()[:500]
-    codes = re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())
-    assert sorted(codes) == sorted(StaticToken.objects.filter(device__user=account).values_list("token", flat=True))
+    codes = re.findall(r"<li>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</li>", response.content.decode())
+    stored = RecoveryCode.objects.filter(device__user=account).values_list("digest", flat=True)
+    assert sorted(stored) == sorted(recovery_code_digest(code) for code in codes)  # digests, never the codes
     return codes
