@@ -122,6 +122,16 @@ def parse_each_field(
     return values, errors
 
 
+class StringField(serializers.CharField):
+    """Text that must come as a JSON string, as the schema says: DRF's CharField takes 1 as "1".
+    For inputs where a number is the client's mistake (credentials), refused as "Not a valid string."."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def query_flag(request: Request, name: str) -> bool:
     """A yes/no query parameter: true/1/yes or false/0/no in any case; absent or empty is no.
     Anything else is refused on the parameter (a typo must not silently mean no)."""

@@ -35,6 +35,12 @@ extra_apt_packages() {
         libjs-leaflet libjs-leaflet.markercluster   # the officer map's Leaflet (served as static files)
         chromium fonts-noto-cjk              # browser tests (tests/browser): headless Chromium, CJK glyphs
     )
+    # The front server of deploy/nginx/ebike-registry.conf, also started by its test
+    # (tests/vehicles/test_nginx_media.py). Any Debian nginx flavour already installed will do: the
+    # flavours conflict with each other, so nginx-light only goes where none is.
+    if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
+        pkgs+=(nginx-light)
+    fi
     local -a from_env=()
     read -r -a from_env <<<"${EXTRA_APT_PACKAGES:-}"
     if ((${#pkgs[@]} + ${#from_env[@]})); then

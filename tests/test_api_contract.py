@@ -3,6 +3,7 @@ with a 4xx for bad input where it gave HTML or a 500, and its schema says what i
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +53,20 @@ def test_the_schema_documents_errors_and_values_that_may_be_null(document):
     assert link["unlinked_by"]["nullable"] is True  # no one has unlinked a live link
     assert "nullable" not in link["linked_by"]
     assert list(document["paths"]["/api/v1/registrations"]["post"]["requestBody"]["content"]) == ["application/json"]
+
+
+def test_credentials_for_an_api_token_are_strings_not_numbers(clerk):
+    signed_in = APIClient()
+    signed_in.force_login(clerk)
+    refused = signed_in.post("/api/v1/auth/token", {"username": 1, "password": 1}, format="json")
+    assert refused.status_code == 400
+    assert refused.json() == {"username": ["Not a valid string."], "password": ["Not a valid string."]}
+    assert signed_in.post("/api/v1/auth/token", {}, format="json").status_code == 201  # the session alone
+    by_password = APIClient().post("/api/v1/auth/token", {"username": clerk.username, "password": 1}, format="json")
+    assert by_password.status_code == 400 and by_password.json() == {"password": ["Not a valid string."]}
+
+
+def test_the_duty_call_steps_are_documented_as_the_three_there_are(document):
+    parameters = document["paths"]["/api/v1/duty-calls/{call_id}/{action}"]["post"]["parameters"]
+    action = next(parameter for parameter in parameters if parameter["name"] == "action")
+    assert sorted(action["schema"]["enum"]) == ["acknowledge", "close", "dispatch"]

@@ -1,20 +1,23 @@
 """The whole API fuzzed against its own OpenAPI schema (schemathesis): every operation of
 /api/schema/, requests generated from the schema (valid ones and invalid ones), sent in process to
-the WSGI application on the test database as a leader (group `admin`) and as a clerk. Each response
-must be no 5xx, carry a documented status code and content type, match the documented body, and an
-invalid request must be refused with a 4xx.
+the WSGI application on the test database as a leader (group `admin`), as a clerk and as an officer
+with duties (assigned to a theft report, on an approved case). Each response must be no 5xx, carry a
+documented status code and content type, match the documented body, and an invalid request must be
+refused with a 4xx.
 
 Sessions sign the requests in (cookie and CSRF token, as a browser would), so the whole middleware
 stack runs as in production. Each operation is one pytest test in its own rolled-back transaction:
 what the fuzzing creates stays in the test database and is gone after the test.
 
 Bounded for `make test`: FUZZ_EXAMPLES generated requests per operation (default 25), each sent as
-both roles, none slower than FUZZ_DEADLINE_MS; FUZZ_COVERAGE=1 adds schemathesis' boundary-value
+every role, none slower than FUZZ_DEADLINE_MS; FUZZ_COVERAGE=1 adds schemathesis' boundary-value
 phase (minutes more). README "Tests" has the measured time.
 """
 
+import datetime
 import json
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +27,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase
@@ -38,16 +42,24 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cases.services import case_link
+from accounts.models import User
+from cases import claims
+from cases.alerts import notifications_create
+from cases.duty import vehicle_arm
+from cases.models import DutyCall, InsuranceClaim, Notification, TheftReport
+from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
 from tests import factories
+from tests.cases.alerting import owner_login, path, send
 from tests.cases.casework import approved_case
+from tests.tracking import factories as tf
 from tests.web.scene import stolen_bike
+from vehicles.models import InsurancePolicy, Plate
 from vehicles.services.registration import vehicle_register
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 DEADLINE_MS = int(os.environ.get("FUZZ_DEADLINE_MS", "5000"))
 COVERAGE = os.environ.get("FUZZ_COVERAGE", "") == "1"  # also the boundary values (several minutes more)
-ROLES = ("admin", "clerk")  # the leader and the counter clerk
+ROLES = ("admin", "clerk", "officer")  # the leader, the counter clerk and an officer with duties
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -100,9 +112,10 @@ def signed_in(settings, request) -> Iterator[dict[str, dict]]:
     request_finished.disconnect(close_old_connections)
     settings.STOLEN_CHECK_RATE_PER_MINUTE = 1_000_000  # the public check's limit is tested on its own
     sessions = {}
-    for role in ROLES:
+    users = {role: factories.user(role) for role in ROLES}  # all of one station (13022901)
+    for role, account in users.items():
         client = Client()
-        client.force_login(factories.user(role))
+        client.force_login(account)
         sessions[role] = {
             "cookies": {
                 django_settings.SESSION_COOKIE_NAME: client.cookies[django_settings.SESSION_COOKIE_NAME].value,
@@ -111,8 +124,7 @@ def signed_in(settings, request) -> Iterator[dict[str, dict]]:
             "headers": {"X-CSRFToken": CSRF_SECRET},
         }
     KNOWN_IDS.clear()
-    if "{" in request.node.name:  # an operation with path parameters: give it records to address
-        KNOWN_IDS.update(seeded_records())
+    KNOWN_IDS.update(seeded_records(users, operation=request.node.name))
     try:
         yield sessions
     finally:
@@ -121,16 +133,49 @@ def signed_in(settings, request) -> Iterator[dict[str, dict]]:
         request_finished.connect(close_old_connections)
 
 
-def seeded_records() -> dict[str, list[int]]:
-    """A stolen bike with its terminal, positions and theft report, a case it is linked to, and a
-    bike registered at the counter without a terminal."""
-    officer = factories.user("officer")
-    bike = stolen_bike(officer)
-    case = approved_case(filer=officer, number="2026-FUZZ-1", officers=[officer])
+# The records an operation reaches, by the first segment of its path after /api/v1/: lists and lookups
+# then answer with real rows (and their bodies are checked against the schema), not only with 404s.
+RECORDS_FOR = {
+    "vehicles": "registry",
+    "terminals": "registry",
+    "theft-reports": "registry",
+    "cases": "registry",
+    "case-links": "registry",
+    "insurance-claims": "claims",
+    "duty-calls": "calls",
+    "my": "calls",
+    "notifications": "notifications",
+}
+
+
+def seeded_records(users: dict[str, User], *, operation: str) -> dict[str, list[int]]:
+    """What the operation's part of the API works on, seeded for the roles that fuzz it."""
+    match = re.search(r"/api/v1/([^/\]]+)", operation)
+    kind = RECORDS_FOR.get(match.group(1) if match else "")
+    if kind == "registry":
+        return registry_records(users)
+    if kind == "claims":
+        return {"claim_id": claim_records(users)}
+    if kind == "calls":
+        return {"call_id": duty_call_records()}
+    if kind == "notifications":
+        return {"notification_id": notification_records(users)}
+    return {}
+
+
+def registry_records(users: dict[str, User]) -> dict[str, list[int]]:
+    """A stolen bike with its terminal, positions and theft report (taken by another officer of the
+    station, the fuzzing officer assigned to it by the leader), an approved case both officers are on
+    with the report linked, and a bike registered at the counter without a terminal."""
+    officer, leader, clerk = users["officer"], users["admin"], users["clerk"]
+    receiving = factories.user("officer")
+    bike = stolen_bike(receiving)
+    report_assign(leader=leader, report_id=bike.report.pk, officers=[officer])
+    case = approved_case(filer=receiving, number="2026-FUZZ-1", officers=[receiving, officer])
     link = case_link(user=officer, case_id=case.pk, report_id=bike.report.pk)
-    clerk = factories.user("clerk")
-    owner, vehicle = factories.owner_data(), factories.vehicle_data()
-    plain = vehicle_register(clerk=clerk, owner=owner, vehicle=vehicle, insurance_consent=True).vehicle
+    plain = vehicle_register(
+        clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
+    ).vehicle
     return {
         "vehicle_id": [bike.vehicle.pk, plain.pk],
         "terminal_id": [bike.terminal.pk],
@@ -138,6 +183,70 @@ def seeded_records() -> dict[str, list[int]]:
         "case_id": [case.pk],
         "link_id": [link.pk],
     }
+
+
+def filed_theft(*, officer: User, clerk: User) -> TheftReport:
+    """An insured bike, registered at the counter, stolen two hours ago and filed as a criminal case
+    (its policy backdated a month, so it covered the bike on the day whatever the hour)."""
+    vehicle = vehicle_register(
+        clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
+    ).vehicle
+    InsurancePolicy.objects.filter(vehicle=vehicle).update(starts_on=timezone.localdate() - datetime.timedelta(days=30))
+    now = timezone.now()
+    report = report_take(
+        user=officer,
+        channel="walk_in",
+        vehicle_query=VehicleQuery(plate=Plate.objects.get(vehicle=vehicle).number),
+        reporter_name="王秀英",
+        reporter_phone="13812345678",
+        last_seen_at=now - datetime.timedelta(hours=10),
+        missing_at=now - datetime.timedelta(hours=2),
+        place_address="玉田县无终街道兴隆路超市门口",
+    )
+    return report_transition(user=officer, report_id=report.pk, to_status="filed_criminal")
+
+
+def claim_records(users: dict[str, User]) -> list[int]:
+    """An insurance claim at each step a request can move it from: eligible (submit), submitted
+    (approve, reject), approved (pay), and paid for a bike found since (settle)."""
+    officer, leader, clerk = users["officer"], users["admin"], users["clerk"]
+    reports = [filed_theft(officer=officer, clerk=clerk) for _ in range(4)]
+    made = claims.claims_make_eligible(now=timezone.now() + datetime.timedelta(days=61))  # 60 days waiting
+    by_report = {claim.report_id: claim for claim in made}
+    eligible, submitted, approved, paid = (by_report[report.pk] for report in reports)
+    documents = list(claims.REQUIRED_DOCUMENTS)
+    for claim in (submitted, approved, paid):
+        claims.claim_submit(user=clerk, claim_id=claim.pk, documents=documents)
+    for claim in (approved, paid):
+        claims.claim_approve(user=leader, claim_id=claim.pk)
+    claims.claim_pay(user=leader, claim_id=paid.pk)
+    report_transition(user=officer, report_id=paid.report_id, to_status="recovered")
+    statuses = dict(InsuranceClaim.objects.filter(pk__in=[c.pk for c in made]).values_list("pk", "status"))
+    assert sorted(statuses.values()) == ["approved", "eligible", "paid", "submitted"], statuses
+    return [eligible.pk, submitted.pk, approved.pk, paid.pk]
+
+
+def duty_call_records() -> list[int]:
+    """A rescue call (SOS) from a bike of the station, in its duty room, and the displacement call
+    of an armed bike of the station that rode off."""
+    now = timezone.now().replace(microsecond=0)
+    rescued, armed = tf.terminal(), tf.terminal()
+    send(rescued, tf.fix(0, base=now - datetime.timedelta(minutes=1), alarms=("sos",)))
+    send(armed, tf.fix(0, base=now - datetime.timedelta(minutes=2), speed=0))  # parked
+    vehicle_arm(user=owner_login(armed), vehicle_id=armed.vehicle_id, armed=True)
+    send(armed, *path(now + datetime.timedelta(seconds=1), range(3)))  # then 340 m in three minutes
+    calls = list(DutyCall.objects.order_by("pk").values_list("pk", "kind"))
+    assert sorted(kind for _pk, kind in calls) == ["displacement", "rescue"], calls
+    return [pk for pk, _kind in calls]
+
+
+def notification_records(users: dict[str, User]) -> list[int]:
+    """Two notifications for each role (of a sighting and a claim), one of them read."""
+    for role, user in users.items():
+        notifications_create(users=[user], kind="sighting", title=f"Stolen bike seen ({role})", link="/map/")
+        notifications_create(users=[user], kind="claim", title=f"Claim eligible ({role})", link="/claims/")
+        Notification.objects.filter(user=user, kind="claim").update(read_at=timezone.now())
+    return list(Notification.objects.filter(user__in=users.values()).order_by("pk").values_list("pk", flat=True))
 
 
 @pytest.mark.django_db

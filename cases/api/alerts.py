@@ -315,7 +315,12 @@ class DutyCallActionApi(APIView):
 
     permission_classes = [CanHandleCalls]
 
-    @extend_schema(request=DutyNoteInput, responses={200: DutyCallOutput}, operation_id="duty_call_step")
+    @extend_schema(
+        parameters=[OpenApiParameter("action", str, OpenApiParameter.PATH, enum=list(duty.ACTIONS))],
+        request=DutyNoteInput,
+        responses={200: DutyCallOutput},
+        operation_id="duty_call_step",
+    )
     def post(self, request: Request, call_id: int, action: str) -> Response:
         v = _parse(DutyNoteInput(), request.data)
         call = duty.duty_call_act(user=request.user, call_id=call_id, action=action, note=v["note"])
