@@ -159,6 +159,9 @@ phase_django() {
     fi
     log "django: migrate"
     "$py" manage.py migrate --noinput
+    # Before any retention run: the first refresh counts every alarm and rescue call still kept.
+    log "django: statistics rollups"
+    "$py" manage.py stats_rollups
     log "django: collectstatic"
     "$py" manage.py collectstatic --noinput -v 0
 }

@@ -8,6 +8,10 @@ APP = {
     "stats_registrationday": deletes(_ROLLUP),
     "stats_platedcount": deletes(_ROLLUP),
     "stats_theftmonth": deletes(_ROLLUP),
+    # Daily counts that outlive the alarms and duty calls retention removes: the refresh upserts
+    # them (zero for a count that went away) and never deletes, so the application cannot erase them.
+    "stats_alarmday": READ_WRITE,
+    "stats_rescueday": READ_WRITE,
     "stats_rollupstate": READ_WRITE,
     "stats_plateestimate": deletes(_ESTIMATE),
     "stats_stationarea": deletes(_ESTIMATE),

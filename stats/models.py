@@ -1,6 +1,7 @@
 """Statistics: plate-count estimates entered by admins, station areas, and the rollup tables that
-keep the dashboard fast at county scale. Rollups are derived data: `stats.rollups` rebuilds them
-from the source tables at any time, so they never hold anything that is not elsewhere.
+keep the dashboard fast at county scale. Most rollups are derived data: `stats.rollups` rebuilds
+them from the source tables at any time. AlarmDay and RescueDay also keep the daily counts of
+alarms and rescue calls after retention has removed the rows themselves.
 """
 
 from django.conf import settings
@@ -136,12 +137,62 @@ class TheftMonth(models.Model):
         return f"{self.month:%Y-%m} {self.station_id}: {self.reported}"
 
 
+class AlarmDay(models.Model):
+    """Alarms per county day of the alarm, kind and the bike's registering station (none: an alarm
+    of no registered bike), with those handled (acknowledged or closed). Counts only: no position,
+    no bike, no person.
+
+    Not derived data like the rollups above: retention removes alarms after ALARM_RETENTION_DAYS,
+    and from then on this is the only record of a day's figures. The beat task recounts the days
+    whose alarms are all still kept; older days are final (`RollupState.final_before`).
+    """
+
+    day = models.DateField()
+    # PROTECT: the counts outlive the alarms; a station with history is not deleted with them.
+    station = models.ForeignKey(Station, models.PROTECT, null=True, related_name="+")
+    kind = models.CharField(max_length=40)
+    alarms = models.PositiveIntegerField()
+    handled = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # The refresh upserts on it (stats.rollups.ALARM_DAYS_UPSERT); readers take a period's days.
+            models.UniqueConstraint(fields=["day", "station", "kind"], name="alarmday_uniq", nulls_distinct=False)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.station_id} {self.kind}: {self.alarms}"
+
+
+class RescueDay(models.Model):
+    """Rescue duty calls per county day they were raised and station: how many, how many answered
+    (acknowledged), and every answered call's minutes to answer (for exact pooled medians). Counts
+    only, like AlarmDay, and like it the only record of a day once retention removed its calls
+    (DUTY_CALL_RETENTION_DAYS)."""
+
+    day = models.DateField()
+    station = models.ForeignKey(Station, models.PROTECT, related_name="+")
+    calls = models.PositiveIntegerField()
+    answered = models.PositiveIntegerField()
+    answer_minutes = ArrayField(models.FloatField(), default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "station"], name="rescueday_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.station_id}: {self.calls}"
+
+
 class RollupState(models.Model):
     """One row per rollup: what it covers and when it was last rebuilt."""
 
     name = models.CharField(max_length=40, primary_key=True)
     complete_through = models.DateField(null=True)
     refreshed_at = models.DateTimeField(null=True)
+    # Daily counts of a table that retention trims (AlarmDay, RescueDay): days before this one are
+    # final, never lowered by a recount, since retention may already have removed some of their
+    # rows. It only moves forward, also when the table's period is raised.
+    final_before = models.DateField(null=True)
 
     def __str__(self) -> str:
         return self.name

@@ -11,6 +11,15 @@
   Owners move and bikes change hands, so this snapshot is rebuilt whole on every refresh (about a
   second at a million bikes); pages show its time.
 
+- AlarmDay, RescueDay: alarms per day, kind and station; rescue calls per day and station. Unlike
+  the others these outlive their source: retention removes alarms and duty calls after their
+  period (ALARM_RETENTION_DAYS, DUTY_CALL_RETENTION_DAYS), and the daily counts then stand for the
+  rows. Each refresh recounts every day whose rows are surely all still kept (so a late alarm or
+  one handled since shows after the next run) and the closed days not counted yet; older days are
+  final (`RollupState.final_before`, which only moves forward): a recount, which would miss the
+  removed rows, never lowers them. Readers take the days up to `complete_through` from the rollup
+  and later days live. The runtime role upserts these rows and may not delete them.
+
 `rollups_refresh()` is what the beat task runs. Events dated in the past that arrive later (a bulk
 import, seed_demo) are noticed by comparing the rollup's total with the events table's, and the
 refresh then starts over; `rollups_rebuild()` (manage.py stats_rollups --rebuild) does it at once.
@@ -19,10 +28,13 @@ refresh then starts over; `rollups_rebuild()` (manage.py stats_rollups --rebuild
 import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
+from cases.models import DutyCall
 from stats.models import RollupState
+from tracking.models import Alarm
+from tracking.retention import retention_days, retention_declared
 
 REGISTRATIONS = "registrations"
 PLATED = "plated"
@@ -163,13 +175,136 @@ def thefts_refresh() -> None:
         state.save()
 
 
+# --- counts that outlive their rows (alarms, rescue calls) ---------------------------------------
+
+ALARMS = "alarms"
+RESCUES = "rescues"
+
+ALARM_STATUSES = [s.value for s in Alarm.Status]
+# Alarms per county day, registering station of the bike (NULL: no registered bike) and kind.
+# Shared by the refresh (all stations and kinds) and the live reading of the days after the rollup
+# (stats.selectors), so both count alike.
+ALARM_DAYS_SQL = """
+    SELECT (a.at AT TIME ZONE %(tz)s)::date AS day, v.station_id, a.kind,
+           count(*) AS alarms, count(*) FILTER (WHERE a.status <> 'new') AS handled
+    FROM tracking_alarm a LEFT JOIN vehicles_vehicle v ON v.id = a.vehicle_id
+    -- status = ANY (every status) lets alarm_status_at_idx serve a short time range, the live day
+    -- of a dashboard request, instead of a scan of every alarm.
+    WHERE a.status = ANY(%(statuses)s::text[]) AND a.at >= %(since)s AND a.at < %(until)s
+      AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+      AND (%(kinds)s::text[] IS NULL OR a.kind = ANY(%(kinds)s::text[]))
+    GROUP BY 1, 2, 3
+"""
+# Rescue duty calls per county day raised and station, with every answered call's minutes.
+RESCUE_DAYS_SQL = """
+    SELECT (d.raised_at AT TIME ZONE %(tz)s)::date AS day, d.station_id,
+           count(*) AS calls, count(d.acknowledged_at) AS answered,
+           coalesce(array_agg(extract(epoch FROM d.acknowledged_at - d.raised_at)::float8 / 60.0
+                              ORDER BY d.acknowledged_at - d.raised_at)
+                    FILTER (WHERE d.acknowledged_at IS NOT NULL), '{}') AS answer_minutes
+    FROM cases_dutycall d
+    WHERE d.kind = 'rescue' AND d.raised_at >= %(since)s AND d.raised_at < %(until)s
+      AND (%(station)s::bigint IS NULL OR d.station_id = %(station)s)
+    GROUP BY 1, 2
+"""
+# Recounted days (from %(open_from)s) take the recount; final days only a larger one (rows of a
+# final day can only have gone, by retention, or come, by an import). Rows the recount no longer
+# has (a bike moved to another station) drop to zero: the runtime role may not delete here.
+# Unchanged rows are not written again.
+ALARM_DAYS_UPSERT = f"""
+    WITH c AS MATERIALIZED ({ALARM_DAYS_SQL}),
+    gone AS (
+        UPDATE stats_alarmday s SET alarms = 0, handled = 0
+        WHERE s.day >= %(open_from)s AND s.day <= %(last)s AND s.alarms > 0
+          AND NOT EXISTS (SELECT 1 FROM c WHERE c.day = s.day AND c.kind = s.kind
+                          AND c.station_id IS NOT DISTINCT FROM s.station_id)
+    )
+    INSERT INTO stats_alarmday AS s (day, station_id, kind, alarms, handled)
+    SELECT day, station_id, kind, alarms, handled FROM c
+    ON CONFLICT (day, station_id, kind) DO UPDATE SET alarms = excluded.alarms, handled = excluded.handled
+    WHERE (s.alarms, s.handled) IS DISTINCT FROM (excluded.alarms, excluded.handled)
+      AND (excluded.day >= %(open_from)s OR (excluded.alarms, excluded.handled) > (s.alarms, s.handled))
+"""  # noqa: S608 (constants)
+RESCUE_DAYS_UPSERT = f"""
+    WITH c AS MATERIALIZED ({RESCUE_DAYS_SQL}),
+    gone AS (
+        UPDATE stats_rescueday s SET calls = 0, answered = 0, answer_minutes = '{{}}'
+        WHERE s.day >= %(open_from)s AND s.day <= %(last)s AND s.calls > 0
+          AND NOT EXISTS (SELECT 1 FROM c WHERE c.day = s.day AND c.station_id = s.station_id)
+    )
+    INSERT INTO stats_rescueday AS s (day, station_id, calls, answered, answer_minutes)
+    SELECT day, station_id, calls, answered, answer_minutes FROM c
+    ON CONFLICT (day, station_id) DO UPDATE
+        SET calls = excluded.calls, answered = excluded.answered, answer_minutes = excluded.answer_minutes
+    WHERE (s.calls, s.answered, s.answer_minutes)
+          IS DISTINCT FROM (excluded.calls, excluded.answered, excluded.answer_minutes)
+      AND (excluded.day >= %(open_from)s OR (excluded.calls, excluded.answered) > (s.calls, s.answered))
+"""  # noqa: S608 (constants)
+# Which rollup counts which table (its retention rule says how long the rows are kept).
+DAILY_COUNTS: dict[str, tuple[str, type[models.Model]]] = {
+    ALARMS: (ALARM_DAYS_UPSERT, Alarm),
+    RESCUES: (RESCUE_DAYS_UPSERT, DutyCall),
+}
+
+
+def open_from(model: type[models.Model], *, now: datetime.datetime | None = None) -> datetime.date:
+    """The first day whose rows of `model` are all surely still kept. Retention removes rows older
+    than the table's period (as tracking.retention reads it), whose cutoff falls on some day; the
+    day after it is whole, and the one after that stays whole should a retention run start while
+    the recount is under way."""
+    rule = next(rule for rule in retention_declared().rules if rule.model is model)
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=retention_days(rule))
+    return timezone.localdate(cutoff) + datetime.timedelta(days=2)
+
+
+def daily_counts_refresh(name: str, *, today: datetime.date | None = None, full: bool = False) -> datetime.date:
+    """Recount AlarmDay (name ALARMS) or RescueDay (RESCUES) up to yesterday: the days still whole
+    and the closed days not counted yet; `full` (and the first run: the backfill) counts every day
+    there are rows for, final days taking only larger figures. Returns the last complete day."""
+    upsert, model = DAILY_COUNTS[name]
+    today = today or timezone.localdate()
+    last = today - datetime.timedelta(days=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        state, _ = RollupState.objects.select_for_update().get_or_create(name=name)
+        first_open = max(open_from(model), state.final_before or datetime.date.min)
+        if full or state.complete_through is None:
+            since = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
+        else:
+            since = day_start(min(first_open, state.complete_through + datetime.timedelta(days=1)))
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(
+            upsert,
+            {
+                "tz": settings.TIME_ZONE,
+                "since": since,
+                "until": day_start(last + datetime.timedelta(days=1)),
+                "station": None,
+                "kinds": None,
+                "statuses": ALARM_STATUSES,
+                "open_from": first_open,
+                "last": last,
+            },
+        )
+        state.final_before = first_open
+        state.complete_through = last
+        state.refreshed_at = timezone.now()
+        state.save()
+    return last
+
+
 def rollups_refresh(*, today: datetime.date | None = None) -> None:
     registrations_refresh(today=today)
     plated_refresh()
     thefts_refresh()
+    daily_counts_refresh(ALARMS, today=today)
+    daily_counts_refresh(RESCUES, today=today)
 
 
 def rollups_rebuild(*, today: datetime.date | None = None) -> None:
+    """Everything from the source tables, after an import or seed_demo_activity. The alarm and
+    rescue days recount every day; final days only ever take larger figures."""
     registrations_refresh(today=today, rebuild=True)
     plated_refresh()
     thefts_refresh()
+    daily_counts_refresh(ALARMS, today=today, full=True)
+    daily_counts_refresh(RESCUES, today=today, full=True)

@@ -21,7 +21,19 @@ from django.utils.translation import pgettext_lazy
 from accounts.models import Station, Township
 from stats.models import PlatedCount, PlateEstimate, RollupState, StationArea, TheftMonth
 from stats.params import Filters, Period
-from stats.rollups import LATE_COMMIT_MARGIN, PLATED, REGISTRATIONS, THEFT_MONTHS_SQL, THEFTS, day_start
+from stats.rollups import (
+    ALARM_DAYS_SQL,
+    ALARM_STATUSES,
+    ALARMS,
+    LATE_COMMIT_MARGIN,
+    PLATED,
+    REGISTRATIONS,
+    RESCUE_DAYS_SQL,
+    RESCUES,
+    THEFT_MONTHS_SQL,
+    THEFTS,
+    day_start,
+)
 from vehicles.models import RegistrationEvent
 
 # Metric projection for the hotspot grid: WGS 84 / UTM zone 50N covers 114°E-120°E, the demo
@@ -443,20 +455,50 @@ def _next_month(day: datetime.date) -> datetime.date:
 # --- alarms, cases, rescues ------------------------------------------------------------------------
 
 
+def _rolled_and_live(name: str, period: Period) -> dict[str, Any]:
+    """The days of the period a daily rollup holds (first..rolled_last) and the time range read
+    live after them (since..until): they meet at the rollup's last complete day, so no row is
+    counted twice. Without a rollup yet, everything is live."""
+    state = _state(name)
+    complete = state.complete_through if state and state.complete_through else None
+    if complete is None:
+        rolled_last, live_from = period.start - datetime.timedelta(days=1), period.start
+    else:
+        rolled_last = min(period.end, complete)
+        live_from = max(period.start, complete + datetime.timedelta(days=1))
+    return {
+        "first": period.start,
+        "rolled_last": rolled_last,
+        "since": day_start(live_from),
+        "until": day_start(period.end + datetime.timedelta(days=1)),
+        "tz": settings.TIME_ZONE,
+    }
+
+
 def alarms_by_kind(filters: Filters) -> Table:
     """Terminal and derived alarms per month and kind; station = the bike's registering station.
-    Rows with an empty month are the kind's total over the period."""
-    params = {**_bounds(filters.period), "station": filters.station.pk if filters.station else None}
-    sql = """
-        SELECT date_trunc('month', a.at AT TIME ZONE %(tz)s)::date AS month, a.kind, count(*) AS alarms,
-               count(*) FILTER (WHERE a.status <> 'new') AS handled
-        FROM tracking_alarm a
-        LEFT JOIN vehicles_vehicle v ON v.id = a.vehicle_id
-        WHERE a.at >= %(since)s AND a.at < %(until)s
-          AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+    Rows with an empty month are the kind's total over the period. Closed days come from AlarmDay,
+    which keeps them after retention removed the alarms; the days since are counted live."""
+    params = {
+        **_rolled_and_live(ALARMS, filters.period),
+        "station": filters.station.pk if filters.station else None,
+        "kinds": None,
+        "statuses": ALARM_STATUSES,
+    }
+    sql = f"""
+        WITH d AS (
+            SELECT day, station_id, kind, alarms, handled FROM stats_alarmday
+            WHERE day >= %(first)s AND day <= %(rolled_last)s
+              AND (%(station)s::bigint IS NULL OR station_id = %(station)s)
+            UNION ALL
+            SELECT * FROM ({ALARM_DAYS_SQL}) AS live
+        )
+        SELECT date_trunc('month', day)::date AS month, kind, sum(alarms)::int AS alarms, sum(handled)::int AS handled
+        FROM d
         GROUP BY GROUPING SETS ((1, 2), (2))
+        HAVING sum(alarms) > 0
         ORDER BY 1 NULLS LAST, 2
-    """
+    """  # noqa: S608 (constants)
     rows = [
         {
             "month": r["month"].isoformat()[:7] if r["month"] else None,
@@ -535,39 +577,52 @@ RESCUE_ALARM_KINDS = ["sos", "fall", "collision", "rollover"]
 def rescues_monthly(filters: Filters) -> Table:
     """SOS/fall calls per month and station: rescue duty calls raised and answered (acknowledged),
     median minutes to answer; plus the SOS/fall/collision alarms terminals sent, which exist even
-    where no duty call was raised."""
-    params = {
-        **_bounds(filters.period),
-        "station": filters.station.pk if filters.station else None,
-        "kinds": RESCUE_ALARM_KINDS,
-    }
-    sql = """
-        WITH calls AS (
-            SELECT date_trunc('month', d.raised_at AT TIME ZONE %(tz)s)::date AS month, d.station_id,
-                   count(*) AS calls, count(d.acknowledged_at) AS answered,
-                   percentile_cont(0.5) WITHIN GROUP (
-                       ORDER BY extract(epoch FROM d.acknowledged_at - d.raised_at) / 60.0) AS median_minutes
-            FROM cases_dutycall d
-            WHERE d.kind = 'rescue' AND d.raised_at >= %(since)s AND d.raised_at < %(until)s
-              AND (%(station)s::bigint IS NULL OR d.station_id = %(station)s)
-            GROUP BY 1, 2
+    where no duty call was raised. Closed days come from RescueDay and AlarmDay (kept after
+    retention removed the calls and alarms), the days since are counted live."""
+    station_id = filters.station.pk if filters.station else None
+    calls_sql = f"""
+        WITH c AS (
+            SELECT day, station_id, calls, answered, answer_minutes FROM stats_rescueday
+            WHERE day >= %(first)s AND day <= %(rolled_last)s
+              AND (%(station)s::bigint IS NULL OR station_id = %(station)s)
+            UNION ALL
+            SELECT * FROM ({RESCUE_DAYS_SQL}) AS live
         ),
-        alarms AS (
-            SELECT date_trunc('month', a.at AT TIME ZONE %(tz)s)::date AS month, v.station_id, count(*) AS alarms
-            FROM tracking_alarm a JOIN vehicles_vehicle v ON v.id = a.vehicle_id
-            WHERE a.kind = ANY(%(kinds)s) AND a.at >= %(since)s AND a.at < %(until)s
-              AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+        medians AS (
+            SELECT date_trunc('month', c.day)::date AS month, c.station_id,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY m) AS median_minutes
+            FROM c CROSS JOIN LATERAL unnest(c.answer_minutes) AS m
             GROUP BY 1, 2
         )
-        SELECT coalesce(c.month, a.month) AS month, coalesce(c.station_id, a.station_id) AS station_id,
-               coalesce(c.calls, 0) AS calls, coalesce(c.answered, 0) AS answered, c.median_minutes,
-               coalesce(a.alarms, 0) AS alarms
-        FROM calls c FULL JOIN alarms a ON a.month = c.month AND a.station_id = c.station_id
-        ORDER BY 1, 2
-    """
+        SELECT t.month, t.station_id, t.calls, t.answered, medians.median_minutes
+        FROM (SELECT date_trunc('month', day)::date AS month, station_id,
+                     sum(calls)::int AS calls, sum(answered)::int AS answered
+              FROM c GROUP BY 1, 2 HAVING sum(calls) > 0) AS t
+        LEFT JOIN medians ON medians.month = t.month AND medians.station_id = t.station_id
+    """  # noqa: S608 (constants)
+    alarms_sql = f"""
+        WITH a AS (
+            SELECT day, station_id, alarms FROM stats_alarmday
+            WHERE kind = ANY(%(kinds)s::text[]) AND station_id IS NOT NULL
+              AND day >= %(first)s AND day <= %(rolled_last)s
+              AND (%(station)s::bigint IS NULL OR station_id = %(station)s)
+            UNION ALL
+            SELECT day, station_id, alarms FROM ({ALARM_DAYS_SQL}) AS live WHERE station_id IS NOT NULL
+        )
+        SELECT date_trunc('month', day)::date AS month, station_id, sum(alarms)::int AS alarms
+        FROM a GROUP BY 1, 2 HAVING sum(alarms) > 0
+    """  # noqa: S608 (constants)
+    common = {"station": station_id, "kinds": RESCUE_ALARM_KINDS, "statuses": ALARM_STATUSES}
+    merged: dict[tuple[datetime.date, int], dict[str, Any]] = {}
+    for r in _fetch(calls_sql, {**_rolled_and_live(RESCUES, filters.period), **common}):
+        merged[(r["month"], r["station_id"])] = {**r, "alarms": 0}
+    for r in _fetch(alarms_sql, {**_rolled_and_live(ALARMS, filters.period), **common}):
+        key = (r["month"], r["station_id"])
+        empty = {"month": key[0], "station_id": key[1], "calls": 0, "answered": 0, "median_minutes": None}
+        merged.setdefault(key, empty)["alarms"] = r["alarms"]
     stations = _stations()
     rows = []
-    for r in _fetch(sql, params):
+    for _key, r in sorted(merged.items()):
         station = stations[r["station_id"]]
         rows.append(
             {

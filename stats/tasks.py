@@ -5,5 +5,6 @@ from stats.rollups import rollups_refresh
 
 @shared_task(ignore_result=True)
 def refresh_rollups() -> None:
-    """Beat: closed days into RegistrationDay, a fresh PlatedCount snapshot (stats.rollups)."""
+    """Beat: closed days into RegistrationDay, fresh PlatedCount and TheftMonth, and the alarm and
+    rescue days recounted while their rows are still kept (stats.rollups)."""
     rollups_refresh()
