@@ -1,4 +1,6 @@
 import os
+import zlib
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
@@ -8,6 +10,18 @@ from rest_framework.test import APIClient
 from accounts.security_policy import policy_cache_drop
 from tests import factories
 from tests.tracking.gateway_harness import GatewayProcess, database_url
+
+
+def pytest_configure(config):
+    """The cache of each test database in a Redis database of its own (1-15, from the test database's
+    name): tests that call cache.clear() empty that one only, not the rate limits, policy cache or
+    broker of another suite running beside them on this machine (database 0 stays the broker's)."""
+    if os.environ.get("CACHE_URL"):
+        return
+    name = os.environ.get("TEST_DATABASE_NAME") or "test_ebike"
+    number = 1 + zlib.crc32(name.encode()) % 15
+    parts = urlsplit(settings.REDIS_URL)
+    settings.CACHES["default"]["LOCATION"] = urlunsplit(parts._replace(path=f"/{number}"))
 
 
 @pytest.fixture
