@@ -187,8 +187,9 @@ def seed_terminals(target: int, user_id: int) -> int:
         execute(f"UPDATE bench_fit SET imei = {body} || {luhn_sql(body)}::text")
         execute(
             """
-            INSERT INTO tracking_terminal (imei, protocol, source, sim_iccid, phone, auth_code, heartbeat_interval_s,
-                positioning_enabled, armed, consent_at, vehicle_id, active, created_at, last_seen_at)
+            INSERT INTO tracking_terminal (imei, protocol, source, sim_iccid, phone, auth_code_digest,
+                heartbeat_interval_s, positioning_enabled, armed, consent_at, vehicle_id, active, created_at,
+                last_seen_at)
             SELECT imei, 'gt06', 'aftermarket', '', '', '', 300, true, false, registered_at,
                    CASE WHEN status <> 'deregistered' THEN vehicle_id END, status <> 'deregistered',
                    registered_at, NULL
@@ -475,7 +476,7 @@ def seed_trajectory(days: int, user_id: int, rng: random.Random) -> tuple[int, d
             )
             terminal_id = scalar(
                 """
-                INSERT INTO tracking_terminal (imei, protocol, source, sim_iccid, phone, auth_code,
+                INSERT INTO tracking_terminal (imei, protocol, source, sim_iccid, phone, auth_code_digest,
                     heartbeat_interval_s, positioning_enabled, armed, consent_at, vehicle_id, active, created_at)
                 VALUES (%s, 'gt06', 'aftermarket', '', '', '', 300, true, false, %s, %s, true, %s) RETURNING id
                 """,

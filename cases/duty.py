@@ -11,7 +11,10 @@ Redis or worker outage:
 - displacement: an armed bike's position lies ARMED_DISPLACEMENT_METRES or more from where it was
   when armed (a derived "displacement" alarm is stored first), its terminal reports "movement" or
   "stolen" (its own defence mode), or it reports "power_cut" while armed;
-- rescue: the terminal reports "sos", "fall", "collision" or "rollover".
+- rescue: the terminal reports "sos", "fall", "collision" or "rollover";
+- conflict: the gateway found two live sessions of the bike's terminal (tracking.gateway.leases), or
+  a JT/T 808 terminal registered a second time: someone may be sending as that bike. The call's
+  note says from which addresses (the alarm's note).
 
 One open call per bike and kind (a database constraint): more alarms while a call is open belong
 to it. Alarms that were already older than DUTY_ALARM_MAX_AGE_MINUTES when they arrived (replayed
@@ -52,6 +55,7 @@ RESCUE_ALARMS = ["sos", "fall", "collision", "rollover"]
 DEFENCE_ALARMS = ["movement", "stolen"]
 # A displacement only while the owner has armed the bike (an unarmed bike's battery is swapped daily).
 ARMED_ALARMS = ["power_cut"]
+CONFLICT_ALARMS = ["terminal_conflict"]
 
 OPEN_STATUSES = [
     DutyCall.Status.NEW,
@@ -123,18 +127,21 @@ _CALLS_SQL = """
 INSERT INTO cases_dutycall (kind, station_id, alarm_id, vehicle_id, point, raised_at, status, note, created_at,
                             owner_answer)
 SELECT DISTINCT ON (a.vehicle_id, k.kind)
-       k.kind, v.station_id, a.id, a.vehicle_id, COALESCE(a.point, lp.point), a.at, 'new', '', now(), ''
+       k.kind, v.station_id, a.id, a.vehicle_id, COALESCE(a.point, lp.point), a.at, 'new',
+       CASE WHEN k.kind = 'conflict' THEN a.note ELSE '' END, now(), ''
 FROM tracking_alarm a
 JOIN tracking_terminal t ON t.id = a.terminal_id
 JOIN vehicles_vehicle v ON v.id = a.vehicle_id
 LEFT JOIN tracking_lastposition lp ON lp.terminal_id = a.terminal_id
 CROSS JOIN LATERAL (
-    SELECT CASE WHEN a.kind = ANY(%(rescue)s) THEN 'rescue' ELSE 'displacement' END AS kind
+    SELECT CASE WHEN a.kind = ANY(%(rescue)s) THEN 'rescue'
+                WHEN a.kind = ANY(%(conflict)s) THEN 'conflict' ELSE 'displacement' END AS kind
 ) k
 WHERE a.terminal_id = ANY(%(ids)s) AND a.at BETWEEN %(first)s AND %(last)s
-  AND a.at >= a.received_at - %(max_age)s
+  AND (a.at >= a.received_at - %(max_age)s OR a.kind = ANY(%(conflict)s))
   AND (
       (a.source = 'terminal' AND a.kind = ANY(%(rescue)s))
+      OR a.kind = ANY(%(conflict)s)
       OR (v.status = 'registered' AND (
           (a.source = 'derived' AND a.kind = 'displacement')
           OR (a.source = 'terminal' AND a.kind = ANY(%(defence)s))
@@ -163,6 +170,7 @@ def duty_calls_raise(batch: Batch) -> list[int]:
         "rescue": RESCUE_ALARMS,
         "defence": DEFENCE_ALARMS,
         "armed": ARMED_ALARMS,
+        "conflict": CONFLICT_ALARMS,
         "max_age": datetime.timedelta(minutes=settings.DUTY_ALARM_MAX_AGE_MINUTES),
     }
     with transaction.atomic(), connection.cursor() as cursor:
@@ -186,6 +194,9 @@ def _announce(call: DutyCall) -> None:
         if call.kind == DutyCall.Kind.RESCUE:
             title = _("Rescue call: %(plate)s (%(alarm)s)") % {"plate": plate, "alarm": alarm_kind}
             kind = Notification.Kind.RESCUE
+        elif call.kind == DutyCall.Kind.CONFLICT:
+            title = _("Terminal conflict on %(plate)s: is someone sending as this bike?") % {"plate": plate}
+            kind = Notification.Kind.CONFLICT
         else:
             title = _("Armed bike %(plate)s moved or lost power") % {"plate": plate}
             kind = Notification.Kind.DISPLACEMENT

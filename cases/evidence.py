@@ -47,7 +47,7 @@ from cases import duties, tracing
 from cases.models import MISSING_STATUSES, Case, CaseLink, InsuranceClaim, ReportTransition, TheftReport
 from cases.trajectory_access import Access, evidence_access
 from ebike_registry.canonical import canonical_json
-from tracking.models import TerminalInstallation
+from tracking.models import TerminalInstallation, TerminalSession
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
 from vehicles.services.problems import Problems
@@ -370,6 +370,7 @@ def _trajectory(vehicle_id: int, since: datetime.datetime, until: datetime.datet
                         "course": None if p.course is None else round(p.course, 1),
                         "valid": p.valid,
                         "outlier": p.outlier,
+                        "session": p.session_id,
                     }
                 )
             if len(points) >= settings.EVIDENCE_MAX_POINTS:
@@ -388,6 +389,27 @@ def _trajectory(vehicle_id: int, since: datetime.datetime, until: datetime.datet
         "truncated": truncated,
         "points": points[: settings.EVIDENCE_MAX_POINTS],
     }
+
+
+def _sessions(trajectories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gateway connections the bundle's points came in on: which address sent each position
+    (behind the bureau's proxy, the address it reported, and the proxy's own)."""
+    ids = {p["session"] for track in trajectories for p in track["points"] if p["session"] is not None}
+    return [
+        {
+            "id": s.pk,
+            "terminal": s.terminal.imei,
+            "protocol": s.protocol,
+            "remote_address": s.remote_address,
+            "remote_port": s.remote_port,
+            "via_address": s.via_address,
+            "node": s.node,
+            "started_at": _iso(s.started_at),
+            "ended_at": _iso(s.ended_at),
+            "end_reason": s.end_reason,
+        }
+        for s in TerminalSession.objects.filter(pk__in=ids).select_related("terminal").order_by("started_at", "pk")
+    ]
 
 
 def _stops(vehicle_id: int, since: datetime.datetime, until: datetime.datetime) -> list[dict[str, Any]]:
@@ -510,6 +532,7 @@ def _build(*, user: User, scope: Scope, reason: str, fmt: str, ip: str | None, a
         "vehicles": [_vehicle_record(v, full_identity=full_identity) for v in scope.vehicles],
         "trajectories": trajectories,
         "stops": stops,
+        "sessions": _sessions(trajectories),
         "audit": _audit_trail(scope),
     }
     key = signing_key()

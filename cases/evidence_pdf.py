@@ -263,6 +263,26 @@ def render_pdf(bundle: Bundle) -> bytes:
             )
         )
 
+    if content.get("sessions"):
+        story.append(_p(_("Where the positions came from: the terminals' gateway connections"), HEADING))
+        story.append(
+            _list(
+                [_("Session"), _("Terminal"), _("Remote address"), _("Via proxy"), _("Logged in"), _("Ended")],
+                [
+                    [
+                        s["id"],
+                        s["terminal"],
+                        f"{s['remote_address']}:{s['remote_port']}",
+                        s["via_address"] or "",
+                        _time(s["started_at"]),
+                        _time(s["ended_at"]),
+                    ]
+                    for s in content["sessions"]
+                ],
+                [18, 32, 40, 28, 32, 32],
+            )
+        )
+
     story.append(_p(_("Stops"), HEADING))
     story.append(
         _list(

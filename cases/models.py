@@ -272,6 +272,7 @@ class Notification(models.Model):
         SIGHTING = "sighting", _("stolen bike sighted")
         DISPLACEMENT = "displacement", _("armed bike moved or lost power")
         RESCUE = "rescue", _("rescue call (SOS, fall, collision)")
+        CONFLICT = "conflict", _("terminal conflict")
         CLAIM = "claim", _("insurance claim")
         REVIEW = "review", _("looks on a stated reason to review")
         SECURITY = "security", _("security alert")
@@ -309,6 +310,8 @@ class DutyCall(models.Model):
     class Kind(models.TextChoices):
         DISPLACEMENT = "displacement", _("armed bike moved or lost power")
         RESCUE = "rescue", _("rescue call")
+        # Two live gateway sessions of one terminal, or a second JT/T 808 registration: a clone?
+        CONFLICT = "conflict", _("terminal conflict (cloned identity?)")
 
     class Status(models.TextChoices):
         NEW = "new", _("new")

@@ -284,6 +284,7 @@ class TrackPoint:
     course: float | None
     valid: bool
     outlier: bool
+    session_id: int | None = None  # the gateway connection it came in on (tracking.TerminalSession)
 
 
 @dataclass
@@ -422,7 +423,8 @@ def _points_page(cursor: Any, windows: list[Window], *, after: datetime.datetime
         if after is not None and after >= window.start:
             start, op = after, ">"
         cursor.execute(
-            "SELECT device_time, ST_Y(point::geometry), ST_X(point::geometry), speed_kmh, course, valid, outlier "  # noqa: S608 (op is ">" or ">=")
+            "SELECT device_time, ST_Y(point::geometry), ST_X(point::geometry), speed_kmh, course, valid, outlier, "  # noqa: S608 (op is ">" or ">=")
+            "session_id "
             f"FROM tracking_ping WHERE terminal_id = %s AND device_time {op} %s AND device_time < %s "
             "ORDER BY device_time LIMIT %s",
             [window.terminal_id, start, window.end, cap - len(points)],

@@ -184,6 +184,7 @@ MATRIX: dict[str, set[str]] = {
     "township-list": STAFF | {SYSADMIN},
     "tracing-near": OFFICERS | {LEADER},
     "tracking:fit": {CLERK, LEADER},
+    "tracking:identity": {CLERK, LEADER},
     "vehicle-change": {CLERK, LEADER},
     "vehicle-correct": {CLERK, LEADER},
     "vehicle-deregister": {CLERK, LEADER},

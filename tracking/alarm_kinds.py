@@ -1,6 +1,7 @@
 """How alarm kinds read to people. Alarm.kind holds the decoders' names (tracking.protocols: GT06
-alarm codes and status bits, JT/T 808 alarm bits) and the derived ones; the ones officers and
-owners meet get a label, any other shows as stored."""
+alarm codes and status bits, JT/T 808 alarm bits; tracking.ingest.TERMINAL_ALARMS, any other name a
+terminal sends is `other`) and the derived ones; the ones officers and owners meet get a label, any
+other shows as stored."""
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +27,9 @@ LABELS: dict[str, Promise] = {
     "offline": _("terminal offline"),
     "displacement": _("armed bike moved"),
     "sighting": _("stolen bike sighted"),
+    # A name a terminal sent that is not ours (tracking.ingest.alarm_kinds): its text is in the note.
+    "other": _("other alarm (see note)"),
+    "terminal_conflict": _("terminal conflict: two live sessions or a second registration"),
 }
 
 

@@ -5,7 +5,7 @@ positions, terminal alarms and an outbox row per batch: nothing else. Dropping o
 trimming them and deleting old cells (tracking.retention) and creating new partitions
 (tracking.partitions) is the owner's work, done by the maintenance worker."""
 
-from accounts.db_roles import APPEND_ONLY, INSERT_ONLY, READ_WRITE, Grant
+from accounts.db_roles import APPEND_ONLY, INSERT_ONLY, READ, READ_WRITE, Grant
 
 APP = {
     "tracking_terminal": READ_WRITE,
@@ -18,6 +18,8 @@ APP = {
     "tracking_ingestoutbox": READ_WRITE,
     "tracking_ingesttoken": READ_WRITE,
     "tracking_legalhold": READ_WRITE,
+    # Written by the gateway only; the pages and evidence read where a position came from.
+    "tracking_terminalsession": READ,
 }
 GATEWAY = {
     # Last-seen time and the armed state the terminal reports are kept on the terminal row.
@@ -28,4 +30,6 @@ GATEWAY = {
     "tracking_lastposition": READ_WRITE,
     "tracking_alarm": APPEND_ONLY,
     "tracking_ingestoutbox": INSERT_ONLY,
+    # Sessions: opened at login, their lease renewed and their end written (never deleted).
+    "tracking_terminalsession": READ_WRITE,
 }

@@ -17,16 +17,18 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 import struct
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import asin, cos, sin, sqrt
 from typing import Any
 
 from geopy.distance import geodesic
 
 from tracking.cells import PRESENCE_ROWS_SQL, presence_of
-from tracking.protocols.common import Fix, fix_time_problem
+from tracking.protocols import gt06, jt808
+from tracking.protocols.common import ALARMS_UNREAD, Fix, fix_time_problem
 from tracking.recent import Recent
 
 LastFix = tuple[float, float, float]  # (epoch seconds, latitude, longitude) of a last position
@@ -52,6 +54,7 @@ PING_COLUMNS = (
     "battery",
     "alarms",
     "outlier",
+    "session_id",
 )
 _COLUMNS = ", ".join(PING_COLUMNS)
 
@@ -137,8 +140,9 @@ NEW_LAST_FLAG_SQL = FLAG_MISSING_SQL + " AND t.id = ANY(%s::bigint[])"
 # the planner hash the whole terminal table for every batch holding an alarm.
 ALARM_SQL = """
 INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
-SELECT t.id, t.vehicle_id, a.kind, 'terminal', a.at, %s, a.point::geography, 'new', ''
-FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[]) AS a(terminal_id, kind, at, point)
+SELECT t.id, t.vehicle_id, a.kind, 'terminal', a.at, %s, a.point::geography, 'new', a.note
+FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::text[], %s::text[])
+    AS a(terminal_id, kind, at, point, note)
 JOIN tracking_terminal t ON t.id = a.terminal_id
 ON CONFLICT (terminal_id, kind, at) DO NOTHING
 """
@@ -166,15 +170,136 @@ class Incoming:
 
     terminal_id: int
     fix: Fix
+    session_id: int | None = None  # the gateway connection it came in on (TerminalSession)
 
 
 @dataclass(frozen=True, slots=True)
 class BareAlarm:
-    """An alarm sent without a position (GT06 heartbeat or LBS alarm)."""
+    """An alarm sent without a position (GT06 heartbeat or LBS alarm). `note`: the raw text of an
+    `other` alarm (`bare_alarms` fills it)."""
 
     terminal_id: int
     kind: str
     at: datetime.datetime
+    note: str = ""
+
+
+# --- alarm names -------------------------------------------------------------------------------------
+
+OTHER_ALARM = "other"
+# Alarms kept per position or per message without one (GATEWAY_MAX_ALARMS_PER_FIX): a real terminal
+# raises one or two at a time.
+MAX_ALARMS_PER_FIX = 8
+ALARM_NOTE_LENGTH = 200  # Alarm.note
+# What a terminal can raise: the names the decoders give (GT06 alarm codes and terminal-information
+# bits, JT/T 808 alarm bits and the directions of its area and route alarms), and `other` for the
+# rest. The kinds the system derives (offline, displacement, sighting, terminal conflicts) are not
+# among them: a terminal that names one raises `other`.
+TERMINAL_ALARMS = frozenset(
+    {
+        *gt06.ALARM_NAMES.values(),
+        *gt06.TERMINAL_INFO_ALARMS.values(),
+        *jt808.ALARM_BITS.values(),
+        "geofence_enter",
+        "geofence_exit",
+        "route_enter",
+        "route_exit",
+        OTHER_ALARM,
+    }
+)
+# Traccar's names (OsmAnd clients, integrations), snake_cased, for alarms the decoders name otherwise.
+ALARM_ALIASES = {
+    "fall_down": "fall",
+    "accident": "collision",
+    "tow": "movement",
+    "shock": "vibration",
+    "tampering": "tamper",
+    "removing": "cover_removed",
+    "hard_acceleration": "harsh_acceleration",
+    "hard_braking": "braking",
+    "gps_antenna_cut": "gnss_antenna_cut",
+}
+_LONGEST_ALARM = max(map(len, TERMINAL_ALARMS | ALARM_ALIASES.keys()))
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmKinds:
+    """Alarm names as they are stored: `kinds` in our vocabulary, `note` the raw text of the names
+    stored as `other`, `dropped` the names not stored at all."""
+
+    kinds: tuple[str, ...]
+    note: str = ""
+    dropped: int = 0
+
+
+def alarm_kind(name: str) -> str | None:
+    """Our kind for an alarm name as a decoder gives it or in Traccar's camelCase (powerCut), or
+    None for a name we do not know."""
+    if name in TERMINAL_ALARMS:
+        return name
+    if len(name) > _LONGEST_ALARM + 8:  # not even a spelling of a known one
+        return None
+    key = _CAMEL_HUMP.sub(r"_\1", name.strip()).lower().replace("-", "_").replace(" ", "_")
+    if key in TERMINAL_ALARMS:
+        return key
+    return ALARM_ALIASES.get(key)
+
+
+def alarm_note(names: Iterable[str]) -> str:
+    """The raw text of unknown alarm names for Alarm.note: at most ALARM_NOTE_LENGTH characters,
+    the unprintable ones (PostgreSQL refuses NUL in text) as "?"."""
+    text = ", ".join(name[:ALARM_NOTE_LENGTH] for name in names)
+    if len(text) > ALARM_NOTE_LENGTH:
+        text = text[: ALARM_NOTE_LENGTH - 1] + "\u2026"
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
+def alarm_kinds(names: Sequence[str], *, limit: int = MAX_ALARMS_PER_FIX, unread: int = 0) -> AlarmKinds:
+    """The alarms of one position (or message) as stored: each known name as its kind, the unknown
+    ones together as one `other` with their raw text in `note`, each kind once, at most `limit`
+    kinds in the order sent. Only the first 4 x `limit` names are read; the names past them, those
+    whose kind did not fit under the limit and `unread` (names the decoder did not read) are dropped.
+
+    No name can make the database refuse a batch (Alarm.kind is 40 characters, Alarm.note 200), and
+    a message naming ten thousand alarms costs what one naming 32 does."""
+    window = names[: 4 * limit] if limit > 0 else ()
+    dropped = len(names) - len(window) + unread
+    kinds: list[str] = []
+    unknown: list[str] = []
+    for name in window:
+        if not name:
+            continue
+        kind = alarm_kind(name)
+        if kind is None:
+            kind = OTHER_ALARM
+            unknown.append(name)
+        if kind in kinds:
+            continue
+        if len(kinds) >= limit:
+            dropped += 1
+            continue
+        kinds.append(kind)
+    note = alarm_note(unknown) if unknown and OTHER_ALARM in kinds else ""
+    return AlarmKinds(tuple(kinds), note, dropped)
+
+
+def bare_alarms_of(
+    terminal_id: int, names: Sequence[str], at: datetime.datetime, *, limit: int = MAX_ALARMS_PER_FIX
+) -> tuple[list[BareAlarm], int]:
+    """The alarms of a message without a position, as `alarm_kinds` reads them; and how many
+    names were dropped."""
+    read = alarm_kinds(names, limit=limit)
+    alarms = [BareAlarm(terminal_id, kind, at, read.note if kind == OTHER_ALARM else "") for kind in read.kinds]
+    return alarms, read.dropped
+
+
+def _bare_alarm_row(alarm: BareAlarm) -> tuple[str, str]:
+    """(kind, note) of a bare alarm made by hand rather than by `bare_alarms`."""
+    kind = alarm_kind(alarm.kind)
+    if kind is None:
+        return OTHER_ALARM, alarm_note([alarm.kind])
+    return kind, alarm.note if kind == OTHER_ALARM else ""
 
 
 @dataclass
@@ -184,6 +309,7 @@ class BatchResult:
     outliers: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, reason)
     latest: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # terminal -> last position
+    alarms_dropped: int = 0  # alarm names past the limit of a position (alarm_kinds)
 
     @property
     def accepted(self) -> int:
@@ -387,6 +513,7 @@ def batch_plan(
     last_known: Callable[[int], LastFix | None] | None = None,
     checked: bool = False,
     staged: bool = False,
+    max_alarms_per_fix: int = MAX_ALARMS_PER_FIX,
 ) -> Plan:
     """Operations storing one batch. `liveness` are the terminals whose last_seen_at to refresh
     (default: every terminal of the batch; a caller adds those heard without a fix, heartbeats, or
@@ -398,7 +525,10 @@ def batch_plan(
     tracking_lastposition). `BatchResult.latest` then holds the batch's terminals' last positions
     as committed. `staged`: the connection keeps an empty ping_stage across transactions
     (WRITER_STAGE_DDL, created by the writer when it connects): the batch does not create it, and
-    deletes its rows again before it ends."""
+    deletes its rows again before it ends.
+
+    Alarm names are stored as `alarm_kinds` reads them (at most `max_alarms_per_fix` a position,
+    unknown ones as `other`), in the ping's alarms and as alarm rows alike."""
     now = now or datetime.datetime.now(datetime.UTC)
     result = BatchResult()
     accepted: list[Incoming] = []
@@ -411,6 +541,16 @@ def batch_plan(
                 result.rejected.append((index, problem))
             else:
                 accepted.append(item)
+    notes: dict[int, str] = {}  # index in accepted -> the raw text of its `other` alarm
+    for index, item in enumerate(accepted):
+        if item.fix.alarms:
+            fix = item.fix
+            read = alarm_kinds(fix.alarms, limit=max_alarms_per_fix, unread=fix.extras.get(ALARMS_UNREAD, 0))
+            result.alarms_dropped += read.dropped
+            if read.kinds != fix.alarms:
+                accepted[index] = replace(item, fix=replace(fix, alarms=read.kinds))
+            if read.note:
+                notes[index] = read.note
     if liveness is not None:
         heard = set(liveness)
     else:
@@ -461,12 +601,20 @@ def batch_plan(
         if first_positions:
             yield Query(NEW_LAST_FLAG_SQL, [id_array(first_positions)])
     alarms = [
-        (item.terminal_id, kind, item.fix.time, ewkb_point(item.fix.longitude, item.fix.latitude))
-        for item in accepted
+        (
+            item.terminal_id,
+            kind,
+            item.fix.time,
+            ewkb_point(item.fix.longitude, item.fix.latitude),
+            notes.get(index, "") if kind == OTHER_ALARM else "",
+        )
+        for index, item in enumerate(accepted)
         if item.fix.alarms
         for kind in item.fix.alarms
     ]
-    alarms += [(alarm.terminal_id, alarm.kind, alarm.at, None) for alarm in bare_alarms]
+    for alarm in bare_alarms:
+        kind, note = _bare_alarm_row(alarm)
+        alarms.append((alarm.terminal_id, kind, alarm.at, None, note))
     if alarms:
         yield Query(ALARM_SQL, [now, *(list(column) for column in zip(*alarms, strict=True))])
     # One outbox row for the batch's positions and bare alarms alike: an SOS sent without a fix must
@@ -508,7 +656,7 @@ def stage_copy_data(items: Sequence[Incoming], flags: Sequence[bool], received_a
             f"{item.terminal_id}\t{when}\t{received}\t{ewkb_point(fix.longitude, fix.latitude)}\t"
             f"{_copy_number(fix.speed_kmh)}\t{_copy_number(fix.course)}\t{_copy_number(fix.altitude)}\t"
             f"{satellites}\t{'t' if fix.valid else 'f'}\t{battery}\t"
-            f"{alarms}\t{'t' if outlier else 'f'}\n"
+            f"{alarms}\t{'t' if outlier else 'f'}\t{NULL if item.session_id is None else item.session_id}\n"
         )
     return "".join(lines).encode()
 
@@ -567,6 +715,7 @@ def ingest_fixes(
         checked=checked,
         liveness=liveness,
         last_known=last_known,
+        max_alarms_per_fix=getattr(settings, "GATEWAY_MAX_ALARMS_PER_FIX", MAX_ALARMS_PER_FIX),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         return run_sync(cursor, plan)

@@ -27,7 +27,22 @@ class Terminal(models.Model):
     sim_iccid = models.CharField(_("SIM ICCID"), max_length=20, blank=True)
     # JT/T 808 identifies a terminal by its "terminal phone" (BCD digits in every header).
     phone = models.CharField(_("JT/T 808 terminal phone"), max_length=20, blank=True)
-    auth_code = models.CharField(_("JT/T 808 auth code"), max_length=32, blank=True)
+    # The JT/T 808 auth code is issued once, by the gateway, in its reply to the terminal's first
+    # register whose terminal ID (and maker and model, where recorded) match this record; only its
+    # SHA-256 is kept. Empty: none issued, the next matching register gets one (after fitting, or
+    # after a clerk reset it). A later register is refused and raises a `terminal_conflict` alarm.
+    auth_code_digest = models.CharField(_("JT/T 808 auth code (SHA-256)"), max_length=64, blank=True)
+    auth_code_issued_at = models.DateTimeField(_("JT/T 808 auth code issued at"), null=True, blank=True)
+    # What a JT/T 808 register must name. Terminal ID empty: the IMEI or its last 7 digits (the
+    # 2013 field has 7 bytes); maker and model empty: not checked.
+    jt808_device_id = models.CharField(_("JT/T 808 terminal ID"), max_length=30, blank=True, default="", db_default="")
+    maker = models.CharField(_("maker ID (JT/T 808)"), max_length=11, blank=True, default="", db_default="")
+    model_code = models.CharField(_("terminal model (JT/T 808)"), max_length=30, blank=True, default="", db_default="")
+    # OsmAnd (Traccar Client): when set, every request must carry the key (`?key=` in the server URL
+    # the app is given); only its SHA-256 is kept, the key is shown once when it is generated.
+    osmand_key_digest = models.CharField(
+        _("OsmAnd key (SHA-256)"), max_length=64, blank=True, default="", db_default=""
+    )
     heartbeat_interval_s = models.PositiveIntegerField(_("expected heartbeat interval (s)"), default=300)
     positioning_enabled = models.BooleanField(_("positioning switched on by the owner"), default=True)
     # 设防: the owner armed the bike from the owner pages or API (`armed`), or with the terminal's
@@ -111,6 +126,9 @@ class Ping(models.Model):
     battery = models.SmallIntegerField(null=True)
     alarms = models.JSONField(default=list)
     outlier = models.BooleanField(default=False)
+    # The gateway connection the position came in on (TerminalSession: its remote address); null for
+    # positions stored through the HTTP ingestion API, the simulator's direct path or before sessions.
+    session_id = models.BigIntegerField(null=True)
 
     class Meta:
         managed = False
@@ -290,3 +308,46 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vehicle_id}: {self.reason}"
+
+
+class TerminalSession(models.Model):
+    """One logged-in gateway connection of a terminal: where it came from, on which gateway node,
+    and its lease.
+
+    The gateway writes it (tracking.gateway.leases): opened at login, its lease renewed while the
+    connection lives, ended when it closes. A node that dies leaves leases that run out, so the other
+    nodes and workers see which sessions are alive without asking that node. Pings name their
+    session (Ping.session_id): the evidence of a position says which address sent it.
+    `remote_address` is the terminal's own address; behind a proxy speaking PROXY protocol v2 it is
+    the address the proxy reports, and `via_address` is the proxy's.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # No foreign-key constraint, as for pings: the gateway's session writes then take no lock on the
+    # terminal rows (terminals are never deleted, only deactivated).
+    terminal = models.ForeignKey(
+        Terminal, models.PROTECT, db_constraint=False, related_name="sessions", verbose_name=_("terminal")
+    )
+    protocol = models.CharField(_("protocol"), max_length=8, choices=Terminal.Protocol.choices)
+    remote_address = models.GenericIPAddressField(_("remote address"))
+    remote_port = models.PositiveIntegerField(_("remote port"))
+    via_address = models.GenericIPAddressField(_("proxy address"), null=True, blank=True)
+    node = models.CharField(_("gateway node"), max_length=80)
+    started_at = models.DateTimeField(_("logged in at"))
+    last_heard_at = models.DateTimeField(_("last heard at"))
+    lease_until = models.DateTimeField(_("lease until"))
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(_("end reason"), max_length=24, blank=True)
+
+    class Meta:
+        verbose_name = _("terminal session")
+        verbose_name_plural = _("terminal sessions")
+        indexes = [
+            models.Index(fields=["terminal", "started_at"], name="terminalsession_terminal_idx"),
+            models.Index(
+                fields=["terminal"], condition=Q(ended_at__isnull=True), name="terminalsession_open_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id} {self.remote_address}:{self.remote_port} @ {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -46,6 +46,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Now
 
 from accounts.security_policy import policy_current
 from ebike_registry.app_declarations import app_declarations
@@ -57,6 +58,7 @@ from tracking.models import (
     Ping,
     PingCell,
     TerminalInstallation,
+    TerminalSession,
 )
 from tracking.partitions import partition_name, partitions_existing
 
@@ -143,6 +145,17 @@ RETENTION = [
         hold_field="terminal",
     ),
     Rule(Alarm, "at", "ALARM_RETENTION_DAYS", Hold.VEHICLE, "a bike's alarms, with its position", hold_field="vehicle"),
+    # A session ages from when it was last heard (at its end at the latest), so the session of every
+    # kept ping is kept too; one still alive stays whatever its age.
+    Rule(
+        TerminalSession,
+        "last_heard_at",
+        "PING_RETENTION_DAYS",
+        Hold.TERMINAL,
+        "from which address a bike's terminal sent its positions",
+        hold_field="terminal",
+        only=Q(ended_at__isnull=False) | Q(lease_until__lt=Now()),
+    ),
     Rule(
         IngestOutbox,
         "created_at",

@@ -1,4 +1,5 @@
-"""Terminals: registering them, fitting them to bikes, removing and replacing them."""
+"""Terminals: registering them, fitting them to bikes, removing and replacing them, and the secrets
+that prove who they are (JT/T 808 auth code reset, OsmAnd key)."""
 
 import re
 import secrets
@@ -10,7 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from stdnum import imei as stdnum_imei
 
+from accounts.audit import audit_record
 from accounts.models import User
+from tracking.gateway.terminals import secret_digest
 from tracking.ingest import FLAG_MISSING_SQL
 from tracking.models import IngestToken, Terminal, TerminalInstallation
 from tracking.pings_http import token_digest
@@ -18,6 +21,12 @@ from vehicles.models import Vehicle
 from vehicles.services.problems import Problems
 
 JT808_PHONE_RE = re.compile(r"^\d{11,20}$")
+# What a JT/T 808 register carries in its terminal ID, maker and model fields (ASCII, no spaces).
+JT808_FIELD_RE = re.compile(r"^[0-9A-Za-z._-]+$")
+JT808_FIELDS = {"jt808_device_id": 30, "maker": 11, "model_code": 30}
+# OsmAnd keys are typed into the phone's server URL: no look-alike characters, ~99 bits.
+OSMAND_KEY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+OSMAND_KEY_LENGTH = 20
 
 
 def imei_problem(value: str) -> str | None:
@@ -36,11 +45,28 @@ def terminal_register(
     sim_iccid: str = "",
     source: str = Terminal.Source.AFTERMARKET,
     heartbeat_interval_s: int = 300,
+    jt808_device_id: str = "",
+    maker: str = "",
+    model_code: str = "",
 ) -> Terminal:
-    """Record a terminal in the registry. JT/T 808 terminals get an auth code for the 0x8100 reply."""
+    """Record a terminal in the registry. A JT/T 808 terminal gets its auth code from the gateway at
+    its first register that names this terminal ID (by default the IMEI or its last 7 digits), and
+    this maker and model when they are given."""
     imei = imei.strip()
     phone = phone.strip()
+    identity = {"jt808_device_id": jt808_device_id.strip(), "maker": maker.strip(), "model_code": model_code.strip()}
     problems = Problems()
+    for name, value in identity.items():
+        if not value:
+            continue
+        if protocol != Terminal.Protocol.JT808:
+            problems.add(name, _("Only JT/T 808 terminals register with a terminal ID, maker and model."))
+        elif len(value) > JT808_FIELDS[name] or not JT808_FIELD_RE.match(value):
+            problems.add(
+                name,
+                _("Up to %(n)s letters, digits, dots, hyphens or underscores, as the terminal sends it.")
+                % {"n": JT808_FIELDS[name]},
+            )
     problems.add("imei", imei_problem(imei))
     if protocol not in Terminal.Protocol.values:
         problems.add("protocol", _("Protocol must be one of: %(p)s.") % {"p": ", ".join(Terminal.Protocol.values)})
@@ -65,7 +91,7 @@ def terminal_register(
             sim_iccid=sim_iccid.strip(),
             source=source,
             heartbeat_interval_s=heartbeat_interval_s,
-            auth_code=secrets.token_hex(8) if protocol == Terminal.Protocol.JT808 else "",
+            **identity,
         )
     except IntegrityError as exc:  # registered by another counter a moment ago
         raise ValidationError({"imei": _("This terminal is already registered.")}) from exc
@@ -158,3 +184,77 @@ def ingest_token_create(*, name: str, terminal: Terminal | None = None) -> tuple
     raw = secrets.token_urlsafe(32)
     token = IngestToken.objects.create(name=name.strip(), token_sha256=token_digest(raw), terminal=terminal)
     return token, raw
+
+
+def _terminal_for_change(*, terminal_id: int, protocol: str, reason: str) -> Terminal:
+    """The terminal, locked, after the checks every change of its secrets shares."""
+    problems = Problems()
+    if not reason.strip():
+        problems.add("reason", _("State the reason: it is kept in the audit trail."))
+    terminal = Terminal.objects.select_for_update().get(pk=terminal_id)
+    if terminal.protocol != protocol:
+        label = Terminal.Protocol(protocol).label
+        problems.add("terminal", _("This is not a %(protocol)s terminal.") % {"protocol": label})
+    problems.raise_if_any()
+    return terminal
+
+
+def terminal_auth_code_reset(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> Terminal:
+    """Forget a JT/T 808 terminal's auth code: its next register (the terminal's own, after it was
+    reset or replaced) gets a new one, and the old code no longer authenticates. Audited."""
+    with transaction.atomic():
+        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.JT808, reason=reason)
+        had_code = bool(terminal.auth_code_digest)
+        terminal.auth_code_digest = ""
+        terminal.auth_code_issued_at = None
+        terminal.save(update_fields=["auth_code_digest", "auth_code_issued_at"])
+        audit_record(
+            user=clerk,
+            action="terminal.auth_code_reset",
+            object_type="terminal",
+            object_id=terminal.pk,
+            query={"had_code": had_code},
+            reason=reason.strip(),
+            ip=ip,
+        )
+    return terminal
+
+
+def terminal_osmand_key_issue(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> str:
+    """A new key for an OsmAnd terminal (replacing any other): returned once, only its digest kept.
+    From then on the gateway takes the terminal's requests only with `?key=<key>`. Audited."""
+    key = "".join(secrets.choice(OSMAND_KEY_ALPHABET) for _i in range(OSMAND_KEY_LENGTH))
+    with transaction.atomic():
+        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.OSMAND, reason=reason)
+        replaced = bool(terminal.osmand_key_digest)
+        terminal.osmand_key_digest = secret_digest(key)
+        terminal.save(update_fields=["osmand_key_digest"])
+        audit_record(
+            user=clerk,
+            action="terminal.osmand_key_issue",
+            object_type="terminal",
+            object_id=terminal.pk,
+            query={"replaced": replaced},
+            reason=reason.strip(),
+            ip=ip,
+        )
+    return key
+
+
+def terminal_osmand_key_remove(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> Terminal:
+    """Stop requiring a key from an OsmAnd terminal. Audited."""
+    with transaction.atomic():
+        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.OSMAND, reason=reason)
+        if not terminal.osmand_key_digest:
+            raise ValidationError({"terminal": _("This terminal has no key to remove.")})
+        terminal.osmand_key_digest = ""
+        terminal.save(update_fields=["osmand_key_digest"])
+        audit_record(
+            user=clerk,
+            action="terminal.osmand_key_remove",
+            object_type="terminal",
+            object_id=terminal.pk,
+            reason=reason.strip(),
+            ip=ip,
+        )
+    return terminal

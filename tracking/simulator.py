@@ -1,10 +1,13 @@
 """A fleet of simulated terminals speaking the real protocols over TCP (`simulate_terminals`).
 
-Each terminal opens its own connection, logs in (GT06) or registers and authenticates (JT/T 808),
-then reports a position every `interval` seconds along a plausible e-bike route around Yutian
-(39.88 N, 117.74 E): 10-25 km/h, gentle turns, stops at "traffic lights", never straying more than
-`radius_km` from where it started. GT06 terminals also send a heartbeat every `heartbeat` seconds.
-Acks are matched by serial number; the ack latency of every position is kept.
+Each terminal opens its own connection, logs in (GT06) or authenticates (JT/T 808) with the auth
+code it was given at its first register, as a real terminal keeps it: a terminal without a code (or
+whose code no longer counts, after a reset at the counter) registers on a new connection first, and
+the code it gets is handed to `on_code` for the caller to keep. Then it reports a position every
+`interval` seconds along a plausible e-bike route around Yutian (39.88 N, 117.74 E): 10-25 km/h,
+gentle turns, stops at "traffic lights", never straying more than `radius_km` from where it started.
+GT06 terminals also send a heartbeat every `heartbeat` seconds. Acks are matched by serial number;
+the ack latency of every position is kept.
 
 No Django here: the management command picks or creates the terminals and renders progress.
 """
@@ -34,6 +37,7 @@ GT06_ACKED = gt06.LOCATION_TYPES | gt06.ALARM_TYPES
 class SimTerminal:
     imei: str
     phone: str = ""  # JT/T 808 terminal phone (digits)
+    auth_code: str = ""  # JT/T 808: the code its first register was given, if any
 
 
 @dataclass
@@ -131,8 +135,11 @@ class Device:
         rng: random.Random,
         *,
         on_event: Callable[[str], None] | None = None,
+        on_code: Callable[[SimTerminal, str], None] | None = None,
     ) -> None:
         self.terminal = terminal
+        self.auth_code = terminal.auth_code
+        self.on_code = on_code or (lambda _terminal, _code: None)
         self.protocol = protocol
         self.stats = stats
         self.rng = rng
@@ -145,6 +152,7 @@ class Device:
         self.login_reply: asyncio.Future[bytes | int] | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.receiving: asyncio.Task[None] | None = None
         self.phone = jt808.phone_bytes(terminal.phone) if protocol == "jt808" else b""
 
     def next_serial(self) -> int:
@@ -165,15 +173,11 @@ class Device:
         started = time.monotonic()
         deadline = started + duration
         await asyncio.sleep(self.rng.uniform(0, min(interval, 5.0)))  # terminals do not all wake at once
-        try:
-            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
-        except (OSError, TimeoutError):
-            stats.errors += 1
+        if not await self.connect(host, port):
             return
         stats.connected += 1
-        receiving = asyncio.create_task(self.receive())
         try:
-            await self.log_in()
+            await self.log_in(host, port)
             stats.logged_in += 1
             self.on_event("login")
             next_ping = time.monotonic()
@@ -198,7 +202,21 @@ class Device:
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             stats.errors += 1
         finally:
-            receiving.cancel()
+            await self.disconnect()
+
+    async def connect(self, host: str, port: int) -> bool:
+        try:
+            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+        except (OSError, TimeoutError):
+            self.stats.errors += 1
+            return False
+        self.receiving = asyncio.create_task(self.receive())
+        return True
+
+    async def disconnect(self) -> None:
+        if self.receiving is not None:
+            self.receiving.cancel()
+        if self.writer is not None:
             self.writer.close()
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()
@@ -229,23 +247,36 @@ class Device:
         self.stats.sent += 1
         self.on_event("sent")
 
-    async def log_in(self) -> None:
+    async def log_in(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         if self.protocol == "gt06":
             self.login_reply = loop.create_future()
             self.send(gt06.encode_login(self.terminal.imei, self.next_serial()))
             await self._reply(10)
             return
+        if self.auth_code:
+            if await self._authenticate() == jt808.RESULT_OK:
+                return
+            # The code no longer counts (reset at the counter): register anew, on a new connection.
+            await self.disconnect()
+            if not await self.connect(host, port):
+                raise LoginRefused("could not reconnect to register")
         self.login_reply = loop.create_future()
+        # The terminal ID a fitting records by default: the IMEI's last 7 digits.
         self.send(jt808.encode_register(phone=self.phone, serial=self.next_serial(), device_id=self.terminal.imei[-7:]))
         reply = await self._reply(10)
         if not isinstance(reply, bytes):
             raise LoginRefused(f"register result {reply}")
-        self.login_reply = loop.create_future()
-        self.send(jt808.encode_auth(reply.decode("gbk"), phone=self.phone, serial=self.next_serial()))
-        result = await self._reply(10)
+        self.auth_code = reply.decode("gbk")
+        self.on_code(self.terminal, self.auth_code)
+        result = await self._authenticate()
         if result != jt808.RESULT_OK:
             raise LoginRefused(f"authentication result {result}")
+
+    async def _authenticate(self) -> bytes | int:
+        self.login_reply = asyncio.get_running_loop().create_future()
+        self.send(jt808.encode_auth(self.auth_code, phone=self.phone, serial=self.next_serial()))
+        return await self._reply(10)
 
     async def _reply(self, timeout: float) -> bytes | int:
         if self.login_reply is None:
@@ -319,13 +350,18 @@ async def run_fleet(
     ack_wait: float = 10.0,
     seed: int | None = None,
     on_event: Callable[[str], None] | None = None,
+    on_code: Callable[[SimTerminal, str], None] | None = None,
 ) -> FleetStats:
-    """Run every terminal for `duration` seconds, then wait up to `ack_wait` s for the last acks."""
+    """Run every terminal for `duration` seconds, then wait up to `ack_wait` s for the last acks.
+    `on_code(terminal, code)`: a JT/T 808 terminal was given its auth code (keep it for the next run)."""
     if protocol not in ("gt06", "jt808"):
         raise ValueError("protocol must be gt06 or jt808")
     rng = random.Random(seed)  # noqa: S311 - simulation, not security
     stats = FleetStats(terminals=len(terminals))
-    devices = [Device(t, protocol, stats, random.Random(rng.random()), on_event=on_event) for t in terminals]  # noqa: S311
+    devices = [
+        Device(t, protocol, stats, random.Random(rng.random()), on_event=on_event, on_code=on_code)  # noqa: S311
+        for t in terminals
+    ]
     await asyncio.gather(
         *(
             device.run(host, port, interval=interval, duration=duration, heartbeat=heartbeat, ack_wait=ack_wait)

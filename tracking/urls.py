@@ -6,4 +6,5 @@ app_name = "tracking"
 
 urlpatterns = [
     path("vehicles/<int:vehicle_id>/terminal/", views.fit, name="fit"),
+    path("vehicles/<int:vehicle_id>/terminal/identity/", views.identity, name="identity"),
 ]

@@ -195,6 +195,7 @@ def test_the_gateway_reaches_only_the_ingestion_tables():
         "tracking_lastposition",
         "tracking_alarm",
         "tracking_ingestoutbox",
+        "tracking_terminalsession",  # its sessions: opened, lease renewed, ended (tracking.gateway.leases)
         "vehicles_vehicle",  # id and status only (test above)
     }
 

@@ -25,7 +25,7 @@ from tests import factories
 from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
-from tracking.models import TerminalInstallation
+from tracking.models import TerminalInstallation, TerminalSession
 from tracking.protocols.common import Fix
 from vehicles.models import Plate
 
@@ -66,7 +66,21 @@ def scene(officer, base):
         fixes.append(
             Fix(time=base + i * STEP, latitude=place[0], longitude=place[1], valid=True, speed_kmh=speed, course=90.0)
         )
-    assert ingest_fixes([Incoming(terminal.pk, f) for f in fixes]).stored == 120
+    # The terminal sent them over one gateway connection, from a carrier's address.
+    session = TerminalSession.objects.create(
+        terminal=terminal,
+        protocol=terminal.protocol,
+        remote_address="203.0.113.7",
+        remote_port=40123,
+        via_address="10.0.0.5",
+        node="gw-1:100",
+        started_at=base - STEP,
+        last_heard_at=base + 120 * STEP,
+        lease_until=base + 121 * STEP,
+        ended_at=base + 121 * STEP,
+        end_reason="peer_closed",
+    )
+    assert ingest_fixes([Incoming(terminal.pk, f, session.pk) for f in fixes]).stored == 120
     report = report_take(
         user=officer,
         channel="walk_in",
@@ -127,6 +141,11 @@ def test_the_bundle_holds_the_record_report_points_stops_and_audit_trail(officer
     assert (first["lat"], first["lon"]) == (round(scene["fixes"][0].latitude, 7), round(scene["fixes"][0].longitude, 7))
     (stop,) = content["stops"]
     assert stop["dwell_minutes"] == pytest.approx(30, abs=1)
+    # Where each position came from: its session, and the session's addresses.
+    (session,) = content["sessions"]
+    assert {p["session"] for p in track["points"]} == {session["id"]}
+    where = (session["remote_address"], session["remote_port"], session["via_address"])
+    assert where == ("203.0.113.7", 40123, "10.0.0.5")
     actions = [e["action"] for e in content["audit"]]
     assert "theft_report.take" in actions and "theft_report.transition" in actions
     # One hashed section per 500 points at most, each report, vehicle and audit entry.

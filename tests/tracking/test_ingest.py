@@ -80,7 +80,7 @@ def test_bad_fixes_are_rejected_with_a_reason_and_the_rest_stored():
     assert result.stored == 1
 
 
-def test_every_field_is_stored_as_sent_nulls_and_odd_alarm_names_included():
+def test_every_field_is_stored_as_sent_nulls_and_odd_alarm_names_kept_as_other():
     term = tf.terminal()
     full = Fix(
         time=BASE.replace(microsecond=250000),
@@ -104,12 +104,10 @@ def test_every_field_is_stored_as_sent_nulls_and_odd_alarm_names_included():
         271.0,
         -3.25,
     )
-    assert (first.satellites, first.battery, first.alarms, first.outlier) == (
-        7,
-        100,
-        ["sos", "odd\\name\twith tab"],
-        False,
-    )
+    assert (first.satellites, first.battery, first.alarms, first.outlier) == (7, 100, ["sos", "other"], False)
+    # A name outside the vocabulary is an `other` alarm keeping its text (unprintable characters as "?").
+    other = Alarm.objects.get(terminal=term, kind="other")
+    assert other.note == "odd\\name?with tab"
     assert (first.point.x, first.point.y) == (117.739, 39.8826)
     assert (second.speed_kmh, second.course, second.altitude, second.satellites, second.battery, second.alarms) == (
         None,

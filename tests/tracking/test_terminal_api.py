@@ -38,16 +38,25 @@ def test_clerk_registers_a_terminal_and_fits_it_at_the_counter(clerk_api, clerk,
     assert [row["id"] for row in found] == [vehicle_id]
 
 
-def test_jt808_terminal_needs_its_phone_and_gets_an_auth_code(clerk_api):
+def test_jt808_terminal_needs_its_phone_and_awaits_its_first_register_for_a_code(clerk_api):
     missing = clerk_api.post("/api/v1/terminals", {"imei": tf.imei(), "protocol": "jt808"}, format="json")
     assert missing.status_code == 400 and "phone" in missing.json()
-    ok = clerk_api.post(
-        "/api/v1/terminals", {"imei": tf.imei(), "protocol": "jt808", "phone": "013912345678"}, format="json"
-    )
+    body = {"imei": tf.imei(), "protocol": "jt808", "phone": "013912345678", "maker": "ZHIXIN", "model_code": "ZX-9"}
+    ok = clerk_api.post("/api/v1/terminals", body, format="json")
     assert ok.status_code == 201
-    # The code is the terminal's secret with the gateway: stored, never shown to the counter.
-    assert len(Terminal.objects.get(pk=ok.json()["id"]).auth_code) == 16
-    assert "auth_code" not in ok.json()
+    # The gateway issues the code at the terminal's first register; the counter never sees one.
+    terminal = Terminal.objects.get(pk=ok.json()["id"])
+    assert (terminal.auth_code_digest, terminal.maker, terminal.model_code) == ("", "ZHIXIN", "ZX-9")
+    assert not any("auth_code" in key for key in ok.json())
+
+
+def test_a_maker_with_spaces_or_for_a_gt06_terminal_is_refused_naming_the_field(clerk_api):
+    spaces = {"imei": tf.imei(), "protocol": "jt808", "phone": "013912345679", "maker": "ZHI XIN"}
+    response = clerk_api.post("/api/v1/terminals", spaces, format="json")
+    assert response.status_code == 400 and "letters, digits" in response.json()["maker"][0]
+    gt06 = {"imei": tf.imei(), "protocol": "gt06", "model_code": "GT06N"}
+    response = clerk_api.post("/api/v1/terminals", gt06, format="json")
+    assert response.status_code == 400 and "Only JT/T 808" in response.json()["model_code"][0]
 
 
 @pytest.mark.parametrize(
@@ -312,8 +321,8 @@ def test_the_terminal_lookup_shows_no_position_and_no_auth_code_and_is_audited(r
     user = factories.user(role)
     api.force_authenticate(user)
     [found] = api.get("/api/v1/terminals", {"imei": terminal.imei}).json()
-    assert "auth_code" not in found and "last_position" not in found
-    assert terminal.auth_code not in str(found) and "39.88" not in str(found)
+    assert not any("auth_code" in key for key in found) and "last_position" not in found
+    assert "39.88" not in str(found)
     assert found["last_heard_at"]  # the clerk still sees that the fitted terminal reports
     entry = AuditEntry.objects.get(action="terminal.find", user=user)
     assert entry.query == {"imei": terminal.imei} and entry.result_count == 1

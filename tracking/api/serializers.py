@@ -12,6 +12,19 @@ class TerminalInput(serializers.Serializer):
     sim_iccid = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     source = serializers.ChoiceField(choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET)
     heartbeat_interval_s = serializers.IntegerField(default=300)
+    jt808_device_id = serializers.CharField(
+        max_length=30,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="JT/T 808 terminal ID its register must name (default: the IMEI or its last 7 digits)",
+    )
+    maker = serializers.CharField(
+        max_length=11, required=False, allow_blank=True, default="", help_text="JT/T 808 maker ID, checked when given"
+    )
+    model_code = serializers.CharField(
+        max_length=30, required=False, allow_blank=True, default="", help_text="JT/T 808 model, checked when given"
+    )
 
 
 class BindInput(serializers.Serializer):
@@ -92,7 +105,14 @@ class PingInput(serializers.Serializer):
     satellites = serializers.IntegerField(required=False)
     valid = serializers.BooleanField(required=False, default=True)
     battery = serializers.FloatField(required=False)
-    alarms = serializers.ListField(child=serializers.CharField(), required=False)
+    alarms = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        help_text=(
+            "alarm names (sos, power_cut, or Traccar's powerCut…): each kind stored once, at most "
+            "GATEWAY_MAX_ALARMS_PER_FIX (8); a name outside the vocabulary is stored as `other` with its text"
+        ),
+    )
 
 
 class PingBatchInput(serializers.Serializer):

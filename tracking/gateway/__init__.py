@@ -6,6 +6,7 @@
 
 Modules: `config` (GATEWAY_* settings), `sessions` (GT06 / JT/T 808 connection state), `http`
 (OsmAnd), `writer` (batches through tracking.ingest), `terminals` (lookups with a short cache),
-`metrics` (counters, log line, Prometheus endpoint), `server` (process wiring and shutdown).
+`metrics` (counters, log line, Prometheus endpoint), `limits` (connection caps, login failures
+per address, the descriptor budget), `server` (process wiring and shutdown).
 Start it with `python manage.py run_gateway`.
 """

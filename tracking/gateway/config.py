@@ -62,6 +62,33 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_EVENT_LOOP": "auto",
     # listen() backlog: thousands of terminals reconnect at once after a restart.
     "GATEWAY_BACKLOG": 4096,
+    # Limits no client can push the gateway past (tracking.gateway.limits), per worker process.
+    # Open connections per listening port; lowered at start when the descriptor limit is too low.
+    "GATEWAY_MAX_CONNECTIONS": 100_000,
+    # Open connections per source address (IPv6: per /64), all ports together. Carriers put
+    # thousands of SIMs behind one NAT address.
+    "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": 2000,
+    # The descriptor limit the gateway asks for at start; 0: as many as the hard limit allows.
+    "GATEWAY_FD_LIMIT": 0,
+    # A GT06 / JT/T 808 connection that has not logged in (authenticated) by then is closed.
+    "GATEWAY_LOGIN_TIMEOUT_S": 10.0,
+    # An OsmAnd request must arrive whole within this time from its first byte, or gets 408 and a close.
+    "GATEWAY_HTTP_REQUEST_TIMEOUT_S": 30.0,
+    # Failed logins (unknown terminal, wrong auth code) from one address within a minute; over it,
+    # new connections from the address are closed at once for GATEWAY_LOGIN_BLOCK_S.
+    "GATEWAY_LOGIN_FAILURES_PER_ADDRESS": 30,
+    "GATEWAY_LOGIN_BLOCK_S": 300.0,
+    # Alarms stored per position (or per message without one); the rest are dropped and counted.
+    "GATEWAY_MAX_ALARMS_PER_FIX": 8,
+    # Terminal sessions (tracking.gateway.leases): a logged-in connection's lease runs this long and
+    # is renewed this often while it lives; a node that dies leaves leases that run out.
+    "GATEWAY_LEASE_S": 90.0,
+    "GATEWAY_LEASE_RENEW_S": 20.0,
+    # Two sessions of one terminal are both alive when each was heard this long after the other's login.
+    "GATEWAY_CONFLICT_MARGIN_S": 5.0,
+    # Addresses of proxies (HAProxy) that open connections with a PROXY protocol v2 header, comma
+    # separated; empty: none, every connection's socket address is the terminal's.
+    "GATEWAY_PROXY_FROM": "",
 }
 
 
@@ -96,9 +123,26 @@ class GatewayConfig:
     metrics_log_s: float = DEFAULTS["GATEWAY_METRICS_LOG_S"]
     shutdown_timeout_s: float = DEFAULTS["GATEWAY_SHUTDOWN_TIMEOUT_S"]
     backlog: int = DEFAULTS["GATEWAY_BACKLOG"]
+    max_connections: int = DEFAULTS["GATEWAY_MAX_CONNECTIONS"]
+    max_connections_per_address: int = DEFAULTS["GATEWAY_MAX_CONNECTIONS_PER_ADDRESS"]
+    fd_limit: int = DEFAULTS["GATEWAY_FD_LIMIT"]
+    login_timeout_s: float = DEFAULTS["GATEWAY_LOGIN_TIMEOUT_S"]
+    http_request_timeout_s: float = DEFAULTS["GATEWAY_HTTP_REQUEST_TIMEOUT_S"]
+    login_failures_per_address: int = DEFAULTS["GATEWAY_LOGIN_FAILURES_PER_ADDRESS"]
+    login_block_s: float = DEFAULTS["GATEWAY_LOGIN_BLOCK_S"]
+    max_alarms_per_fix: int = DEFAULTS["GATEWAY_MAX_ALARMS_PER_FIX"]
     event_loop: str = DEFAULTS["GATEWAY_EVENT_LOOP"]
     processes: int = DEFAULTS["GATEWAY_PROCESSES"]
+    lease_s: float = DEFAULTS["GATEWAY_LEASE_S"]
+    lease_renew_s: float = DEFAULTS["GATEWAY_LEASE_RENEW_S"]
+    conflict_margin_s: float = DEFAULTS["GATEWAY_CONFLICT_MARGIN_S"]
+    proxy_from: str = DEFAULTS["GATEWAY_PROXY_FROM"]
     outlier_speed_kmh: float = 150.0
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        """The proxy addresses of GATEWAY_PROXY_FROM."""
+        return frozenset(part.strip() for part in self.proxy_from.split(",") if part.strip())
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> GatewayConfig:

@@ -2,7 +2,11 @@
 
 Requests: GET or POST with the parameters in the query string (classic app), a form body, or a JSON
 body (current app; `location` may be a list). The id (`id`, `deviceid` or JSON `device_id`) is the
-terminal's IMEI or its registered phone/id, for an active terminal of protocol "osmand".
+terminal's IMEI or its registered phone/id, for an active terminal of protocol "osmand". A terminal
+given a key (on its page at the counter) must also send it as `key` in the query string: both
+Traccar Client apps keep the query of the server URL they are given (`http://host:5055/?key=…`) and
+add their own parameters to it, or post their JSON to it. The key is taken out of the query before
+decoding (never kept with a position) and compared by digest.
 
 Replies:
 - 200 after the batch holding the positions committed (a request without coordinates but with cell
@@ -10,34 +14,45 @@ Replies:
 - 400 with the reason for input that cannot be read or cannot be stored (missing id, bad numbers,
   out-of-range coordinates, a time far in the future); in a JSON batch the valid positions are
   stored and 200 returned as long as at least one is valid;
-- 404 for an id that is not a registered, active OsmAnd terminal (as Traccar does);
-- 405, 411, 413, 431 and 503 (database unavailable) as HTTP has them.
+- 404 for an id that is not a registered, active OsmAnd terminal (as Traccar does), and the same 404
+  for a terminal's request without its key or with a wrong one: a stranger cannot tell a known id
+  from an unknown one, and the app keeps the positions it was not acknowledged;
+- 405, 411, 413, 431 and 503 (database unavailable) as HTTP has them, and 408 with a close for a
+  request not received whole within GATEWAY_HTTP_REQUEST_TIMEOUT_S of its first byte.
 
 Requests on one connection are answered in order (pipelined requests wait their turn). The parser
 is deliberately small: request line, headers, Content-Length or chunked body, keep-alive.
+A connection is idle (GATEWAY_HTTP_IDLE_TIMEOUT_S) between an answer and the next request's first
+byte; while a request waits for its commit, at most BUSY_BUFFER_CAP bytes of the next ones are read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 import time
+from urllib.parse import unquote_plus
 
 from tracking.ingest import Incoming, fix_problem
 from tracking.protocols import Message, ProtocolError, osmand
 
 from . import terminals
-from .sessions import Context, Session, utc_now
+from .sessions import PAUSE_BUFFER, Context, Session, utc_now
 from .terminals import TerminalInfo
 
 log = logging.getLogger("tracking.gateway")
 
 MAX_HEAD = 16 * 1024
+# Bytes of later requests read while one is being answered; past this the connection stops reading
+# until the answer is out (the rest waits in the kernel's buffers, and TCP slows the sender down).
+BUSY_BUFFER_CAP = 64 * 1024
 REASONS = {
     200: "OK",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
@@ -61,6 +76,27 @@ class Request:
     keep_alive: bool
 
 
+def take_key(query: str) -> tuple[str, str | None]:
+    """The query without its `key` parameters, and the (first) key it carried."""
+    if "key" not in query:
+        return query, None
+    kept, key = [], None
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if unquote_plus(name) == "key":
+            key = unquote_plus(value) if key is None else key
+        else:
+            kept.append(part)
+    return "&".join(kept), key
+
+
+def key_fits(info: TerminalInfo, key: str | None) -> bool:
+    """A terminal without a key takes any request; one with a key, only those carrying it."""
+    if not info.osmand_key_digest:
+        return True
+    return key is not None and hmac.compare_digest(terminals.secret_digest(key), info.osmand_key_digest)
+
+
 def response(status: int, text: str = "", *, keep_alive: bool = True) -> bytes:
     body = (text + "\n").encode() if text else b""
     head = (
@@ -82,8 +118,18 @@ class OsmAndSession(Session):
         self._continued = False  # "100 Continue" sent for the request being read
 
     def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
+        # Not idle time: a connection is idle between an answer and the first byte of the next request
+        # (`_next_request`); a request in progress has its own deadline, whatever it trickles.
+        if self._proxy_header is not None:
+            unwrapped = self.unwrap_proxy(data)
+            if not unwrapped:
+                return
+            data = unwrapped
         self._buffer += data
+        if self._busy:
+            if len(self._buffer) > BUSY_BUFFER_CAP:
+                self.set_paused(PAUSE_BUFFER, True)
+            return
         try:
             self._next_request()
         except Exception:
@@ -93,6 +139,9 @@ class OsmAndSession(Session):
 
     def _next_request(self) -> None:
         while not self._busy and not self.closing and self._buffer:
+            if self._deadline is None:  # the first bytes of a request: its deadline runs from here
+                self.last_seen = time.monotonic()
+                self.set_deadline(self.ctx.config.http_request_timeout_s, self._request_deadline)
             try:
                 request = self._parse()
             except BadRequest as error:
@@ -103,9 +152,26 @@ class OsmAndSession(Session):
                 if len(self._buffer) > MAX_HEAD + self.ctx.config.http_max_body_bytes + 64:
                     self._respond(413, "request too large", keep_alive=False)
                 return
+            self._cancel_deadline()
             self._busy = True
             self._keep_alive = request.keep_alive
             self._handle(request)
+
+    def _request_deadline(self) -> None:
+        """A request not received whole within GATEWAY_HTTP_REQUEST_TIMEOUT_S of its first byte: 408
+        and the connection closed, as RFC 9110 has it (and Apache's mod_reqtimeout does)."""
+        self._deadline = None
+        if self.closing or self._busy:
+            return
+        self.ctx.guard.report(
+            "request_timeout",
+            "osmand",
+            f"osmand connection {self.peer} closed: request not received within "
+            f"{self.ctx.config.http_request_timeout_s:g} s",
+        )
+        self.metrics.http_responses[408] += 1
+        self.transport.write(response(408, "request not received in time", keep_alive=False))
+        self.close("request_timeout")
 
     def _parse(self) -> Request | None:
         """One complete request from the buffer (removed from it), or None while incomplete."""
@@ -186,7 +252,7 @@ class OsmAndSession(Session):
         if request.method not in ("GET", "POST"):
             self._respond(405, "use GET or POST")
             return
-        query = request.target.split("?", 1)[1] if "?" in request.target else ""
+        query, key = take_key(request.target.split("?", 1)[1] if "?" in request.target else "")
         try:
             message = osmand.decode_request(
                 query=query, body=request.body or None, content_type=request.headers.get("content-type")
@@ -202,13 +268,22 @@ class OsmAndSession(Session):
             if info is None:
                 self.metrics.unknown_terminals["osmand"] += 1
                 log.info("osmand %s: unknown or inactive id %r", self.peer, terminal_id)
-                self._respond(404, "unknown device")
+                self._respond(404, "unknown device", keep_alive=not self.login_failed())
+                return
+            if not key_fits(info, key):
+                # Answered as an unknown id is. The record may be older than a key just issued:
+                # the app resends, and its next request reads the terminal afresh.
+                self.ctx.directory.forget(terminals.OSMAND_ID, terminal_id)
+                self.metrics.refused[("osmand", "wrong_key" if key else "missing_key")] += 1
+                log.info("osmand %s: id %r without its key (%s)", self.peer, terminal_id, "wrong" if key else "none")
+                self._respond(404, "unknown device", keep_alive=not self.login_failed())
                 return
             self._store(message, info)
 
         self.lookup(terminals.OSMAND_ID, terminal_id, found)
 
     def _store(self, message: Message, info: TerminalInfo) -> None:
+        self.signed_in(info)
         if not message.fixes:
             self._respond(200)  # cell / WiFi only: no position to store
             return
@@ -222,7 +297,7 @@ class OsmAndSession(Session):
             if problem:
                 problems.append(problem)
             else:
-                items.append(Incoming(info.id, fix))
+                items.append(Incoming(info.id, fix, self.session_id))
         if problems:
             self.metrics.pings_rejected["http_" + ("future_time" if "ahead" in problems[0] else "invalid")] += len(
                 problems
@@ -261,6 +336,7 @@ class OsmAndSession(Session):
             return
         self.transport.write(data)
         self._busy = False
+        self.last_seen = time.monotonic()  # idle from the answer on
         if not self._keep_alive:
             self.close("http_close")
             return
@@ -268,6 +344,9 @@ class OsmAndSession(Session):
             self._next_request()
         except Exception:
             self.internal_error("next request")
+            return
+        if self._pause_mask & PAUSE_BUFFER and (not self._busy or len(self._buffer) <= BUSY_BUFFER_CAP):
+            self.set_paused(PAUSE_BUFFER, False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)

@@ -47,6 +47,14 @@ class Metrics:
         self.pings_outlier = 0
         self.pings_rejected: Counter[str] = Counter()  # reason label
         self.alarms_queued = 0
+        self.alarms_dropped = 0  # alarm names past GATEWAY_MAX_ALARMS_PER_FIX (tracking.ingest.alarm_kinds)
+        # Limits (tracking.gateway.limits): connections closed as they came, by reason (port_cap,
+        # address_cap, login_failures); failed logins; the limits in force.
+        self.connections_refused: Counter[tuple[str, str]] = Counter()  # protocol, reason
+        self.login_failures: Counter[str] = Counter()  # protocol
+        self.limits: dict[str, float] = {}  # name -> value
+        self.terminal_conflicts = 0  # cloned identities found (tracking.gateway.leases)
+        self.sessions_open: Callable[[], int] = lambda: 0
         self.batches = 0
         self.batch_failures = 0
         self.lookups: Counter[str] = Counter()  # hit, miss, unknown, failed
@@ -132,6 +140,26 @@ class Metrics:
             "Closed connections by reason.",
             by(self.connections_closed, "protocol", "reason"),
         )
+        family(
+            "gateway_connections_refused_total",
+            "counter",
+            "Connections closed as they came: a cap reached (port_cap, address_cap) or an address "
+            "blocked after failed logins (login_failures).",
+            by(self.connections_refused, "protocol", "reason"),
+        )
+        family(
+            "gateway_login_failures_total",
+            "counter",
+            "Failed logins (unknown terminal, wrong auth code), counted per source address against "
+            "GATEWAY_LOGIN_FAILURES_PER_ADDRESS.",
+            by(self.login_failures, "protocol"),
+        )
+        family(
+            "gateway_limit",
+            "gauge",
+            "Limits in force (connection caps after fitting them to the descriptor limit, deadlines).",
+            by(Counter(self.limits), "limit"),
+        )
         family("gateway_frames_total", "counter", "Valid frames by message kind.", by(self.frames, "protocol", "kind"))
         family(
             "gateway_frame_errors_total",
@@ -178,6 +206,19 @@ class Metrics:
             "counter",
             "Positions not stored, by reason (acknowledged all the same).",
             by(self.pings_rejected, "reason"),
+        )
+        family(
+            "gateway_terminal_conflicts_total",
+            "counter",
+            "Cloned identities found: two live sessions of one terminal (a duty-room call each).",
+            [({}, self.terminal_conflicts)],
+        )
+        family("gateway_sessions_open", "gauge", "Logged-in sessions holding a lease.", [({}, self.sessions_open())])
+        family(
+            "gateway_alarms_dropped_total",
+            "counter",
+            "Alarm names not stored: past GATEWAY_MAX_ALARMS_PER_FIX for one position or message.",
+            [({}, self.alarms_dropped)],
         )
         family("gateway_batches_total", "counter", "Committed batches.", [({}, self.batches)])
         family(

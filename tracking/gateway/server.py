@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import resource
 import signal
@@ -22,6 +23,8 @@ from typing import Any
 from . import db
 from .config import GatewayConfig
 from .http import OsmAndSession
+from .leases import SessionLedger
+from .limits import fd_reserve, fit_port_cap
 from .metrics import Metrics, log_periodically, serve_metrics
 from .sessions import Context, Gt06Session, Jt808Session
 from .terminals import TerminalDirectory
@@ -30,15 +33,35 @@ from .writer import BatchWriter
 log = logging.getLogger("tracking.gateway")
 
 
-def raise_fd_limit() -> int:
-    """Thousands of terminals need thousands of descriptors: lift the soft limit to the hard one."""
+def raise_fd_limit(wanted: int = 0) -> int:
+    """Thousands of terminals need thousands of descriptors: set the soft limit to `wanted`
+    (GATEWAY_FD_LIMIT), or to the hard limit for 0 or more than it allows. The limit in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1_048_576
-    if soft < hard:
+    ceiling = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    target = min(wanted, ceiling) if wanted > 0 else ceiling
+    if soft != target:
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def fit_to_descriptors(config: GatewayConfig, fd_limit: int) -> GatewayConfig:
+    """The configuration with per-port caps that fit under the descriptor limit (limits.fit_port_cap)."""
+    listening = sum(1 for port in (config.gt06_port, config.jt808_port, config.osmand_port) if port)
+    cap = fit_port_cap(config.max_connections, listening, fd_limit)
+    if cap >= config.max_connections:
+        return config
+    log.warning(
+        "descriptor limit %d is too low for %d ports of %d connections (GATEWAY_MAX_CONNECTIONS) and %d kept for "
+        "the database, metrics and logs: each port now takes %d connections (raise the hard limit, "
+        "e.g. LimitNOFILE / ulimit -n, or lower GATEWAY_MAX_CONNECTIONS)",
+        fd_limit,
+        listening,
+        config.max_connections,
+        fd_reserve(fd_limit),
+        cap,
+    )
+    return dataclasses.replace(config, max_connections=cap)
 
 
 class Gateway:
@@ -56,7 +79,17 @@ class Gateway:
         config = self.config
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(self._loop_exception)
-        limit = raise_fd_limit()
+        limit = raise_fd_limit(config.fd_limit)
+        config = self.config = fit_to_descriptors(config, limit)
+        self.metrics.limits.update(
+            fd=limit,
+            connections_per_port=config.max_connections,
+            connections_per_address=config.max_connections_per_address,
+            login_failures_per_address=config.login_failures_per_address,
+            login_timeout_seconds=config.login_timeout_s,
+            http_request_timeout_seconds=config.http_request_timeout_s,
+            alarms_per_fix=config.max_alarms_per_fix,
+        )
         writer = BatchWriter(
             self.conninfo,
             self.metrics,
@@ -69,6 +102,7 @@ class Gateway:
             retry_min_s=config.db_retry_min_s,
             retry_max_s=config.db_retry_max_s,
             outlier_speed_kmh=config.outlier_speed_kmh,
+            max_alarms_per_fix=config.max_alarms_per_fix,
         )
         directory = TerminalDirectory(
             self.conninfo,
@@ -77,9 +111,20 @@ class Gateway:
             unknown_ttl_s=config.unknown_terminal_cache_ttl_s,
             retry_s=config.db_retry_min_s,
         )
-        self.context = context = Context(config, self.metrics, writer, directory)
+        ledger = SessionLedger(
+            self.conninfo,
+            self.metrics,
+            lease_s=config.lease_s,
+            renew_s=config.lease_renew_s,
+            conflict_margin_s=config.conflict_margin_s,
+            retry_s=config.db_retry_min_s,
+        )
+        self.metrics.sessions_open = lambda: ledger.open_sessions
+        self.context = context = Context(config, self.metrics, writer, directory, ledger)
         writer.on_pressure = context.set_pressure
         self.writer_task = loop.create_task(writer.run(), name="batch-writer")
+        await ledger.prime()
+        self.tasks.append(loop.create_task(ledger.run(), name="terminal-sessions"))
         self.writer_task.add_done_callback(self._writer_done)
 
         listeners = (
@@ -107,7 +152,8 @@ class Gateway:
         self.tasks.append(loop.create_task(log_periodically(self.metrics, config.metrics_log_s), name="metrics-log"))
         self.tasks.append(loop.create_task(self._sweep_idle(), name="idle-sweeper"))
         log.info(
-            "gateway listening: %s (%s loop, batch %d positions / %g ms, %d writers, pending cap %d, fd limit %d)",
+            "gateway listening: %s (%s loop, batch %d positions / %g ms, %d writers, pending cap %d, fd limit %d, "
+            "connections per port %d, per address %d)",
             ", ".join(opened),
             type(loop).__module__.split(".")[0],
             config.batch_size,
@@ -115,6 +161,8 @@ class Gateway:
             config.db_writers,
             config.pending_cap,
             limit,
+            config.max_connections,
+            config.max_connections_per_address,
         )
 
     def _writer_done(self, task: asyncio.Task[None]) -> None:
@@ -136,6 +184,7 @@ class Gateway:
             await asyncio.sleep(every)
             if self.context is None:
                 continue
+            self.context.guard.sweep()
             now = time.monotonic()
             for connection in list(self.context.connections):
                 limit = config.http_idle_timeout_s if connection.protocol_name == "osmand" else config.idle_timeout_s
@@ -164,6 +213,8 @@ class Gateway:
             for connection in list(context.connections):
                 connection.close("shutdown")
             await context.directory.close()
+            if context.ledger is not None:
+                await context.ledger.close_all("shutdown")
         for task in self.tasks:
             task.cancel()
         await asyncio.sleep(0.05)  # let transports flush their last acks

@@ -4,15 +4,36 @@ GT06 conversation: login (IMEI looked up: an active GT06 terminal) → login ack
 → ack at once (and the terminal's last_seen_at is refreshed with the next batch, its defence bit
 stored where it changed, as is the bit of an alarm packet's status block); locations and
 alarms → queued for the batch writer, their ack (for locations the optional echo of protocol and
-serial) written only after the batch committed. Anything before a successful login closes the
-connection. A login carrying a time-zone word makes the session read later GPS times in that zone,
-as Traccar does; without one, times are UTC. Alarm bits repeated in every heartbeat are stored when
+serial) written only after the batch committed. Anything before a login closes the connection. A
+login carrying a time-zone word makes the session read later GPS times in that zone, as Traccar
+does; without one, times are UTC. Alarm bits repeated in every heartbeat are stored when
 they appear, not each time.
 
-JT/T 808 conversation: 0x0100 register (terminal phone looked up) → 0x8100 with the stored auth code,
-or result 4 "no such terminal" and close; 0x0102 authenticate → 0x8001 ok, or failure and close;
-heartbeat → 0x8001 at once; 0x0200 / 0x0704 → 0x8001 after commit. Other messages before
-authentication are answered 0x8001 "failure" and count towards the bad-input limit.
+JT/T 808 conversation: 0x0100 register (terminal phone looked up) → 0x8100 with a fresh auth code,
+issued once (below); 0x0102 authenticate with it → 0x8001 ok, or failure and close; heartbeat →
+0x8001 at once; 0x0200 / 0x0704 → 0x8001 after commit. Other messages before authentication are
+answered 0x8001 "failure" (never "ok": the terminal keeps them) and count towards the bad-input limit.
+
+Identity. A JT/T 808 auth code is issued at the terminal's first register after fitting (or after
+a clerk reset it), and only when the register's terminal ID, and the maker and model where the
+fitting recorded them, match the record (tracking.gateway.terminals.register_mismatch); only its
+digest is stored. A later register for that phone gets result 3 "terminal already registered" and
+no code, and raises a `terminal_conflict` alarm naming the address (a terminal that resends its
+register on the same connection gets the code it was just given). A terminal without a code cannot
+authenticate. GT06 proves nothing but the IMEI on its label, OsmAnd its id and, when the terminal
+has one, its key (tracking.gateway.http).
+
+What strangers are told, per protocol, is no more than the protocol forces:
+- GT06: an unknown IMEI's login is answered with the same ack, after the same lookup, as a known
+  one's (a GT06 that gets no login ack reconnects and reboots, so an ack is what every login gets);
+  nothing after it is answered or stored, and the login deadline closes the connection. A device
+  fitted before its record was entered thus keeps every position in its buffer. A prober learns a
+  known IMEI only by then speaking as that terminal, which, while the terminal itself is online,
+  the duty room sees as a cloned identity (tracking.gateway.leases).
+- JT/T 808: result 4 "no such terminal", the standard's answer, for an unknown phone and alike for
+  a known phone whose register names another terminal ID, maker or model (which also raises the
+  alarm); positions before authentication get "failure", never "ok".
+- OsmAnd: an unknown id, a missing key and a wrong key get the same 404 (tracking.gateway.http).
 
 Positions rejected by ingestion (no device time, far in the future, out of range) are acknowledged
 after the batch all the same and counted by reason: resending would not make them valid, and an
@@ -22,6 +43,10 @@ Bad input (truncated, bad checksum, bad escape, garbage) is counted by kind and 
 framer's resync; GATEWAY_MAX_BAD_FRAMES invalid frames in a row, GATEWAY_MAX_GARBAGE_BYTES of garbage
 without a valid frame, or one frame over GATEWAY_MAX_FRAME_BYTES closes the connection. No exception
 leaves a protocol callback: an unexpected one is logged, counted and closes that connection only.
+
+A connection not logged in (GT06) or authenticated (JT/T 808) within GATEWAY_LOGIN_TIMEOUT_S is
+closed. Connection caps per port and per address and the limit on failed logins per address are
+checked as a connection comes (tracking.gateway.limits).
 """
 
 from __future__ import annotations
@@ -30,17 +55,20 @@ import asyncio
 import datetime
 import hmac
 import logging
+import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracking.ingest import BareAlarm, Incoming, fix_problem
+from tracking.ingest import BareAlarm, Incoming, bare_alarms_of, fix_problem
 from tracking.protocols import FrameTooLong, Message, ProtocolError, gt06, jt808
 from tracking.protocols.stream import Gt06Framer, Jt808Framer
 
-from . import terminals
+from . import proxy, terminals
 from .config import GatewayConfig
+from .leases import SessionLedger
+from .limits import Guard
 from .metrics import Metrics
 from .terminals import LookupUnavailable, TerminalDirectory, TerminalInfo
 from .writer import BatchWriter
@@ -52,8 +80,12 @@ log = logging.getLogger("tracking.gateway")
 PAUSE_GLOBAL = 1
 PAUSE_OWN = 2
 PAUSE_WRITE = 4
+PAUSE_BUFFER = 8  # OsmAnd: the next requests' bytes fill the buffer while one is being answered
 
-MAX_BACKLOG_FRAMES = 64  # frames held while a login / register lookup is in progress
+# Frames held while a login / register lookup is in progress, and their bytes: a terminal waits for
+# its login ack before it sends more than a frame or two.
+MAX_BACKLOG_FRAMES = 64
+MAX_BACKLOG_BYTES = 32 * 1024
 
 
 @dataclass
@@ -64,9 +96,14 @@ class Context:
     metrics: Metrics
     writer: BatchWriter
     directory: TerminalDirectory
+    ledger: SessionLedger | None = None
     connections: set[Any] = field(default_factory=set)
     paused: bool = False
     paused_connections: set[Any] = field(default_factory=set)
+    guard: Guard = field(init=False, repr=False)  # connection caps, failed logins (tracking.gateway.limits)
+
+    def __post_init__(self) -> None:
+        self.guard = Guard(self.config, self.metrics)
 
     def set_pressure(self, on: bool) -> None:
         """Under pressure a connection stops reading when it next has data (idle ones cost nothing);
@@ -104,6 +141,16 @@ class Session(asyncio.Protocol):
         self.inflight = 0  # messages waiting for their commit
         self._pause_mask = 0
         self._lookup_task: asyncio.Task[None] | None = None
+        # Where the connection comes from: the socket's peer, or what a trusted proxy's PROXY v2
+        # header says (then `via` is the proxy's address); kept with the session's pings.
+        self.remote: tuple[str, int] = ("", 0)
+        self.via: str | None = None
+        self._proxy_header: bytearray | None = None  # bytes of a PROXY header still being read
+        self.session_id: int | None = None  # TerminalSession of the logged-in terminal
+        self.session_terminal: int | None = None
+        self._admitted = False  # under the caps when it came: registered, counted, closed as usual
+        self._address: str | None = None  # what the connection counts against (limits.address_key)
+        self._deadline: asyncio.TimerHandle | None = None  # login (TCP) or request (OsmAnd) deadline
 
     # --- asyncio callbacks ---------------------------------------------------------------------------
 
@@ -111,11 +158,30 @@ class Session(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if isinstance(peer, tuple):
+            self.remote = (str(peer[0]), int(peer[1]))
+            if self.remote[0] in self.ctx.config.proxies:
+                self._proxy_header = bytearray()
+        # Over a cap the connection is closed before it costs more than its accept (limits.Guard).
+        # Behind a proxy its address is known once the PROXY header is read.
+        if self.ctx.guard.port_full(self.protocol_name):
+            self._turn_away("port_cap", self.protocol_name)
+            return
+        if self._proxy_header is None and not self.admit_address(self.remote[0]):
+            return
+        self._admitted = True
         self.ctx.connections.add(self)
         self.metrics.connections_open[self.protocol_name] += 1
         self.metrics.connections_total[self.protocol_name] += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:  # turned away as it came: never registered nor counted
+            self.closing = True
+            return
+        self._cancel_deadline()
+        if self._address is not None:
+            self.ctx.guard.release(self._address)
+            self._address = None
         self.closing = True
         self.ctx.connections.discard(self)
         self.ctx.paused_connections.discard(self)
@@ -124,12 +190,95 @@ class Session(asyncio.Protocol):
         self.metrics.connections_closed[(self.protocol_name, reason)] += 1
         if self._lookup_task is not None:
             self._lookup_task.cancel()
+        self.signed_out(reason)
 
     def pause_writing(self) -> None:
         self.set_paused(PAUSE_WRITE, True)
 
     def resume_writing(self) -> None:
         self.set_paused(PAUSE_WRITE, False)
+
+    # --- limits (tracking.gateway.limits) --------------------------------------------------------------
+
+    def admit_address(self, host: str) -> bool:
+        """Count the connection against its source address; False when that refused it (closed)."""
+        key, refusal = self.ctx.guard.admit(host)
+        if refusal is None:
+            self._address = key
+            return True
+        if self._admitted:  # the address came with a PROXY header
+            self.ctx.guard.refused(self.protocol_name, refusal, key)
+            self.close(refusal, abort=True)
+        else:
+            self._turn_away(refusal, key)
+        return False
+
+    def _turn_away(self, reason: str, subject: str) -> None:
+        self.ctx.guard.refused(self.protocol_name, reason, subject)
+        self.closing = True
+        self.close_reason = reason
+        self.transport.abort()
+
+    def login_failed(self) -> bool:
+        """A login naming an unknown terminal or proving nothing (wrong code, wrong key): counted
+        against the source address. True when the address is blocked now (GATEWAY_LOGIN_*)."""
+        if self._address is None:
+            return False
+        return self.ctx.guard.login_failed(self.protocol_name, self._address)
+
+    def set_deadline(self, seconds: float, expired: Callable[[], None]) -> None:
+        self._cancel_deadline()
+        self._deadline = asyncio.get_running_loop().call_later(seconds, expired)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    # --- where the connection comes from, and its session --------------------------------------------
+
+    def unwrap_proxy(self, data: bytes) -> bytes | None:
+        """The connection's bytes after a trusted proxy's PROXY v2 header (from a proxy's address the
+        header comes first); None while the header is incomplete or after it was refused."""
+        if self._proxy_header is None:
+            return data
+        buffer = self._proxy_header
+        buffer += data
+        try:
+            parsed = proxy.parse(buffer)
+        except proxy.ProxyHeaderError as error:
+            self.metrics.refused[(self.protocol_name, "proxy_header")] += 1
+            log.warning("%s %s: bad PROXY header from a proxy (%s); closing", self.protocol_name, self.peer, error)
+            self.close("proxy_header", abort=True)
+            return None
+        if parsed is None:
+            return None
+        length, client = parsed
+        self._proxy_header = None
+        if client is not None:
+            self.via = self.remote[0]
+            self.remote = client
+            self.peer = f"{client[0]}:{client[1]} via {self.via}"
+            if not self.admit_address(client[0]):  # counted by the client's address, not the proxy's
+                return None
+        return bytes(buffer[length:])
+
+    @property
+    def heard_at(self) -> float:
+        """When bytes last came in, on the wall clock (for the session's lease)."""
+        return time.time() - (time.monotonic() - self.last_seen)
+
+    def signed_in(self, info: TerminalInfo) -> None:
+        """The terminal proved who it is: open its session (lease, remote address) for its pings."""
+        ledger = self.ctx.ledger
+        if ledger is None or self.session_terminal == info.id:
+            return
+        self.session_terminal = info.id
+        ledger.open(self, info.id, self.protocol_name, self.remote, self.via)  # sets self.session_id
+
+    def signed_out(self, reason: str) -> None:
+        if self.session_terminal is not None and self.ctx.ledger is not None:
+            self.ctx.ledger.close(self, reason)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -255,13 +404,38 @@ class TcpSession(Session):
         self._garbage_seen = 0
         self._garbage_since_good = 0
         self._backlog: list[bytes] = []
+        self._backlog_bytes = 0
 
     def make_framer(self, max_frame: int) -> Any:
         raise NotImplementedError
 
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        if not self.closing:
+            self.set_deadline(self.ctx.config.login_timeout_s, self._login_deadline)
+
+    def _login_deadline(self) -> None:
+        """Not logged in (GT06) or authenticated (JT/T 808) by GATEWAY_LOGIN_TIMEOUT_S: closed, rather
+        than held for the idle timeout."""
+        self._deadline = None
+        if self.terminal is None and not self.closing:
+            self.ctx.guard.report(
+                "login_timeout",
+                self.protocol_name,
+                f"{self.protocol_name} connection {self.peer} closed: not logged in within "
+                f"{self.ctx.config.login_timeout_s:g} s",
+            )
+            self.close("login_timeout")
+
     def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
+        # Idle time counts from the last valid frame (`good`), not the last byte: garbage trickled
+        # once a minute holds no connection open.
         try:
+            if self._proxy_header is not None:
+                unwrapped = self.unwrap_proxy(data)
+                if not unwrapped:
+                    return
+                data = unwrapped
             self._receive(data)
         except Exception:
             self.internal_error("data_received")
@@ -289,12 +463,13 @@ class TcpSession(Session):
         if self._garbage_since_good > self.ctx.config.max_garbage_bytes:
             self.metrics.refused[(self.protocol_name, "garbage")] += 1
             self.close("garbage")
-        elif not items and framer.pending > 2 * self.ctx.config.max_frame_bytes:
+        elif framer.pending > 2 * self.ctx.config.max_frame_bytes:  # the framer holds a frame at most
             self.metrics.frame_errors[(self.protocol_name, FrameTooLong.code)] += 1
             self.close("frame_too_long")
 
     def _hold(self, frame: bytes) -> None:
-        if len(self._backlog) >= MAX_BACKLOG_FRAMES:
+        self._backlog_bytes += len(frame)
+        if len(self._backlog) >= MAX_BACKLOG_FRAMES or self._backlog_bytes > MAX_BACKLOG_BYTES:
             self.metrics.refused[(self.protocol_name, "backlog")] += 1
             self.close("backlog")
             return
@@ -302,12 +477,15 @@ class TcpSession(Session):
 
     def after_lookup(self) -> None:
         while self._backlog and not self.closing and not self.looking_up:
-            self.frame(self._backlog.pop(0))
+            frame = self._backlog.pop(0)
+            self._backlog_bytes -= len(frame)
+            self.frame(frame)
 
     def frame(self, frame: bytes) -> None:
         raise NotImplementedError
 
     def good(self) -> None:
+        self.last_seen = time.monotonic()
         self._bad_in_row = 0
         self._garbage_since_good = 0
 
@@ -332,13 +510,17 @@ class TcpSession(Session):
     def items_and_alarms(self, fixes: Sequence[Any]) -> tuple[tuple[Incoming, ...], list[BareAlarm]]:
         """Positions to store; alarms of positions that cannot be stored become bare alarms."""
         terminal_id = self.terminal.id  # type: ignore[union-attr]
-        items = tuple(Incoming(terminal_id, fix) for fix in fixes)
+        session_id = self.session_id
+        items = tuple(Incoming(terminal_id, fix, session_id) for fix in fixes)
         alarms: list[BareAlarm] = []
         for fix in fixes:
             if fix.alarms:
                 now = utc_now()
                 if fix_problem(fix, now=now) is not None:
-                    alarms.extend(BareAlarm(terminal_id, kind, now) for kind in fix.alarms)
+                    limit = self.ctx.config.max_alarms_per_fix
+                    bare, dropped = bare_alarms_of(terminal_id, fix.alarms, now, limit=limit)
+                    alarms.extend(bare)
+                    self.metrics.alarms_dropped += dropped
         return items, alarms
 
 
@@ -349,6 +531,7 @@ class Gt06Session(TcpSession):
         super().__init__(context)
         self.tz_offset_minutes = 0
         self._heartbeat_alarms: frozenset[str] = frozenset()
+        self.stranger: str | None = None  # an unknown IMEI whose login was answered (module docstring)
 
     def make_framer(self, max_frame: int) -> Gt06Framer:
         return Gt06Framer(max_frame)
@@ -368,12 +551,15 @@ class Gt06Session(TcpSession):
             self._login(message)
             return
         terminal = self.terminal
+        if terminal is None and self.stranger is not None:
+            self.metrics.refused[("gt06", "unknown_terminal")] += 1  # never answered, never stored
+            return
         if terminal is None:
             log.info("gt06 %s: %s before login; closing", self.peer, kind)
             self.refuse("not_logged_in", close=True)
             return
         if kind == "location":
-            self.queue(message.reply, (Incoming(terminal.id, message.fixes[0]),))
+            self.queue(message.reply, (Incoming(terminal.id, message.fixes[0], self.session_id),))
         elif kind == "alarm":
             if "armed" in message.info:  # the status block of an alarm packet carries the defence bit too
                 self.ctx.writer.heard(terminal.id, defence=message.info["armed"])
@@ -403,21 +589,27 @@ class Gt06Session(TcpSession):
 
     def _login(self, message: Message) -> None:
         imei = message.terminal or ""
-        if self.terminal is not None:
-            if self.terminal.imei == imei:
+        before = self.terminal.imei if self.terminal is not None else self.stranger
+        if before is not None:
+            if before == imei:
                 self.write(message.reply or b"")
             else:
-                log.warning("gt06 %s: second login as %s after %s; closing", self.peer, imei, self.terminal.imei)
+                log.warning("gt06 %s: second login as %s after %s; closing", self.peer, imei, before)
                 self.refuse("imei_changed", close=True)
             return
 
         def logged_in(info: TerminalInfo | None) -> None:
             if info is None:
+                # The ack a known terminal gets, and nothing more: see the module docstring.
                 self.metrics.unknown_terminals["gt06"] += 1
-                log.info("gt06 %s: unknown or inactive IMEI %s; closing", self.peer, imei)
-                self.close("unknown_terminal")
+                self.metrics.refused[("gt06", "unknown_terminal")] += 1
+                log.info("gt06 %s: unknown or inactive IMEI %s; login answered, nothing else", self.peer, imei)
+                self.stranger = imei
+                self.login_failed()
+                self.write(message.reply or b"")
                 return
             self.terminal = info
+            self.signed_in(info)
             self.tz_offset_minutes = message.info.get("timezone_offset_minutes", 0)
             self.write(message.reply or b"")
             self.ctx.writer.heard(info.id)
@@ -432,6 +624,8 @@ class Jt808Session(TcpSession):
         super().__init__(context)
         self.phone_field: bytes | None = None
         self._serial = 0  # the platform's own message serial
+        self._identity_task: asyncio.Task[None] | None = None  # a register or authentication under way
+        self._issued: tuple[int, str] | None = None  # (terminal, code) this connection's register was given
 
     def make_framer(self, max_frame: int) -> Jt808Framer:
         return Jt808Framer(max(max_frame, 2100))
@@ -452,7 +646,7 @@ class Jt808Session(TcpSession):
         msg_id = header.msg_id
         self.metrics.frames[("jt808", message.kind)] += 1
         if msg_id == jt808.REGISTER:
-            self._register(header)
+            self._register(message, header)
             return
         if msg_id == jt808.AUTH:
             self._authenticate(message, header)
@@ -488,47 +682,135 @@ class Jt808Session(TcpSession):
     def _response(self, header: jt808.Header, result: int) -> bytes:
         return jt808.general_response(header, result=result, platform_serial=self._next_serial())
 
-    def _lookup_terminal(self, header: jt808.Header, then: Callable[[TerminalInfo | None], None]) -> None:
-        if header.terminal_id is not None:
-            self.lookup(terminals.JT808_PHONE, header.terminal_id, then)
-        elif header.imei_binary is not None:
-            self.lookup(terminals.JT808_IMEI, header.imei_binary, then)
-        else:
-            then(None)
+    # --- identity: register and authentication ---------------------------------------------------------
 
-    def _register(self, header: jt808.Header) -> None:
-        def registered(info: TerminalInfo | None) -> None:
+    @property
+    def looking_up(self) -> bool:
+        task = self._identity_task
+        return super().looking_up or (task is not None and not task.done())
+
+    def _identity(self, work: Callable[[], Coroutine[Any, Any, None]], where: str) -> None:
+        """Run a register or an authentication (lookups, writes); frames arriving meanwhile wait."""
+        self._identity_task = asyncio.get_running_loop().create_task(self._run_identity(work, where))
+
+    async def _run_identity(self, work: Callable[[], Coroutine[Any, Any, None]], where: str) -> None:
+        try:
+            await work()
+        except LookupUnavailable as error:
+            self._identity_task = None
+            self.metrics.refused[("jt808", "lookup_unavailable")] += 1
+            log.warning("jt808 %s: %s not completed (%s)", self.peer, where, error)
+            self.lookup_unavailable(error)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.internal_error(where)
+            return
+        self._identity_task = None
+        try:
+            self.after_lookup()
+        except Exception:
+            self.internal_error(f"after {where}")
+
+    @staticmethod
+    def _lookup_key(header: jt808.Header) -> tuple[str, str] | None:
+        if header.terminal_id is not None:
+            return terminals.JT808_PHONE, header.terminal_id
+        if header.imei_binary is not None:
+            return terminals.JT808_IMEI, header.imei_binary
+        return None
+
+    async def _find(self, header: jt808.Header, *, fresh: bool = False) -> TerminalInfo | None:
+        key = self._lookup_key(header)
+        if key is None:
+            return None
+        if fresh:
+            self._forget(header)
+        return await self.ctx.directory.find(*key)
+
+    def _forget(self, header: jt808.Header) -> None:
+        key = self._lookup_key(header)
+        if key is not None:
+            self.ctx.directory.forget(*key)
+
+    @property
+    def address(self) -> str:
+        """The terminal's address for an alarm note (without the port: one note per address)."""
+        address = self.remote[0] or self.peer
+        return f"{address} via {self.via}" if self.via else address
+
+    def _refuse_register(self, header: jt808.Header, result: int, reason: str) -> None:
+        self.login_failed()
+        self.write(jt808.register_response(header, result=result, platform_serial=self._next_serial()))
+        self.refuse(reason, close=True)
+
+    def _register(self, message: Message, header: jt808.Header) -> None:
+        directory = self.ctx.directory
+
+        async def register() -> None:
+            info = await self._find(header)
+            if self.closing:
+                return
             if info is None:
                 self.metrics.unknown_terminals["jt808"] += 1
                 log.info("jt808 %s: register from unknown terminal %s; closing", self.peer, header.terminal)
-                reply = jt808.register_response(header, result=4, platform_serial=self._next_serial())
-                self.write(reply)
-                self.close("unknown_terminal")
+                self._refuse_register(header, jt808.REGISTER_NO_SUCH_TERMINAL, "unknown_terminal")
                 return
-            code = info.auth_code or header.terminal
+            mismatch = terminals.register_mismatch(info, message.info)
+            if mismatch is not None:
+                # Answered as for an unknown phone: the register learns nothing of the record.
+                log.warning("jt808 %s: register as %s, %s not on record; refused", self.peer, header.terminal, mismatch)
+                await directory.register_refused(info.id, f"register, {mismatch} not on record, from {self.address}")
+                self._refuse_register(header, jt808.REGISTER_NO_SUCH_TERMINAL, "register_mismatch")
+                return
+            if self._issued is not None and self._issued[0] == info.id:
+                code = self._issued[1]  # the register resent on this connection: the code just given
+            else:
+                code = secrets.token_hex(8)
+                if not await directory.issue_auth_code(info.id, terminals.secret_digest(code)):
+                    log.warning("jt808 %s: second register as %s; refused", self.peer, header.terminal)
+                    await directory.register_refused(info.id, f"second register from {self.address}")
+                    self._refuse_register(header, jt808.REGISTER_TERMINAL_TAKEN, "already_registered")
+                    return
+                self._issued = (info.id, code)
+                self._forget(header)  # the cached record has no code yet
+                log.info("jt808 %s: auth code issued to terminal %s", self.peer, header.terminal)
             self.write(jt808.register_response(header, auth_code=code, platform_serial=self._next_serial()))
 
-        self._lookup_terminal(header, registered)
+        self._identity(register, "register")
 
     def _authenticate(self, message: Message, header: jt808.Header) -> None:
-        code = str(message.info.get("auth_code", ""))
+        digest = terminals.secret_digest(str(message.info.get("auth_code", "")))
 
-        def authenticated(info: TerminalInfo | None) -> None:
+        def matches(info: TerminalInfo) -> bool:
+            return bool(info.auth_digest) and hmac.compare_digest(digest, info.auth_digest)
+
+        async def authenticate() -> None:
+            info = await self._find(header)
+            if info is not None and not matches(info):
+                # The cached record may predate a code issued on another node, or a reset: ask again.
+                info = await self._find(header, fresh=True)
+            if self.closing:
+                return
             if info is None:
                 self.metrics.unknown_terminals["jt808"] += 1
                 log.info("jt808 %s: authentication from unknown terminal %s; closing", self.peer, header.terminal)
                 self.write(self._response(header, jt808.RESULT_FAILURE))
+                self.login_failed()
                 self.close("unknown_terminal")
                 return
-            expected = info.auth_code or header.terminal
-            if not hmac.compare_digest(code.encode(), expected.encode()):
-                log.info("jt808 %s: wrong auth code from terminal %s; closing", self.peer, header.terminal)
+            if not matches(info):
+                reason = "wrong_auth_code" if info.auth_digest else "no_auth_code"
+                log.info("jt808 %s: terminal %s refused (%s); closing", self.peer, header.terminal, reason)
                 self.write(self._response(header, jt808.RESULT_FAILURE))
-                self.refuse("wrong_auth_code", close=True)
+                self.login_failed()
+                self.refuse(reason, close=True)
                 return
             self.terminal = info
+            self.signed_in(info)
             self.phone_field = header.phone
             self.write(self._response(header, jt808.RESULT_OK))
             self.ctx.writer.heard(info.id)
 
-        self._lookup_terminal(header, authenticated)
+        self._identity(authenticate, "authentication")

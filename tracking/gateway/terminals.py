@@ -7,14 +7,21 @@ thousand terminals logging in at once cost a handful of queries, not ten thousan
 
 While the database is away a lookup fails fast (`LookupUnavailable`): the session refuses the
 login and the terminal reconnects later.
+
+The directory also writes the two things a JT/T 808 register decides: the one-time auth code's
+digest (a conditional update, so of two registers racing on two nodes one gets the code) and the
+`terminal_conflict` alarm of a refused register, with an outbox row so that the duty room hears of
+it. Secrets (auth codes, OsmAnd keys) are compared as SHA-256 digests: the table holds no secret a
+reader could replay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -28,7 +35,7 @@ JT808_PHONE = "jt808_phone"
 JT808_IMEI = "jt808_imei"
 OSMAND_ID = "osmand"
 
-_COLUMNS = "id, imei, phone, auth_code"
+_COLUMNS = "id, imei, phone, auth_code_digest, jt808_device_id, maker, model_code, osmand_key_digest"
 _QUERIES = {
     GT06_IMEI: f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'gt06' AND imei = ANY(%s)",  # noqa: S608
     JT808_IMEI: f"SELECT {_COLUMNS} FROM tracking_terminal WHERE active AND protocol = 'jt808' AND imei = ANY(%s)",  # noqa: S608
@@ -44,11 +51,64 @@ class LookupUnavailable(Exception):
     """The database could not be asked (down, or the lookup timed out)."""
 
 
+# The code is issued only while none is (the register that wins a race gets it).
+_ISSUE_SQL = (
+    "UPDATE tracking_terminal SET auth_code_digest = %s, auth_code_issued_at = now() "
+    "WHERE id = %s AND active AND auth_code_digest = '' RETURNING id"
+)
+# A refused register: an alarm for the duty room (cases.duty routes `terminal_conflict`) and its
+# outbox row. A refused terminal registers again every few seconds: the same refusal from the same
+# address is stored once a minute.
+_REFUSED_ALARM_SQL = """
+WITH alarm AS (
+    INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
+    SELECT t.id, t.vehicle_id, 'terminal_conflict', 'derived', now(), now(), NULL, 'new', %(note)s::text
+    FROM tracking_terminal t
+    WHERE t.id = %(terminal)s::bigint AND NOT EXISTS (
+        SELECT 1 FROM tracking_alarm a
+        WHERE a.terminal_id = t.id AND a.kind = 'terminal_conflict' AND a.at > now() - interval '1 minute'
+          AND a.note = %(note)s::text)
+    ON CONFLICT (terminal_id, kind, at) DO NOTHING
+    RETURNING terminal_id, at
+)
+INSERT INTO tracking_ingestoutbox (created_at, terminal_ids, first_device_time, last_device_time)
+SELECT now(), jsonb_build_array(terminal_id), at, at FROM alarm
+"""
+
+
 class TerminalInfo(NamedTuple):
     id: int
     imei: str
     phone: str
-    auth_code: str
+    auth_digest: str  # SHA-256 of the JT/T 808 auth code; empty: none issued
+    device_id: str  # JT/T 808 terminal ID on record; empty: the IMEI or its last 7 digits
+    maker: str  # empty: not checked
+    model: str  # empty: not checked
+    osmand_key_digest: str  # empty: no key required
+
+
+def secret_digest(secret: str) -> str:
+    """How auth codes and OsmAnd keys are kept and compared: SHA-256, hex (random secrets, no salt
+    needed; the Django side stores them with the same function)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    return a.strip().upper() == b.strip().upper()
+
+
+def register_mismatch(info: TerminalInfo, register: dict[str, Any]) -> str | None:
+    """What of a JT/T 808 register (decoded 0x0100 body) is not what the terminal record says:
+    "terminal ID", "maker" or "model"; None when it matches."""
+    device_id = str(register.get("device_id", ""))
+    expected = [info.device_id] if info.device_id else [info.imei, info.imei[-7:]]
+    if not device_id.strip() or not any(_same(device_id, value) for value in expected):
+        return "terminal ID"
+    if info.maker and not _same(str(register.get("manufacturer", "")), info.maker):
+        return "maker"
+    if info.model and not _same(str(register.get("model", "")), info.model):
+        return "model"
+    return None
 
 
 def phone_key(digits: str) -> str:
@@ -183,6 +243,36 @@ class TerminalDirectory:
                 else:
                     found[(kind, info.imei)] = info
         return found
+
+    def forget(self, kind: str, value: str) -> None:
+        """Drop what the cache holds for that id: the next lookup reads the database."""
+        self._cache.pop(self.key(kind, value), None)
+
+    async def _write(self, sql: str, params: list[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
+        """One autocommit statement on the directory's connection; LookupUnavailable when it fails."""
+        if time.monotonic() < self._down_until:
+            raise LookupUnavailable("database unavailable")
+        try:
+            if self._connection is None or self._connection.closed:
+                self._connection = await asyncio.wait_for(db.connect(self.conninfo, autocommit=True), self.timeout_s)
+            cursor = await asyncio.wait_for(self._connection.execute(sql, params), self.timeout_s)
+            return await cursor.fetchall() if cursor.description else []
+        except Exception as error:
+            log.warning("terminal directory write failed: %s", error)
+            self.metrics.errors["lookup"] += 1
+            self._down_until = time.monotonic() + self.retry_s
+            await db.close_quietly(self._connection)
+            self._connection = None
+            raise LookupUnavailable(str(error)) from error
+
+    async def issue_auth_code(self, terminal_id: int, digest: str) -> bool:
+        """Record the digest of a freshly issued JT/T 808 auth code, unless one is issued already
+        (by another register, maybe on another node): True when this one counts."""
+        return bool(await self._write(_ISSUE_SQL, [digest, terminal_id]))
+
+    async def register_refused(self, terminal_id: int, note: str) -> None:
+        """The `terminal_conflict` alarm of a refused register (and its outbox row)."""
+        await self._write(_REFUSED_ALARM_SQL, {"note": note[:200], "terminal": terminal_id})
 
     async def close(self) -> None:
         if self._task is not None:

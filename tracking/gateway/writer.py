@@ -53,6 +53,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 
 from tracking.ingest import (
+    MAX_ALARMS_PER_FIX,
     RELEASE_SQL,
     ROLLBACK_SQL,
     SAVEPOINT_SQL,
@@ -223,6 +224,7 @@ class BatchWriter:
         retry_min_s: float = 0.2,
         retry_max_s: float = 5.0,
         outlier_speed_kmh: float = 150.0,
+        max_alarms_per_fix: int = MAX_ALARMS_PER_FIX,
         on_pressure: Callable[[bool], None] | None = None,
     ) -> None:
         self.conninfo = conninfo
@@ -236,6 +238,7 @@ class BatchWriter:
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self.outlier_speed_kmh = outlier_speed_kmh
+        self.max_alarms_per_fix = max_alarms_per_fix
         self.on_pressure = on_pressure
         self._lanes = [_Lane() for _ in range(self.writers)]
         # Terminals whose liveness a commit sent lately (each for LIVENESS_EVERY_S), and what this
@@ -426,6 +429,7 @@ class BatchWriter:
                     liveness=due,
                     last_known=last_known,
                     staged=True,
+                    max_alarms_per_fix=self.max_alarms_per_fix,
                 )
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
@@ -518,6 +522,7 @@ class BatchWriter:
         metrics.pings_stored += result.stored
         metrics.pings_duplicate += result.duplicates
         metrics.pings_outlier += result.outliers
+        metrics.alarms_dropped += result.alarms_dropped
         for _index, reason in result.rejected:
             metrics.pings_rejected[reject_label(reason)] += 1
         if entries:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 KINDS = ("login", "location", "heartbeat", "alarm", "register", "auth", "batch", "other")
+# Fix.extras key: how many alarm names a decoder left unread (past the most it reads from one message).
+ALARMS_UNREAD = "alarms_unread"
 
 
 # --- errors -----------------------------------------------------------------------------------------

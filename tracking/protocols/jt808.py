@@ -61,6 +61,13 @@ RESULT_MESSAGE_ERROR = 2
 RESULT_NOT_SUPPORTED = 3
 RESULT_ALARM_CONFIRMED = 4
 
+# 0x8100 register results (an auth code follows only REGISTER_OK).
+REGISTER_OK = 0
+REGISTER_VEHICLE_TAKEN = 1
+REGISTER_NO_SUCH_VEHICLE = 2
+REGISTER_TERMINAL_TAKEN = 3
+REGISTER_NO_SUCH_TERMINAL = 4
+
 # Alarm flag bits (JT/T 808-2013 table 24) in the DESIGN.md vocabulary or snake_case extras. Bits 15-17
 # are reserved by the standard; vendors use them differently, so they keep a neutral name.
 ALARM_BITS = {
@@ -310,7 +317,7 @@ def decode(
     """Decode one wire frame (with its 0x7e flags). Raises ProtocolError for anything invalid.
 
     The reply is built with `platform_serial`; a register is answered with `auth_code`, by default the
-    terminal id as Traccar does (the gateway passes the code it stores for the terminal).
+    terminal id as Traccar does (the gateway issues its own code, once: tracking.gateway.sessions).
     """
     return decode_unescaped(
         unwrap(frame), platform_serial=platform_serial, auth_code=auth_code, tz_offset_minutes=tz_offset_minutes

@@ -17,16 +17,21 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qs
 
-from .common import BadValue, Fix, Message, check_coordinates
+from .common import ALARMS_UNREAD, BadValue, Fix, Message, check_coordinates
 
 PROTOCOL = "osmand"
 KNOTS_TO_KMH = 1.852
 MPS_TO_KMH = 3.6
+# Alarm names read from one request: Traccar Client sends one; Traccar joins several with commas.
+# The others are only counted (Fix.extras[ALARMS_UNREAD]): reading a megabyte of names would hold
+# up every other terminal's request.
+MAX_ALARM_NAMES = 32
 _MAX_SECONDS = 2**31 - 1  # larger Unix timestamps are milliseconds (Traccar's rule)
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 _KNOWN = frozenset(
     {"id", "deviceid", "timestamp", "lat", "lon", "location", "speed", "bearing", "heading", "altitude", "accuracy"}
     | {"hdop", "batt", "valid", "alarm", "charge", "driverUniqueId", "cell", "wifi", "mock"}
+    | {"key"}  # the terminal's key (tracking.gateway.http): a secret, never kept as an attribute
 )
 
 
@@ -93,7 +98,9 @@ def decode_query(query: str, *, naive_tz: tzinfo = UTC) -> Message:
     for key, value in first.items():
         if key not in _KNOWN:
             extras[key] = value
-    alarm = first.get("alarm")
+    alarms, unread = _alarm_names(params.get("alarm", []))
+    if unread:
+        extras[ALARMS_UNREAD] = unread
     fix = Fix(
         time=time,
         latitude=coordinates[0],
@@ -102,7 +109,7 @@ def decode_query(query: str, *, naive_tz: tzinfo = UTC) -> Message:
         speed_kmh=speed_kmh,
         course=course,
         altitude=_optional_number(first, "altitude"),
-        alarms=(_snake(alarm),) if alarm else (),
+        alarms=alarms,
         battery=_optional_number(first, "batt"),
         extras=extras,
     )
@@ -250,6 +257,22 @@ def _boolean(text: str) -> bool:
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",")]
+
+
+def _alarm_names(values: list[str]) -> tuple[tuple[str, ...], int]:
+    """The names of the `alarm` parameters, snake_cased, at most MAX_ALARM_NAMES; and how many more
+    there were."""
+    names: list[str] = []
+    unread = 0
+    for value in values:
+        room = MAX_ALARM_NAMES - len(names)
+        parts = value.split(",", room) if room > 0 else [value]
+        if len(parts) > room:  # the last part holds the rest, unsplit
+            rest = parts.pop()
+            if rest.strip(" ,"):
+                unread += rest.count(",") + 1
+        names.extend(_snake(part) for part in parts if part.strip())
+    return tuple(names), unread
 
 
 def _snake(name: str) -> str:

@@ -1,9 +1,17 @@
-"""Simulate a fleet of GT06 or JT/T 808 terminals against a running gateway, over real TCP."""
+"""Simulate a fleet of GT06 or JT/T 808 terminals against a running gateway, over real TCP.
+
+JT/T 808 terminals keep the auth code their first register was given, as real ones keep it in
+flash: the codes are kept in a file (`--codes`, mode 0600) from one run to the next, and a
+terminal with a code authenticates without registering again (the gateway gives a code once).
+"""
 
 import asyncio
+import json
 import math
+import os
 import resource
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,6 +47,11 @@ class Command(BaseCommand):
             "--create", action="store_true", help="register N new terminals (unbound) first, instead of using existing"
         )
         parser.add_argument("--seed", type=int, help="random seed for the routes")
+        parser.add_argument(
+            "--codes",
+            default=str(Path(settings.BASE_DIR) / "var" / "simulator" / "jt808-auth-codes.json"),
+            help="file keeping the JT/T 808 auth codes the terminals were given (default: var/simulator/)",
+        )
 
     def handle(self, *args, **options):
         protocol = options["protocol"]
@@ -52,6 +65,13 @@ class Command(BaseCommand):
         else:
             port = options["port"] or getattr(settings, "GATEWAY_JT808_PORT", 5015)
         terminals = self._create(protocol, count) if options["create"] else self._existing(protocol, count)
+        codes_file = Path(options["codes"])
+        codes = _read_codes(codes_file) if protocol == "jt808" else {}
+        terminals = [SimTerminal(t.imei, t.phone, codes.get(t.phone, "")) for t in terminals]
+
+        def on_code(terminal: SimTerminal, code: str) -> None:
+            codes[terminal.phone] = code
+
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < count + 100 <= hard or (hard == resource.RLIM_INFINITY and soft < count + 100):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -71,20 +91,25 @@ class Command(BaseCommand):
                 bar.set_postfix(logged_in=counts["login"], acked=counts["acked"], refused=counts["refused"])
 
         started = time.monotonic()
-        stats = asyncio.run(
-            run_fleet(
-                protocol,
-                terminals,
-                host=options["host"],
-                port=port,
-                interval=options["interval"],
-                duration=options["duration"],
-                heartbeat=options["heartbeat"],
-                ack_wait=options["ack_wait"],
-                seed=options["seed"],
-                on_event=on_event,
+        try:
+            stats = asyncio.run(
+                run_fleet(
+                    protocol,
+                    terminals,
+                    host=options["host"],
+                    port=port,
+                    interval=options["interval"],
+                    duration=options["duration"],
+                    heartbeat=options["heartbeat"],
+                    ack_wait=options["ack_wait"],
+                    seed=options["seed"],
+                    on_event=on_event,
+                    on_code=on_code,
+                )
             )
-        )
+        finally:  # even when interrupted: a code given is not given again
+            if codes:
+                _write_codes(codes_file, codes)
         bar.set_postfix(logged_in=stats.logged_in, acked=stats.acked, refused=stats.refused)
         bar.close()
         elapsed = time.monotonic() - started
@@ -96,7 +121,10 @@ class Command(BaseCommand):
             f"ack latency p50 {stats.percentile(50):.1f} ms, p99 {stats.percentile(99):.1f} ms"
         )
         if stats.logged_in == 0:
-            raise CommandError("no terminal could log in (is the gateway running, are the terminals registered?)")
+            raise CommandError(
+                "no terminal could log in (is the gateway running, are the terminals registered? A JT/T 808 "
+                "terminal given a code that --codes does not hold must have its code reset on its page)"
+            )
 
     def _existing(self, protocol: str, count: int) -> list[SimTerminal]:
         terminals = Terminal.objects.filter(protocol=protocol, active=True)
@@ -131,3 +159,22 @@ class Command(BaseCommand):
                 created.append(SimTerminal(imei, phone))
                 bar.update(1)
         return created
+
+
+def _read_codes(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot read the auth codes in {path}: {error}") from error
+    return {str(phone): str(code) for phone, code in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_codes(path: Path, codes: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump(codes, out, indent=0, sort_keys=True)
+    temporary.replace(path)
