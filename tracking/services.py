@@ -3,7 +3,8 @@ that prove who they are (JT/T 808 auth code reset, OsmAnd key)."""
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -186,75 +187,102 @@ def ingest_token_create(*, name: str, terminal: Terminal | None = None) -> tuple
     return token, raw
 
 
-def _terminal_for_change(*, terminal_id: int, protocol: str, reason: str) -> Terminal:
-    """The terminal, locked, after the checks every change of its secrets shares."""
-    problems = Problems()
-    if not reason.strip():
-        problems.add("reason", _("State the reason: it is kept in the audit trail."))
-    terminal = Terminal.objects.select_for_update().get(pk=terminal_id)
-    if terminal.protocol != protocol:
-        label = Terminal.Protocol(protocol).label
-        problems.add("terminal", _("This is not a %(protocol)s terminal.") % {"protocol": label})
-    problems.raise_if_any()
+def _terminal_secrets_change(
+    *,
+    clerk: User,
+    terminal_id: int,
+    protocol: str,
+    reason: str,
+    ip: str | None,
+    action: str,
+    change: Callable[[Terminal], dict[str, Any]],
+) -> Terminal:
+    """Change a terminal's secrets in one audited step: the terminal, locked and checked (its
+    protocol, a stated reason), is handed to `change`, which sets its fields and returns what the
+    audit row says of it."""
+    with transaction.atomic():
+        problems = Problems()
+        if not reason.strip():
+            problems.add("reason", _("State the reason: it is kept in the audit trail."))
+        terminal = Terminal.objects.select_for_update().get(pk=terminal_id)
+        if terminal.protocol != protocol:
+            label = Terminal.Protocol(protocol).label
+            problems.add("terminal", _("This is not a %(protocol)s terminal.") % {"protocol": label})
+        problems.raise_if_any()
+        before = {f.attname: getattr(terminal, f.attname) for f in Terminal._meta.concrete_fields}
+        query = change(terminal)
+        changed = [name for name, value in before.items() if getattr(terminal, name) != value]
+        terminal.save(update_fields=changed)
+        audit_record(
+            user=clerk,
+            action=action,
+            object_type="terminal",
+            object_id=terminal.pk,
+            query=query or None,
+            reason=reason.strip(),
+            ip=ip,
+        )
     return terminal
 
 
 def terminal_auth_code_reset(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> Terminal:
     """Forget a JT/T 808 terminal's auth code: its next register (the terminal's own, after it was
     reset or replaced) gets a new one, and the old code no longer authenticates. Audited."""
-    with transaction.atomic():
-        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.JT808, reason=reason)
+
+    def forget(terminal: Terminal) -> dict[str, Any]:
         had_code = bool(terminal.auth_code_digest)
         terminal.auth_code_digest = ""
         terminal.auth_code_issued_at = None
-        terminal.save(update_fields=["auth_code_digest", "auth_code_issued_at"])
-        audit_record(
-            user=clerk,
-            action="terminal.auth_code_reset",
-            object_type="terminal",
-            object_id=terminal.pk,
-            query={"had_code": had_code},
-            reason=reason.strip(),
-            ip=ip,
-        )
-    return terminal
+        return {"had_code": had_code}
+
+    return _terminal_secrets_change(
+        clerk=clerk,
+        terminal_id=terminal_id,
+        protocol=Terminal.Protocol.JT808,
+        reason=reason,
+        ip=ip,
+        action="terminal.auth_code_reset",
+        change=forget,
+    )
 
 
 def terminal_osmand_key_issue(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> str:
     """A new key for an OsmAnd terminal (replacing any other): returned once, only its digest kept.
     From then on the gateway takes the terminal's requests only with `?key=<key>`. Audited."""
     key = "".join(secrets.choice(OSMAND_KEY_ALPHABET) for _i in range(OSMAND_KEY_LENGTH))
-    with transaction.atomic():
-        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.OSMAND, reason=reason)
+
+    def issue(terminal: Terminal) -> dict[str, Any]:
         replaced = bool(terminal.osmand_key_digest)
         terminal.osmand_key_digest = secret_digest(key)
-        terminal.save(update_fields=["osmand_key_digest"])
-        audit_record(
-            user=clerk,
-            action="terminal.osmand_key_issue",
-            object_type="terminal",
-            object_id=terminal.pk,
-            query={"replaced": replaced},
-            reason=reason.strip(),
-            ip=ip,
-        )
+        return {"replaced": replaced}
+
+    _terminal_secrets_change(
+        clerk=clerk,
+        terminal_id=terminal_id,
+        protocol=Terminal.Protocol.OSMAND,
+        reason=reason,
+        ip=ip,
+        action="terminal.osmand_key_issue",
+        change=issue,
+    )
     return key
 
 
 def terminal_osmand_key_remove(*, clerk: User, terminal_id: int, reason: str, ip: str | None = None) -> Terminal:
     """Stop requiring a key from an OsmAnd terminal. Audited."""
-    with transaction.atomic():
-        terminal = _terminal_for_change(terminal_id=terminal_id, protocol=Terminal.Protocol.OSMAND, reason=reason)
+
+    def remove(terminal: Terminal) -> dict[str, Any]:
         if not terminal.osmand_key_digest:
             raise ValidationError({"terminal": _("This terminal has no key to remove.")})
         terminal.osmand_key_digest = ""
-        terminal.save(update_fields=["osmand_key_digest"])
-        audit_record(
-            user=clerk,
-            action="terminal.osmand_key_remove",
-            object_type="terminal",
-            object_id=terminal.pk,
-            reason=reason.strip(),
-            ip=ip,
-        )
-    return terminal
+        return {}
+
+    return _terminal_secrets_change(
+        clerk=clerk,
+        terminal_id=terminal_id,
+        protocol=Terminal.Protocol.OSMAND,
+        reason=reason,
+        ip=ip,
+        action="terminal.osmand_key_remove",
+        change=remove,
+    )

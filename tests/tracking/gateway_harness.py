@@ -133,3 +133,14 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
             raise AssertionError(f"connection closed after {data.hex()}")
         data += chunk
     return data
+
+
+def closed_by_peer(sock: socket.socket, timeout: float = 5) -> bytes:
+    """Read until the gateway closes the connection; return what it sent before. Fails (socket
+    timeout) when the connection is still open after `timeout` seconds."""
+    sock.settimeout(timeout)
+    received = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(4096):
+            received += chunk
+    return received

@@ -28,7 +28,15 @@ from django.db import connection
 from django.utils import timezone
 
 from tests.tracking import factories as tf
-from tests.tracking.gateway_harness import ROOT, GatewayProcess, connect, database_url, free_port, recv_exact
+from tests.tracking.gateway_harness import (
+    ROOT,
+    GatewayProcess,
+    closed_by_peer,
+    connect,
+    database_url,
+    free_port,
+    recv_exact,
+)
 from tracking.gateway import db as gateway_db
 from tracking.gateway import writer as writer_module
 from tracking.gateway.metrics import Metrics
@@ -84,16 +92,6 @@ class Jt808Replies:
         frame = self.frames.pop(0)
         header, body = jt808.parse_header(jt808.unwrap(frame))
         return header, body, frame
-
-
-def closed_by_peer(sock: socket.socket, timeout: float = 5) -> bytes:
-    """Read until the gateway closes the connection; return what it sent before."""
-    sock.settimeout(timeout)
-    received = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(4096):
-            received += chunk
-    return received
 
 
 BASE = datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(hours=1)

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.tracking import factories as tf
-from tests.tracking.gateway_harness import GatewayProcess, connect, database_url, recv_exact
+from tests.tracking.gateway_harness import GatewayProcess, closed_by_peer, connect, database_url, recv_exact
 from tracking.gateway import leases, proxy
 from tracking.gateway.limits import address_key, fit_port_cap
 from tracking.ingest import OTHER_ALARM, TERMINAL_ALARMS, alarm_kinds
@@ -78,16 +78,6 @@ def connect_from(source: str, port: int) -> socket.socket:
     return sock
 
 
-def closed_at_once(sock: socket.socket, within: float = 3.0) -> bytes:
-    """What the gateway sent before closing the connection; fails if it is still open after `within` s."""
-    sock.settimeout(within)
-    received = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := sock.recv(4096):
-            received += chunk
-    return received
-
-
 def still_open(sock: socket.socket) -> bool:
     readable, _, _ = select.select([sock], [], [], 0)
     return not readable  # a closed connection is readable (EOF)
@@ -136,7 +126,7 @@ def test_silent_connections_over_the_address_cap_are_closed_while_a_terminal_els
     over = [connect_from("127.0.0.2", port) for _ in range(10)]
     try:
         for sock in over:
-            assert closed_at_once(sock) == b""
+            assert closed_by_peer(sock, 3.0) == b""
         assert all(still_open(sock) for sock in silent)  # under the cap until the login deadline
         gt06_logs_in_and_is_acked(port, terminal.imei)  # from 127.0.0.1, at the same time
         assert Ping.objects.filter(terminal=terminal).count() == 1
@@ -179,7 +169,7 @@ def test_a_full_port_closes_new_connections_and_takes_them_again_when_one_leaves
     try:
         wait_for(lambda: metric(gateway, "gateway_connections_open", protocol="osmand") == PORT_CAP)
         extra = connect_from("127.0.0.7", port)
-        assert closed_at_once(extra) == b""
+        assert closed_by_peer(extra, 3.0) == b""
         assert metric(gateway, "gateway_connections_refused_total", protocol="osmand", reason="port_cap") >= 1
         held.pop().close()
         wait_for(lambda: metric(gateway, "gateway_connections_open", protocol="osmand") == PORT_CAP - 1)
@@ -189,7 +179,7 @@ def test_a_full_port_closes_new_connections_and_takes_them_again_when_one_leaves
                 f"GET /?id={terminal.imei}&lat=39.8826&lon=117.739&timestamp={stamp} HTTP/1.1\r\n"
                 "Host: x\r\nConnection: close\r\n\r\n".encode()
             )
-            assert closed_at_once(sock).startswith(b"HTTP/1.1 200 OK")
+            assert closed_by_peer(sock, 3.0).startswith(b"HTTP/1.1 200 OK")
     finally:
         for sock in held:
             sock.close()
@@ -200,7 +190,7 @@ def test_a_connection_that_never_logs_in_is_closed_at_the_login_deadline(gateway
     before = metric(gateway, "gateway_connections_closed_total", protocol="jt808", reason="login_timeout")
     with connect_from("127.0.0.8", gateway.ports["jt808"]) as sock:
         opened = time.monotonic()
-        assert closed_at_once(sock, within=LOGIN_TIMEOUT_S + 10) == b""
+        assert closed_by_peer(sock, LOGIN_TIMEOUT_S + 10) == b""
         waited = time.monotonic() - opened
     assert waited >= LOGIN_TIMEOUT_S / 2  # the deadline, not at once; and not the 10-minute idle timeout
     wait_for(
@@ -225,7 +215,7 @@ def test_a_slow_osmand_sender_is_closed_at_the_request_deadline_whatever_it_tric
             sent += 1
             readable, _, _ = select.select([sock], [], [], 0.5)
             if readable:
-                reply = closed_at_once(sock)
+                reply = closed_by_peer(sock, 3.0)
                 break
     assert reply.startswith(b"HTTP/1.1 408 Request Timeout")
     assert b"Connection: close" in reply
@@ -253,7 +243,7 @@ def test_ten_thousand_alarm_names_are_stored_normalised_and_bounded_without_hold
                 f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode()
             )
-            replies["osmand"] = closed_at_once(sock, within=10)
+            replies["osmand"] = closed_by_peer(sock, 10)
 
     with connect(gateway.ports["gt06"]) as sock:
         sock.sendall(gt06.encode_login(tracker.imei, 1))
@@ -292,7 +282,7 @@ def test_failed_logins_over_the_limit_block_the_address_and_not_another(gateway)
     with connect_from("127.0.0.11", port) as sock:  # blocked: even a known terminal is not answered
         with contextlib.suppress(OSError):
             sock.sendall(gt06.encode_login(known.imei, 1))
-        assert closed_at_once(sock) == b""
+        assert closed_by_peer(sock, 3.0) == b""
     assert metric(gateway, "gateway_connections_refused_total", protocol="gt06", reason="login_failures") >= 1
     assert "127.0.0.11: 6 failed logins within a minute" in gateway.log()
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests import factories
 from tests.tracking import factories as tf
-from tests.tracking.gateway_harness import GatewayProcess, connect, database_url, recv_exact
-from tests.tracking.test_gateway import Jt808Replies, closed_by_peer, http, yutian_fix
+from tests.tracking.gateway_harness import GatewayProcess, closed_by_peer, connect, database_url, recv_exact
+from tests.tracking.test_gateway import Jt808Replies, http, yutian_fix
 from tracking.gateway.terminals import secret_digest
 from tracking.models import Alarm, IngestOutbox, Ping, Terminal
 from tracking.protocols import gt06, jt808
