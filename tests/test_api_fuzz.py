@@ -47,13 +47,14 @@ from cases import claims
 from cases.alerts import notifications_create
 from cases.duty import vehicle_arm
 from cases.models import DutyCall, InsuranceClaim, Notification, TheftReport
-from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
+from cases.services import case_link, report_assign, report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, send
 from tests.cases.casework import approved_case
+from tests.cases.test_claims import stolen_and_filed
 from tests.tracking import factories as tf
 from tests.web.scene import stolen_bike
-from vehicles.models import InsurancePolicy, Plate
+from vehicles.models import InsurancePolicy
 from vehicles.services.registration import vehicle_register
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -192,18 +193,7 @@ def filed_theft(*, officer: User, clerk: User) -> TheftReport:
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
     ).vehicle
     InsurancePolicy.objects.filter(vehicle=vehicle).update(starts_on=timezone.localdate() - datetime.timedelta(days=30))
-    now = timezone.now()
-    report = report_take(
-        user=officer,
-        channel="walk_in",
-        vehicle_query=VehicleQuery(plate=Plate.objects.get(vehicle=vehicle).number),
-        reporter_name="王秀英",
-        reporter_phone="13812345678",
-        last_seen_at=now - datetime.timedelta(hours=10),
-        missing_at=now - datetime.timedelta(hours=2),
-        place_address="玉田县无终街道兴隆路超市门口",
-    )
-    return report_transition(user=officer, report_id=report.pk, to_status="filed_criminal")
+    return stolen_and_filed(officer, vehicle)
 
 
 def claim_records(users: dict[str, User]) -> list[int]:
