@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +60,8 @@ class RegistrationPointInline(admin.TabularInline):
 
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin):
+    # Webhooks are https only (cases.webhooks): an address typed without a scheme means https.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("code", "name", "township", "phone", "is_demo")
     list_filter = ("is_demo",)
     search_fields = ("code", "name")
