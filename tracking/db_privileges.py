@@ -5,7 +5,7 @@ positions, terminal alarms and an outbox row per batch: nothing else. Dropping o
 trimming them and deleting old cells (tracking.retention) and creating new partitions
 (tracking.partitions) is the owner's work, done by the maintenance worker."""
 
-from accounts.db_roles import APPEND_ONLY, INSERT_ONLY, READ, READ_WRITE, Grant
+from accounts.db_roles import APPEND_ONLY, INSERT_ONLY, READ, READ_WRITE, Grant, deletes
 
 APP = {
     "tracking_terminal": READ_WRITE,
@@ -20,6 +20,7 @@ APP = {
     "tracking_legalhold": READ_WRITE,
     # Written by the gateway only; the pages and evidence read where a position came from.
     "tracking_terminalsession": READ,
+    "tracking_gatewaynode": READ,
 }
 GATEWAY = {
     # Last-seen time and the armed state the terminal reports are kept on the terminal row.
@@ -30,6 +31,8 @@ GATEWAY = {
     "tracking_lastposition": READ_WRITE,
     "tracking_alarm": APPEND_ONLY,
     "tracking_ingestoutbox": INSERT_ONLY,
-    # Sessions: opened at login, their lease renewed and their end written (never deleted).
+    # Sessions: opened at login, watched for clones, ended (never deleted).
     "tracking_terminalsession": READ_WRITE,
+    # Each worker's lease; a dead node's row goes once its sessions are ended.
+    "tracking_gatewaynode": deletes("a gateway node that died is removed once its sessions are ended"),
 }

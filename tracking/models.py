@@ -2,7 +2,8 @@ from django.conf import settings
 from django.contrib.gis.db import models as gis
 from django.contrib.postgres.indexes import GistIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
@@ -310,16 +311,45 @@ class LegalHold(models.Model):
         return f"{self.vehicle_id}: {self.reason}"
 
 
+class GatewayNode(models.Model):
+    """A running gateway worker process and its lease, renewed while it lives (tracking.gateway.leases).
+
+    The sessions of a node whose lease ran out are not alive, whatever they say: the node died
+    without closing them. Another node then ends them (end reason "node_lost") and removes the row.
+    One lease per node, not per session: renewing ten thousand sessions' leases cost the database
+    more than storing their positions.
+    """
+
+    node = models.CharField(_("gateway node"), max_length=80, primary_key=True)
+    started_at = models.DateTimeField(_("started at"))
+    lease_until = models.DateTimeField(_("lease until"))
+
+    class Meta:
+        verbose_name = _("gateway node")
+        verbose_name_plural = _("gateway nodes")
+
+    def __str__(self) -> str:
+        return self.node
+
+
+class TerminalSessionQuerySet(models.QuerySet):
+    def alive(self) -> "TerminalSessionQuerySet":
+        """Not ended, on a node whose lease runs."""
+        nodes = GatewayNode.objects.filter(node=OuterRef("node"), lease_until__gt=Now())
+        return self.filter(ended_at__isnull=True).filter(Exists(nodes))
+
+
 class TerminalSession(models.Model):
     """One logged-in gateway connection of a terminal: where it came from, on which gateway node,
-    and its lease.
+    and when it was heard.
 
-    The gateway writes it (tracking.gateway.leases): opened at login, its lease renewed while the
-    connection lives, ended when it closes. A node that dies leaves leases that run out, so the other
-    nodes and workers see which sessions are alive without asking that node. Pings name their
-    session (Ping.session_id): the evidence of a position says which address sent it.
-    `remote_address` is the terminal's own address; behind a proxy speaking PROXY protocol v2 it is
-    the address the proxy reports, and `via_address` is the proxy's.
+    The gateway writes it (tracking.gateway.leases): opened at login, ended when the connection
+    closes. A session is alive while it is not ended and its node's lease (GatewayNode) runs, so the
+    other nodes and workers see which sessions are alive without asking the node that holds them.
+    Pings name their session (Ping.session_id): the evidence of a position says which address sent
+    it. `remote_address` is the terminal's own address; behind a proxy speaking PROXY protocol v2 it
+    is the address the proxy reports, and `via_address` is the proxy's. `last_heard_at` is written
+    at the end, and while the session is watched for a cloned identity.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -335,18 +365,21 @@ class TerminalSession(models.Model):
     node = models.CharField(_("gateway node"), max_length=80)
     started_at = models.DateTimeField(_("logged in at"))
     last_heard_at = models.DateTimeField(_("last heard at"))
-    lease_until = models.DateTimeField(_("lease until"))
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     end_reason = models.CharField(_("end reason"), max_length=24, blank=True)
+
+    objects = TerminalSessionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("terminal session")
         verbose_name_plural = _("terminal sessions")
         indexes = [
             models.Index(fields=["terminal", "started_at"], name="terminalsession_terminal_idx"),
-            models.Index(
-                fields=["terminal"], condition=Q(ended_at__isnull=True), name="terminalsession_open_idx"
-            ),
+            models.Index(fields=["terminal"], condition=Q(ended_at__isnull=True), name="terminalsession_open_idx"),
+            # The sessions opened since a node's last look (a cloned identity elsewhere?), and a dead
+            # node's sessions to end.
+            models.Index(fields=["started_at"], condition=Q(ended_at__isnull=True), name="terminalsession_recent_idx"),
+            models.Index(fields=["node"], condition=Q(ended_at__isnull=True), name="terminalsession_node_idx"),
         ]
 
     def __str__(self) -> str:

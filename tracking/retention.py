@@ -46,7 +46,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Now
 
 from accounts.security_policy import policy_current
 from ebike_registry.app_declarations import app_declarations
@@ -145,8 +144,8 @@ RETENTION = [
         hold_field="terminal",
     ),
     Rule(Alarm, "at", "ALARM_RETENTION_DAYS", Hold.VEHICLE, "a bike's alarms, with its position", hold_field="vehicle"),
-    # A session ages from when it was last heard (at its end at the latest), so the session of every
-    # kept ping is kept too; one still alive stays whatever its age.
+    # A session ages from when it was last heard (its end), so the session of every kept ping is kept
+    # too; one not ended stays whatever its age (a dead node's sessions are ended by the next node).
     Rule(
         TerminalSession,
         "last_heard_at",
@@ -154,7 +153,7 @@ RETENTION = [
         Hold.TERMINAL,
         "from which address a bike's terminal sent its positions",
         hold_field="terminal",
-        only=Q(ended_at__isnull=False) | Q(lease_until__lt=Now()),
+        only=Q(ended_at__isnull=False),
     ),
     Rule(
         IngestOutbox,

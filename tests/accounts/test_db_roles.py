@@ -195,7 +195,8 @@ def test_the_gateway_reaches_only_the_ingestion_tables():
         "tracking_lastposition",
         "tracking_alarm",
         "tracking_ingestoutbox",
-        "tracking_terminalsession",  # its sessions: opened, lease renewed, ended (tracking.gateway.leases)
+        "tracking_terminalsession",  # its sessions: opened, watched, ended (tracking.gateway.leases)
+        "tracking_gatewaynode",  # each worker's lease
         "vehicles_vehicle",  # id and status only (test above)
     }
 

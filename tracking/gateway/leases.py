@@ -1,26 +1,32 @@
-"""Terminal sessions in the database: leases, remote addresses, and cloned identities found.
+"""Terminal sessions in the database: node leases, remote addresses, and cloned identities found.
 
 Every logged-in connection is a row of tracking_terminalsession (TerminalSession): which terminal,
 from which address (behind HAProxy, the address PROXY protocol v2 reports, and the proxy's own),
 on which gateway node, since when. The pings it brings name the row (Ping.session_id), so the
-evidence of a position says where it came from.
+evidence of a position says where it came from. Closing the connection ends the row.
 
-The row is the session's lease. While the connection lives its node renews the lease every
-GATEWAY_LEASE_RENEW_S for GATEWAY_LEASE_S and writes when the terminal was last heard; closing the
-connection ends it. A node that dies renews nothing and its leases run out, so every node and
-worker sees the sessions that are alive without asking the node that holds them.
+Leases are per node: each worker process holds a row of tracking_gatewaynode (GatewayNode) whose
+lease it renews every GATEWAY_LEASE_RENEW_S for GATEWAY_LEASE_S. A session is alive while it is not
+ended and its node's lease runs; a node that dies renews nothing, so every node and worker sees
+that its sessions are gone without asking it, and the next node to look ends them ("node_lost").
+Renewing a lease per session was the first design: ten thousand rows rewritten every 20 s cost the
+database more CPU than storing the positions, and the gateway fell behind at 25,000 pings/s
+(bench/ingest.py); one row per node costs nothing.
 
 A cloned identity is two connections of one terminal that are both alive: each heard from after the
 other logged in (plus GATEWAY_CONFLICT_MARGIN_S, for bytes still in flight on a dying connection).
-A terminal that reconnects after its old connection died is no conflict, from whatever address:
-the dead connection says nothing more. Each node checks its own sessions heard since its last
-check against every live session of the same terminal, its own and other nodes'. A conflict
-is also a session that took over from another address and whose fixes keep landing where the bike
-cannot be (IMPOSSIBLE_OUTLIERS fixes flagged as outliers by ingestion: an impossible speed from the
-last plausible fix, which the other session sent): positions that cannot both be true. A conflict
-becomes a `terminal_conflict` alarm naming both addresses, with an outbox row so that the duty
-room (cases.duty) raises a call at the bike's station; the alarm's time is the later login, so two
-nodes finding the same pair store one alarm.
+A terminal that reconnects while its old, dead connection is still open is no conflict, from
+whatever address: the dead connection says nothing more. Only contended sessions are watched: at
+each renewal a node looks at the sessions opened anywhere since its last look (an index scan of a
+handful of rows) and at its own new ones; a session whose terminal has another live session is
+watched for CONTENTION_WATCH_S, its last-heard time written at each renewal, and the pair checked.
+A conflict is also a session that took over from another address and whose fixes keep landing
+where the bike cannot be (IMPOSSIBLE_OUTLIERS fixes flagged as outliers by ingestion: an
+impossible speed from the last plausible fix, which the other session sent): positions that cannot
+both be true; a new session with a recent predecessor from another address is watched for that
+for IMPOSSIBLE_WINDOW. A conflict becomes a `terminal_conflict` alarm naming both addresses, with
+an outbox row so that the duty room (cases.duty) raises a call at the bike's station; the alarm's
+time is the later login, so two nodes finding the same pair store one alarm.
 
 Session ids come from the table's sequence in blocks, so a login never waits for the database:
 the session's row and its first pings are written shortly after, each on its own path.
@@ -49,14 +55,37 @@ log = logging.getLogger("tracking.gateway")
 
 ID_BLOCK = 512
 FLUSH_S = 0.5  # queued logins and closings are written at least this often
+CONTENTION_WATCH_S = 600.0
+IMPOSSIBLE_WINDOW = datetime.timedelta(minutes=10)
+IMPOSSIBLE_OUTLIERS = 3  # one bad fix after a reconnect is a GPS still finding itself
+NODE_LOST_AFTER = datetime.timedelta(minutes=1)  # a lease this long expired: the node is gone
 
+_NODE_SQL = """
+INSERT INTO tracking_gatewaynode (node, started_at, lease_until)
+VALUES (%(node)s, now(), now() + make_interval(secs => %(lease)s))
+ON CONFLICT (node) DO UPDATE SET lease_until = EXCLUDED.lease_until
+"""
+# Sessions of nodes that died: ended where their node's lease ran out, then the node forgotten.
+_NODES_LOST_SQL = """
+WITH lost AS (
+    SELECT node, lease_until FROM tracking_gatewaynode
+    WHERE lease_until < now() - %(after)s AND node <> %(node)s
+    FOR UPDATE SKIP LOCKED
+), ended AS (
+    UPDATE tracking_terminalsession s
+    SET ended_at = lost.lease_until, end_reason = 'node_lost', last_heard_at = greatest(s.last_heard_at, s.started_at)
+    FROM lost WHERE s.node = lost.node AND s.ended_at IS NULL
+    RETURNING s.id
+)
+DELETE FROM tracking_gatewaynode g USING lost WHERE g.node = lost.node
+"""
 _IDS_SQL = "SELECT nextval(pg_get_serial_sequence('tracking_terminalsession', 'id')) FROM generate_series(1, %s)"
 _OPEN_SQL = """
 INSERT INTO tracking_terminalsession
     (id, terminal_id, protocol, remote_address, remote_port, via_address, node, started_at, last_heard_at,
-     lease_until, end_reason)
+     end_reason)
 SELECT o.id, o.terminal_id, o.protocol, o.remote_address::inet, o.remote_port, o.via_address::inet, %s,
-       o.started_at, o.started_at, now() + make_interval(secs => %s), ''
+       o.started_at, o.started_at, ''
 FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::int[], %s::text[], %s::timestamptz[])
     AS o(id, terminal_id, protocol, remote_address, remote_port, via_address, started_at)
 ON CONFLICT (id) DO NOTHING
@@ -66,25 +95,40 @@ UPDATE tracking_terminalsession s SET ended_at = e.ended_at, end_reason = e.reas
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[], %s::timestamptz[]) AS e(id, ended_at, reason, heard_at)
 WHERE s.id = e.id AND s.ended_at IS NULL
 """
-_RENEW_SQL = """
-UPDATE tracking_terminalsession s
-SET lease_until = now() + make_interval(secs => %s), last_heard_at = greatest(s.last_heard_at, r.heard_at)
-FROM unnest(%s::bigint[], %s::timestamptz[]) AS r(id, heard_at)
-WHERE s.id = r.id AND s.ended_at IS NULL
+# Session b is alive: not ended, on a node whose lease runs.
+_LIVE = (
+    "b.ended_at IS NULL "
+    "AND EXISTS (SELECT 1 FROM tracking_gatewaynode n WHERE n.node = b.node AND n.lease_until > now())"
+)
+# Of this node's new sessions: which have another live session (contended), which took over from
+# another address lately (watched for positions that cannot both be true).
+_NEW_SQL = f"""
+SELECT a.id,
+       EXISTS (SELECT 1 FROM tracking_terminalsession b
+               WHERE b.terminal_id = a.terminal_id AND b.id <> a.id AND {_LIVE}),
+       EXISTS (SELECT 1 FROM tracking_terminalsession b
+               WHERE b.terminal_id = a.terminal_id AND b.started_at < a.started_at
+                 AND b.last_heard_at > a.started_at - %(window)s AND host(b.remote_address) <> host(a.remote_address))
+FROM tracking_terminalsession a WHERE a.id = ANY(%(ids)s::bigint[])
+"""  # noqa: S608 (_LIVE is a constant)
+# Sessions opened anywhere since the last look, not ended (terminals another node may also hold).
+_RECENT_SQL = "SELECT id, terminal_id FROM tracking_terminalsession WHERE started_at > %s AND ended_at IS NULL"
+_HEARD_SQL = """
+UPDATE tracking_terminalsession s SET last_heard_at = greatest(s.last_heard_at, h.heard_at)
+FROM unnest(%s::bigint[], %s::timestamptz[]) AS h(id, heard_at)
+WHERE s.id = h.id AND s.ended_at IS NULL
 """
 # Pairs of live sessions of one terminal, each heard from after the other's login.
-_CONFLICTS_SQL = """
+_CONFLICTS_SQL = f"""
 SELECT a.terminal_id, greatest(a.started_at, b.started_at),
        host(a.remote_address), a.remote_port, host(b.remote_address), b.remote_port
 FROM tracking_terminalsession a
 JOIN tracking_terminalsession b ON b.terminal_id = a.terminal_id AND b.id <> a.id
-WHERE a.id = ANY(%(ids)s::bigint[]) AND a.ended_at IS NULL
-  AND b.ended_at IS NULL AND b.lease_until > now()
+WHERE a.id = ANY(%(ids)s::bigint[]) AND a.ended_at IS NULL AND {_LIVE}
   AND a.last_heard_at > b.started_at + %(margin)s AND b.last_heard_at > a.started_at + %(margin)s
-"""
+"""  # noqa: S608 (_LIVE is a constant)
 # A session that took over from another address and whose fixes keep landing where the bike cannot
-# be (flagged outliers: an impossible speed from the terminal's last plausible fix, which came from
-# the other session): positions from two places that cannot both be true.
+# be: positions from two places that cannot both be true.
 _IMPOSSIBLE_SQL = """
 SELECT a.terminal_id, a.started_at, host(a.remote_address), a.remote_port, host(b.remote_address), b.remote_port
 FROM tracking_terminalsession a
@@ -94,7 +138,7 @@ JOIN LATERAL (
       AND b.last_heard_at > a.started_at - %(window)s AND host(b.remote_address) <> host(a.remote_address)
     ORDER BY b.started_at DESC LIMIT 1
 ) b ON true
-WHERE a.id = ANY(%(ids)s::bigint[]) AND a.started_at > now() - %(window)s
+WHERE a.id = ANY(%(ids)s::bigint[])
   AND (SELECT count(*) FROM tracking_ping p
        WHERE p.terminal_id = a.terminal_id AND p.device_time > a.started_at - %(window)s
          AND p.session_id = a.id AND p.outlier) >= %(outliers)s
@@ -111,6 +155,9 @@ _OUTBOX_SQL = (
     "INSERT INTO tracking_ingestoutbox (created_at, terminal_ids, first_device_time, last_device_time) "
     "VALUES (now(), %s, %s, %s)"
 )
+
+LIVE_SESSIONS = "two live sessions"
+IMPOSSIBLE = "positions that cannot both be true"
 
 
 class Live(Protocol):
@@ -131,6 +178,9 @@ class _Open:
     via: str | None
     started_at: datetime.datetime
     connection: Live
+    checked: bool = False  # looked at for contention and takeovers once written
+    contended_until: float = 0.0  # monotonic: watched for a live twin until then
+    takeover_until: float = 0.0  # monotonic: watched for impossible positions until then
 
 
 def node_name() -> str:
@@ -141,13 +191,8 @@ def _utc(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC)
 
 
-def conflict_note(a: tuple[str, int], b: tuple[str, int], *, what: str = "two live sessions") -> str:
+def conflict_note(a: tuple[str, int], b: tuple[str, int], *, what: str = LIVE_SESSIONS) -> str:
     return f"{what}: {a[0]}:{a[1]} and {b[0]}:{b[1]}"[:200]
-
-
-IMPOSSIBLE = "positions that cannot both be true"
-IMPOSSIBLE_WINDOW = datetime.timedelta(hours=1)
-IMPOSSIBLE_OUTLIERS = 3  # one bad fix after a reconnect is a GPS still finding itself
 
 
 class SessionLedger:
@@ -172,8 +217,12 @@ class SessionLedger:
         self._ids: deque[int] = deque()
         self._opening: list[_Open] = []
         self._unnumbered: list[_Open] = []  # logged in while no id was at hand
+        self._unchecked: list[_Open] = []  # written, not yet looked at for contention
         self._ending: list[tuple[int, datetime.datetime, str, datetime.datetime]] = []
         self._live: dict[Live, _Open] = {}
+        self._by_id: dict[int, _Open] = {}
+        self._by_terminal: dict[int, list[_Open]] = {}
+        self._looked_at: datetime.datetime | None = None  # database time of the last look at new sessions
         self._checked_at = 0.0  # wall clock of the last conflict check
         self._renewed_at = 0.0
         self._connection: psycopg.AsyncConnection | None = None
@@ -188,6 +237,7 @@ class SessionLedger:
         self.close(connection, "terminal_changed")
         entry = _Open(None, terminal_id, protocol, remote[0], remote[1], via, _utc(time.time()), connection)
         self._live[connection] = entry
+        self._by_terminal.setdefault(terminal_id, []).append(entry)
         if self._ids:
             self._number(entry)
         else:
@@ -199,6 +249,7 @@ class SessionLedger:
 
     def _number(self, entry: _Open) -> None:
         entry.id = entry.connection.session_id = self._ids.popleft()
+        self._by_id[entry.id] = entry
         self._opening.append(entry)
 
     def close(self, connection: Live, reason: str) -> None:
@@ -206,9 +257,15 @@ class SessionLedger:
         connection.session_id = None
         if entry is None:
             return
+        same_terminal = self._by_terminal.get(entry.terminal_id, [])
+        if entry in same_terminal:
+            same_terminal.remove(entry)
+            if not same_terminal:
+                del self._by_terminal[entry.terminal_id]
         if entry.id is None:  # never written: nothing to end
             self._unnumbered.remove(entry)
             return
+        self._by_id.pop(entry.id, None)
         now = time.time()
         self._ending.append((entry.id, _utc(now), reason[:24], _utc(min(now, connection.heard_at))))
 
@@ -219,12 +276,12 @@ class SessionLedger:
     # --- the ledger's own task --------------------------------------------------------------------
 
     async def prime(self, timeout_s: float = 3.0) -> None:
-        """Fetch the first block of ids before the listeners open (terminals reconnect at once after
-        a restart); with the database away the gateway starts all the same."""
+        """Take the node's lease and the first block of ids before the listeners open (terminals
+        reconnect at once after a restart); with the database away the gateway starts all the same."""
         try:
             await asyncio.wait_for(self._flush(), timeout_s)
         except Exception as error:
-            log.warning("terminal sessions: no ids at start (%s); logins get theirs later", error)
+            log.warning("terminal sessions: no lease or ids at start (%s); logins get theirs later", error)
             await db.close_quietly(self._connection)
             self._connection = None
 
@@ -248,6 +305,10 @@ class SessionLedger:
         connection = self._connection
         if connection is None or connection.closed:
             connection = self._connection = await db.connect(self.conninfo, autocommit=True)
+        now = time.time()
+        if now - self._renewed_at >= self.renew_s:
+            await self._renew(connection)
+            self._renewed_at = now
         if len(self._ids) < ID_BLOCK // 2 + len(self._unnumbered):
             cursor = await connection.execute(_IDS_SQL, [ID_BLOCK + len(self._unnumbered)])
             self._ids.extend(row[0] for row in await cursor.fetchall())
@@ -255,12 +316,11 @@ class SessionLedger:
             for entry in unnumbered:
                 self._number(entry)
         if self._opening:
-            opening = self._opening
+            opening = self._opening[:]  # logins during the write queue up behind these
             await connection.execute(
                 _OPEN_SQL,
                 [
                     self.node,
-                    self.lease_s,
                     [o.id for o in opening],
                     [o.terminal_id for o in opening],
                     [o.protocol for o in opening],
@@ -271,39 +331,79 @@ class SessionLedger:
                 ],
             )
             del self._opening[: len(opening)]
+            self._unchecked.extend(opening)
         if self._ending:
-            ending = self._ending
+            ending = self._ending[:]
             await connection.execute(_END_SQL, [list(column) for column in zip(*ending, strict=True)])
             del self._ending[: len(ending)]
-        now = time.time()
-        if now - self._renewed_at >= self.renew_s:
-            await self._renew(connection, now)
+        if now - self._checked_at >= self.renew_s:
+            await self._watch(connection)
+            await self._check(connection)
+            self._checked_at = now
 
-    async def _renew(self, connection: psycopg.AsyncConnection, now: float) -> None:
-        """Renew every live lease; then look for clones among the sessions heard since the last look."""
-        live = [o for o in self._live.values() if o.id is not None]
-        if live:
-            await connection.execute(
-                _RENEW_SQL, [self.lease_s, [o.id for o in live], [_utc(o.connection.heard_at) for o in live]]
-            )
-        heard = [o.id for o in live if o.connection.heard_at > self._checked_at]
-        self._renewed_at = self._checked_at = now
-        if heard:
-            await self._find_conflicts(connection, heard)
+    async def _renew(self, connection: psycopg.AsyncConnection) -> None:
+        """The node's lease; the sessions of nodes that died ended."""
+        await connection.execute(_NODE_SQL, {"node": self.node, "lease": self.lease_s})
+        await connection.execute(_NODES_LOST_SQL, {"node": self.node, "after": NODE_LOST_AFTER})
 
-    async def _find_conflicts(self, connection: psycopg.AsyncConnection, ids: list[int]) -> None:
+    async def _watch(self, connection: psycopg.AsyncConnection) -> None:
+        """Find the sessions to watch: this node's new ones with a live twin or a recent takeover,
+        and its older ones whose terminal someone logged in as lately (here or on another node)."""
+        clock = time.monotonic()
+        unchecked = [o for o in self._unchecked if o.id in self._by_id]
+        self._unchecked = []
+        if unchecked:
+            cursor = await connection.execute(_NEW_SQL, {"ids": [o.id for o in unchecked], "window": IMPOSSIBLE_WINDOW})
+            for session_id, contended, took_over in await cursor.fetchall():
+                entry = self._by_id.get(session_id)
+                if entry is None:
+                    continue
+                if contended:
+                    entry.contended_until = clock + CONTENTION_WATCH_S
+                if took_over:
+                    entry.takeover_until = clock + IMPOSSIBLE_WINDOW.total_seconds()
+        cursor = await connection.execute("SELECT now()")
+        (database_now,) = await cursor.fetchone()  # type: ignore[misc]
+        since = self._looked_at or database_now - datetime.timedelta(seconds=self.renew_s)
+        self._looked_at = database_now - self.margin  # overlapping looks: a session seen twice is no harm
+        cursor = await connection.execute(_RECENT_SQL, [since])
+        for session_id, terminal_id in await cursor.fetchall():
+            for entry in self._by_terminal.get(terminal_id, ()):
+                if entry.id is not None and entry.id != session_id:
+                    entry.contended_until = clock + CONTENTION_WATCH_S
+
+    async def _check(self, connection: psycopg.AsyncConnection) -> None:
+        """Write when the watched sessions were last heard; look for clones among them."""
+        clock = time.monotonic()
+        contended = [o for o in self._by_id.values() if o.contended_until > clock]
+        takeovers = [o for o in self._by_id.values() if o.takeover_until > clock]
+        watched = {o.id: o for o in contended + takeovers}
+        if not watched:
+            return
+        await connection.execute(_HEARD_SQL, [list(watched), [_utc(o.connection.heard_at) for o in watched.values()]])
         found: dict[tuple[int, datetime.datetime], str] = {}
         checks = (
-            (_CONFLICTS_SQL, {"ids": ids, "margin": self.margin}, "two live sessions"),
-            (_IMPOSSIBLE_SQL, {"ids": ids, "window": IMPOSSIBLE_WINDOW, "outliers": IMPOSSIBLE_OUTLIERS}, IMPOSSIBLE),
+            (_CONFLICTS_SQL, [o.id for o in contended], {"margin": self.margin}, LIVE_SESSIONS),
+            (
+                _IMPOSSIBLE_SQL,
+                [o.id for o in takeovers],
+                {"window": IMPOSSIBLE_WINDOW, "outliers": IMPOSSIBLE_OUTLIERS},
+                IMPOSSIBLE,
+            ),
         )
-        for sql, params, what in checks:
-            cursor = await connection.execute(sql, params)
+        for sql, ids, params, what in checks:
+            if not ids:
+                continue
+            cursor = await connection.execute(sql, {"ids": ids, **params})
             for terminal_id, at, address_a, port_a, address_b, port_b in await cursor.fetchall():
                 pair = sorted([(address_a, port_a), (address_b, port_b)])
                 found.setdefault((terminal_id, at), conflict_note(pair[0], pair[1], what=what))
-        if not found:
-            return
+        if found:
+            await self._raise(connection, found)
+
+    async def _raise(
+        self, connection: psycopg.AsyncConnection, found: dict[tuple[int, datetime.datetime], str]
+    ) -> None:
         async with connection.transaction():
             keys = list(found)
             cursor = await connection.execute(
@@ -324,8 +424,9 @@ class SessionLedger:
             self.close(connection, reason)
         try:
             await asyncio.wait_for(self._flush(), 3.0)
+            await self._connection.execute("DELETE FROM tracking_gatewaynode WHERE node = %s", [self.node])  # type: ignore[union-attr]
         except Exception as error:
-            log.warning("terminal sessions not closed at shutdown: %s (their leases run out)", error)
+            log.warning("terminal sessions not closed at shutdown: %s (the node's lease runs out)", error)
         await db.close_quietly(self._connection)
         self._connection = None
 
