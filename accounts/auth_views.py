@@ -85,8 +85,10 @@ def _next_url(request: HttpRequest) -> str:
 
 
 def _qr_svg(content: str) -> str:
+    # The 4-module quiet zone of ISO/IEC 18004; with a unit segno adds a viewBox, so a narrow screen
+    # scales the code down whole instead of cutting modules off.
     return segno.make(content, error="m").svg_inline(
-        scale=4, border=2, svgclass="qr", title=_("Scan with your authenticator app")
+        scale=4, unit="px", border=4, svgclass="qr", title=_("Scan with your authenticator app")
     )
 
 

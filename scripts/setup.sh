@@ -34,6 +34,7 @@ extra_apt_packages() {
         libjs-chart.js                       # Chart.js 3.9 for the statistics dashboard (served as a static file)
         libjs-leaflet libjs-leaflet.markercluster   # the officer map's Leaflet (served as static files)
         chromium fonts-noto-cjk              # browser tests (tests/browser): headless Chromium, CJK glyphs
+        zbar-tools                           # zbarimg: the certificate test decodes the printed QR code
     )
     # The front server of deploy/nginx/ebike-registry.conf, also started by its test
     # (tests/vehicles/test_nginx_media.py). Any Debian nginx flavour already installed will do: the

@@ -104,6 +104,13 @@ def _has_error(key: str, sections: dict[str, Any]) -> bool:
 
 # --- certificate and its public verification ----------------------------------------------------
 
+# The certificate's QR code is drawn at its print size: each module 0.7 mm (a typical verification
+# URL gives version 6, 41 modules, so about 34 mm with the quiet zone), with the 4-module quiet zone
+# of ISO/IEC 18004. The SVG carries a viewBox, so a narrower screen scales it down whole instead of
+# cutting modules off. tests/browser/test_certificate.py decodes the printed page with zbar.
+QR_MODULE_MM = 0.7
+QR_QUIET_ZONE = 4
+
 
 @login_required
 @permission_required("vehicles.view_vehicle", raise_exception=True)
@@ -125,7 +132,11 @@ def certificate(request: HttpRequest, vehicle_id: int) -> HttpResponse:
         token = certificate_token(vehicle_id=vehicle.pk, plate_number=plate.number)
         verify_url = _public_url(request, reverse("vehicles:verify", args=[token]))
         qr_svg = segno.make(verify_url, error="m").svg_inline(
-            scale=3, border=2, svgclass="qr", title=_("Scan to verify this certificate")
+            scale=QR_MODULE_MM,
+            unit="mm",
+            border=QR_QUIET_ZONE,
+            svgclass="qr",
+            title=_("Scan to verify this certificate"),
         )
     policy = (
         vehicle.policies.filter(status=InsurancePolicy.Status.ACTIVE).select_related("scheme").order_by("-starts_on")

@@ -14,6 +14,8 @@ scripts/setup.sh; Playwright never downloads a browser here) against pytest-djan
 
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -77,8 +79,15 @@ def _fast_polling(settings):
 
 
 @pytest.fixture
-def page(browser, live_server) -> Iterator:
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai")
+def page_context_options() -> dict:
+    """Browser context options a test module overrides (e.g. device_scale_factor, viewport)."""
+    return {}
+
+
+@pytest.fixture
+def page(browser, live_server, page_context_options) -> Iterator:
+    options = {"locale": "zh-CN", "viewport": {"width": 1400, "height": 900}, "timezone_id": "Asia/Shanghai"}
+    context = browser.new_context(**(options | page_context_options))
     context.set_default_timeout(15_000)
     own = urlsplit(live_server.url).netloc
 
@@ -124,6 +133,22 @@ def screenshot(page, name: str, *, full_page: bool = False, element: str | None 
     else:
         page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def decode_qr(path: Path) -> list[str]:
+    """Every QR code in an image, decoded by zbar (zbarimg, apt zbar-tools, installed by scripts/setup.sh)."""
+    zbarimg = shutil.which("zbarimg")
+    assert zbarimg, "zbarimg is missing: run scripts/setup.sh (apt package zbar-tools)"
+    result = subprocess.run(  # noqa: S603 (a fixed program on a file this test wrote)
+        [zbarimg, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    # Exit status 4: the image was read but held no symbol.
+    assert result.returncode in (0, 4), f"zbarimg failed ({result.returncode}): {result.stderr}"
+    return result.stdout.splitlines()
 
 
 def wait_until(page, expression: str, *, timeout_s: float = 15) -> None:

@@ -8,7 +8,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from accounts.middleware import LAST_ACTIVITY_KEY
 from accounts.models import AuditEntry
 from tests import factories
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import decode_qr, log_in, screenshot
 from tests.web.scene import stolen_bike
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -47,7 +47,9 @@ def test_an_officer_without_an_authenticator_enrols_before_anything_else(page, l
     page.click("main form button.primary")
     page.wait_for_url(re.compile(r"/login/second-factor/enrol/"))
     assert page.locator("svg.qr").is_visible()
-    screenshot(page, "second-factor-enrol")
+    # The authenticator app reads the whole key from the QR code.
+    key_url = officer.totpdevice_set.get(confirmed=False).config_url
+    assert decode_qr(screenshot(page, "second-factor-enrol")) == [key_url]
     page.goto(f"{live_server.url}/search/")  # nothing else before the authenticator is set up
     page.wait_for_url(re.compile(r"/login/second-factor/"))
 
