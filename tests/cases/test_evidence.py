@@ -76,7 +76,6 @@ def scene(officer, base):
         node="gw-1:100",
         started_at=base - STEP,
         last_heard_at=base + 120 * STEP,
-        lease_until=base + 121 * STEP,
         ended_at=base + 121 * STEP,
         end_reason="peer_closed",
     )
