@@ -1,10 +1,15 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 
 from ebike_registry import api_docs, health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says: our own icon, from the static files.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("web/favicon.ico")), name="favicon"),
     path("api/v1/", include("vehicles.api.urls")),
     path("api/v1/", include("tracking.api.urls")),
     path("api/v1/", include("cases.api.urls")),

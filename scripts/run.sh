@@ -4,12 +4,16 @@
 # tracking/management/commands/run_gateway.py exists). Expects `scripts/setup.sh` to have run
 # (`make run` does both).
 #
-# Each child runs in its own process group; output lines are prefixed with its name. Ctrl-C or
-# SIGTERM stops all of them (SIGTERM to each, SIGKILL to whatever is left after RUN_STOP_TIMEOUT
-# seconds). When any child exits on its own, the others are stopped and this script exits non-zero.
+# Each child runs in its own process group; output lines are prefixed with its name. A child that
+# exits on its own (a crash, a SIGKILL) is restarted with backoff and the others keep serving; one
+# that keeps crashing (5 exits in a minute) stops everything, exit 1. Ctrl-C or SIGTERM stops all of
+# them (SIGTERM to each, SIGKILL to whatever is left after RUN_STOP_TIMEOUT seconds). The supervision
+# is scripts/supervise.sh.
 #
 # Environment: WEB_BIND (0.0.0.0:8000), WEB_CONCURRENCY (gunicorn workers, 2), CELERY_LOG_LEVEL
-# (INFO), RUN_STOP_TIMEOUT (20), plus everything in .env.example.
+# (INFO), RUN_STOP_TIMEOUT (20), RUN_RESTART_DELAY (1 s, doubled per recent exit),
+# RUN_RESTART_MAX_DELAY (30 s), RUN_CRASH_LIMIT (5) and RUN_CRASH_WINDOW (60 s), plus everything in
+# .env.example.
 set -euo pipefail
 LOG_PREFIX="[run]"
 # shellcheck source=scripts/lib.sh
@@ -18,70 +22,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_venv
 mkdir -p "$VAR/celery"
 
-PIDS=()
-NAMES=()
-
-# start NAME CMD...: runs CMD in a new session (so its process group is its pid), prefixing output.
-# The prefixing sed ignores INT/TERM so that shutdown messages still get through.
-start() {
-    local name="$1"
-    shift
-    setsid "$@" > >(trap '' INT TERM && exec sed -u "s/^/[$name] /") 2>&1 &
-    PIDS+=("$!")
-    NAMES+=("$name")
-    log "started $name (pid $!): $*"
-}
-
-name_of() {
-    local i
-    for i in "${!PIDS[@]}"; do
-        if [[ "${PIDS[$i]}" == "$1" ]]; then
-            printf '%s' "${NAMES[$i]}"
-            return
-        fi
-    done
-    printf 'pid %s' "$1"
-}
-
-group_alive() {
-    kill -0 -- "-$1" 2>/dev/null
-}
-
-stop_all() {
-    local rc="$1" pid
-    trap '' INT TERM
-    log "stopping ${NAMES[*]}"
-    # The leaders first (gunicorn master, celery main process, gateway): they stop their own children.
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    local deadline=$((SECONDS + ${RUN_STOP_TIMEOUT:-20})) alive
-    while :; do
-        alive=()
-        for pid in "${PIDS[@]}"; do
-            if group_alive "$pid"; then
-                alive+=("$pid")
-                # Leader gone but members left over: ask them too.
-                kill -0 "$pid" 2>/dev/null || kill -TERM -- "-$pid" 2>/dev/null || true
-            fi
-        done
-        ((${#alive[@]})) || break
-        if ((SECONDS >= deadline)); then
-            for pid in "${alive[@]}"; do
-                log "killing $(name_of "$pid") (still running after ${RUN_STOP_TIMEOUT:-20}s)"
-                kill -KILL -- "-$pid" 2>/dev/null || true
-            done
-            break
-        fi
-        sleep 0.2
-    done
-    wait "${PIDS[@]}" 2>/dev/null || true
-    log "stopped (exit $rc)"
-    exit "$rc"
-}
-
-trap 'log "interrupted"; stop_all 130' INT
-trap 'log "terminated"; stop_all 143' TERM
+# shellcheck source=scripts/supervise.sh
+source "$ROOT/scripts/supervise.sh"
 
 # --- the processes -------------------------------------------------------------------------------
 # Each process connects as its own database role (README "Database roles"): web, worker and beat as
@@ -122,14 +64,4 @@ else
     log "gateway: tracking/management/commands/run_gateway.py does not exist yet; not started"
 fi
 
-log "running; Ctrl-C stops everything"
-
-# --- wait for the first child to exit --------------------------------------------------------------
-rc=0
-died=""
-wait -n -p died "${PIDS[@]}" || rc=$?
-log "$(name_of "$died") exited with status $rc; stopping the others"
-if ((rc == 0)); then
-    rc=1
-fi
-stop_all "$rc"
+supervise

@@ -1,6 +1,9 @@
 """What the fuzzing (tests/test_api_fuzz.py) found, pinned as plain tests: the API answers in JSON
 with a 4xx for bad input where it gave HTML or a 500, and its schema says what it really sends."""
 
+import re
+from pathlib import Path
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -70,3 +73,17 @@ def test_the_duty_call_steps_are_documented_as_the_three_there_are(document):
     parameters = document["paths"]["/api/v1/duty-calls/{call_id}/{action}"]["post"]["parameters"]
     action = next(parameter for parameter in parameters if parameter["name"] == "action")
     assert sorted(action["schema"]["enum"]) == ["acknowledge", "close", "dispatch"]
+
+
+def test_the_readme_names_the_query_parameters_the_api_takes(document):
+    """Every `GET /api/v1/…?name=&…` the README shows uses the parameter names of the schema (the
+    crime-scene search takes since/until, not from/to)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    paths = {re.sub(r"\{[^}]*\}", "{}", path): operations for path, operations in document["paths"].items()}
+    shown = re.findall(r"`GET (/api/v1/[^`?]+)\?([^`]+)`", readme)
+    assert len(shown) >= 5 and any(path == "/api/v1/tracing/near" for path, _ in shown)
+    for path, query in shown:
+        operation = paths[re.sub(r"\{[^}]*\}", "{}", path)]["get"]
+        known = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        names = {part.split("=", 1)[0] for part in re.split(r"[&|]", query)}
+        assert names <= known, f"README: {path} documents {sorted(names - known)}; the API takes {sorted(known)}"

@@ -126,6 +126,7 @@ MATRIX: dict[str, set[str]] = {
     "evidence-verify": EVERYONE,
     "evidence:case": {OFFICER},
     "evidence:report": {OFFICER},
+    "favicon": EVERYONE,
     "healthz": EVERYONE,
     "insurance-claim-approve": {LEADER},
     "insurance-claim-detail": STAFF,

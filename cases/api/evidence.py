@@ -17,6 +17,7 @@ from accounts.audit import client_ip
 from cases import evidence
 from cases.evidence_pdf import render_pdf
 from ebike_registry.api import has_perm, parse_each_field
+from ebike_registry.downloads import as_attachment
 from vehicles.services.problems import Problems
 
 CanExport = has_perm("cases.export_evidence")
@@ -72,9 +73,8 @@ def _file(bundle: evidence.Bundle, fmt: str, stem: str) -> HttpResponse:
     else:
         response = HttpResponse(bundle.json_bytes(), content_type="application/json; charset=utf-8")
         name = f"evidence-{stem}-{stamp}.json"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Evidence-Manifest-SHA256"] = bundle.digest
-    return response
+    return as_attachment(response, name)
 
 
 class ReportEvidenceApi(APIView):

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ebike_registry.downloads import as_attachment
 from stats import selectors, services
 from stats.exports import CSVRenderer, XLSXRenderer, export_filename
 from stats.models import EstimateMethod, PlateEstimate
@@ -43,7 +44,7 @@ class StatsApi(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         fmt = getattr(getattr(request, "accepted_renderer", None), "format", "json")
         if fmt in ("csv", "xlsx") and response.status_code == 200:
-            response["Content-Disposition"] = f'attachment; filename="{export_filename(response.data, fmt)}"'
+            as_attachment(response, export_filename(response.data, fmt))
         return response
 
 

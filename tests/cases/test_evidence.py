@@ -5,10 +5,12 @@ of one byte."""
 import datetime
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -272,6 +274,24 @@ def test_a_case_bundle_covers_its_linked_reports(officer_api, officer, scene, tm
     path = tmp_path / "case.json"
     path.write_bytes(response.content)
     assert "intact" in verify(path)
+
+
+def test_a_case_numbered_in_chinese_downloads_under_its_number(officer_api, officer, scene):
+    """RFC 6266: `attachment` with an ASCII name and the real one in `filename*`; never an RFC 2047
+    word, which browsers ignore and then show the JSON inline."""
+    case = approved_case(filer=officer, number="玉公刑立字〔2026〕103号", kind="criminal", officers=[officer])
+    case_link(user=officer, case_id=case.pk, report_id=scene["report"].pk)
+    for fmt in ("json", "pdf"):
+        response = officer_api.post(f"/api/v1/cases/{case.pk}/evidence", {"format": fmt}, format="json")
+        assert response.status_code == 200, response.content[:300]
+        header = response["Content-Disposition"]
+        assert header.startswith('attachment; filename="evidence-'), header
+        assert header.isascii() and "=?utf-8?" not in header.lower()
+        fallback = re.search(r'filename="([^"]*)"', header).group(1)
+        assert fallback.isascii() and fallback.endswith(f".{fmt}")
+        encoded = re.search(r"filename\*=UTF-8''(\S+)", header).group(1)
+        name = unquote(encoded, errors="strict")
+        assert name.startswith("evidence-玉公刑立字〔2026〕103号-") and name.endswith(f".{fmt}")
 
 
 # --- refusals -------------------------------------------------------------------------------------------
