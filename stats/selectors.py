@@ -1,8 +1,9 @@
 """The figures on the dashboard and under /api/v1/stats/: one function per table.
 
 Each returns a Table: columns (key and label) and rows of plain values, so the page, the JSON API
-and the CSV/xlsx exports all print the same numbers. Rates are fractions rounded to 4 places;
-None means unknown (no estimate, nothing to divide by), never zero.
+and the CSV/xlsx exports all print the same numbers. Rates are exact fractions (the page rounds
+them for reading, the exports keep every digit); None means unknown (no estimate, nothing to
+divide by), never zero.
 """
 
 import datetime
@@ -60,7 +61,8 @@ class Table:
 def _rate(numerator: int, denominator: int | None) -> float | None:
     if not denominator:
         return None
-    return round(numerator / denominator, 4)
+    # Not rounded: 2 plated of 50,000 estimated is 0.00004, which four places would make 0.
+    return numerator / denominator
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -314,6 +316,52 @@ def registrations_series(filters: Filters) -> Table:
         ("plates_cumulative", _("plates on the road (cumulative)")),
     ]
     return Table("registrations", columns, rows, {"granularity": g, "period": period.as_dict()})
+
+
+REGISTRATION_EVENTS = ("registered", "deregistered", "transferred", "replaced_plates")
+
+
+def registrations_folded(table: Table) -> dict[str, Any]:
+    """The registrations table as a leader reads it: only the (period, station) rows where something
+    happened, a total row for the whole period, and the periods with no event at any station folded
+    into runs ("2025-05 to 2025-09") instead of a row of zeros per station.
+
+    The API and its exports keep every bucket and station (a regular series for spreadsheets and
+    charts); this is the page's reading of the same figures.
+    """
+    granularity = table.meta.get("granularity", "month")
+    label = (lambda p: p[:7]) if granularity == "month" else (lambda p: p)
+    periods: list[str] = []
+    busy: set[str] = set()
+    last_plates: dict[str, int] = {}
+    total: dict[str, Any] = dict.fromkeys(REGISTRATION_EVENTS, 0)
+    rows = []
+    for row in table.rows:
+        if not periods or periods[-1] != row["period"]:
+            periods.append(row["period"])
+        last_plates[row["station"]] = row["plates_cumulative"]
+        if any(row[key] for key in REGISTRATION_EVENTS):
+            busy.add(row["period"])
+            rows.append({**row, "period": label(row["period"])})
+            for key in REGISTRATION_EVENTS:
+                total[key] += row[key]
+    total["plates_cumulative"] = sum(last_plates.values())
+    quiet_runs: list[tuple[str, str]] = []
+    run: list[str] = []
+    for period in [*periods, None]:
+        if period is not None and period not in busy:
+            run.append(label(period))
+            continue
+        if run:
+            quiet_runs.append((run[0], run[-1]))
+            run = []
+    return {
+        "table": Table(table.name, table.columns, rows, table.meta),
+        "total": total,
+        "quiet": len(periods) - len(busy),
+        "quiet_runs": quiet_runs,
+        "granularity": granularity,
+    }
 
 
 # --- thefts ----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, pgettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Station, Township
@@ -122,6 +122,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "alarms": pgettext("statistics", "alarms"),
         },
     }
+    registrations = selectors.registrations_folded(tables["registrations"])
+    registrations["note"] = _quiet_note(registrations)
     state = RollupState.objects.filter(name="plated").first()
     return render(
         request,
@@ -131,6 +133,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "filters": filters,
             "year": year,
             "tables": tables,
+            "registrations": registrations,
             "hotspots": hotspots,
             "hotspot_rows": hotspots["features"][:TOP_CELLS],
             "hotspot_map": {
@@ -150,6 +153,36 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "granularities": GRANULARITIES,
         },
     )
+
+
+def _quiet_note(folded: dict[str, Any]) -> str:
+    """'No registration … in 7 other months: 2025-05 to 2025-09, 2026-01.' — what the table leaves out."""
+    n = folded["quiet"]
+    if not n:
+        return ""
+    runs = pgettext("list separator", ", ").join(
+        first if first == last else _("%(first)s to %(last)s") % {"first": first, "last": last}
+        for first, last in folded["quiet_runs"]
+    )
+    if folded["granularity"] == "day":
+        text = ngettext(
+            "No registration, deregistration, transfer or plate replacement on %(n)s other day: %(runs)s.",
+            "No registration, deregistration, transfer or plate replacement on %(n)s other days: %(runs)s.",
+            n,
+        )
+    elif folded["granularity"] == "week":
+        text = ngettext(
+            "No registration, deregistration, transfer or plate replacement in %(n)s other week: %(runs)s.",
+            "No registration, deregistration, transfer or plate replacement in %(n)s other weeks: %(runs)s.",
+            n,
+        )
+    else:
+        text = ngettext(
+            "No registration, deregistration, transfer or plate replacement in %(n)s other month: %(runs)s.",
+            "No registration, deregistration, transfer or plate replacement in %(n)s other months: %(runs)s.",
+            n,
+        )
+    return text % {"n": n, "runs": runs}
 
 
 class EstimateForm(forms.Form):

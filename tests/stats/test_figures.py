@@ -159,7 +159,7 @@ def test_plated_snapshot_follows_transfers_and_deregistrations(county, admin_use
     plated_refresh()
     rows = rows_by(selectors.plate_rate_townships(), "township")
     assert (rows[("130229001",)]["plated"], rows[("130229001",)]["rate"]) == (3, 0.75)
-    assert (rows[("130229105",)]["plated"], rows[("130229105",)]["rate"]) == (1, 0.1667)
+    assert (rows[("130229105",)]["plated"], rows[("130229105",)]["rate"]) == (1, 1 / 6)
 
 
 @pytest.mark.parametrize("rolled_up", [False, True])
