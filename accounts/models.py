@@ -87,6 +87,18 @@ class User(AbstractUser):
         verbose_name = _("user")
         verbose_name_plural = _("users")
 
+    def get_full_name(self) -> str:
+        """Family name first: a Chinese name is written family name, then given name, with no space
+        (李娜); a name in Latin letters keeps Django's given name first (Anna Li)."""
+        given, family = self.first_name.strip(), self.last_name.strip()
+        if any(_is_cjk(char) for char in given + family):
+            return f"{family}{given}"
+        return f"{given} {family}".strip()
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff" or "\U00020000" <= char <= "\U0003134f"
+
 
 class AuditEntry(models.Model):
     """Who looked at or changed personal data, when, why and with what result.
