@@ -105,7 +105,13 @@ def _report_allowed(request: HttpRequest, report_id: int) -> TheftReport:
 def receipt(request: HttpRequest, report_id: int) -> HttpResponse:
     """接报案回执: printable, for the reporter."""
     report = _report_allowed(request, report_id)
-    return render(request, "cases/receipt.html", {"report": report, "phone": mask_phone(report.reporter_phone)})
+    context = {"report": report, "phone": mask_phone(report.reporter_phone), "plate": _plate_of(report)}
+    return render(request, "cases/receipt.html", context)
+
+
+def _plate_of(report: TheftReport) -> str:
+    """The reported bike's plate, as the reporter and the officer know it."""
+    return alerts.plate_number(report.vehicle_id) if report.vehicle_id else ""
 
 
 @login_required
@@ -154,6 +160,7 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
             )
     context = {
         "report": report,
+        "plate": _plate_of(report),
         "form": form,
         "can_move": can_move and bool(allowed),
         "sightings": sightings,

@@ -45,8 +45,16 @@ def test_officer_takes_a_report_and_gets_a_printable_receipt(officer_client, bik
     report = TheftReport.objects.get()
     page = response.content.decode()
     assert report.number in page and "137****1111" in page
+    assert f'<strong class="plate">{plate}</strong>' in page  # the receipt names the bike by its plate
     detail = officer_client.get(f"/reports/{report.pk}/")
     assert "filed_criminal" in detail.content.decode()  # the allowed next steps are offered
+    assert f'<strong class="plate">{plate}</strong>' in detail.content.decode()
+
+
+def test_the_login_page_is_for_owners_too(client):
+    page = client.get("/login/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "工作人员登录" not in page
+    assert "车主" in page
 
 
 def test_every_problem_is_shown_at_once_and_nothing_is_saved(officer_client):
