@@ -7,7 +7,6 @@ an integration can fix and resend the whole batch safely (stored pings deduplica
 """
 
 import datetime
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -16,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from tracking.gateway.terminals import secret_digest
 from tracking.ingest import LIVENESS_S, BatchResult, Incoming, LastFixes, fix_problem, id_array, ingest_fixes
 from tracking.models import Terminal
 from tracking.protocols.common import Fix
@@ -30,10 +30,6 @@ NUMBER_FIELDS = {
     "satellites": (0, 64),
     "battery": (0, 100),
 }
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Bearer(NamedTuple):
@@ -53,7 +49,7 @@ def token_lookup(header: str) -> Bearer | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     with connection.cursor() as cursor:
-        cursor.execute(BEARER_SQL, [token_digest(token.strip())])
+        cursor.execute(BEARER_SQL, [secret_digest(token.strip())])
         row = cursor.fetchone()
     return None if row is None else Bearer(*row)
 

@@ -17,7 +17,6 @@ from accounts.models import User
 from tracking.gateway.terminals import secret_digest
 from tracking.ingest import FLAG_MISSING_SQL
 from tracking.models import IngestToken, Terminal, TerminalInstallation
-from tracking.pings_http import token_digest
 from vehicles.models import Vehicle
 from vehicles.services.problems import Problems
 
@@ -183,7 +182,7 @@ def ingest_token_create(*, name: str, terminal: Terminal | None = None) -> tuple
     if not name.strip():
         raise ValidationError({"name": _("Name the integration or terminal the token is for.")})
     raw = secrets.token_urlsafe(32)
-    token = IngestToken.objects.create(name=name.strip(), token_sha256=token_digest(raw), terminal=terminal)
+    token = IngestToken.objects.create(name=name.strip(), token_sha256=secret_digest(raw), terminal=terminal)
     return token, raw
 
 

@@ -44,7 +44,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import psycopg
 
@@ -100,17 +100,21 @@ _LIVE = (
     "b.ended_at IS NULL "
     "AND EXISTS (SELECT 1 FROM tracking_gatewaynode n WHERE n.node = b.node AND n.lease_until > now())"
 )
+# Session b is the one session a took over from: an earlier session of the terminal, heard from
+# within the window before a's login, from another address.
+_PREDECESSOR = (
+    "b.terminal_id = a.terminal_id AND b.started_at < a.started_at "
+    "AND b.last_heard_at > a.started_at - %(window)s AND host(b.remote_address) <> host(a.remote_address)"
+)
 # Of this node's new sessions: which have another live session (contended), which took over from
 # another address lately (watched for positions that cannot both be true).
 _NEW_SQL = f"""
 SELECT a.id,
        EXISTS (SELECT 1 FROM tracking_terminalsession b
                WHERE b.terminal_id = a.terminal_id AND b.id <> a.id AND {_LIVE}),
-       EXISTS (SELECT 1 FROM tracking_terminalsession b
-               WHERE b.terminal_id = a.terminal_id AND b.started_at < a.started_at
-                 AND b.last_heard_at > a.started_at - %(window)s AND host(b.remote_address) <> host(a.remote_address))
+       EXISTS (SELECT 1 FROM tracking_terminalsession b WHERE {_PREDECESSOR})
 FROM tracking_terminalsession a WHERE a.id = ANY(%(ids)s::bigint[])
-"""  # noqa: S608 (_LIVE is a constant)
+"""  # noqa: S608 (_LIVE and _PREDECESSOR are constants)
 # Sessions opened anywhere since the last look, not ended (terminals another node may also hold).
 _RECENT_SQL = "SELECT id, terminal_id FROM tracking_terminalsession WHERE started_at > %s AND ended_at IS NULL"
 _HEARD_SQL = """
@@ -129,20 +133,18 @@ WHERE a.id = ANY(%(ids)s::bigint[]) AND a.ended_at IS NULL AND {_LIVE}
 """  # noqa: S608 (_LIVE is a constant)
 # A session that took over from another address and whose fixes keep landing where the bike cannot
 # be: positions from two places that cannot both be true.
-_IMPOSSIBLE_SQL = """
+_IMPOSSIBLE_SQL = f"""
 SELECT a.terminal_id, a.started_at, host(a.remote_address), a.remote_port, host(b.remote_address), b.remote_port
 FROM tracking_terminalsession a
 JOIN LATERAL (
     SELECT b.remote_address, b.remote_port FROM tracking_terminalsession b
-    WHERE b.terminal_id = a.terminal_id AND b.started_at < a.started_at
-      AND b.last_heard_at > a.started_at - %(window)s AND host(b.remote_address) <> host(a.remote_address)
-    ORDER BY b.started_at DESC LIMIT 1
+    WHERE {_PREDECESSOR} ORDER BY b.started_at DESC LIMIT 1
 ) b ON true
 WHERE a.id = ANY(%(ids)s::bigint[])
   AND (SELECT count(*) FROM tracking_ping p
        WHERE p.terminal_id = a.terminal_id AND p.device_time > a.started_at - %(window)s
          AND p.session_id = a.id AND p.outlier) >= %(outliers)s
-"""
+"""  # noqa: S608 (_PREDECESSOR is a constant)
 _CONFLICT_ALARM_SQL = """
 INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
 SELECT t.id, t.vehicle_id, 'terminal_conflict', 'derived', c.at, now(), NULL, 'new', c.note
@@ -178,7 +180,6 @@ class _Open:
     via: str | None
     started_at: datetime.datetime
     connection: Live
-    checked: bool = False  # looked at for contention and takeovers once written
     contended_until: float = 0.0  # monotonic: watched for a live twin until then
     takeover_until: float = 0.0  # monotonic: watched for impossible positions until then
 
@@ -223,8 +224,7 @@ class SessionLedger:
         self._by_id: dict[int, _Open] = {}
         self._by_terminal: dict[int, list[_Open]] = {}
         self._looked_at: datetime.datetime | None = None  # database time of the last look at new sessions
-        self._checked_at = 0.0  # wall clock of the last conflict check
-        self._renewed_at = 0.0
+        self._renewed_at = 0.0  # wall clock of the last renewal and look for clones
         self._connection: psycopg.AsyncConnection | None = None
         self._wakeup = asyncio.Event()
 
@@ -306,9 +306,9 @@ class SessionLedger:
         if connection is None or connection.closed:
             connection = self._connection = await db.connect(self.conninfo, autocommit=True)
         now = time.time()
-        if now - self._renewed_at >= self.renew_s:
+        due = now - self._renewed_at >= self.renew_s
+        if due:
             await self._renew(connection)
-            self._renewed_at = now
         if len(self._ids) < ID_BLOCK // 2 + len(self._unnumbered):
             cursor = await connection.execute(_IDS_SQL, [ID_BLOCK + len(self._unnumbered)])
             self._ids.extend(row[0] for row in await cursor.fetchall())
@@ -336,10 +336,10 @@ class SessionLedger:
             ending = self._ending[:]
             await connection.execute(_END_SQL, [list(column) for column in zip(*ending, strict=True)])
             del self._ending[: len(ending)]
-        if now - self._checked_at >= self.renew_s:
+        if due:
             await self._watch(connection)
             await self._check(connection)
-            self._checked_at = now
+            self._renewed_at = now
 
     async def _renew(self, connection: psycopg.AsyncConnection) -> None:
         """The node's lease; the sessions of nodes that died ended."""
@@ -429,10 +429,3 @@ class SessionLedger:
             log.warning("terminal sessions not closed at shutdown: %s (the node's lease runs out)", error)
         await db.close_quietly(self._connection)
         self._connection = None
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "open": len(self._live),
-            "ids": len(self._ids),
-            "queued": len(self._opening) + len(self._ending) + len(self._unnumbered),
-        }

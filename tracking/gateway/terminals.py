@@ -89,7 +89,7 @@ class TerminalInfo(NamedTuple):
 
 def secret_digest(secret: str) -> str:
     """How auth codes and OsmAnd keys are kept and compared: SHA-256, hex (random secrets, no salt
-    needed; the Django side stores them with the same function)."""
+    needed; the Django side stores them, and the HTTP ingestion tokens, with this same function)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
