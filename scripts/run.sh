@@ -12,8 +12,8 @@
 #
 # Environment: WEB_BIND (0.0.0.0:8000), WEB_CONCURRENCY (gunicorn workers, 2), CELERY_LOG_LEVEL
 # (INFO), RUN_STOP_TIMEOUT (20), RUN_RESTART_DELAY (1 s, doubled per recent exit),
-# RUN_RESTART_MAX_DELAY (30 s), RUN_CRASH_LIMIT (5) and RUN_CRASH_WINDOW (60 s), plus everything in
-# .env.example.
+# RUN_RESTART_MAX_DELAY (30 s), RUN_CRASH_LIMIT (5) and RUN_CRASH_WINDOW (60 s), CELERY_BEAT_SCHEDULE
+# (var/celery/celerybeat-schedule: beat's state file), plus everything in .env.example.
 set -euo pipefail
 LOG_PREFIX="[run]"
 # shellcheck source=scripts/lib.sh
@@ -56,7 +56,7 @@ DATABASE_URL="$APP_DATABASE_URL" start worker "$CELERY" -A ebike_registry worker
 start maintenance "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
     --queues maintenance --concurrency 1 --hostname "maintenance@%h"
 DATABASE_URL="$APP_DATABASE_URL" start beat "$CELERY" -A ebike_registry beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-    --schedule "$VAR/celery/celerybeat-schedule"
+    --schedule "${CELERY_BEAT_SCHEDULE:-$VAR/celery/celerybeat-schedule}"
 
 if [[ -f tracking/management/commands/run_gateway.py ]]; then
     DATABASE_URL="$GATEWAY_DATABASE_URL" start gateway "$VENV/bin/python" manage.py run_gateway

@@ -155,3 +155,106 @@ def test_a_component_that_keeps_crashing_stops_everything_and_says_so(supervisor
     assert log.count("[gateway] cannot bind") == 5
     assert "gateway exited with status 3, 5 times in 60 s: it keeps crashing; stopping everything" in log
     assert "stopped (exit 1)" in log and not alive(web)
+
+
+# --- the real scripts/run.sh ------------------------------------------------------------------------
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (our own server)
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout} s")
+        time.sleep(0.2)
+
+
+def answers(url: str) -> bool:
+    try:
+        return http_status(url) == 200
+    except OSError:
+        return False
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.django_db
+def test_the_run_script_restarts_a_killed_gateway_while_the_web_keeps_answering(tmp_path):
+    """scripts/run.sh itself, with its real children (gunicorn, the Celery workers and beat, the
+    gateway), on free ports against the test database and a Redis database of its own."""
+    from tests.tracking.gateway_harness import database_url  # needs Django set up
+
+    web_port, gt06, jt808, osmand, metrics = (free_port() for _ in range(5))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(role=None),
+        "DATABASE_APP_URL": database_url(role="app"),
+        "DATABASE_GATEWAY_URL": database_url(role="gateway"),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",  # not the broker of a system running beside the tests
+        "WEB_BIND": f"127.0.0.1:{web_port}",
+        "WEB_CONCURRENCY": "1",
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_GT06_PORT": str(gt06),
+        "GATEWAY_JT808_PORT": str(jt808),
+        "GATEWAY_OSMAND_PORT": str(osmand),
+        "GATEWAY_METRICS_PORT": str(metrics),
+        "GATEWAY_PROCESSES": "1",
+        "CELERY_BEAT_SCHEDULE": str(tmp_path / "beat-schedule"),
+        "RUN_RESTART_DELAY": "0.5",
+        "RUN_STOP_TIMEOUT": "10",
+    }
+    out = tmp_path / "run.log"
+    run = subprocess.Popen(  # noqa: S603 (our own script)
+        ["/bin/bash", str(SCRIPTS / "run.sh")],
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+
+    def log() -> str:
+        return out.read_text(errors="replace")
+
+    def gateway_pids() -> list[int]:
+        return [int(pid) for pid in re.findall(r"started gateway \(pid (\d+)\)", log())]
+
+    health = f"http://127.0.0.1:{web_port}/healthz"
+    try:
+        until(lambda: answers(health), 60, f"the web answering /healthz; log:\n{log()}")
+        until(lambda: listening(gt06) and listening(jt808), 60, f"the gateway listening; log:\n{log()}")
+        web = int(re.search(r"started web \(pid (\d+)\)", log())[1])
+        first = gateway_pids()[0]
+
+        os.kill(first, signal.SIGKILL)
+        until(lambda: "gateway exited with status 137" in log(), 10, f"the supervisor noticing; log:\n{log()}")
+        assert http_status(health) == 200  # the web serves while the gateway is down
+        killed_at = time.monotonic()
+        until(lambda: listening(gt06), 30, f"the gateway back on its port; log:\n{log()}")
+        back_after = time.monotonic() - killed_at
+        assert len(gateway_pids()) == 2 and alive(gateway_pids()[1])
+        assert back_after < 20, back_after  # seconds: a Django start on a busy 2-core machine
+        assert alive(web) and http_status(health) == 200
+        assert "stopping everything" not in log()
+
+        run.send_signal(signal.SIGINT)  # Ctrl-C
+        assert run.wait(timeout=30) == 130
+        assert not alive(web) and not alive(gateway_pids()[1])
+        assert not answers(health)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        for pid in map(int, re.findall(r"started \w+ \(pid (\d+)\)", log())):
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
