@@ -14,7 +14,13 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Township
 from vehicles.models import Owner, Vehicle
 from vehicles.services.owners import OwnerData
-from vehicles.services.registration import Documents, VehicleData
+from vehicles.services.registration import (
+    DeregisterReason,
+    Documents,
+    PlateReplaceReason,
+    TransferConsent,
+    VehicleData,
+)
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -184,3 +190,125 @@ class SearchForm(forms.Form):
 
     def criteria(self) -> dict[str, str]:
         return {key: self.cleaned_data.get(key) or "" for key in self.CRITERIA}
+
+
+# --- lifecycle counter pages (变更 / 更正 / 转移 / 补换领号牌 / 注销) ---------------------------------------
+#
+# Each page is sections like the registration counter ("vehicle", "owner" or "new_owner") and a page
+# form for the operation's own fields, named as the service names them, so every problem of the
+# service's `…_check()` lands at its field. Edits send only the fields the clerk changed.
+
+
+class VehicleEditForm(VehicleForm):
+    """The bike's fields an edit may touch, filled in from the record."""
+
+    def __init__(self, *args: Any, fields: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        keep = set(fields)
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+
+    def changed(self) -> VehicleData:
+        """The fields whose value differs from the record's and that parsed."""
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in self.cleaned_data}  # type: ignore[return-value]
+
+
+class OwnerEditForm(OwnerForm):
+    """The owner's contact details. The phone is not filled in (the clerk sees it masked): typed, it
+    replaces the one on file."""
+
+    FIELDS = ("name", "phone", "address", "township_code")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in list(self.fields):
+            if name not in self.FIELDS:
+                del self.fields[name]
+        for field in self.fields.values():
+            field.required = False
+
+    def changed(self) -> OwnerData:
+        data = self.parsed()
+        return {name: data[name] for name in self.changed_data if name in data}  # type: ignore[return-value]
+
+
+class ChangeForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=200,
+        required=False,
+        help_text=_("For example: the frame was replaced, the owner has a new phone number."),
+    )
+    documents = forms.MultipleChoiceField(
+        label=_("Documents presented"), choices=Documents.CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class CorrectionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("What was entered wrongly"),
+        max_length=200,
+        required=False,
+        help_text=_("A correction fixes a clerk's error; the old and new values stay in the history."),
+    )
+
+
+class TransferForm(forms.Form):
+    previous_owner_consent = forms.ChoiceField(
+        label=_("Previous owner's consent"),
+        choices=TransferConsent.CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    consent_agent_name = forms.CharField(label=_("Agent's name"), max_length=50, required=False)
+    consent_agent_id_number = forms.CharField(
+        label=_("ID number of the previous owner's agent"),
+        max_length=24,
+        required=False,
+        help_text=_("Only when an agent acts for the previous owner: the agent's resident ID card."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    documents = forms.MultipleChoiceField(
+        label=_("Documents presented"), choices=Documents.CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    insurance_consent = forms.BooleanField(
+        label=_("The new owner agrees to enrol in the free theft-loss insurance"), required=False, initial=False
+    )
+    reason = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class PlateReplaceForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why is the plate replaced?"),
+        choices=PlateReplaceReason.CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class DeregisterForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason for deregistration"), choices=DeregisterReason.LABELS, required=False, widget=forms.RadioSelect
+    )
+    plate_returned = forms.TypedChoiceField(
+        label=_("Plate handed back"),
+        choices=(("yes", _("yes")), ("no", _("no"))),
+        coerce=lambda value: value == "yes",
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_("A plate handed back is recovered; a plate not handed back is voided."),
+    )
+
+
+def form_values(form: forms.Form) -> dict[str, Any]:
+    """What was typed into a bound form, as initial values: the page redrawn without errors."""
+    values: dict[str, Any] = {}
+    for name, field in form.fields.items():
+        key = form.add_prefix(name)
+        if isinstance(field, forms.MultipleChoiceField):
+            values[name] = form.data.getlist(key)
+        elif key in form.data:
+            values[name] = form.data.get(key)
+    return values

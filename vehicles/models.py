@@ -316,6 +316,22 @@ class RegistrationEvent(models.Model):
     changes = models.JSONField(_("changes"), default=dict, blank=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     documents = models.JSONField(_("documents presented"), default=list, blank=True)
+    # A transfer's record of the previous owner's consent: in person, or an agent holding a power of
+    # attorney (the letter of authority is among `documents`). Blank for other operations.
+    previous_owner_consent = models.CharField(
+        _("previous owner's consent"),
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by code that predates the field (a rolling deploy) stay valid
+        choices=[("in_person", _("in person")), ("agent", _("through an agent with a power of attorney"))],
+    )
+    consent_agent_name = models.CharField(
+        _("agent of the previous owner"), max_length=50, blank=True, default="", db_default=""
+    )
+    consent_agent_id_number = models.CharField(
+        _("agent's ID number"), max_length=24, blank=True, default="", db_default=""
+    )
 
     class Meta:
         ordering = ["at", "id"]

@@ -9,12 +9,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import User
 from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
+from vehicles.services import registration as reg
 
 SEARCH_KEYS = (
     "plate",
@@ -141,3 +143,41 @@ def vehicle_state_from_events(vehicle_id: int) -> dict[str, Any]:
         for field, (_old, new) in changes.items():
             state[field] = new
     return state
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A counter operation on a record as the record page offers it: allowed, or refused and why."""
+
+    code: str
+    label: str
+    url: str
+    refused: list[str]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refused
+
+    @property
+    def why(self) -> str:
+        return "; ".join(self.refused)
+
+
+def vehicle_operations(*, user: User, vehicle: Vehicle) -> list[Operation]:
+    """The lifecycle operations for the record page, each with the reasons the bike's state refuses
+    it: the same `<write>_state` functions the services' checks call, so the page offers exactly
+    what the counter would accept. Nothing for a user who may not do counter work."""
+    if not user.has_perm("vehicles.register_vehicle"):
+        return []
+    kinds = RegistrationEvent.Kind
+    rules = (
+        (kinds.CHANGE, "vehicles:change", reg.vehicle_change_state),
+        (kinds.CORRECTION, "vehicles:correct", reg.vehicle_correct_state),
+        (kinds.TRANSFER, "vehicles:transfer", reg.vehicle_transfer_state),
+        (kinds.REPLACE_PLATE, "vehicles:replace_plate", reg.plate_replace_state),
+        (kinds.DEREGISTER, "vehicles:deregister", reg.vehicle_deregister_state),
+    )
+    return [
+        Operation(code=kind.value, label=str(kind.label), url=reverse(name, args=[vehicle.pk]), refused=state(vehicle))
+        for kind, name, state in rules
+    ]

@@ -151,6 +151,7 @@ def test_plated_snapshot_follows_transfers_and_deregistrations(county, admin_use
         vehicle_id=county["bikes"]["b1"].pk,
         new_owner=factories.owner_data(township_code="130229001"),
         insurance_consent=False,
+        previous_owner_consent="in_person",
         documents=["transfer_agreement"],
     )
     vehicle_deregister(clerk=clerk, vehicle_id=county["bikes"]["b2"].pk, reason="not_used", plate_returned=True)

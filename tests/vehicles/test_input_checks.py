@@ -95,7 +95,12 @@ def test_transfer_refuses_unknown_documents_and_an_invisible_name(clerk_api):
     new_owner = factories.as_json(factories.owner_data(name="刘\u200b洋"))
     response = clerk_api.post(
         f"/api/v1/vehicles/{vehicle_id}/transfer",
-        {"new_owner": new_owner, "insurance_consent": True, "documents": ["<b>x</b>"]},
+        {
+            "new_owner": new_owner,
+            "insurance_consent": True,
+            "previous_owner_consent": "in_person",
+            "documents": ["<b>x</b>"],
+        },
         format="json",
     )
     assert response.status_code == 400

@@ -48,7 +48,9 @@ def test_full_lifecycle_keeps_history_and_state_in_step(clerk_api, clerk):
 
     new_owner = factories.owner_data(name="刘洋")
     transferred = clerk_api.post(
-        f"{base}/transfer", {"new_owner": factories.as_json(new_owner), "insurance_consent": True}, format="json"
+        f"{base}/transfer",
+        {"new_owner": factories.as_json(new_owner), "insurance_consent": True, "previous_owner_consent": "in_person"},
+        format="json",
     )
     assert transferred.status_code == 200, transferred.json()
     assert transferred.json()["owner"]["name"] == "刘洋"
@@ -119,7 +121,7 @@ def test_replacement_can_keep_the_number(clerk_api, settings):
     ("operation", "payload"),
     [
         ("change", {"vehicle": {"colour": "黑"}, "reason": "换色"}),
-        ("transfer", {"new_owner": None, "insurance_consent": True}),
+        ("transfer", {"new_owner": None, "insurance_consent": True, "previous_owner_consent": "in_person"}),
         ("replace-plate", {"reason": "丢失"}),
         ("deregister", {"reason": "not_used", "plate_returned": True}),
     ],

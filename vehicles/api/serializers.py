@@ -7,7 +7,7 @@ from accounts.models import Station, Township
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, Owner, Plate, RegistrationEvent, Vehicle, VehiclePhoto
 from vehicles.selectors import current_plate
-from vehicles.services.registration import DeregisterReason
+from vehicles.services.registration import DeregisterReason, TransferConsent
 
 # --- input ---------------------------------------------------------------------------------------
 
@@ -88,6 +88,18 @@ class CorrectionInput(serializers.Serializer):
 class TransferInput(serializers.Serializer):
     new_owner = OwnerInput()
     insurance_consent = serializers.BooleanField()
+    previous_owner_consent = serializers.ChoiceField(
+        choices=TransferConsent.CODES,
+        help_text="How the previous owner agreed: in_person (signed at the counter) or agent (a power of attorney)",
+    )
+    consent_agent_name = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    consent_agent_id_number = serializers.CharField(
+        max_length=24,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The agent's resident ID number; with an agent, the documents include letter_of_authority",
+    )
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     documents = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
 
@@ -223,10 +235,28 @@ class EventOutput(serializers.ModelSerializer):
     station = serializers.SlugRelatedField(slug_field="name", read_only=True)
     plate = serializers.SlugRelatedField(slug_field="number", read_only=True)
     changes = serializers.SerializerMethodField()
+    consent_agent_id_number = serializers.SerializerMethodField()
 
     class Meta:
         model = RegistrationEvent
-        fields = ["id", "kind", "at", "clerk", "station", "plate", "changes", "reason", "documents"]
+        fields = [
+            "id",
+            "kind",
+            "at",
+            "clerk",
+            "station",
+            "plate",
+            "changes",
+            "reason",
+            "documents",
+            "previous_owner_consent",
+            "consent_agent_name",
+            "consent_agent_id_number",
+        ]
+
+    def get_consent_agent_id_number(self, event: RegistrationEvent) -> str:
+        value = event.consent_agent_id_number
+        return value if not value or self.context.get("full_identity") else mask_id_number(value)
 
     def get_changes(self, event: RegistrationEvent) -> dict[str, Any]:
         if self.context.get("full_identity"):

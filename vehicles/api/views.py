@@ -14,6 +14,7 @@ from accounts.audit import client_ip
 from accounts.models import Station, Township
 from ebike_registry.api import has_perm, parse_each_field
 from vehicles.api import serializers as s
+from vehicles.models import Vehicle
 from vehicles.selectors import can_see_full_identity, vehicle_detail, vehicle_search
 from vehicles.services import registration as reg
 from vehicles.services.owners import owner_normalize
@@ -111,21 +112,30 @@ class VehicleDetailApi(APIView):
         return Response(s.VehicleDetailOutput(vehicle, context=context).data)
 
 
+def _lifecycle_problems(problems: Problems, check: Any, vehicle_id: int, **values: Any) -> None:
+    """Add the service's check (the record's state included) to the parse problems and refuse with
+    all of them at once: a stolen bike and a bad field are named in the same answer (一次性告知)."""
+    record = Vehicle.objects.select_related("owner").get(pk=vehicle_id)
+    found = check(record=record, **values)
+    # A field that did not parse is not checked again; the record's state ("vehicle") always is.
+    problems.merge({key: msgs for key, msgs in found.by_field.items() if key == "vehicle" or not problems.has(key)})
+    problems.raise_if_any()
+
+
 class VehicleChangeApi(APIView):
     permission_classes = [CanRegister]
 
     @extend_schema(request=s.ChangeInput, responses={200: s.VehicleDetailOutput}, operation_id="vehicle_change")
     def post(self, request: Request, vehicle_id: int) -> Response:
         values, problems = parse_or_collect(s.ChangeInput(), request.data)
-        problems.raise_if_any()
-        reg.vehicle_change(
-            clerk=request.user,
-            vehicle_id=vehicle_id,
-            vehicle=values.get("vehicle", {}),
-            owner=values.get("owner", {}),
-            reason=values["reason"],
-            documents=values.get("documents"),
-        )
+        edit = {
+            "vehicle": values.get("vehicle", {}),
+            "owner": values.get("owner", {}),
+            "reason": values.get("reason", ""),
+            "documents": values.get("documents"),
+        }
+        _lifecycle_problems(problems, reg.vehicle_change_check, vehicle_id, **edit)
+        reg.vehicle_change(clerk=request.user, vehicle_id=vehicle_id, **edit)
         return _detail_response(request, vehicle_id)
 
 
@@ -135,14 +145,13 @@ class VehicleCorrectApi(APIView):
     @extend_schema(request=s.CorrectionInput, responses={200: s.VehicleDetailOutput}, operation_id="vehicle_correct")
     def post(self, request: Request, vehicle_id: int) -> Response:
         values, problems = parse_or_collect(s.CorrectionInput(), request.data)
-        problems.raise_if_any()
-        reg.vehicle_correct(
-            clerk=request.user,
-            vehicle_id=vehicle_id,
-            vehicle=values.get("vehicle", {}),
-            owner=values.get("owner", {}),
-            reason=values["reason"],
-        )
+        edit = {
+            "vehicle": values.get("vehicle", {}),
+            "owner": values.get("owner", {}),
+            "reason": values.get("reason", ""),
+        }
+        _lifecycle_problems(problems, reg.vehicle_correct_check, vehicle_id, **edit)
+        reg.vehicle_correct(clerk=request.user, vehicle_id=vehicle_id, **edit)
         return _detail_response(request, vehicle_id)
 
 
@@ -152,14 +161,20 @@ class VehicleTransferApi(APIView):
     @extend_schema(request=s.TransferInput, responses={200: s.VehicleDetailOutput}, operation_id="vehicle_transfer")
     def post(self, request: Request, vehicle_id: int) -> Response:
         values, problems = parse_or_collect(s.TransferInput(), request.data)
-        problems.raise_if_any()
+        transfer = {
+            "new_owner": owner_normalize(values.get("new_owner", {})),
+            "previous_owner_consent": values.get("previous_owner_consent", ""),
+            "consent_agent_name": values.get("consent_agent_name", ""),
+            "consent_agent_id_number": values.get("consent_agent_id_number", ""),
+            "documents": values.get("documents"),
+        }
+        _lifecycle_problems(problems, reg.vehicle_transfer_check, vehicle_id, **transfer)
         reg.vehicle_transfer(
             clerk=request.user,
             vehicle_id=vehicle_id,
-            new_owner=values["new_owner"],
             insurance_consent=values["insurance_consent"],
             reason=values.get("reason", ""),
-            documents=values.get("documents"),
+            **transfer,
         )
         return _detail_response(request, vehicle_id)
 
@@ -170,7 +185,7 @@ class PlateReplaceApi(APIView):
     @extend_schema(request=s.ReplacePlateInput, responses={200: s.VehicleDetailOutput}, operation_id="plate_replace")
     def post(self, request: Request, vehicle_id: int) -> Response:
         values, problems = parse_or_collect(s.ReplacePlateInput(), request.data)
-        problems.raise_if_any()
+        _lifecycle_problems(problems, reg.plate_replace_check, vehicle_id, reason=values.get("reason", ""))
         reg.plate_replace(clerk=request.user, vehicle_id=vehicle_id, reason=values["reason"])
         return _detail_response(request, vehicle_id)
 
@@ -181,10 +196,9 @@ class VehicleDeregisterApi(APIView):
     @extend_schema(request=s.DeregisterInput, responses={200: s.VehicleDetailOutput}, operation_id="vehicle_deregister")
     def post(self, request: Request, vehicle_id: int) -> Response:
         values, problems = parse_or_collect(s.DeregisterInput(), request.data)
-        problems.raise_if_any()
-        reg.vehicle_deregister(
-            clerk=request.user, vehicle_id=vehicle_id, reason=values["reason"], plate_returned=values["plate_returned"]
-        )
+        deregister = {"reason": values.get("reason", ""), "plate_returned": values.get("plate_returned")}
+        _lifecycle_problems(problems, reg.vehicle_deregister_check, vehicle_id, **deregister)
+        reg.vehicle_deregister(clerk=request.user, vehicle_id=vehicle_id, **deregister)
         return _detail_response(request, vehicle_id)
 
 

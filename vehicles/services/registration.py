@@ -22,7 +22,9 @@ from vehicles.identifiers import (
     frame_number_problem,
     motor_number_problem,
     normalize_code,
+    normalize_id_number,
     normalize_text,
+    resident_id_problem,
     text_problem,
 )
 from vehicles.models import InsurancePolicy, Owner, Plate, PlateKind, RegistrationEvent, Vehicle
@@ -244,20 +246,12 @@ def _lock_vehicle(vehicle_id: int) -> Vehicle:
 
 
 def _refuse_unless(vehicle: Vehicle, allowed: set[str], operation: str) -> None:
-    if vehicle.status in allowed:
-        return
-    reasons = {
-        Vehicle.Status.STOLEN: _("the bike is reported stolen"),
-        Vehicle.Status.FROZEN: _("the record is frozen while an insurance claim is open"),
-        Vehicle.Status.DEREGISTERED: _("the bike is deregistered"),
-        Vehicle.Status.REGISTERED: _("the bike is registered"),
-    }
-    raise ValidationError(
-        {
-            "vehicle": _("%(operation)s refused: %(reason)s.")
-            % {"operation": operation, "reason": reasons[vehicle.status]}
-        }
-    )
+    """For the status transitions (stolen, frozen …): a state they do not start from refuses them."""
+    reasons = _status_reasons(vehicle, allowed)
+    if reasons:
+        raise ValidationError(
+            {"vehicle": _("%(operation)s refused: %(reason)s.") % {"operation": operation, "reason": reasons[0]}}
+        )
 
 
 def _current_plate(vehicle: Vehicle) -> Plate | None:
@@ -274,6 +268,7 @@ def _record(
     changes: dict[str, Any],
     reason: str = "",
     documents: list[str] | None = None,
+    **extra: Any,
 ) -> RegistrationEvent:
     return RegistrationEvent.objects.create(
         vehicle=vehicle,
@@ -286,6 +281,7 @@ def _record(
         changes=_jsonable(changes),
         reason=reason,
         documents=documents or [],
+        **extra,
     )
 
 
@@ -296,6 +292,258 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, list[Any]]:
         return value
 
     return {key: [plain(old), plain(new)] for key, (old, new) in changes.items()}
+
+
+# --- state rules and checks of the lifecycle operations ------------------------------------------
+#
+# Each write has one `<write>_check(...) -> Problems` that collects every problem at once: the input
+# and the bike's state. The write calls it under the row lock; the API view and the counter page
+# call the same function first, so a clerk hears of everything in one answer (一次性告知). The
+# `<write>_state` functions are the state part alone: the record page asks them (through
+# selectors.vehicle_operations) which operations to offer and why the others are refused.
+
+_STATUS_REASONS = {
+    Vehicle.Status.STOLEN: gettext_lazy("the bike is reported stolen"),
+    Vehicle.Status.FROZEN: gettext_lazy("the record is frozen while an insurance claim is open"),
+    Vehicle.Status.DEREGISTERED: gettext_lazy("the bike is deregistered"),
+    Vehicle.Status.REGISTERED: gettext_lazy("the bike is registered"),
+}
+
+
+def _status_reasons(record: Vehicle, allowed: set[str]) -> list[str]:
+    return [] if record.status in allowed else [str(_STATUS_REASONS[record.status])]
+
+
+def _temporary_plate_expired(plate: Plate | None) -> bool:
+    return plate is not None and plate.kind == PlateKind.WHITE and plate.is_expired()
+
+
+def vehicle_change_state(record: Vehicle) -> list[str]:
+    """Why the bike's state refuses a change (empty: it allows one). A bike whose temporary plate
+    has run out no longer conforms to the rules of the road: it is deregistered, not changed."""
+    reasons = _status_reasons(record, {Vehicle.Status.REGISTERED})
+    if _temporary_plate_expired(_current_plate(record)):
+        reasons.append(_("the temporary plate has expired"))
+    return reasons
+
+
+def vehicle_correct_state(record: Vehicle) -> list[str]:
+    """A correction fixes a clerk's error whatever the state: nothing refuses it."""
+    return []
+
+
+def vehicle_transfer_state(record: Vehicle) -> list[str]:
+    reasons = _status_reasons(record, {Vehicle.Status.REGISTERED})
+    plate = _current_plate(record)
+    if plate is not None and plate.kind == PlateKind.WHITE:
+        if not settings.TEMPORARY_PLATE_TRANSFER_ALLOWED:
+            reasons.append(_("bikes on temporary plates may not be transferred here"))
+        elif plate.is_expired():
+            reasons.append(_("the temporary plate has expired"))
+    return reasons
+
+
+def plate_replace_state(record: Vehicle) -> list[str]:
+    reasons = _status_reasons(record, {Vehicle.Status.REGISTERED})
+    plate = _current_plate(record)
+    if not reasons and plate is None:
+        reasons.append(_("the bike has no plate in use"))
+    if _temporary_plate_expired(plate):
+        reasons.append(_("the temporary plate has expired"))
+    return reasons
+
+
+def vehicle_deregister_state(record: Vehicle) -> list[str]:
+    return _status_reasons(record, {Vehicle.Status.REGISTERED})
+
+
+def _state_problems(problems: Problems, *, kind: str, reasons: list[str]) -> Problems:
+    label = RegistrationEvent.Kind(kind).label
+    for reason in reasons:
+        problems.add("vehicle", _("%(operation)s refused: %(reason)s.") % {"operation": label, "reason": reason})
+    return problems
+
+
+class TransferConsent:
+    """How the previous owner agreed to the transfer (DOMAIN.md §1: both parties' IDs)."""
+
+    IN_PERSON = "in_person"
+    AGENT = "agent"
+    CHOICES = (
+        (IN_PERSON, gettext_lazy("In person: the previous owner signed at the counter")),
+        (AGENT, gettext_lazy("Through an agent holding the previous owner's power of attorney")),
+    )
+    CODES = (IN_PERSON, AGENT)
+
+
+class PlateReplaceReason:
+    """The reasons the counter page offers; the API also takes a free-text reason."""
+
+    LOST = "lost"
+    DAMAGED = "damaged"
+    CHOICES = ((LOST, gettext_lazy("Plate lost")), (DAMAGED, gettext_lazy("Plate damaged")))
+
+
+class DeregisterReason:
+    LOST = "lost"
+    DESTROYED = "destroyed"
+    NOT_USED = "not_used"
+    QUALITY_RETURN = "quality_return"
+    TEMPORARY_EXPIRED = "temporary_expired"
+    CHOICES = (LOST, DESTROYED, NOT_USED, QUALITY_RETURN, TEMPORARY_EXPIRED)
+    LABELS = (
+        (LOST, gettext_lazy("Lost")),
+        (DESTROYED, gettext_lazy("Destroyed or scrapped")),
+        (NOT_USED, gettext_lazy("No longer used")),
+        (QUALITY_RETURN, gettext_lazy("Returned to the seller for a quality defect")),
+        (TEMPORARY_EXPIRED, gettext_lazy("Temporary plate expired")),
+    )
+
+
+def vehicle_change_check(
+    *, record: Vehicle, vehicle: VehicleData, owner: OwnerData, reason: str, documents: list[str] | None = None
+) -> Problems:
+    """Every problem with a change (变更登记) of this record, its state included."""
+    return _edit_check(
+        record=record,
+        vehicle=vehicle,
+        owner=owner,
+        reason=reason,
+        documents=documents,
+        vehicle_fields=CHANGEABLE_VEHICLE_FIELDS,
+        kind=RegistrationEvent.Kind.CHANGE,
+        state=vehicle_change_state(record),
+    )
+
+
+def vehicle_correct_check(*, record: Vehicle, vehicle: VehicleData, owner: OwnerData, reason: str) -> Problems:
+    """Every problem with a correction (更正) of this record."""
+    return _edit_check(
+        record=record,
+        vehicle=vehicle,
+        owner=owner,
+        reason=reason,
+        documents=None,
+        vehicle_fields=DESCRIPTIVE_VEHICLE_FIELDS,
+        kind=RegistrationEvent.Kind.CORRECTION,
+        state=vehicle_correct_state(record),
+    )
+
+
+def _edit_check(
+    *,
+    record: Vehicle,
+    vehicle: VehicleData,
+    owner: OwnerData,
+    reason: str,
+    documents: list[str] | None,
+    vehicle_fields: tuple[str, ...],
+    kind: str,
+    state: list[str],
+) -> Problems:
+    problems = Problems()
+    unknown = (set(vehicle) - set(vehicle_fields)) | (set(owner) - set(CHANGEABLE_OWNER_FIELDS))
+    for field in sorted(unknown):
+        prefix = "vehicle" if field in vehicle else "owner"
+        problems.add(f"{prefix}.{field}", _("This field cannot be changed by this operation."))
+    if not reason.strip():
+        problems.add("reason", _("Give the reason for the change."))
+    documents_problems(documents_normalize(documents), problems=problems)
+    vehicle = vehicle_normalize(vehicle)
+    owner_norm = owner_normalize({**owner, "kind": record.owner.kind})
+    vehicle_problems(vehicle, problems=problems, exclude_pk=record.pk)
+    owner_problems(owner_norm, problems=problems)
+    fields_ok = not any(key.startswith(("vehicle.", "owner.")) for key in problems.by_field)
+    if not vehicle and not owner:
+        problems.add("vehicle", _("Nothing to change."))
+    elif fields_ok and not _edit_changes(record, vehicle, owner_norm):
+        problems.add("vehicle", _("The values entered are the same as on file."))
+    return _state_problems(problems, kind=kind, reasons=state)
+
+
+def _owner_values(owner: OwnerData) -> dict[str, Any]:
+    values: dict[str, Any] = {key: value for key, value in owner.items() if key != "kind"}
+    if "township_code" in values:
+        values["township_id"] = values.pop("township_code") or None
+    return values
+
+
+def _edit_changes(record: Vehicle, vehicle: VehicleData, owner: OwnerData) -> dict[str, list[Any]]:
+    """What an edit would move: {field: [old, new]}, owner fields as "owner.<field>"."""
+    changes: dict[str, list[Any]] = {}
+    for field, new in vehicle.items():
+        old = getattr(record, field)
+        if old != new:
+            changes[field] = [old, new]
+    for field, new in _owner_values(owner).items():
+        old = getattr(record.owner, field)
+        if old != new:
+            changes[f"owner.{field}"] = [old, new]
+    return changes
+
+
+def vehicle_transfer_check(
+    *,
+    record: Vehicle,
+    new_owner: OwnerData,
+    previous_owner_consent: str,
+    consent_agent_name: str = "",
+    consent_agent_id_number: str = "",
+    documents: list[str] | None = None,
+) -> Problems:
+    """Every problem with a transfer (转移登记): the new owner as registration checks an owner, the
+    previous owner's consent (in person, or an agent with a power of attorney), and the state."""
+    new_owner = owner_normalize(new_owner)
+    problems = owner_problems(new_owner, prefix="new_owner")
+    if new_owner.get("id_number") and new_owner["id_number"] == record.owner.id_number:
+        problems.add("new_owner.id_number", _("The new owner is the current owner."))
+    documents = documents_normalize(documents)
+    documents_problems(documents, problems=problems)
+    if previous_owner_consent not in TransferConsent.CODES:
+        problems.add(
+            "previous_owner_consent",
+            _(
+                "Record how the previous owner agreed: in person at the counter, or through an agent "
+                "with a power of attorney."
+            ),
+        )
+    elif previous_owner_consent == TransferConsent.AGENT:
+        agent_name = normalize_text(consent_agent_name or "")
+        problems.add("consent_agent_name", text_problem(agent_name))
+        if not problems.has("consent_agent_name") and not (2 <= len(agent_name) <= 50):
+            problems.add("consent_agent_name", _("Enter the agent's full name (2-50 characters)."))
+        agent_id = normalize_id_number(consent_agent_id_number or "")
+        if not agent_id:
+            problems.add("consent_agent_id_number", _("Enter the resident ID number of the previous owner's agent."))
+        else:
+            problems.add("consent_agent_id_number", resident_id_problem(agent_id))
+        if Documents.LETTER_OF_AUTHORITY not in documents:
+            problems.add(
+                "documents",
+                _("An agent acting for the previous owner presents the letter of authority; tick it when seen."),
+            )
+    return _state_problems(problems, kind=RegistrationEvent.Kind.TRANSFER, reasons=vehicle_transfer_state(record))
+
+
+def plate_replace_check(*, record: Vehicle, reason: str) -> Problems:
+    """Every problem with a plate replacement (补领/换领), the state included."""
+    problems = Problems()
+    if not reason.strip():
+        problems.add("reason", _("Say why the plate is replaced (lost, damaged …)."))
+    return _state_problems(problems, kind=RegistrationEvent.Kind.REPLACE_PLATE, reasons=plate_replace_state(record))
+
+
+def vehicle_deregister_check(*, record: Vehicle, reason: str, plate_returned: bool | None) -> Problems:
+    """Every problem with a deregistration (注销登记), the state included."""
+    problems = Problems()
+    if reason not in DeregisterReason.CHOICES:
+        problems.add(
+            "reason",
+            _("Reason must be one of: %(choices)s.") % {"choices": ", ".join(DeregisterReason.CHOICES)},
+        )
+    if plate_returned is None:
+        problems.add("plate_returned", _("Say whether the plate was handed back."))
+    return _state_problems(problems, kind=RegistrationEvent.Kind.DEREGISTER, reasons=vehicle_deregister_state(record))
 
 
 # --- operations ----------------------------------------------------------------------------------
@@ -354,17 +602,22 @@ def vehicle_change(
     documents: list[str] | None = None,
 ) -> RegistrationEvent:
     """变更登记: owner's contact details, or a replaced frame / motor, or a new colour. No new plate."""
-    return _edit(
-        clerk=clerk,
-        vehicle_id=vehicle_id,
-        vehicle=vehicle,
-        owner=owner,
-        reason=reason,
-        documents=documents,
-        kind=RegistrationEvent.Kind.CHANGE,
-        vehicle_fields=CHANGEABLE_VEHICLE_FIELDS,
-        allowed={Vehicle.Status.REGISTERED},
-    )
+    station = _staff_station(clerk)
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        vehicle_change_check(
+            record=record, vehicle=vehicle, owner=owner, reason=reason, documents=documents
+        ).raise_if_any()
+        return _edit(
+            clerk=clerk,
+            station=station,
+            record=record,
+            vehicle=vehicle,
+            owner=owner,
+            reason=reason,
+            documents=documents_normalize(documents),
+            kind=RegistrationEvent.Kind.CHANGE,
+        )
 
 
 def vehicle_correct(
@@ -376,80 +629,53 @@ def vehicle_correct(
     reason: str,
 ) -> RegistrationEvent:
     """更正: fix a clerk's error in any descriptive field, whatever the state, with a reason."""
-    return _edit(
-        clerk=clerk,
-        vehicle_id=vehicle_id,
-        vehicle=vehicle,
-        owner=owner,
-        reason=reason,
-        documents=None,
-        kind=RegistrationEvent.Kind.CORRECTION,
-        vehicle_fields=DESCRIPTIVE_VEHICLE_FIELDS,
-        allowed=set(Vehicle.Status.values),
-    )
+    station = _staff_station(clerk)
+    with transaction.atomic():
+        record = _lock_vehicle(vehicle_id)
+        vehicle_correct_check(record=record, vehicle=vehicle, owner=owner, reason=reason).raise_if_any()
+        return _edit(
+            clerk=clerk,
+            station=station,
+            record=record,
+            vehicle=vehicle,
+            owner=owner,
+            reason=reason,
+            documents=[],
+            kind=RegistrationEvent.Kind.CORRECTION,
+        )
 
 
 def _edit(
     *,
     clerk: User,
-    vehicle_id: int,
+    station: Station,
+    record: Vehicle,
     vehicle: VehicleData,
     owner: OwnerData,
     reason: str,
-    documents: list[str] | None,
+    documents: list[str],
     kind: str,
-    vehicle_fields: tuple[str, ...],
-    allowed: set[str],
 ) -> RegistrationEvent:
-    station = _staff_station(clerk)
-    problems = Problems()
-    unknown = (set(vehicle) - set(vehicle_fields)) | (set(owner) - set(CHANGEABLE_OWNER_FIELDS))
-    for field in sorted(unknown):
-        prefix = "vehicle" if field in vehicle else "owner"
-        problems.add(f"{prefix}.{field}", _("This field cannot be changed by this operation."))
-    if not reason.strip():
-        problems.add("reason", _("Give the reason for the change."))
-    documents = documents_normalize(documents)
-    documents_problems(documents, problems=problems)
-    vehicle = vehicle_normalize(vehicle)
-    with transaction.atomic():
-        record = _lock_vehicle(vehicle_id)
-        owner_row = record.owner
-        owner_norm = owner_normalize({**owner, "kind": owner_row.kind})
-        vehicle_problems(vehicle, problems=problems, exclude_pk=record.pk)
-        owner_problems(owner_norm, problems=problems)
-        if not vehicle and not owner:
-            problems.add("vehicle", _("Nothing to change."))
-        problems.raise_if_any()
-        _refuse_unless(record, allowed, RegistrationEvent.Kind(kind).label)
-        changes: dict[str, Any] = {}
-        for field, new in vehicle.items():
-            old = getattr(record, field)
-            if old != new:
-                changes[field] = [old, new]
-                setattr(record, field, new)
-        owner_values = {key: value for key, value in owner_norm.items() if key != "kind"}
-        if "township_code" in owner_values:
-            owner_values["township_id"] = owner_values.pop("township_code") or None
-        for field, new in owner_values.items():
-            old = getattr(owner_row, field)
-            if old != new:
-                changes[f"owner.{field}"] = [old, new]
-                setattr(owner_row, field, new)
-        if not changes:
-            raise ValidationError({"vehicle": _("The values entered are the same as on file.")})
-        record.save()
-        owner_row.save()
-        return _record(
-            vehicle=record,
-            kind=kind,
-            clerk=clerk,
-            station=station,
-            plate=_current_plate(record),
-            changes=changes,
-            reason=reason.strip(),
-            documents=documents,
-        )
+    """Apply a checked change or correction to the locked record and append its event."""
+    owner_row = record.owner
+    changes = _edit_changes(record, vehicle_normalize(vehicle), owner_normalize({**owner, "kind": owner_row.kind}))
+    for key, (_old, new) in changes.items():
+        if key.startswith("owner."):
+            setattr(owner_row, key.removeprefix("owner."), new)
+        else:
+            setattr(record, key, new)
+    record.save()
+    owner_row.save()
+    return _record(
+        vehicle=record,
+        kind=kind,
+        clerk=clerk,
+        station=station,
+        plate=_current_plate(record),
+        changes=changes,
+        reason=reason.strip(),
+        documents=documents,
+    )
 
 
 def vehicle_transfer(
@@ -458,29 +684,29 @@ def vehicle_transfer(
     vehicle_id: int,
     new_owner: OwnerData,
     insurance_consent: bool,
+    previous_owner_consent: str = "",
+    consent_agent_name: str = "",
+    consent_agent_id_number: str = "",
     reason: str = "",
     documents: list[str] | None = None,
 ) -> RegistrationEvent:
-    """转移登记 (过户): the bike passes to a new owner and keeps its plate."""
+    """转移登记 (过户): the bike passes to a new owner and keeps its plate. The event records how the
+    previous owner agreed: in person, or through an agent (name, ID number) with a power of attorney."""
     station = _staff_station(clerk)
     new_owner = owner_normalize(new_owner)
-    problems = owner_problems(new_owner, prefix="new_owner")
     documents = documents_normalize(documents)
-    documents_problems(documents, problems=problems)
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
-        if new_owner.get("id_number") == record.owner.id_number:
-            problems.add("new_owner.id_number", _("The new owner is the current owner."))
-        problems.raise_if_any()
-        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Transfer"))
+        vehicle_transfer_check(
+            record=record,
+            new_owner=new_owner,
+            previous_owner_consent=previous_owner_consent,
+            consent_agent_name=consent_agent_name,
+            consent_agent_id_number=consent_agent_id_number,
+            documents=documents,
+        ).raise_if_any()
+        by_agent = previous_owner_consent == TransferConsent.AGENT
         plate = _current_plate(record)
-        if plate is not None and plate.kind == PlateKind.WHITE:
-            if not settings.TEMPORARY_PLATE_TRANSFER_ALLOWED:
-                raise ValidationError({"vehicle": _("Bikes on temporary plates may not be transferred here.")})
-            if plate.is_expired():
-                raise ValidationError(
-                    {"vehicle": _("The temporary plate has expired; the bike cannot be transferred.")}
-                )
         owner_row, _changes = owner_upsert(new_owner, prefix="new_owner")
         old_owner_id = record.owner_id
         record.owner = owner_row
@@ -495,21 +721,23 @@ def vehicle_transfer(
             station=station,
             plate=plate,
             changes={"owner_id": [old_owner_id, owner_row.pk]},
-            reason=reason,
+            reason=reason.strip(),
             documents=documents,
+            previous_owner_consent=previous_owner_consent,
+            consent_agent_name=normalize_text(consent_agent_name) if by_agent else "",
+            consent_agent_id_number=normalize_id_number(consent_agent_id_number) if by_agent else "",
         )
 
 
 def plate_replace(*, clerk: User, vehicle_id: int, reason: str) -> RegistrationEvent:
-    """补领/换领: a lost or damaged plate is voided and a new one issued."""
+    """补领/换领: a lost or damaged plate is voided and a new one issued; it keeps the old number
+    when the bureau's setting PLATE_REPLACE_KEEPS_NUMBER says so."""
     station = _staff_station(clerk)
-    if not reason.strip():
-        raise ValidationError({"reason": _("Say why the plate is replaced (lost, damaged …).")})
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
-        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Plate replacement"))
+        plate_replace_check(record=record, reason=reason).raise_if_any()
         old = _current_plate(record)
-        if old is None:
+        if old is None:  # refused by the check; kept for the type checker
             raise ValidationError({"vehicle": _("This bike has no plate in use.")})
         plate_end(plate=old, status=Plate.Status.VOID)
         if settings.PLATE_REPLACE_KEEPS_NUMBER:
@@ -527,25 +755,12 @@ def plate_replace(*, clerk: User, vehicle_id: int, reason: str) -> RegistrationE
         )
 
 
-class DeregisterReason:
-    LOST = "lost"
-    DESTROYED = "destroyed"
-    NOT_USED = "not_used"
-    QUALITY_RETURN = "quality_return"
-    TEMPORARY_EXPIRED = "temporary_expired"
-    CHOICES = (LOST, DESTROYED, NOT_USED, QUALITY_RETURN, TEMPORARY_EXPIRED)
-
-
 def vehicle_deregister(*, clerk: User, vehicle_id: int, reason: str, plate_returned: bool) -> RegistrationEvent:
     """注销登记: the record ends; a returned plate is recovered, a missing one voided."""
     station = _staff_station(clerk)
-    if reason not in DeregisterReason.CHOICES:
-        raise ValidationError(
-            {"reason": _("Reason must be one of: %(choices)s.") % {"choices": ", ".join(DeregisterReason.CHOICES)}}
-        )
     with transaction.atomic():
         record = _lock_vehicle(vehicle_id)
-        _refuse_unless(record, {Vehicle.Status.REGISTERED}, _("Deregistration"))
+        vehicle_deregister_check(record=record, reason=reason, plate_returned=plate_returned).raise_if_any()
         plate = _current_plate(record)
         if plate is not None:
             plate_end(plate=plate, status=Plate.Status.RECOVERED if plate_returned else Plate.Status.VOID)
@@ -561,6 +776,7 @@ def vehicle_deregister(*, clerk: User, vehicle_id: int, reason: str, plate_retur
             changes={
                 "status": [Vehicle.Status.REGISTERED, Vehicle.Status.DEREGISTERED],
                 "plate": [plate.number if plate else None, None],
+                "plate_returned": [None, plate_returned],
             },
             reason=reason,
         )

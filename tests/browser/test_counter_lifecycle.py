@@ -1,0 +1,97 @@
+"""A clerk transfers a bike and replaces its plate through the counter pages (issue 18, point 1): the
+missing consent is shown at its field with everything typed kept, the transfer ends on a printable
+receipt with signature lines, the plate replacement offers the new certificate, and the record page
+shows both in its history."""
+
+import re
+
+import pytest
+
+from tests import factories
+from tests.browser.conftest import log_in, screenshot
+from vehicles.models import Plate, RegistrationEvent, Vehicle
+from vehicles.services.registration import vehicle_register
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+BUYER_ID = "440524188001010014"  # passes GB 11643 (DOMAIN.md)
+
+
+def test_clerk_transfers_a_bike_and_replaces_its_plate(page, live_server, settings):
+    settings.PLATE_REPLACE_KEEPS_NUMBER = False
+    clerk = factories.user("clerk", first_name="静", last_name="王")
+    vehicle = vehicle_register(
+        clerk=clerk,
+        owner=factories.owner_data(name="赵丽华"),
+        vehicle=factories.vehicle_data(),
+        insurance_consent=True,
+        documents=["invoice"],
+    ).vehicle
+    old_plate = Plate.objects.get(vehicle=vehicle).number
+    log_in(page, live_server, clerk)
+
+    # The record page offers the operations; the clerk opens the transfer.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    page.click(".operations >> text=转移登记")
+    page.wait_for_url(re.compile(rf"/vehicles/{vehicle.pk}/transfer/$"))
+    page.fill("#id_new_owner-name", "刘洋")
+    page.fill("#id_new_owner-id_number", BUYER_ID)
+    page.fill("#id_new_owner-phone", "13912345678")
+    page.fill("#id_new_owner-address", "河北省唐山市玉田县无终街道兴隆路18号")
+    page.check("input[name=documents][value=transfer_agreement]")
+    page.click("form.lifecycle button.primary")
+
+    # Refused: the consent is missing, said at its field; what was typed is still there.
+    page.wait_for_selector(".problems")
+    box = page.locator(".field.invalid", has=page.locator("#id_previous_owner_consent_0"))
+    assert "原车主" in box.locator(".error").inner_text()
+    assert page.input_value("#id_new_owner-name") == "刘洋"
+    assert page.is_checked("input[name=documents][value=transfer_agreement]")
+    assert not RegistrationEvent.objects.filter(vehicle=vehicle, kind="transfer").exists()
+    screenshot(page, "transfer-refused")
+
+    page.check("input[name=previous_owner_consent][value=in_person]")
+    page.click("form.lifecycle button.primary")
+    page.wait_for_url(re.compile(r"/events/\d+/receipt/$"))
+    assert Vehicle.objects.get(pk=vehicle.pk).owner.name == "刘洋"
+    receipt = page.inner_text("article.lifecycle-receipt")
+    for expected in (
+        "转移登记回执",
+        "赵丽华",
+        "刘洋",
+        old_plate,
+        "原车主（签字）",
+        "新车主（签字）",
+        "经办民警（签字）",
+    ):
+        assert expected in receipt
+
+    # Printing: the button calls the browser's print (script file, no inline handler) and the
+    # printed page is the receipt alone.
+    page.evaluate("window.print = () => { window.__printed = true; }")
+    page.click("[data-print]")
+    assert page.evaluate("window.__printed === true")
+    page.emulate_media(media="print")
+    assert not page.is_visible(".toolbar")
+    screenshot(page, "transfer-receipt-print", full_page=True)
+    page.emulate_media(media="screen")
+
+    # Plate replacement: lost plate, a new number, and the new certificate to print.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    page.click(".operations >> text=补领/换领号牌")
+    page.check("input[name=reason][value=lost]")
+    page.click("form.lifecycle button.primary")
+    page.wait_for_url(re.compile(r"/events/\d+/receipt/$"))
+    new_plate = Plate.objects.get(vehicle=vehicle, status="issued").number
+    assert new_plate != old_plate
+    assert "号牌丢失" in page.inner_text("article.lifecycle-receipt")
+    screenshot(page, "plate-replacement-receipt")
+    page.click("text=打印新登记证书")
+    page.wait_for_url(re.compile(rf"/certificates/{vehicle.pk}/$"))
+    assert new_plate in page.content()
+
+    # The history shows both, the transfer with the consent recorded.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    history = page.inner_text("table.history")
+    assert "本人到场" in history and "补领/换领号牌" in history and "号牌丢失" in history
+    screenshot(page, "record-operations", full_page=True)
