@@ -43,12 +43,7 @@ class FitTerminalForm(forms.Form):
         required=False,
         help_text=_("Positions are personal data: fit a terminal only with the owner's consent."),
     )
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if data.get("osmand_key") and data.get("protocol") != Terminal.Protocol.OSMAND:
-            self.add_error("osmand_key", _("Only OsmAnd terminals (Traccar Client) use a key."))
-        return data
+    # Whether these fit together and the bike may take a terminal now: tracking.services.terminal_fit_check.
 
 
 class RemoveTerminalForm(forms.Form):

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from stdnum import imei as stdnum_imei
 
 from accounts.audit import audit_record
@@ -37,24 +38,16 @@ def imei_problem(value: str) -> str | None:
     return None
 
 
-def terminal_register(
+def _new_terminal_problems(
     *,
     imei: str,
     protocol: str,
-    phone: str = "",
-    sim_iccid: str = "",
-    source: str = Terminal.Source.AFTERMARKET,
-    heartbeat_interval_s: int = 300,
-    jt808_device_id: str = "",
-    maker: str = "",
-    model_code: str = "",
-) -> Terminal:
-    """Record a terminal in the registry. A JT/T 808 terminal gets its auth code from the gateway at
-    its first register that names this terminal ID (by default the IMEI or its last 7 digits), and
-    this maker and model when they are given."""
-    imei = imei.strip()
-    phone = phone.strip()
-    identity = {"jt808_device_id": jt808_device_id.strip(), "maker": maker.strip(), "model_code": model_code.strip()}
+    phone: str,
+    source: str,
+    heartbeat_interval_s: int,
+    identity: dict[str, str],
+) -> Problems:
+    """What is wrong with the fields of a terminal about to be registered (stripped values)."""
     problems = Problems()
     for name, value in identity.items():
         if not value:
@@ -78,10 +71,39 @@ def terminal_register(
         problems.add("source", _("Unknown terminal source."))
     if not 10 <= heartbeat_interval_s <= 86400:
         problems.add("heartbeat_interval_s", _("The heartbeat interval must be between 10 s and one day."))
-    if not problems.has("imei") and Terminal.objects.filter(imei=imei).exists():
-        problems.add("imei", _("This terminal is already registered."))
     if phone and not problems.has("phone") and Terminal.objects.filter(phone=phone).exists():
         problems.add("phone", _("Another terminal uses this terminal phone."))
+    return problems
+
+
+def terminal_register(
+    *,
+    imei: str,
+    protocol: str,
+    phone: str = "",
+    sim_iccid: str = "",
+    source: str = Terminal.Source.AFTERMARKET,
+    heartbeat_interval_s: int = 300,
+    jt808_device_id: str = "",
+    maker: str = "",
+    model_code: str = "",
+) -> Terminal:
+    """Record a terminal in the registry. A JT/T 808 terminal gets its auth code from the gateway at
+    its first register that names this terminal ID (by default the IMEI or its last 7 digits), and
+    this maker and model when they are given."""
+    imei = imei.strip()
+    phone = phone.strip()
+    identity = {"jt808_device_id": jt808_device_id.strip(), "maker": maker.strip(), "model_code": model_code.strip()}
+    problems = _new_terminal_problems(
+        imei=imei,
+        protocol=protocol,
+        phone=phone,
+        source=source,
+        heartbeat_interval_s=heartbeat_interval_s,
+        identity=identity,
+    )
+    if not problems.has("imei") and Terminal.objects.filter(imei=imei).exists():
+        problems.add("imei", _("This terminal is already registered."))
     problems.raise_if_any()
     try:
         return Terminal.objects.create(
@@ -98,7 +120,9 @@ def terminal_register(
 
 
 def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_consent: bool) -> TerminalInstallation:
-    """Fit a terminal to a bike (at registration or later), with the owner's consent to positioning."""
+    """Fit a terminal to a bike (at registration or later), with the owner's consent to positioning.
+    The counter page and the APIs go through `terminal_fit`, which checks the bike's state first;
+    this is its last step and terminal_replace's."""
     if clerk.station_id is None:
         raise PermissionDenied(_("Your account is not assigned to a police station."))
     with transaction.atomic():
@@ -124,6 +148,143 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
         return TerminalInstallation.objects.create(
             terminal=terminal, vehicle=vehicle, installed_at=now, installed_by=clerk, station=clerk.station
         )
+
+
+# Why a bike takes no terminal at the counter now, by its state.
+FIT_REFUSED_STATES = {
+    Vehicle.Status.STOLEN: _lazy("The bike is reported stolen: record its recovery before fitting a terminal."),
+    Vehicle.Status.FROZEN: _lazy("The record is frozen while an insurance claim is open."),
+    Vehicle.Status.DEREGISTERED: _lazy("The bike is deregistered."),
+}
+
+
+def terminal_fit_check(
+    *,
+    vehicle_id: int,
+    owner_consent: bool,
+    terminal_id: int | None = None,
+    imei: str = "",
+    protocol: str = Terminal.Protocol.GT06,
+    phone: str = "",
+    source: str = Terminal.Source.AFTERMARKET,
+    heartbeat_interval_s: int = 300,
+    jt808_device_id: str = "",
+    maker: str = "",
+    model_code: str = "",
+    osmand_key: bool = False,
+) -> Problems:
+    """Every reason to refuse fitting a terminal to a bike, collected at once (一次性告知): the
+    terminal's own fields when it is new, its state when it is registered already (fitted to another
+    bike, retired), the bike's state (stolen, frozen, deregistered, a terminal fitted already) and
+    the owner's consent. The counter page and the fitting APIs call it before writing anything.
+
+    The terminal is named by `terminal_id` (registered already: the bind API; its problems under
+    "terminal") or by `imei` and the fields to register it with when it is new (the counter page and
+    the fit API; its problems under the field they concern)."""
+    problems = Problems()
+    vehicle = Vehicle.objects.filter(pk=vehicle_id).first()
+    if vehicle is None:
+        problems.add("vehicle", _("No such bike."))
+    else:
+        problems.add("vehicle", FIT_REFUSED_STATES.get(vehicle.status))
+        if Terminal.objects.filter(vehicle=vehicle).exists():
+            problems.add("vehicle", _("The bike already has a terminal; replace it instead."))
+    if terminal_id is not None:
+        terminal, field = Terminal.objects.filter(pk=terminal_id).first(), "terminal"
+        if terminal is None:
+            problems.add(field, _("No such terminal."))
+    else:
+        imei, field = imei.strip(), "imei"
+        terminal = Terminal.objects.filter(imei=imei).first() if imei else None
+        if terminal is None:
+            identity = {"jt808_device_id": jt808_device_id, "maker": maker, "model_code": model_code}
+            problems.merge(
+                _new_terminal_problems(
+                    imei=imei,
+                    protocol=protocol,
+                    phone=phone.strip(),
+                    source=source,
+                    heartbeat_interval_s=heartbeat_interval_s,
+                    identity={name: value.strip() for name, value in identity.items()},
+                ).by_field
+            )
+        elif protocol and protocol != terminal.protocol:
+            problems.add(
+                "protocol",
+                _("This terminal is registered as a %(protocol)s terminal.")
+                % {"protocol": Terminal.Protocol(terminal.protocol).label},
+            )
+    if terminal is not None:
+        if terminal.vehicle_id is not None and terminal.vehicle_id != vehicle_id:
+            problems.add(field, _("This terminal is fitted to another bike; remove it there first."))
+        if not terminal.active:
+            problems.add(field, _("This terminal is retired."))
+        protocol = terminal.protocol
+    if osmand_key and protocol != Terminal.Protocol.OSMAND:
+        problems.add("osmand_key", _("Only OsmAnd terminals (Traccar Client) use a key."))
+    if not owner_consent:
+        problems.add("owner_consent", _("Positioning needs the owner's consent; record it first."))
+    return problems
+
+
+def terminal_fit(
+    *,
+    clerk: User,
+    vehicle_id: int,
+    owner_consent: bool,
+    terminal_id: int | None = None,
+    imei: str = "",
+    protocol: str = Terminal.Protocol.GT06,
+    phone: str = "",
+    sim_iccid: str = "",
+    source: str = Terminal.Source.AFTERMARKET,
+    heartbeat_interval_s: int = 300,
+    jt808_device_id: str = "",
+    maker: str = "",
+    model_code: str = "",
+    osmand_key: bool = False,
+    ip: str | None = None,
+) -> tuple[TerminalInstallation, str]:
+    """Fit a terminal to a bike at the counter, registering it first when its IMEI is new, and issue
+    an OsmAnd key when asked. Refuses with every problem of `terminal_fit_check` at once. Returns the
+    installation and the key ("" when none was asked for): shown once, never stored in clear."""
+    if clerk.station_id is None:
+        raise PermissionDenied(_("Your account is not assigned to a police station."))
+    fields = {
+        "imei": imei,
+        "protocol": protocol,
+        "phone": phone,
+        "source": source,
+        "heartbeat_interval_s": heartbeat_interval_s,
+        "jt808_device_id": jt808_device_id,
+        "maker": maker,
+        "model_code": model_code,
+    }
+    with transaction.atomic():
+        # Locks in terminal_bind's order (terminal, then bike), so the check sees what the write will.
+        by_imei = terminal_id is None
+        if by_imei:
+            terminal_id = Terminal.objects.filter(imei=imei.strip()).values_list("pk", flat=True).first()
+        if terminal_id is not None:
+            Terminal.objects.select_for_update().get(pk=terminal_id)  # a terminal named in the URL: 404
+        list(Vehicle.objects.select_for_update().filter(pk=vehicle_id))
+        # A terminal named by its id is taken as it is registered; one named by its IMEI is
+        # registered with these fields when the IMEI is new.
+        named = fields if by_imei else {"terminal_id": terminal_id, "protocol": ""}
+        terminal_fit_check(
+            vehicle_id=vehicle_id, owner_consent=owner_consent, osmand_key=osmand_key, **named
+        ).raise_if_any()
+        if terminal_id is None:
+            terminal_id = terminal_register(sim_iccid=sim_iccid, **fields).pk
+        installation = terminal_bind(
+            clerk=clerk, terminal_id=terminal_id, vehicle_id=vehicle_id, owner_consent=owner_consent
+        )
+        key = ""
+        if osmand_key:
+            key = terminal_osmand_key_issue(
+                clerk=clerk, terminal_id=terminal_id, reason=_("Issued when the terminal was fitted."), ip=ip
+            )
+    return installation, key
 
 
 SOME_TERMINALS = " AND (t.id = ANY(%(terminals)s) OR t.vehicle_id = ANY(%(vehicles)s))"

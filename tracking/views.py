@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -16,11 +15,12 @@ from accounts.audit import client_ip
 from tracking.forms import FitTerminalForm, RemoveTerminalForm, TerminalIdentityForm
 from tracking.models import Terminal
 from tracking.services import (
+    FIT_REFUSED_STATES,
     terminal_auth_code_reset,
-    terminal_bind,
+    terminal_fit,
+    terminal_fit_check,
     terminal_osmand_key_issue,
     terminal_osmand_key_remove,
-    terminal_register,
     terminal_unbind,
 )
 from vehicles.models import Vehicle
@@ -57,6 +57,7 @@ def _page(
         "can_change_identity": current is not None
         and request.user.has_perm("tracking.change_terminal_identity", current),
         "new_key": new_key,
+        "fit_refused": FIT_REFUSED_STATES.get(vehicle.status),
     }
     return render(request, "tracking/fit.html", context, status=status)
 
@@ -70,42 +71,31 @@ def fit(request: HttpRequest, vehicle_id: int) -> HttpResponse:
     new_key = ""
     fit_form = FitTerminalForm(request.POST if request.method == "POST" and "fit" in request.POST else None)
     remove_form = RemoveTerminalForm(request.POST if request.method == "POST" and "remove" in request.POST else None)
-    if request.method == "POST" and "fit" in request.POST and fit_form.is_valid():
-        data = fit_form.cleaned_data
-        try:
-            with transaction.atomic():
-                terminal = Terminal.objects.filter(imei=data["imei"].strip()).first()
-                if terminal is None:
-                    terminal = terminal_register(
-                        imei=data["imei"],
-                        protocol=data["protocol"],
-                        phone=data["phone"],
-                        sim_iccid=data["sim_iccid"],
-                        source=data["source"],
-                        jt808_device_id=data["jt808_device_id"],
-                        maker=data["maker"],
-                        model_code=data["model_code"],
-                    )
-                terminal_bind(
+    if request.method == "POST" and "fit" in request.POST:
+        if fit_form.is_valid():
+            try:
+                installation, new_key = terminal_fit(
                     clerk=request.user,  # type: ignore[arg-type]
-                    terminal_id=terminal.pk,
                     vehicle_id=vehicle.pk,
-                    owner_consent=data["owner_consent"],
+                    ip=client_ip(request),
+                    **fit_form.cleaned_data,
                 )
-                if data["osmand_key"]:
-                    new_key = terminal_osmand_key_issue(
-                        clerk=request.user,  # type: ignore[arg-type]
-                        terminal_id=terminal.pk,
-                        reason=_("Issued when the terminal was fitted."),
-                        ip=client_ip(request),
-                    )
-        except ValidationError as exc:
-            _place(fit_form, exc)
+            except ValidationError as exc:
+                _place(fit_form, exc)
+            else:
+                imei = installation.terminal.imei
+                messages.success(request, _("Terminal %(imei)s fitted.") % {"imei": imei})
+                if new_key:  # shown on this answer only, never stored in clear: no redirect
+                    return _page(request, vehicle, new_key=new_key)
+                return redirect("tracking:fit", vehicle_id=vehicle.pk)
         else:
-            messages.success(request, _("Terminal %(imei)s fitted.") % {"imei": terminal.imei})
-            if new_key:  # shown on this answer only, never stored in clear: no redirect
-                return _page(request, vehicle, new_key=new_key)
-            return redirect("tracking:fit", vehicle_id=vehicle.pk)
+            # Some fields did not parse: check the ones that did, so that the clerk hears of every
+            # problem now (the bike's state, the consent) rather than one round at a time.
+            parsed = {name: value for name, value in fit_form.cleaned_data.items() if name != "sim_iccid"}
+            problems = terminal_fit_check(vehicle_id=vehicle.pk, **parsed)
+            for field, field_messages in problems.by_field.items():
+                if field not in fit_form.errors:
+                    fit_form.add_error(field if field in fit_form.fields else None, field_messages)
     if request.method == "POST" and "remove" in request.POST and current and remove_form.is_valid():
         try:
             terminal_unbind(

@@ -32,6 +32,23 @@ class BindInput(serializers.Serializer):
     owner_consent = serializers.BooleanField(help_text="The owner agreed to positioning (recorded)")
 
 
+class FitInput(serializers.Serializer):
+    """A terminal fitted to a bike in one step: the fields of TerminalInput (used when the IMEI is new;
+    a registered terminal is taken as it is) and the owner's consent."""
+
+    imei = serializers.CharField(max_length=20)
+    protocol = serializers.ChoiceField(choices=Terminal.Protocol.choices, default=Terminal.Protocol.GT06)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    sim_iccid = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    source = serializers.ChoiceField(choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET)
+    heartbeat_interval_s = serializers.IntegerField(default=300)
+    jt808_device_id = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    maker = serializers.CharField(max_length=11, required=False, allow_blank=True, default="")
+    model_code = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    osmand_key = serializers.BooleanField(default=False, help_text="Issue an OsmAnd key (returned once)")
+    owner_consent = serializers.BooleanField(help_text="The owner agreed to positioning (recorded)")
+
+
 class UnbindInput(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
@@ -90,6 +107,11 @@ class InstallationOutput(serializers.ModelSerializer):
             "removed_by",
             "removal_reason",
         ]
+
+
+class FitOutput(serializers.Serializer):
+    installation = InstallationOutput()
+    osmand_key = serializers.CharField(allow_null=True, help_text="Shown once; null unless asked for")
 
 
 class PingInput(serializers.Serializer):

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
@@ -14,6 +15,7 @@ from tracking import services
 from tracking.api import serializers as s
 from tracking.models import Terminal
 from tracking.pings_http import parse_batch, store, token_lookup
+from vehicles.models import Vehicle
 from vehicles.services.problems import Problems
 
 CanRegister = has_perm("vehicles.register_vehicle")
@@ -71,8 +73,36 @@ class TerminalBindApi(APIView):
     @extend_schema(request=s.BindInput, responses={201: s.InstallationOutput}, operation_id="terminal_bind")
     def post(self, request: Request, terminal_id: int) -> Response:
         values = _parse(s.BindInput(), request.data)
-        installation = services.terminal_bind(clerk=request.user, terminal_id=terminal_id, **values)
+        installation, _key = services.terminal_fit(clerk=request.user, terminal_id=terminal_id, **values)
         return Response(s.InstallationOutput(installation).data, status=status.HTTP_201_CREATED)
+
+
+class TerminalFitApi(APIView):
+    """Fit a terminal to a bike in one step, registering it when its IMEI is new: what the counter
+    page does. Every problem (the terminal's fields, the bike's state, the owner's consent) at once."""
+
+    permission_classes = [CanRegister]
+
+    @extend_schema(request=s.FitInput, responses={201: s.FitOutput}, operation_id="terminal_fit")
+    def post(self, request: Request, vehicle_id: int) -> Response:
+        get_object_or_404(Vehicle, pk=vehicle_id)
+        values, errors = parse_each_field(s.FitInput(), request.data)  # type: ignore[arg-type]
+        if errors:
+            # Check what did parse as well (the bike's state, the consent): nothing waits for a second try.
+            problems = Problems()
+            problems.merge(errors)
+            checked = services.terminal_fit_check(
+                vehicle_id=vehicle_id,
+                **{name: value for name, value in values.items() if name != "sim_iccid"}
+                | {"owner_consent": values.get("owner_consent", False)},
+            )
+            problems.merge({field: msgs for field, msgs in checked.by_field.items() if field not in errors})
+            problems.raise_if_any()
+        installation, key = services.terminal_fit(
+            clerk=request.user, vehicle_id=vehicle_id, ip=client_ip(request), **values
+        )
+        body = {"installation": s.InstallationOutput(installation).data, "osmand_key": key or None}
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class TerminalUnbindApi(APIView):
