@@ -11,12 +11,14 @@ from typing import Any
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django.apps import apps
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import RecoveryCodeDevice
@@ -57,11 +59,45 @@ class LockoutAdmin(
         return obj.failures_since_start >= policy_current().login_failure_limit
 
 
+def _column(name: str, title: Any, **options: Any) -> Any:
+    """A list column of a library's field, titled in the language of the page (the library's own
+    field names are English only and cannot be translated where they are declared)."""
+
+    def show(obj: Any) -> Any:
+        return getattr(obj, name)
+
+    show.__name__ = name
+    return admin.display(description=title, ordering=name, **options)(show)
+
+
+def _titled(filter_class: type, title: Any) -> type:
+    """A list filter titled in the language of the page (see _column)."""
+
+    class Titled(filter_class):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Titled
+
+
 class AuthenticatorAdmin(
     _audited_removal("security.device_reset", lambda d: {"username": d.user.username, "device": "totp"}),
     TOTPDeviceAdmin,
 ):  # type: ignore[misc]
-    pass
+    list_display = [
+        _column("user", _("user")),
+        _column("name", _("name")),
+        _column("created_at", _("created at")),
+        _column("last_used_at", _("last used at")),
+        _column("confirmed", _("confirmed"), boolean=True),
+    ]
+    list_filter = [
+        ("created_at", _titled(admin.DateFieldListFilter, _("created at"))),
+        ("last_used_at", _titled(admin.DateFieldListFilter, _("last used at"))),
+        ("confirmed", _titled(admin.BooleanFieldListFilter, _("confirmed"))),
+    ]
+    search_help_text = _("Search by username or e-mail address")
 
 
 class RecoveryCodesAdmin(
@@ -71,8 +107,17 @@ class RecoveryCodesAdmin(
     """Whose recovery codes exist and how many are left; never a code or its digest. Codes are
     issued only to their account (accounts.signin), so none are added here."""
 
-    list_display = ["user", "codes_left", "created_at", "last_used_at", "confirmed"]
-    list_filter = ["created_at", "last_used_at"]
+    list_display = [
+        "user",
+        "codes_left",
+        _column("created_at", _("created at")),
+        _column("last_used_at", _("last used at")),
+        _column("confirmed", _("confirmed"), boolean=True),
+    ]
+    list_filter = [
+        ("created_at", _titled(admin.DateFieldListFilter, _("created at"))),
+        ("last_used_at", _titled(admin.DateFieldListFilter, _("last used at"))),
+    ]
     search_fields = ["user__username"]
     fields = ["user", "name", "confirmed", "codes_left", "created_at", "last_used_at"]
     readonly_fields = fields
@@ -90,6 +135,19 @@ class RecoveryCodesAdmin(
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+
+# The libraries' apps and the models they name only in English, named for the admin (its index,
+# titles and breadcrumbs). Only the names shown change: migrations read Meta as declared.
+for app_label, app_name in (
+    ("axes", _("Sign-in lockouts")),
+    ("otp_totp", _("Authenticator apps")),
+    ("knox", _("API tokens")),
+):
+    apps.get_app_config(app_label).verbose_name = app_name
+TOTPDevice._meta.verbose_name = _("authenticator")
+TOTPDevice._meta.verbose_name_plural = _("authenticators")
+AuthToken._meta.verbose_name = _("API token")
+AuthToken._meta.verbose_name_plural = _("API tokens")
 
 for model, model_admin in (
     (AccessAttempt, LockoutAdmin),

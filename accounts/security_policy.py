@@ -168,7 +168,8 @@ def retention_settings() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for _name, module in app_declarations("retention"):
         for rule in getattr(module, "RETENTION", []):
-            found.setdefault(rule.days_setting, []).append(str(rule.model._meta.verbose_name_plural))
+            # gettext: tables whose models declare no translated name have one in the catalogue.
+            found.setdefault(rule.days_setting, []).append(_(str(rule.model._meta.verbose_name_plural)))
     return found
 
 

@@ -20,6 +20,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from accounts.labels import audit_action_label, object_type_label
 from cases.evidence import Bundle, load_public_key, public_key_pem
 from cases.models import Case, InsuranceClaim, ReportStatus, TheftReport
 from vehicles.models import Plate, RegistrationEvent, Vehicle
@@ -73,6 +74,12 @@ def _label(choices: Any, value: str | None) -> str:
         return str(choices(value).label)
     except ValueError:
         return value or ""
+
+
+def _object(value: str) -> str:
+    """An audit row's object ("vehicle:7") as read: its kind by name, then its id."""
+    kind, _sep, ident = value.partition(":")
+    return f"{object_type_label(kind)} {ident}".strip()
 
 
 def _time(value: str | None) -> str:
@@ -308,7 +315,13 @@ def render_pdf(bundle: Bundle) -> bytes:
         _list(
             [_("Time"), _("User"), _("Action"), _("Object"), _("Reason")],
             [
-                [_time(e["at"]), e["user"] or _("system"), e["action"], e["object"], e["reason"]]
+                [
+                    _time(e["at"]),
+                    e["user"] or _("system"),
+                    audit_action_label(e["action"]),
+                    _object(e["object"]),
+                    e["reason"],
+                ]
                 for e in content["audit"]
             ],
             [32, 25, 38, 35, 50],

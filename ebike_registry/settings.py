@@ -206,6 +206,9 @@ REST_KNOX = {
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format per kind on every page and export, whatever the language: 2026-12-06 and
+# 2026-12-06 14:03 (ebike_registry/formats).
+FORMAT_MODULE_PATH = ["ebike_registry.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks: ruff, missing migrations, docker-compose.yml validity. Runs all of them and fails
+# Static checks: ruff, missing migrations, docker-compose.yml validity, untranslated or fuzzy
+# entries in our catalogues (scripts/check_translations.py). Runs all of them and fails
 # when any failed. Expects `scripts/setup.sh` to have run (`make lint` does both).
 set -euo pipefail
 LOG_PREFIX="[lint]"
@@ -21,6 +22,7 @@ check() {
 check "ruff check" "$VENV/bin/ruff" check .
 check "makemigrations --check" "$VENV/bin/python" manage.py makemigrations --check --dry-run
 check "docker-compose config" docker-compose -f docker-compose.yml config -q
+check "translations complete" "$VENV/bin/python" scripts/check_translations.py
 
 if ((${#failed[@]})); then
     printf '%s FAILED: %s\n' "$LOG_PREFIX" "${failed[*]}" >&2

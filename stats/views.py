@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_http_methods
 
+from accounts.labels import alarm_label
 from accounts.models import Station, Township
 from stats import selectors, services
 from stats.models import EstimateMethod, PlateEstimate, RollupState
@@ -113,7 +114,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "reported": [r["reported"] for r in theft_months],
             "recovered": [r["recovered"] for r in theft_months],
         },
-        "alarms": {"labels": [r["kind"] for r in alarm_kinds], "alarms": [r["alarms"] for r in alarm_kinds]},
+        "alarms": {
+            "labels": [alarm_label(r["kind"]) for r in alarm_kinds],
+            "alarms": [r["alarms"] for r in alarm_kinds],
+        },
         "names": {
             "registered": _("registrations"),
             "plates": _("plates on the road"),

@@ -4,6 +4,7 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import pgettext
 
+from accounts.labels import alarm_label
 from stats.models import EstimateMethod
 
 register = template.Library()
@@ -19,6 +20,8 @@ def cell(row: dict[str, Any], key: str) -> str:
         return percent(value)
     if key == "method":
         return str(EstimateMethod(value).label) if value in EstimateMethod.values else value
+    if key == "kind":  # alarm kinds (alarms_by_kind)
+        return alarm_label(value)
     return str(value)
 
 
@@ -46,3 +49,9 @@ def percent(value: float | None) -> str:
 def sort_value(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     return "" if value is None else str(value)
+
+
+@register.simple_tag
+def estimate_methods() -> list[tuple[str, str]]:
+    """(code, name) of each estimate method, for the import file's help."""
+    return [(code, str(label)) for code, label in EstimateMethod.choices]
