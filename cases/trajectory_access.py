@@ -19,6 +19,8 @@ patrol duty; others with a trace right state a reason.
 Every look, allowed or refused, writes an AuditEntry (MLPS level 3: who, when, what, the result):
 action trajectory.position / .view / .stops / .near / stolen.near, object = the vehicle, the
 query with its "basis" (or "refused" and the message), the number of results and the reason.
+A look opened from a 伴随 search or a stop's rings (`search`: that look's audit row, returned as
+audit_id) reads on that search's reason and window and names it in its own row (cases.trace_origins).
 """
 
 import datetime
@@ -31,8 +33,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit import STATED_REASON, audit_record
-from accounts.models import User
-from cases import duties, tracing
+from accounts.models import AuditEntry, User
+from cases import duties, trace_origins, tracing
 from vehicles.models import RegistrationEvent, Vehicle
 
 MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
@@ -166,13 +168,13 @@ def _audit(
     count: int | None = None,
     reason: str = "",
     ip: str | None = None,
-) -> None:
+) -> AuditEntry:
     query = {k: v for k, v in query.items() if v is not None}
     if access is not None:
         query["basis"] = access.basis
     if refused:
         query["refused"] = refused
-    audit_record(
+    return audit_record(
         user=user,
         action=action,
         object_type="vehicle" if vehicle_id is not None else "",
@@ -212,6 +214,27 @@ def _checked_access(
 
 def _vehicle(vehicle_id: int) -> Vehicle:
     return Vehicle.objects.select_related("owner").get(pk=vehicle_id)
+
+
+def _search_footing(
+    *,
+    user: User,
+    action: str,
+    vehicle: Vehicle,
+    search: int,
+    since: datetime.datetime | None,
+    until: datetime.datetime | None,
+    ip: str | None,
+) -> tuple[datetime.datetime, datetime.datetime, str]:
+    """A look opened from a search (cases.trace_origins): the period within the search's window and
+    the search's reason; a search that gives no footing is refused and audited."""
+    try:
+        origin = trace_origins.search_origin(user=user, entry_id=search, vehicle_id=vehicle.pk)
+    except PermissionDenied as exc:
+        _audit(user=user, action=action, vehicle_id=vehicle.pk, query={"search": search}, refused=str(exc), ip=ip)
+        raise
+    since, until = trace_origins.search_period(origin, since, until)
+    return since, until, origin.reason
 
 
 @dataclass(frozen=True)
@@ -281,9 +304,16 @@ def vehicle_trajectory_view(
     tolerance_m: float = tracing.DEFAULT_TOLERANCE_M,
     with_line: bool = True,
     reason: str = "",
+    search: int | None = None,
     ip: str | None = None,
 ) -> TrajectoryView:
+    """With `search` (an audit entry of the user's 伴随 search or rings that found the bike), the
+    look is on that search's reason and within its window (cases.trace_origins)."""
     vehicle = _vehicle(vehicle_id)
+    if search is not None:
+        since, until, reason = _search_footing(
+            user=user, action="trajectory.view", vehicle=vehicle, search=search, since=since, until=until, ip=ip
+        )
     since, until = _period(user, vehicle, since, until)
     tracing.trajectory_check(since=since, until=until, point_cap=point_cap, tolerance_m=tolerance_m, after=after)
     query = {
@@ -293,6 +323,7 @@ def vehicle_trajectory_view(
         "limit": point_cap,
         "tolerance": tolerance_m,
         "line": with_line,
+        "search": search,
     }
     access = _checked_access(
         user=user,
@@ -332,6 +363,7 @@ class StopsView:
     nearby: dict[int, list[tracing.StolenVisit]] = field(default_factory=dict)  # by stop rank
     nearby_radius_m: float | None = None
     nearby_days: int | None = None
+    audit_id: int | None = None  # the look's audit row: traces of the bikes it revealed refer to it
 
 
 def vehicle_stops_view(
@@ -347,11 +379,17 @@ def vehicle_stops_view(
     nearby_radius_m: float | None = None,
     nearby_days: int = tracing.DEFAULT_NEARBY_DAYS,
     reason: str = "",
+    search: int | None = None,
     ip: str | None = None,
 ) -> StopsView:
     """The bike's stops; with `nearby_stolen`, for each of the first NEARBY_STOPS_MAX stops the
-    other missing bikes seen there (officers only: it shows other owners' stolen bikes)."""
+    other missing bikes seen there (officers only: it shows other owners' stolen bikes). `search`:
+    as for vehicle_trajectory_view."""
     vehicle = _vehicle(vehicle_id)
+    if search is not None:
+        since, until, reason = _search_footing(
+            user=user, action="trajectory.stops", vehicle=vehicle, search=search, since=since, until=until, ip=ip
+        )
     since, until = _period(user, vehicle, since, until)
     tracing.stops_check(since=since, until=until, min_minutes=min_minutes, radius_m=radius_m, limit=limit)
     nearby_radius = nearby_radius_m if nearby_radius_m is not None else radius_m
@@ -363,6 +401,7 @@ def vehicle_stops_view(
         "min_minutes": min_minutes,
         "radius": radius_m,
         "limit": limit,
+        "search": search,
     }
     if nearby_stolen:
         query |= {"nearby_stolen": True, "nearby_radius": nearby_radius, "nearby_days": nearby_days}
@@ -391,7 +430,13 @@ def vehicle_stops_view(
             )
         # Other owners' bikes whose positions this look revealed.
         query["nearby_vehicles"] = sorted({v.vehicle_id for visits in nearby.values() for v in visits})
-    _audit(
+        # When each was there: the window a trace opened from these rings shows (cases.trace_origins).
+        seen: dict[int, tuple[datetime.datetime, datetime.datetime]] = {}
+        for visit in (v for visits in nearby.values() for v in visits):
+            first, last = seen.get(visit.vehicle_id, (visit.first_seen, visit.last_seen))
+            seen[visit.vehicle_id] = (min(first, visit.first_seen), max(last, visit.last_seen))
+        query["nearby_seen"] = {str(k): [_iso(first), _iso(last)] for k, (first, last) in seen.items()}
+    entry = _audit(
         user=user,
         action="trajectory.stops",
         vehicle_id=vehicle.pk,
@@ -406,6 +451,7 @@ def vehicle_stops_view(
         nearby,
         nearby_radius_m=nearby_radius if nearby_stolen else None,
         nearby_days=nearby_days if nearby_stolen else None,
+        audit_id=entry.pk,
     )
 
 
@@ -413,6 +459,7 @@ def vehicle_stops_view(
 class NearView:
     result: tracing.NearResult
     access: Access
+    audit_id: int | None = None  # the search's audit row: traces opened from it refer to it
 
 
 def vehicles_near_view(
@@ -446,7 +493,7 @@ def vehicles_near_view(
     )
     result = tracing.vehicles_near(latitude=latitude, longitude=longitude, radius_m=radius_m, since=since, until=until)
     query["vehicles"] = [v.vehicle_id for v in result.vehicles]
-    _audit(
+    entry = _audit(
         user=user,
         action="trajectory.near",
         vehicle_id=None,
@@ -455,7 +502,7 @@ def vehicles_near_view(
         count=len(result.vehicles),
         ip=ip,
     )
-    return NearView(result, access)
+    return NearView(result, access, audit_id=entry.pk)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ from vehicles.services.registration import (
     vehicle_transfer_check,
     vehicle_transfer_state,
 )
+from web.map_selectors import record_last_position
 
 
 @login_required
@@ -329,6 +330,7 @@ def detail(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             "events": _history_rows(list(vehicle.events.all()), full=full),
             "operations": vehicle_operations(user=request.user, vehicle=vehicle),  # type: ignore[arg-type]
             "receipt_kinds": RECEIPT_KINDS,
+            "last_position": record_last_position(user=request.user, vehicle=vehicle, ip=client_ip(request)),
         },
     )
 

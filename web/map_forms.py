@@ -1,7 +1,13 @@
+from typing import Any
+
 from django import forms
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
+from cases import tracing
+from vehicles.services.problems import Problems
 
 
 class DateInput(forms.DateInput):
@@ -27,3 +33,87 @@ class MarkerFilterForm(forms.Form):
         if start and end and start > end:
             self.add_error("reported_to", _("The end date is before the start date."))
         return data
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+def _optional(form: forms.Form, name: str) -> Any:
+    """A field left empty takes its initial value (the API's default)."""
+    value = form.cleaned_data.get(name)
+    return form.fields[name].initial if value is None else value
+
+
+class StopsForm(forms.Form):
+    """The trace page's stop filter: the same bounds as the stops API (cases.tracing)."""
+
+    min_minutes = forms.IntegerField(
+        label=_("Minimum stay (minutes)"),
+        required=False,
+        initial=tracing.DEFAULT_STOP_MINUTES,
+        min_value=1,
+        max_value=tracing.STOP_MINUTES_MAX,
+    )
+    radius = forms.IntegerField(
+        label=_("Stop radius (m)"),
+        required=False,
+        initial=tracing.DEFAULT_STOP_RADIUS_M,
+        min_value=tracing.RADIUS_MIN_M,
+        max_value=tracing.STOP_RADIUS_MAX_M,
+    )
+    reason = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    search = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> "StopsForm":
+        """Bound to the query, the fields not in it at the API's defaults (shown in the fields)."""
+        data = query.copy()
+        for name in ("min_minutes", "radius"):
+            data.setdefault(name, str(cls.base_fields[name].initial))
+        return cls(data)
+
+    def clean_min_minutes(self) -> int:
+        return _optional(self, "min_minutes")
+
+    def clean_radius(self) -> int:
+        return _optional(self, "radius")
+
+
+class CrimeSceneForm(forms.Form):
+    """伴随分析: a point (clicked on the map or typed), a radius and a time window, and the reason."""
+
+    lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)
+    lon = forms.FloatField(label=_("Longitude"), min_value=-180, max_value=180)
+    radius = forms.IntegerField(
+        label=_("Radius (m)"), initial=200, min_value=tracing.RADIUS_MIN_M, max_value=tracing.RADIUS_MAX_M
+    )
+    since = forms.DateTimeField(label=_("From"), widget=DateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
+    until = forms.DateTimeField(label=_("To"), widget=DateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
+    reason = forms.CharField(
+        label=_("Reason (legal basis), e.g. the report or case number"),
+        max_length=200,
+        help_text=_("The reason is recorded with your search in the audit trail."),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        since, until = data.get("since"), data.get("until")
+        if since and until:  # the API's bounds, reported with the other fields' problems
+            problems = Problems()
+            tracing.check_period(problems, since, until, max_span=tracing.NEAR_MAX_SPAN)
+            for name, messages in problems.by_field.items():
+                for message in messages:
+                    self.add_error(name, message)
+        return data
+
+
+def add_problems(form: forms.Form, exc: ValidationError) -> None:
+    """A service's refusal (cases.tracing / cases.trajectory_access), shown at the form's fields (at
+    the top for a field the form does not have)."""
+    for name, messages in exc.message_dict.items():
+        for message in messages:
+            form.add_error(name if name in form.fields else None, message)

@@ -1,5 +1,6 @@
 """The officer map: stolen bikes' last positions (clustered in the browser), a card per bike, the
-trace of one bike with a replay, and a small JSON endpoint the page polls for new positions.
+trace of one bike with a replay, its stops and the other stolen bikes seen at them (rings), the
+crime-scene search (伴随分析), and a small JSON endpoint the page polls for new positions.
 
 Who may look is decided by the policy (cases.rules: every officer sees bikes under an open report,
 their patrol duty; a trace follows the trajectory rules) and every look is audited there or here.
@@ -9,7 +10,7 @@ import datetime
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,10 +20,20 @@ from django.views.decorators.http import require_GET
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import User
+from cases import trace_origins, tracing
 from cases import trajectory_access as access
 from vehicles.models import Vehicle
-from web.map_forms import MarkerFilterForm
-from web.map_selectors import MARKER_FIELDS, MarkerFilter, marker_card, stolen_markers, stolen_markers_json
+from web.coords import to_display
+from web.map_forms import CrimeSceneForm, MarkerFilterForm, StopsForm, add_problems
+from web.map_selectors import (
+    MARKER_FIELDS,
+    MarkerFilter,
+    marker_card,
+    scene_results,
+    stolen_markers,
+    stolen_markers_json,
+    stop_rings,
+)
 from web.map_tiles import map_config, map_strings
 
 # A poll asks for positions received since its previous answer; positions of a batch committed a
@@ -68,6 +79,7 @@ def map_page(request: HttpRequest) -> HttpResponse:
             "no_case": _("not linked to a case"),
             "trace": _("Trace and replay"),
             "record": _("Filing record"),
+            "coordinates": _("Coordinates (WGS-84)"),
             "bad_filter": _("Check the filters."),
         },
     }
@@ -127,7 +139,7 @@ def map_card(request: HttpRequest, vehicle_id: int) -> JsonResponse:
     except PermissionDenied as exc:
         return JsonResponse({"detail": str(exc)}, status=403)
     try:
-        card = marker_card(vehicle_id=vehicle_id)
+        card = marker_card(vehicle_id=vehicle_id, with_position=True)
     except Vehicle.DoesNotExist:
         return JsonResponse({"detail": _("No such vehicle.")}, status=404)
     vehicle, report = card.vehicle, card.report
@@ -172,35 +184,71 @@ def map_card(request: HttpRequest, vehicle_id: int) -> JsonResponse:
                 "place": report.place_address,
             },
             "cases": [{"number": c.number, "url": reverse("cases:case", args=[c.pk])} for c in card.cases],
+            # Written out as well as drawn: with no tile server the dot is on a grey field.
+            "position": None
+            if card.position is None
+            else {
+                "latitude": card.position.latitude,
+                "longitude": card.position.longitude,
+                "text": coordinates_text(card.position.latitude, card.position.longitude),
+                "time": timezone.localtime(card.position.device_time).strftime("%Y-%m-%d %H:%M"),
+            },
         }
     )
+
+
+def coordinates_text(latitude: float, longitude: float) -> str:
+    """Written as "39.882600, 117.739000": latitude first (as GPS devices and 110 dispatch write them), WGS-84,
+    six decimals (a decimetre)."""
+    return f"{latitude:.6f}, {longitude:.6f}"
+
+
+def _search_param(request: HttpRequest) -> int | None:
+    raw = request.GET.get("search", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise BadRequest(_("search: not a search number."))
+    return int(raw)
 
 
 @login_required
 @require_GET
 def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
-    """The trajectory since the theft with a replay slider, and the stops. The page loads the data
-    from the tracing API, which checks access again and audits every look."""
+    """The trajectory with a replay slider (loaded by the page from the tracing API, which checks
+    access again and audits every look), and the stops for an adjustable minimum stay and radius,
+    each with the other stolen bikes seen there (officers), read here through the same access layer.
+
+    Opened from a search (?search=<audit row>: a crime-scene search or the rings of another trace),
+    the trace reads on that search's reason and within its window (cases.trace_origins)."""
     vehicle = Vehicle.objects.select_related("owner").filter(pk=vehicle_id).first()
     if vehicle is None:
         raise Http404(_("No such vehicle."))
+    user: User = request.user  # type: ignore[assignment]
     reason = request.GET.get("reason", "")[:200]
+    search = _search_param(request)
+    origin = None
     try:
         try:
-            basis = access.trajectory_access(user=request.user, vehicle=vehicle, reason=reason)  # type: ignore[arg-type]
+            if search is not None:
+                origin = trace_origins.search_origin(user=user, entry_id=search, vehicle_id=vehicle.pk)
+                reason = origin.reason
+            basis = access.trajectory_access(
+                user=user, vehicle=vehicle, since=origin.since if origin else None, reason=reason
+            )
         except ValidationError as exc:  # a reason too short to be a legal basis
             raise PermissionDenied(" ".join(exc.messages)) from exc
     except PermissionDenied as exc:
         audit_record(
-            user=request.user,  # type: ignore[arg-type]
+            user=user,
             action="trajectory.view",
             object_type="vehicle",
             object_id=vehicle.pk,
-            query={"refused": str(exc), "page": "trace"},
+            query={"refused": str(exc), "page": "trace"} | ({"search": search} if search is not None else {}),
             reason=reason,
             ip=client_ip(request),
         )
-        if not _may_state_reason(request.user):  # type: ignore[arg-type]
+        if search is not None or not _may_state_reason(user):
             raise
         # An officer without a case duty for this bike may still look, stating the legal basis.
         return render(
@@ -209,12 +257,41 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             {"vehicle": vehicle, "message": str(exc), "reason": reason, "min_length": access.MIN_REASON_LENGTH},
             status=403,
         )
+
+    form = StopsForm.from_query(request.GET)
+    stops_view, rings = None, {}
+    if form.is_valid():
+        try:
+            stops_view = access.vehicle_stops_view(
+                user=user,
+                vehicle_id=vehicle.pk,
+                min_minutes=form.cleaned_data["min_minutes"],
+                radius_m=form.cleaned_data["radius"],
+                nearby_stolen=user.has_perm("cases.search_near_place"),
+                reason="" if search is not None else reason,
+                search=search,
+                ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            add_problems(form, exc)
+        else:
+            rings = stop_rings(user=user, view=stops_view)
+    datum = map_config()["datum"]
+    stops = [
+        {
+            "stop": stop,
+            "minutes": round(stop.dwell_seconds / 60),
+            "rings": rings.get(stop.rank, []),
+            "ring_checked": stop.rank in stops_view.nearby,
+        }
+        for stop in (stops_view.stops.stops if stops_view else [])
+    ]
     card = marker_card(vehicle_id=vehicle.pk)
     page = {
         "urls": {
             "trajectory": reverse("vehicle-trajectory", args=[vehicle.pk]),
-            "stops": reverse("vehicle-stops", args=[vehicle.pk]),
-            "reason": reason,
+            "reason": reason if search is None else "",
+            "search": search,
         },
         # Where the owner last saw the bike, when the report has a map point (WGS-84, [lat, lon]).
         "theft_place": (
@@ -222,6 +299,11 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             if card.report is not None and card.report.place_point is not None
             else None
         ),
+        # The stops listed on the page, drawn on the map in the tiles' datum ([lat, lon]).
+        "stops": [
+            {"rank": row["stop"].rank, "at": to_display(row["stop"].latitude, row["stop"].longitude, datum)}
+            for row in stops
+        ],
         "strings": map_strings()
         | {
             "play": _("Play"),
@@ -229,13 +311,77 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             "speed": _("%(v)s km/h"),
             "start": _("First position since the theft"),
             "stop": _("Stop"),
-            "minutes": _("%(n)s min"),
-            "no_stops": _("No stops of 5 minutes or more."),
             "theft_place": _("Place of the theft"),
         },
     }
     return render(
         request,
         "maps/trace.html",
-        {"vehicle": vehicle, "card": card, "basis": basis.basis, "map_config": map_config(), "page": page},
+        {
+            "vehicle": vehicle,
+            "card": card,
+            "basis": basis.basis,
+            "origin": origin,
+            "form": form,
+            "stops_view": stops_view,
+            "stops": stops,
+            "ring_stops": access.NEARBY_STOPS_MAX,
+            "may_search_places": user.has_perm("cases.search_near_place"),
+            "map_config": map_config(),
+            "page": page,
+        },
+    )
+
+
+def _scene_initial() -> dict[str, object]:
+    now = timezone.localtime().replace(second=0, microsecond=0)
+    return {"since": now - datetime.timedelta(hours=2), "until": now, "radius": 200}
+
+
+@login_required
+@require_GET
+def crime_scene_page(request: HttpRequest) -> HttpResponse:
+    """伴随分析: which bikes had a fix within a radius of a point in a time window. The search itself,
+    its bounds, its reason and its audit row are cases.trajectory_access's (as for the API); each
+    bike found links to the pages the viewer may open, its trace on this search's footing."""
+    user: User = request.user  # type: ignore[assignment]
+    if not user.has_perm("cases.search_near_place"):
+        raise PermissionDenied(_("Only officers search which bikes were near a place."))
+    searched = any(name in request.GET for name in CrimeSceneForm.base_fields)
+    form = CrimeSceneForm(request.GET if searched else None, initial=_scene_initial())
+    view, results = None, None
+    if searched and form.is_valid():
+        data = form.cleaned_data
+        try:
+            view = access.vehicles_near_view(
+                user=user,
+                latitude=data["lat"],
+                longitude=data["lon"],
+                radius_m=data["radius"],
+                since=data["since"],
+                until=data["until"],
+                reason=data["reason"],
+                ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            add_problems(form, exc)
+        except PermissionDenied as exc:  # the reason the rules ask for: at its field
+            form.add_error("reason", str(exc))
+        else:
+            results = scene_results(user=user, view=view)
+    page = {
+        "strings": map_strings() | {"scene": _("Crime scene")},
+    }
+    return render(
+        request,
+        "maps/crime_scene.html",
+        {
+            "form": form,
+            "view": view,
+            "results": results,
+            "pad_hours": int(trace_origins.SEARCH_WINDOW_PAD.total_seconds() // 3600),
+            "max_hours": int(tracing.NEAR_MAX_SPAN.total_seconds() // 3600),
+            "map_config": map_config(),
+            "page": page,
+        },
     )

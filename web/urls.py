@@ -10,6 +10,7 @@ urlpatterns = [
     path("map/markers.json", map_views.map_markers, name="map-markers"),
     path("map/vehicles/<int:vehicle_id>/card.json", map_views.map_card, name="map-card"),
     path("map/trace/<int:vehicle_id>/", map_views.trace_page, name="trace"),
+    path("map/crime-scene/", map_views.crime_scene_page, name="crime-scene"),
     # Owner pages
     path("my/", owner_views.my_bikes, name="owner-bikes"),
     path("my/bikes/<int:vehicle_id>/policy/", owner_views.policy, name="owner-policy"),

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import client_ip
-from cases import tracing
+from cases import trace_origins, tracing
 from cases import trajectory_access as access
 from ebike_registry.api import has_perm, parse_each_field
 from vehicles.services.problems import Problems
@@ -52,6 +52,18 @@ def _reason_field() -> serializers.CharField:
         default="",
         max_length=200,
         help_text="Why you look (recorded as the legal basis); required without an open report or case.",
+    )
+
+
+_PAD_HOURS = trace_origins.SEARCH_WINDOW_PAD.total_seconds() / 3600
+
+
+def _search_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False,
+        default=None,
+        help_text="Opened from a search: the audit_id of your 伴随 search or stops with rings that found the bike; "
+        f"the look is on that search's reason, within its window ± {_PAD_HOURS:g} h",
     )
 
 
@@ -145,6 +157,7 @@ class TrajectoryQuery(serializers.Serializer):
     )
     line = QueryBoolean(required=False, default=True, help_text="false: points only (next pages)")
     reason = _reason_field()
+    search = _search_field()
 
 
 class TrajectoryMetadata(serializers.Serializer):
@@ -197,6 +210,7 @@ class VehicleTrajectoryApi(APIView):
             tolerance_m=v["tolerance"],
             with_line=v["line"],
             reason=v["reason"],
+            search=v["search"],
             ip=client_ip(request),
         )
         return Response(view.geojson())
@@ -229,6 +243,7 @@ class StopsQuery(serializers.Serializer):
         required=False, default=tracing.DEFAULT_NEARBY_DAYS, help_text="Days back for nearby_stolen (1-90)"
     )
     reason = _reason_field()
+    search = _search_field()
 
 
 class StolenVisitOutput(serializers.Serializer):
@@ -268,6 +283,7 @@ class StopsOutput(serializers.Serializer):
     nearby_radius = serializers.FloatField(source="nearby_radius_m", allow_null=True)
     nearby_days = serializers.IntegerField(allow_null=True)
     basis = serializers.CharField(source="access.basis")
+    audit_id = serializers.IntegerField(help_text="This look's audit row: the search parameter of the rings' traces")
     stops = serializers.SerializerMethodField()
 
     @extend_schema_field(StopOutput(many=True))
@@ -305,6 +321,7 @@ class VehicleStopsApi(APIView):
             nearby_radius_m=v["nearby_radius"],
             nearby_days=v["nearby_days"],
             reason=v["reason"],
+            search=v["search"],
             ip=client_ip(request),
         )
         return Response(StopsOutput(view).data)
@@ -345,6 +362,7 @@ class NearOutput(serializers.Serializer):
     until = serializers.DateTimeField(source="result.until")
     truncated = serializers.BooleanField(source="result.truncated")
     basis = serializers.CharField(source="access.basis")
+    audit_id = serializers.IntegerField(help_text="This search's audit row: the search parameter of the bikes' traces")
     vehicles = NearVehicleOutput(many=True, source="result.vehicles")
 
 

@@ -66,6 +66,7 @@
           tr.appendChild(cell); table.appendChild(tr);
         }
         row(strings.last_fix, M.epochText(marker.fixAt));
+        if (d.position) row(strings.coordinates, M.el("span", { "class": "mono card-coords" }, d.position.text));
         if (d.report) {
           row(strings.report, M.el("a", { href: d.report.url, "class": "card-report" }, d.report.number));
           row(strings.reported_at, d.report.received_at);

@@ -1,6 +1,6 @@
-/* The trace of one bike: the simplified line since the theft, the fixes for a replay with a time
-   slider, and the stops. Data from the tracing API (GeoJSON in WGS-84; converted here when the
-   tiles are GCJ-02). */
+/* The trace of one bike: the simplified line since the theft and the fixes for a replay with a time
+   slider, from the tracing API (GeoJSON in WGS-84; converted here when the tiles are GCJ-02); the
+   stops the page lists (already in the tiles' datum), drawn as numbered markers. */
 (function () {
   "use strict";
   var M = window.EbikeMap;
@@ -16,7 +16,6 @@
   var clock = document.getElementById("replay-time");
   var speedText = document.getElementById("replay-speed");
   var playButton = document.getElementById("replay-play");
-  var stopsList = document.getElementById("stops");
   var MAX_PAGES = 20;
 
   function xy(lon, lat) { return window.EbikeCoords.toDisplay(lat, lon, datum); }
@@ -24,6 +23,7 @@
   function get(url, params) {
     var query = new URLSearchParams(params);
     if (page.urls.reason) query.set("reason", page.urls.reason);
+    if (page.urls.search) query.set("search", page.urls.search);
     return fetch(url + "?" + query.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         return r.json().then(function (data) {
@@ -91,28 +91,16 @@
     }, 50);
   }
 
-  function drawStops(data) {
-    stopsList.textContent = "";
-    if (!data.stops.length) {
-      stopsList.appendChild(M.el("li", { "class": "muted" }, strings.no_stops));
-      return;
-    }
-    data.stops.forEach(function (s) {
-      var latlng = xy(s.longitude, s.latitude);
-      var minutes = Math.round(s.dwell_seconds / 60);
-      var text = M.localTime(s.arrival) + " – " + M.localTime(s.departure).slice(11, 16) + " · " +
-        strings.minutes.replace("%(n)s", minutes);
-      var marker = L.marker(latlng, {
+  function drawStops() {
+    (page.stops || []).forEach(function (s) {
+      var marker = L.marker(s.at, {
         icon: L.divIcon({ className: "stop-marker", html: "<span>" + s.rank + "</span>", iconSize: [22, 22], iconAnchor: [11, 11] }),
         title: strings.stop + " " + s.rank
       }).addTo(map);
-      marker.bindPopup(M.el("div", {}, strings.stop + " " + s.rank + ": " + text));
-      var item = M.el("li", { "data-rank": s.rank });
-      var link = M.el("a", { href: "#" }, strings.stop + " " + s.rank);
-      link.addEventListener("click", function (e) { e.preventDefault(); map.setView(latlng, 17); marker.openPopup(); });
-      item.appendChild(link);
-      item.appendChild(document.createTextNode(" " + text));
-      stopsList.appendChild(item);
+      var when = document.querySelector("#stops li[data-rank='" + s.rank + "'] .stop-when");
+      marker.bindPopup(M.el("div", {}, strings.stop + " " + s.rank + (when ? ": " + when.textContent : "")));
+      var link = document.querySelector(".stop-link[data-rank='" + s.rank + "']");
+      if (link) link.addEventListener("click", function (e) { e.preventDefault(); map.setView(s.at, 17); marker.openPopup(); });
     });
   }
 
@@ -157,9 +145,7 @@
     status.classList.add("error");
   });
 
-  get(page.urls.stops, { min_minutes: 5 }).then(drawStops).catch(function (err) {
-    stopsList.textContent = err.message;
-  });
+  drawStops();
 
   window.ebikeTrace = { map: map, show: show, play: play, points: function () { return points; } };
 })();
