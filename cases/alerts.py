@@ -20,6 +20,7 @@ import datetime
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
@@ -27,12 +28,11 @@ from django.contrib.gis.geos import Point
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
 from geopy.distance import great_circle
 
 from accounts.models import User
-from cases import webhooks
+from cases import notification_texts, webhooks
 from cases.models import MISSING_STATUSES, Case, CaseLink, Notification, Sighting, TheftReport
 from tracking.derived import Batch
 from vehicles.models import Plate
@@ -193,18 +193,16 @@ def plate_number(vehicle_id: int) -> str:
 
 def _notify_sighting(sighting: Sighting, report: TheftReport) -> None:
     plate = plate_number(report.vehicle_id) or report.vehicle.frame_number
-    local = timezone.localtime(sighting.started_at)
-    with translation.override(settings.LANGUAGE_CODE):
-        title = _("Stolen bike %(plate)s sighted") % {"plate": plate}
-        body = _("Report %(number)s: the bike's terminal reported a position at %(time)s (%(lat).5f, %(lon).5f).") % {
-            "number": report.number,
-            "time": f"{local:%Y-%m-%d %H:%M}",
-            "lat": sighting.first_point.y,
-            "lon": sighting.first_point.x,
-        }
+    params = {
+        "plate": plate,
+        "number": report.number,
+        "time": notification_texts.param_time(sighting.started_at),
+        "lat": sighting.first_point.y,
+        "lon": sighting.first_point.x,
+    }
     link = reverse("cases:report", args=[report.pk])
     notifications_create(
-        users=case_officers(report), kind=Notification.Kind.SIGHTING, title=title, body=body, link=link
+        users=case_officers(report), kind=Notification.Kind.SIGHTING, message="sighting", params=params, link=link
     )
     Sighting.objects.filter(pk=sighting.pk).update(notified_at=timezone.now())
     webhooks.webhook_queue(
@@ -225,8 +223,19 @@ def _notify_sighting(sighting: Sighting, report: TheftReport) -> None:
 # --- notifications -------------------------------------------------------------------------------
 
 
-def notifications_create(*, users: Iterable[User], kind: str, title: str, body: str = "", link: str = "") -> int:
-    rows = [Notification(user=user, kind=kind, title=title[:200], body=body, link=link[:200]) for user in users]
+def notifications_create(
+    *, users: Iterable[User], kind: str, message: str, params: dict[str, Any] | None = None, link: str = ""
+) -> int:
+    """One notification per user: a message key of cases.notification_texts and its parameters,
+    rendered in each reader's language when shown; the site-language text is kept as a fallback."""
+    params = params or {}
+    title, body = notification_texts.site_text(message, params)
+    rows = [
+        Notification(
+            user=user, kind=kind, message=message, params=params, title=title[:200], body=body, link=link[:200]
+        )
+        for user in users
+    ]
     Notification.objects.bulk_create(rows)
     return len(rows)
 

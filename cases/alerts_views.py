@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.audit import audit_record, client_ip
-from cases import alerts, duty
+from cases import alerts, duty, notification_texts
 from cases.models import DutyCall, Notification
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
@@ -33,6 +33,8 @@ def _errors(exc: ValidationError) -> str:
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
     items = list(alerts.notifications_for(request.user)[:100])  # type: ignore[arg-type]
+    for item in items:  # in the reader's language, whatever language the sender ran in
+        item.shown_title, item.shown_body = notification_texts.notification_text(item)  # type: ignore[attr-defined]
     unread = sum(1 for n in items if n.read_at is None)
     return render(request, "cases/notifications.html", {"items": items, "unread": unread})
 
@@ -193,7 +195,8 @@ def owner_answer(request: HttpRequest, call_id: int) -> HttpResponse:
     if call.owner_answer == DutyCall.OwnerAnswer.CONFIRMED:
         messages.warning(request, _("The duty room has been told. Report the theft now so the case can start."))
         try:
-            return redirect(f"{reverse('web:owner-report-theft')}?vehicle={call.vehicle_id}")
+            # The report form starts from what the alarm tells: where the bike was parked, when.
+            return redirect(f"{reverse('web:owner-report-theft')}?vehicle={call.vehicle_id}&call={call.pk}")
         except NoReverseMatch:
             return redirect("alerts:my-alarms")
     messages.success(request, _("Alarm dismissed; your bike is disarmed."))

@@ -114,15 +114,19 @@ def claim_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required("cases.view_insuranceclaim", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
     claim = get_object_or_404(
         InsuranceClaim.objects.select_related(
-            "report__station", "policy__vehicle", "policy__scheme", "decided_by"
+            "report__station", "policy__vehicle", "policy__scheme", "policy__owner", "decided_by"
         ).prefetch_related(Prefetch("steps", queryset=ClaimStep.objects.select_related("by"))),
         pk=claim_id,
     )
+    if not request.user.has_perm("cases.view_insuranceclaim"):
+        # The insured owner following a link here (an older notification) reads their own page.
+        if request.method == "GET" and request.user.has_perm("cases.view_own_claim", claim):
+            return redirect("web:owner-claim", claim_id=claim.pk)
+        raise PermissionDenied(_("Your role cannot see insurance claims."))
     allowed = [a for a in _available(claim) if request.user.has_perm(ACTIONS[a])]
     bound: dict[str, forms.Form] = {}
     status = 200
@@ -155,6 +159,9 @@ def claim_detail(request: HttpRequest, claim_id: int) -> HttpResponse:
     step_forms = [(a, bound.get(a) or FORMS[a](prefix=a)) for a in allowed]
     context = {
         "claim": claim,
+        "steps": [(step, claims.step_note_text(step)) for step in claim.steps.all()],
+        "documents": claims.document_names(claim.documents),
+        "rejection_reason": claims.reason_text(claim.rejection_reason),
         "step_forms": step_forms,
         "settlement_pending": claims.settlement_pending(claim),
         "required_documents": [claims.DOCUMENTS[c] for c in claims.REQUIRED_DOCUMENTS],

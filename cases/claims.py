@@ -24,7 +24,9 @@ so it is idempotent and safe to run on several workers at once.
 
 import datetime
 import logging
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -34,10 +36,11 @@ from django.db.models import Min, OuterRef, Q, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.audit import audit_record
 from accounts.models import User
+from cases.alerts import notifications_create
 from cases.models import (
     MISSING_STATUSES,
     ClaimStep,
@@ -73,6 +76,14 @@ DOCUMENTS: dict[str, Any] = {
 }
 REQUIRED_DOCUMENTS = ("report_receipt", "filing_proof", "registration", "assignment_of_rights")
 SETTLEMENTS = {InsuranceClaim.AfterRecovery.REFUND, InsuranceClaim.AfterRecovery.TO_INSURER}
+
+# Notes the system writes on steps are stored in a fixed form and put into words when shown
+# (step_note_text), so a Chinese page never shows an English note nor an English page a Chinese one.
+RECOVERED_BEFORE_PAYMENT = gettext_noop("The bike was recovered before payment.")
+REPORT_WITHDRAWN = gettext_noop("The theft report was withdrawn.")
+SYSTEM_REASONS = {RECOVERED_BEFORE_PAYMENT, REPORT_WITHDRAWN}
+RECOVERED_NOTE_PREFIX = "after payment, report "
+_ELIGIBLE_NOTE = re.compile(r"^filed (\d{4}-\d{2}-\d{2}), unrecovered after (\d+) days; policy (\S+)$")
 
 
 def waiting_days(scheme: InsuranceScheme) -> int:
@@ -194,20 +205,23 @@ def _make_eligible(*, report_id: int, now: datetime.datetime) -> InsuranceClaim 
         _notify(
             claim,
             [report.receiving_officer, report.vehicle.owner.user],
-            _("Insurance claim eligible for report %(number)s: %(amount)s yuan")
-            % {"number": report.number, "amount": amount},
+            "claim_eligible",
+            {"number": report.number, "amount": str(amount)},
         )
         return claim
 
 
-def _notify(claim: InsuranceClaim, users: Iterable[User | None], title: str) -> None:
-    link = reverse("claims:detail", args=[claim.pk])
-    Notification.objects.bulk_create(
-        [
-            Notification(user=user, kind=Notification.Kind.CLAIM, title=title[:200], link=link)
-            for user in {u for u in users if u is not None}
-        ]
-    )
+def _notify(claim: InsuranceClaim, users: Iterable[User | None], message: str, params: dict[str, Any]) -> None:
+    """Tell the users; each notification opens a page its reader may see: the owner of the claimed
+    policy gets the owner's claim page, staff the claim page of the office."""
+    owner_user_id = claim.policy.owner.user_id
+    for user in {u for u in users if u is not None}:
+        link = (
+            reverse("web:owner-claim", args=[claim.pk])
+            if user.pk == owner_user_id
+            else reverse("claims:detail", args=[claim.pk])
+        )
+        notifications_create(users=[user], kind=Notification.Kind.CLAIM, message=message, params=params, link=link)
 
 
 # --- steps -------------------------------------------------------------------------------------------------
@@ -448,11 +462,8 @@ def claim_settle(*, user: User, claim_id: int, outcome: str, note: str = "") -> 
 def claims_on_bike_found(*, user: User, report: TheftReport, to_status: str) -> None:
     """Called by report_transition, in its transaction, when a report leaves the missing statuses
     (recovered or withdrawn): unpaid claims end, a paid one freezes the record until settled."""
-    reason = (
-        _("The bike was recovered before payment.")
-        if to_status == ReportStatus.RECOVERED
-        else _("The theft report was withdrawn.")
-    )
+    # Stored untranslated and shown in the reader's language (step_note_text).
+    reason = RECOVERED_BEFORE_PAYMENT if to_status == ReportStatus.RECOVERED else REPORT_WITHDRAWN
     claims = list(
         InsuranceClaim.objects.select_for_update(of=("self",))
         .select_related("report", "policy")
@@ -470,8 +481,7 @@ def claims_on_bike_found(*, user: User, report: TheftReport, to_status: str) -> 
             from_status=Status.PAID,
             to_status=Status.PAID,
             by=user,
-            note=_("Report %(status)s after payment: refund the payout or hand the bike to the insurer.")
-            % {"status": ReportStatus(to_status).label},
+            note=f"{RECOVERED_NOTE_PREFIX}{to_status}",
         )
         vehicle = Vehicle.objects.get(pk=claim.policy.vehicle_id)
         if vehicle.status == Vehicle.Status.REGISTERED:
@@ -479,6 +489,108 @@ def claims_on_bike_found(*, user: User, report: TheftReport, to_status: str) -> 
         _notify(
             claim,
             [report.vehicle.owner.user if report.vehicle else None],
-            _("Your bike was found after the insurance payout of report %(number)s: see the counter to settle it.")
-            % {"number": report.number},
+            "claim_found_after_payout",
+            {"number": report.number},
         )
+
+
+# --- what owners and staff read --------------------------------------------------------------------------
+
+
+def document_names(codes: Iterable[str]) -> list[str]:
+    """Claim documents by their names in the active language (an unknown code shows as stored)."""
+    return [str(DOCUMENTS.get(code, code)) for code in codes]
+
+
+def reason_text(reason: str) -> str:
+    """A rejection reason: the system's own in the reader's language, a person's as written."""
+    return _(reason) if reason in SYSTEM_REASONS else reason
+
+
+def step_note_text(step: ClaimStep) -> str:
+    """A step's note in the active language: notes the system wrote are put into words here; what
+    a clerk typed is shown as typed."""
+    note = step.note
+    eligible = _ELIGIBLE_NOTE.match(note) if step.action == Action.ELIGIBLE else None
+    if eligible:
+        return _("Case filed on %(date)s and the bike still missing after %(days)s days; policy %(policy)s.") % {
+            "date": eligible.group(1),
+            "days": eligible.group(2),
+            "policy": eligible.group(3),
+        }
+    if step.action == Action.RECOVERED and note.startswith(RECOVERED_NOTE_PREFIX):
+        status = note.removeprefix(RECOVERED_NOTE_PREFIX)
+        label = ReportStatus(status).label if status in ReportStatus.values else status
+        return _("Report %(status)s after payment: refund the payout or hand the bike to the insurer.") % {
+            "status": label
+        }
+    if step.action == Action.SETTLE:
+        outcome, _sep, rest = note.partition(":")
+        if outcome in InsuranceClaim.AfterRecovery.values:
+            label = str(InsuranceClaim.AfterRecovery(outcome).label)
+            return f"{label}: {rest.strip()}" if rest.strip() else label
+    return reason_text(note)
+
+
+@dataclass(frozen=True)
+class PolicyStanding:
+    """Where an owner's theft-loss insurance on one bike stands today.
+
+    state: "in_force", "not_started", "expired", "claimed" (paid out: the policy has ended),
+    "cancelled", or "none" (never enrolled); `paid` is the paid claim of a claimed policy,
+    `open_claim` a claim under way."""
+
+    state: str
+    policy: InsurancePolicy | None = None
+    paid: InsuranceClaim | None = None
+    open_claim: InsuranceClaim | None = None
+
+
+def policy_standing(
+    policy: InsurancePolicy, *, claims_of_policy: list[InsuranceClaim], today: datetime.date
+) -> PolicyStanding:
+    paid = next((c for c in claims_of_policy if c.status == Status.PAID), None)
+    open_claim = next((c for c in claims_of_policy if c.status in UNPAID_STATUSES), None)
+    if policy.status == InsurancePolicy.Status.CLAIMED:
+        state = "claimed"
+    elif policy.status == InsurancePolicy.Status.CANCELLED:
+        state = "cancelled"
+    elif today > policy.ends_on:
+        state = "expired"
+    elif today < policy.starts_on:
+        state = "not_started"
+    else:
+        state = "in_force"
+    return PolicyStanding(state, policy, paid, open_claim)
+
+
+def owner_policies_standing(
+    *, owner_id: int, vehicle_ids: list[int], today: datetime.date | None = None
+) -> dict[int, list[PolicyStanding]]:
+    """Each bike's policies insuring this owner, newest first, with where each stands: what "my
+    bikes" and the policy page say (a paid claim ends the policy: claimed, with amount and date)."""
+    today = today or timezone.localdate()
+    policies = list(
+        InsurancePolicy.objects.filter(vehicle_id__in=vehicle_ids, owner_id=owner_id)
+        .select_related("scheme")
+        .order_by("-starts_on", "-pk")
+    )
+    by_policy: dict[int, list[InsuranceClaim]] = {}
+    for claim in InsuranceClaim.objects.filter(policy__in=policies).order_by("-eligible_at", "-pk"):
+        by_policy.setdefault(claim.policy_id, []).append(claim)
+    standing: dict[int, list[PolicyStanding]] = {vid: [] for vid in vehicle_ids}
+    for policy in policies:
+        standing[policy.vehicle_id].append(
+            policy_standing(policy, claims_of_policy=by_policy.get(policy.pk, []), today=today)
+        )
+    return standing
+
+
+def owner_claims(*, owner_id: int) -> QuerySet[InsuranceClaim]:
+    """The claims on policies insuring this owner, newest first, with their steps."""
+    return (
+        InsuranceClaim.objects.filter(policy__owner_id=owner_id)
+        .select_related("report", "policy__vehicle", "policy__scheme")
+        .prefetch_related("steps")
+        .order_by("-eligible_at", "-pk")
+    )

@@ -7,6 +7,7 @@ APP = {
     # Every status change of a report and every step of a claim: append-only.
     "cases_reporttransition": APPEND_ONLY,
     "cases_claimstep": APPEND_ONLY,
+    "cases_casestep": APPEND_ONLY,
     "cases_case": READ_WRITE,
     "cases_case_officers": deletes("a leader taking an officer off a case deletes the assignment link row"),
     "cases_theftreport_assigned_officers": deletes(

@@ -35,7 +35,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -190,27 +190,24 @@ def _announce(call: DutyCall) -> None:
     plate = alerts.plate_number(call.vehicle_id) or call.vehicle.frame_number
     alarm_kind = Alarm.objects.filter(pk=call.alarm_id).values_list("kind", flat=True).first() or ""
     link = reverse("alerts:duty")
-    with translation.override(settings.LANGUAGE_CODE):
-        if call.kind == DutyCall.Kind.RESCUE:
-            title = _("Rescue call: %(plate)s (%(alarm)s)") % {"plate": plate, "alarm": alarm_kind}
-            kind = Notification.Kind.RESCUE
-        elif call.kind == DutyCall.Kind.CONFLICT:
-            title = _("Terminal conflict on %(plate)s: is someone sending as this bike?") % {"plate": plate}
-            kind = Notification.Kind.CONFLICT
-        else:
-            title = _("Armed bike %(plate)s moved or lost power") % {"plate": plate}
-            kind = Notification.Kind.DISPLACEMENT
-        body = _("Raised at %(time)s; open the duty-room queue to acknowledge it.") % {
-            "time": f"{timezone.localtime(call.raised_at):%Y-%m-%d %H:%M:%S}"
-        }
-    alerts.notifications_create(users=duty_officers(call.station_id), kind=kind, title=title, body=body, link=link)
+    if call.kind == DutyCall.Kind.RESCUE:
+        kind, message = Notification.Kind.RESCUE, "rescue"
+    elif call.kind == DutyCall.Kind.CONFLICT:
+        kind, message = Notification.Kind.CONFLICT, "conflict"
+    else:
+        kind, message = Notification.Kind.DISPLACEMENT, "displacement"
+    params = {"plate": plate, "alarm": alarm_kind, "time": call.raised_at.isoformat()}
+    alerts.notifications_create(
+        users=duty_officers(call.station_id), kind=kind, message=message, params=params, link=link
+    )
     owner_user = call.vehicle.owner.user
     if call.kind == DutyCall.Kind.DISPLACEMENT and owner_user is not None and owner_user.is_active:
-        with translation.override(settings.LANGUAGE_CODE):
-            owner_title = _("Your armed bike %(plate)s is moving or lost power") % {"plate": plate}
-            owner_body = _("If this is not you, confirm the theft now; if it is, dismiss the alarm.")
         alerts.notifications_create(
-            users=[owner_user], kind=kind, title=owner_title, body=owner_body, link=reverse("alerts:my-alarms")
+            users=[owner_user],
+            kind=kind,
+            message="displacement_owner",
+            params={"plate": plate},
+            link=reverse("alerts:my-alarms"),
         )
     webhooks.webhook_queue(
         station=call.station,
@@ -399,14 +396,12 @@ def duty_call_owner_answer(*, user: User, call_id: int, answer: str, note: str =
         if answer == DutyCall.OwnerAnswer.DISMISSED:
             Terminal.objects.filter(vehicle_id=call.vehicle_id, armed=True).update(armed=False, armed_changed_at=now)
         plate = alerts.plate_number(call.vehicle_id) or call.vehicle.frame_number
-        with translation.override(settings.LANGUAGE_CODE):
-            if answer == DutyCall.OwnerAnswer.CONFIRMED:
-                title = _("Owner confirms the theft of %(plate)s: act now") % {"plate": plate}
-            else:
-                title = _("Owner dismissed the alarm for %(plate)s") % {"plate": plate}
-        kind = Notification.Kind.DISPLACEMENT
         alerts.notifications_create(
-            users=duty_officers(call.station_id), kind=kind, title=title, link=reverse("alerts:duty")
+            users=duty_officers(call.station_id),
+            kind=Notification.Kind.DISPLACEMENT,
+            message="owner_confirmed" if answer == DutyCall.OwnerAnswer.CONFIRMED else "owner_dismissed",
+            params={"plate": plate},
+            link=reverse("alerts:duty"),
         )
         webhooks.webhook_queue(
             station=call.station, event="duty_call.owner_answer", data={"call": call.pk, "answer": answer}
@@ -461,9 +456,11 @@ def duty_call_cards(calls: list[DutyCall], *, full_identity: bool) -> list[dict[
     from vehicles.models import Plate
 
     vehicle_ids = {c.vehicle_id for c in calls}
-    plates = dict(
-        Plate.objects.filter(vehicle_id__in=vehicle_ids, status=Plate.Status.ISSUED).values_list("vehicle_id", "number")
-    )
+    issued = Plate.objects.filter(vehicle_id__in=vehicle_ids, status=Plate.Status.ISSUED)
+    plates: dict[int, str] = {}
+    plate_kinds: dict[int, str] = {}
+    for vehicle_id, number, kind in issued.values_list("vehicle_id", "number", "kind"):
+        plates[vehicle_id], plate_kinds[vehicle_id] = number, kind
     alarm_kinds = dict(Alarm.objects.filter(pk__in=[c.alarm_id for c in calls]).values_list("pk", "kind"))
 
     def phone(value: str, call: DutyCall) -> str:
@@ -489,6 +486,7 @@ def duty_call_cards(calls: list[DutyCall], *, full_identity: bool) -> list[dict[
                 "alarm": alarm_label(alarm_kinds.get(call.alarm_id, "")),
                 "alarm_kind": alarm_kinds.get(call.alarm_id, ""),
                 "plate": plates.get(call.vehicle_id, ""),
+                "plate_kind": plate_kinds.get(call.vehicle_id, ""),  # drawn in the plate's colours
                 "vehicle_id": call.vehicle_id,
                 "vehicle": f"{call.vehicle.brand} {call.vehicle.model_name} {call.vehicle.colour}",
                 "raised_at": call.raised_at,

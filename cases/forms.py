@@ -1,9 +1,12 @@
+from collections.abc import Sequence
+from typing import Any
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
-from cases.models import ReportStatus, TheftReport
+from cases.models import Case, ReportStatus, TheftReport
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -53,8 +56,65 @@ class ReportForm(forms.Form):
 
 
 class TransitionForm(forms.Form):
+    """A report's next step; filing it as a case opens a new case or attaches it to an existing one."""
+
     to_status = forms.ChoiceField(label=_("New status"), choices=ReportStatus.choices)
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
+    case_number = forms.CharField(
+        label=_("New case number (立案编号)"),
+        max_length=32,
+        required=False,
+        help_text=_("As the bureau's case platform issued it; or choose an existing case below."),
+    )
+    officer_ids = forms.TypedMultipleChoiceField(
+        label=_("Further officers on the new case"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    summary = forms.CharField(label=_("Case summary"), max_length=2000, required=False)
+    # Any case number the officer names is checked by the service (theirs? open? of this type?).
+    case_id = forms.IntegerField(label=_("Or attach to the existing case"), required=False, widget=forms.Select)
+
+    def __init__(self, *args: Any, officers: Sequence[Any] = (), cases: Sequence[Case] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["officer_ids"].choices = [(o.pk, o.get_full_name() or o.username) for o in officers]
+        self.fields["case_id"].widget.choices = [("", "—")] + [
+            (c.pk, f"{c.number} · {c.get_kind_display()}") for c in cases
+        ]
+
+
+class LinkForm(forms.Form):
+    """Link a report (by its number) or a bike without a report (by plate or frame number)."""
+
+    report_number = forms.CharField(label=_("Report number"), max_length=24, required=False)
+    vehicle = forms.CharField(label=_("or a bike: plate or frame number"), max_length=24, required=False)
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        required=False,
+        help_text=_("Needed for a bike without a report: it opens the bike's positions to the case's officers."),
+    )
+
+
+class UnlinkForm(forms.Form):
+    link_id = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("Reason for unlinking"), max_length=200, required=False)
+
+
+class SolveForm(forms.Form):
+    with_positioning = forms.BooleanField(label=_("Solved with positioning data"), required=False)
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class CloseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for closing"),
+        max_length=200,
+        required=False,
+        help_text=_("结案 after solving (for example: transferred for prosecution), or why the case is dropped."),
+    )
+
+
+class CaseListForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=[("", _("all")), *Case.Status.choices], required=False)
 
 
 class StolenCheckForm(forms.Form):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from geopy.distance import great_circle
 from geopy.exc import GeopyError
 from geopy.geocoders import Nominatim
 from geopy.geocoders.base import Geocoder
@@ -30,6 +31,9 @@ from geopy.location import Location
 from geopy.point import Point
 
 log = logging.getLogger(__name__)
+
+# How far from a listed place a position may be and still be named after it ("near 兴隆路").
+NEAR_METRES = 500
 
 
 class GazetteerGeocoder(Geocoder):
@@ -63,6 +67,18 @@ class GazetteerGeocoder(Geocoder):
             return None
         return found[0] if exactly_one else found
 
+    def reverse(self, query: object, *, exactly_one: bool = True, **_: object) -> Location | list[Location] | None:
+        """The nearest listed place within NEAR_METRES of a (latitude, longitude)."""
+        point = Point(query)
+        near = sorted(
+            (great_circle((point.latitude, point.longitude), position).meters, name)
+            for name, position in self.entries.items()
+        )
+        found = [Location(name, Point(*self.entries[name]), {"name": name}) for m, name in near if m <= NEAR_METRES]
+        if not found:
+            return None
+        return found[0] if exactly_one else found
+
 
 @functools.cache
 def geocoder() -> Geocoder:
@@ -79,6 +95,17 @@ def geocoder() -> Geocoder:
             timeout=settings.GEOCODER_TIMEOUT_S,
         )
     raise ImproperlyConfigured(f"Unknown GEOCODER {kind!r}: use gazetteer or nominatim.")
+
+
+def place_near(latitude: float, longitude: float) -> str | None:
+    """A place name for a position (the owner's "where is my bike"), or None when the geocoder has
+    none near it or is away: the coordinates are shown either way."""
+    try:
+        location = geocoder().reverse((latitude, longitude), exactly_one=True)
+    except (GeopyError, NotImplementedError) as exc:
+        log.warning("reverse geocoding %.5f,%.5f failed: %s", latitude, longitude, exc)
+        return None
+    return location.address if location is not None else None
 
 
 def address_locate(address: str) -> tuple[float, float] | None:

@@ -234,6 +234,42 @@ class CaseLink(models.Model):
         return f"{self.case_id}: report {self.report_id} / vehicle {self.vehicle_id}"
 
 
+class CaseStep(models.Model):
+    """Every step of a case (filed, approved, linked, unlinked, solved, closed), with who, when and
+    why: the case's history on its page. Append-only."""
+
+    class Action(models.TextChoices):
+        FILE = "file", _("filed (立案)")
+        APPROVE = "approve", _("filing approved")
+        LINK = "link", _("linked")
+        UNLINK = "unlink", _("unlinked")
+        SOLVE = "solve", _("solved (破案)")
+        CLOSE = "close", _("closed (结案)")
+
+    case = models.ForeignKey(Case, models.PROTECT, related_name="steps", verbose_name=_("case"))
+    action = models.CharField(_("action"), max_length=8, choices=Action.choices)
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, related_name="+", verbose_name=_("officer")
+    )
+    # What a link step linked or unlinked.
+    report = models.ForeignKey(
+        TheftReport, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("report")
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("vehicle")
+    )
+    note = models.CharField(_("note"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("case step")
+        verbose_name_plural = _("case steps")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.action}"
+
+
 class Sighting(models.Model):
     """A stolen bike seen moving: one row per movement episode, not per ping.
 
@@ -281,6 +317,11 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="notifications", verbose_name=_("user")
     )
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
+    # What to say, rendered in the reader's language when shown (cases.notification_texts): a
+    # message key and its parameters. Title and body keep the text in the site language, for rows
+    # written before messages had keys and for places that show a plain string (admin).
+    message = models.CharField(_("message"), max_length=40, blank=True, default="")
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
     link = models.CharField(_("link"), max_length=200, blank=True)

@@ -14,7 +14,6 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import roles
@@ -89,8 +88,8 @@ def reviews_weekly_summary(*, now: datetime.datetime | None = None) -> int:
             told += notifications_create(
                 users=[leader],
                 kind=Notification.Kind.REVIEW,
-                title=_("%(n)d looks at positions on a stated reason last week") % {"n": count},
-                body=_("Officers looked at bikes' positions without a duty on them, stating a reason. Review them."),
+                message="reviews_weekly",
+                params={"n": count},
                 link=reverse("cases:reason-reviews") + f"?since={timezone.localdate(since).isoformat()}",
             )
     return told
@@ -142,12 +141,11 @@ def lookup_volume_alerts(*, now: datetime.datetime | None = None) -> list[int]:
             query={"lookups_24h": count, "daily_median": median},
             result_count=count,
         )
-        with translation.override(settings.LANGUAGE_CODE):
-            notifications_create(
-                users=admins,
-                kind=Notification.Kind.SECURITY,
-                title=_("Unusual lookups by %(user)s: %(n)d in 24 hours") % {"user": user.username, "n": count},
-                body=_("Usually %(median)s a day. Check the audit trail for this account.") % {"median": median},
-            )
+        notifications_create(
+            users=admins,
+            kind=Notification.Kind.SECURITY,
+            message="lookup_alert",
+            params={"user": user.username, "n": count, "median": median},
+        )
         alerted.append(user_id)
     return alerted

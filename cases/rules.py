@@ -110,7 +110,27 @@ rules.add_perm(
 rules.add_perm("cases.link_to_case", is_officer & has_case_duty)
 rules.add_perm("cases.solve_case", is_officer & has_case_duty)
 rules.add_perm("cases.export_case_evidence", is_officer & has_case_duty)
+# 结案 / 撤销案件: decided by a leader of the case's station (or the county), not by its filer where
+# the bureau asks for another person's approval.
+rules.add_perm(
+    "cases.close_case",
+    is_leader & (of_case_station | is_county_leader) & ~(approval_by_another_required & is_case_filer),
+)
+# Case lists: an officer's own cases; a station's cases for its officers and leader (all, for the county).
+rules.add_perm("cases.list_my_cases", is_officer)
+rules.add_perm("cases.list_station_cases", (is_officer & has_station) | is_leader)
+# Reports still undecided past REPORT_DECISION_DAYS: their station's leader (every station's, for the county).
+rules.add_perm("cases.list_overdue_reports", is_leader)
 
 # --- oversight -----------------------------------------------------------------------------------------------
 # Leaders review the looks their station's staff took on a stated reason alone (cases.oversight).
 rules.add_perm("cases.review_stated_reasons", is_leader)
+
+# --- owners' own claims ----------------------------------------------------------------------------------
+# The owner insured by the claimed policy sees the claim and its steps (web owner pages).
+@rules.predicate
+def insured_by_claim(user: Any, claim: Any) -> bool:
+    return claim is not None and user.is_authenticated and claim.policy.owner.user_id == user.pk
+
+
+rules.add_perm("cases.view_own_claim", insured_by_claim)

@@ -5,6 +5,7 @@ script prepares them. Nothing exists only in production settings.
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -408,6 +409,19 @@ CLAIM_WAITING_DAYS = env_int("CLAIM_WAITING_DAYS", 60) if os.environ.get("CLAIM_
 # A case filed by an officer awaits approval by a leader of its station, another person than the
 # filer, before it gives its officers any duty (false: the filer's entry approves it).
 CASE_APPROVAL_BY_ANOTHER = env_bool("CASE_APPROVAL_BY_ANOTHER", True)
+# The case number (立案编号) is typed as the bureau's case platform issued it, and checked against
+# this pattern (a Python regex, matched in full). The default takes the platform's case number, "A"
+# and 22 digits (12-digit unit code, year and month, 4-digit serial: A1302290500002026120001), and
+# the number written on the filing decision, 玉公（刑）立字〔2026〕42号 / 玉公（治）受案字〔2026〕7号.
+CASE_NUMBER_PATTERN = env_str(
+    "CASE_NUMBER_PATTERN",
+    r"A\d{22}"  # the case platform's number
+    r"|[\u4e00-\u9fff]{1,8}[（(]?[刑治][）)]?(?:立|受案|案)字[〔\[［]\d{4}[〕\]］]\d{1,6}号",  # the decision's
+)
+re.compile(CASE_NUMBER_PATTERN)  # a broken pattern stops the start, not the first filing
+# Days a theft report may wait for the decision to file it or not (DOMAIN.md §5: normally 3, 7 when
+# facts need checking); reports undecided longer are listed for their station's leader.
+REPORT_DECISION_DAYS = env_int("REPORT_DECISION_DAYS", 3)
 # Ed25519 private key that signs evidence bundles (PEM, PKCS#8). Created with mode 0600 on first use
 # or by `manage.py evidence_key`; only its public half is needed to verify a bundle.
 EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(BASE_DIR / "var/keys/evidence-ed25519.pem")))

@@ -50,7 +50,7 @@ from cases.models import DutyCall, InsuranceClaim, Notification, TheftReport
 from cases.services import case_link, report_assign, report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, send
-from tests.cases.casework import approved_case
+from tests.cases.casework import approved_case, case_number
 from tests.cases.test_claims import stolen_and_filed
 from tests.tracking import factories as tf
 from tests.web.scene import stolen_bike
@@ -172,7 +172,7 @@ def registry_records(users: dict[str, User]) -> dict[str, list[int]]:
     receiving = factories.user("officer")
     bike = stolen_bike(receiving)
     report_assign(leader=leader, report_id=bike.report.pk, officers=[officer])
-    case = approved_case(filer=receiving, number="2026-FUZZ-1", officers=[receiving, officer])
+    case = approved_case(filer=receiving, number=case_number(), officers=[receiving, officer])
     link = case_link(user=officer, case_id=case.pk, report_id=bike.report.pk)
     plain = vehicle_register(
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
@@ -233,8 +233,10 @@ def duty_call_records() -> list[int]:
 def notification_records(users: dict[str, User]) -> list[int]:
     """Two notifications for each role (of a sighting and a claim), one of them read."""
     for role, user in users.items():
-        notifications_create(users=[user], kind="sighting", title=f"Stolen bike seen ({role})", link="/map/")
-        notifications_create(users=[user], kind="claim", title=f"Claim eligible ({role})", link="/claims/")
+        sighting = {"plate": f"({role})", "number": "B1", "time": timezone.now().isoformat(), "lat": 39.9, "lon": 117.7}
+        notifications_create(users=[user], kind="sighting", message="sighting", params=sighting, link="/map/")
+        eligible = {"number": f"({role})", "amount": "1200.00"}
+        notifications_create(users=[user], kind="claim", message="claim_eligible", params=eligible, link="/claims/")
         Notification.objects.filter(user=user, kind="claim").update(read_at=timezone.now())
     return list(Notification.objects.filter(user__in=users.values()).order_by("pk").values_list("pk", flat=True))
 

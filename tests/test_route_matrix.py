@@ -31,7 +31,7 @@ from PIL import Image
 from accounts.services import administrator_role_grant
 from cases.claims import claims_make_eligible
 from cases.models import CaseLink, DutyCall, Notification
-from cases.services import VehicleQuery, case_link, report_take, report_transition
+from cases.services import CaseFiling, VehicleQuery, case_link, report_take, report_transition
 from tests import factories
 from tests.cases.casework import approved_case
 from tests.tracking import factories as tf
@@ -105,6 +105,7 @@ MATRIX: dict[str, set[str]] = {
     "api-token-logout": set(),  # token authentication only (a session is refused)
     "api-token-logout-all": SIGNED_IN,
     "case-approve": {LEADER},
+    "case-close": {LEADER},
     "case-create": OFFICERS,
     "case-detail": {OFFICER, LEADER},
     "case-evidence": {OFFICER},
@@ -112,12 +113,17 @@ MATRIX: dict[str, set[str]] = {
     "case-solve": {OFFICER},
     "case-unlink": {OFFICER},
     "cases:case": {OFFICER, LEADER},
+    "cases:case-list": OFFICERS | {LEADER},
+    "cases:decision": {CLERK, OFFICER, LEADER},
+    "cases:my-cases": OFFICERS,
     "cases:reason-reviews": {LEADER},
     "cases:receipt": {CLERK, OFFICER, LEADER},
     "cases:report": {CLERK, OFFICER, LEADER},
     "cases:report-new": OFFICERS | {CLERK},
+    "cases:reports-undecided": {LEADER},
     "cases:stolen-check": EVERYONE,
-    "claims:detail": STAFF,
+    # The insured owner following an older notification's link is sent on to web:owner-claim.
+    "claims:detail": STAFF | {OWNER},
     "claims:list": STAFF,
     "duty-call": {OFFICER},
     "duty-call-step": {OFFICER},
@@ -173,6 +179,7 @@ MATRIX: dict[str, set[str]] = {
     "stats:estimates": {LEADER},
     "stolen-near": OFFICERS | {LEADER},
     "terminal-bind": {CLERK, LEADER},
+    "terminal-fit": {CLERK, LEADER},
     "terminal-list": STAFF,
     "terminal-replace": {CLERK, LEADER},
     "terminal-unbind": {CLERK, LEADER},
@@ -197,16 +204,25 @@ MATRIX: dict[str, set[str]] = {
     "vehicle-trajectory": {OWNER, OFFICER},
     "vehicle-transfer": {CLERK, LEADER},
     "vehicles:certificate": STAFF,
+    "vehicles:change": {CLERK, LEADER},
+    "vehicles:correct": {CLERK, LEADER},
     "vehicles:counter": {CLERK, LEADER},
+    "vehicles:deregister": {CLERK, LEADER},
     "vehicles:detail": STAFF,
+    "vehicles:receipt": {CLERK, LEADER},
+    "vehicles:replace_plate": {CLERK, LEADER},
+    "vehicles:transfer": {CLERK, LEADER},
     "vehicles:home": SIGNED_IN,
     "vehicles:photo": STAFF | {OWNER},
     "vehicles:search": STAFF,
     "vehicles:verify": EVERYONE,
+    "web:crime-scene": OFFICERS | {LEADER},
     "web:map": OFFICERS,
     "web:map-card": OFFICERS,
     "web:map-markers": OFFICERS,
     "web:owner-bikes": OWNERS,
+    "web:owner-claim": {OWNER},
+    "web:owner-claims": OWNERS,
     "web:owner-policy": {OWNER},
     "web:owner-position": {OWNER},
     "web:owner-report": {OWNER},
@@ -304,11 +320,18 @@ def build_scene() -> Scene:
     )
     notification = Notification.objects.create(user=officer, kind="sighting", title="matrix")
     plate = Plate.objects.get(vehicle=vehicle, status=Plate.Status.ISSUED)
-    report_transition(user=officer, report_id=report.pk, to_status="filed_criminal", note="价值 2999 元")
+    report_transition(
+        user=officer,
+        report_id=report.pk,
+        to_status="filed_criminal",
+        note="价值 2999 元",
+        filing=CaseFiling(case_id=case.pk),
+    )
     claims = claims_make_eligible(now=now + datetime.timedelta(days=400))
     assert claims, "the scene's report should make a claim eligible"
     ids = {
         "vehicle_id": vehicle.pk,
+        "event_id": vehicle.events.order_by("id").first().pk,  # its registration: a receipt
         "report_id": report.pk,
         "case_id": case.pk,
         "link_id": link.pk,

@@ -17,9 +17,16 @@ class OwnerTheftReportForm(forms.Form):
     vehicle = forms.TypedChoiceField(label=_("Which bike"), coerce=int)
     last_seen_at = forms.DateTimeField(label=_("Last seen at"), widget=DateTimeInput())
     missing_at = forms.DateTimeField(label=_("Found missing at"), widget=DateTimeInput())
+    # Required unless the map point is known (the report intake service says so at this field).
     place_address = forms.CharField(
-        label=_("Place"), max_length=200, help_text=_("Street and number, or a landmark, where the bike was parked.")
+        label=_("Place"),
+        max_length=200,
+        required=False,
+        help_text=_("Street and number, or a landmark, where the bike was parked."),
     )
+    # Where the bike was parked, when a confirmed alarm tells it (filled by the page, not typed).
+    place_latitude = forms.FloatField(required=False, min_value=-90, max_value=90, widget=forms.HiddenInput)
+    place_longitude = forms.FloatField(required=False, min_value=-180, max_value=180, widget=forms.HiddenInput)
     township_code = forms.ChoiceField(label=_("Township"), required=False)
     locked = forms.NullBooleanField(
         label=_("Was the bike locked?"),

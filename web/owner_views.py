@@ -1,25 +1,31 @@
-"""Owner pages: my bikes, a bike's policy, where my bike is, and reporting a theft online.
+"""Owner pages: my bikes, a bike's policy, where my bike is, my insurance claims, and reporting a
+theft online (filled from a confirmed alarm when it starts from one).
 
 An owner is the person whose Owner record has `user` set to their login (Owner.user, set by the
 counter or an administrator when the owner asks for an account): the smallest link, no new model.
 Every page reads only the logged-in owner's own records; another bike answers 403.
 """
 
+import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import client_ip
+from accounts.audit import audit_record, client_ip
+from cases import claims, duty, geocoding
 from cases import services as case_services
 from cases import trajectory_access as access
-from cases.models import CLOSED_STATUSES, MISSING_STATUSES, TheftReport
+from cases.models import CLOSED_STATUSES, MISSING_STATUSES, ClaimStep, DutyCall, InsuranceClaim, TheftReport
+from cases.tracing import POINT_CAP_MAX
 from tracking.models import Terminal
-from vehicles.models import InsurancePolicy, Owner, Plate, Vehicle
+from vehicles.models import Owner, Plate, Vehicle
+from vehicles.services.insurance import policy_payout_amount
 from web.coords import to_display
 from web.map_tiles import map_config, map_strings
 from web.owner_forms import OwnerTheftReportForm
@@ -43,32 +49,44 @@ def _plates(vehicle_ids: list[int]) -> dict[int, Plate]:
     return {p.vehicle_id: p for p in Plate.objects.filter(vehicle_id__in=vehicle_ids, status=Plate.Status.ISSUED)}
 
 
+def _terminals(vehicle_ids: list[int]) -> dict[int, Terminal]:
+    return {t.vehicle_id: t for t in Terminal.objects.filter(vehicle_id__in=vehicle_ids, active=True)}
+
+
 @login_required
 @require_GET
 def my_bikes(request: HttpRequest) -> HttpResponse:
+    """Each bike with what holds today: insurance through its whole life (in force, claimed with
+    the amount and date, expired), arming, and any alarm still open."""
     owner = _owner(request)
     vehicles = list(owner.vehicles.exclude(status=Vehicle.Status.DEREGISTERED).order_by("registered_at"))
     ids = [v.pk for v in vehicles]
     plates = _plates(ids)
-    policies = {
-        p.vehicle_id: p
-        for p in InsurancePolicy.objects.filter(vehicle_id__in=ids, status=InsurancePolicy.Status.ACTIVE)
-    }
-    terminals = {t.vehicle_id: t for t in Terminal.objects.filter(vehicle_id__in=ids)}
+    standing = claims.owner_policies_standing(owner_id=owner.pk, vehicle_ids=ids)
+    terminals = _terminals(ids)
     reports = {
         r.vehicle_id: r for r in TheftReport.objects.filter(vehicle_id__in=ids).exclude(status__in=CLOSED_STATUSES)
     }
+    calls = duty.owner_calls(request.user).filter(status__in=duty.OPEN_STATUSES)  # type: ignore[arg-type]
+    open_calls: dict[int, DutyCall] = {}
+    for call in calls:  # newest first: the newest open call of each bike
+        open_calls.setdefault(call.vehicle_id, call)
     bikes = [
         {
             "vehicle": v,
             "plate": plates.get(v.pk),
-            "policy": policies.get(v.pk),
+            "insurance": standing[v.pk][0] if standing[v.pk] else None,
             "terminal": terminals.get(v.pk),
             "report": reports.get(v.pk),
+            "alarm": open_calls.get(v.pk),
         }
         for v in vehicles
     ]
-    return render(request, "owner/bikes.html", {"owner": owner, "bikes": bikes})
+    return render(
+        request,
+        "owner/bikes.html",
+        {"owner": owner, "bikes": bikes, "alarms": [b for b in bikes if b["alarm"] is not None]},
+    )
 
 
 @login_required
@@ -76,11 +94,83 @@ def my_bikes(request: HttpRequest) -> HttpResponse:
 def policy(request: HttpRequest, vehicle_id: int) -> HttpResponse:
     owner = _owner(request)
     vehicle = _own_vehicle(owner, vehicle_id)
-    policies = vehicle.policies.filter(owner=owner).select_related("scheme").order_by("-starts_on")
+    standing = claims.owner_policies_standing(owner_id=owner.pk, vehicle_ids=[vehicle.pk])[vehicle.pk]
+    today = timezone.localdate()
+    payouts = {
+        s.policy.pk: policy_payout_amount(policy=s.policy, on=today)
+        for s in standing
+        if s.state == "in_force" and s.policy is not None
+    }
     return render(
         request,
         "owner/policy.html",
-        {"vehicle": vehicle, "plate": _plates([vehicle.pk]).get(vehicle.pk), "policies": policies},
+        {
+            "vehicle": vehicle,
+            "plate": _plates([vehicle.pk]).get(vehicle.pk),
+            "standing": [(s, payouts.get(s.policy.pk) if s.policy else None) for s in standing],
+        },
+    )
+
+
+@login_required
+@require_GET
+def my_claims(request: HttpRequest) -> HttpResponse:
+    """The owner's insurance claims, each with its steps, in the owner's language."""
+    owner = _owner(request)
+    items = list(claims.owner_claims(owner_id=owner.pk))
+    plates = _plates([c.policy.vehicle_id for c in items])
+    rows = [
+        {
+            "claim": c,
+            "plate": plates.get(c.policy.vehicle_id),
+            "steps": [(step, claims.step_note_text(step)) for step in c.steps.all()],
+            "rejection_reason": claims.reason_text(c.rejection_reason),
+        }
+        for c in items
+    ]
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="claim.list",
+        object_type="owner",
+        object_id=owner.pk,
+        result_count=len(rows),
+        ip=client_ip(request),
+    )
+    return render(request, "owner/claims.html", {"owner": owner, "rows": rows})
+
+
+@login_required
+@require_GET
+def my_claim(request: HttpRequest, claim_id: int) -> HttpResponse:
+    """One claim as its owner reads it: amount, status, steps, the documents to bring."""
+    owner = _owner(request)
+    claim = get_object_or_404(
+        InsuranceClaim.objects.select_related("report__station", "policy__vehicle", "policy__scheme", "policy__owner"),
+        pk=claim_id,
+    )
+    if not request.user.has_perm("cases.view_own_claim", claim):
+        raise PermissionDenied(_("This claim is not about one of your policies."))
+    audit_record(
+        user=request.user,  # type: ignore[arg-type]
+        action="claim.view",
+        object_type="insurance_claim",
+        object_id=claim.pk,
+        ip=client_ip(request),
+    )
+    steps = ClaimStep.objects.filter(claim=claim).order_by("at", "pk")
+    return render(
+        request,
+        "owner/claim.html",
+        {
+            "owner": owner,
+            "claim": claim,
+            "plate": _plates([claim.policy.vehicle_id]).get(claim.policy.vehicle_id),
+            "steps": [(step, claims.step_note_text(step)) for step in steps],
+            "documents": claims.document_names(claim.documents),
+            "required_documents": claims.document_names(claims.REQUIRED_DOCUMENTS),
+            "rejection_reason": claims.reason_text(claim.rejection_reason),
+            "settlement_pending": claims.settlement_pending(claim),
+        },
     )
 
 
@@ -93,9 +183,12 @@ def position(request: HttpRequest, vehicle_id: int) -> HttpResponse:
     view = access.vehicle_position_view(user=request.user, vehicle_id=vehicle.pk, ip=client_ip(request))  # type: ignore[arg-type]
     config = map_config()
     marker: dict[str, Any] | None = None
+    place = None
     if view.position is not None:
         lat, lon = to_display(view.position.latitude, view.position.longitude, config["datum"])
         marker = {"lat": round(lat, 6), "lon": round(lon, 6)}
+        # Written out too: with no tile server the map is a dot on a grey field.
+        place = geocoding.place_near(view.position.latitude, view.position.longitude)
     return render(
         request,
         "owner/position.html",
@@ -104,6 +197,7 @@ def position(request: HttpRequest, vehicle_id: int) -> HttpResponse:
             "plate": _plates([vehicle.pk]).get(vehicle.pk),
             "position": view.position,
             "marker": marker,
+            "place": place,
             "map_config": config,
             "map_strings": map_strings(),
             "has_terminal": Terminal.objects.filter(vehicle=vehicle).exists(),
@@ -120,13 +214,22 @@ def report_theft(request: HttpRequest) -> HttpResponse:
     vehicles = list(owner.vehicles.filter(status=Vehicle.Status.REGISTERED).order_by("registered_at"))
     plates = _plates([v.pk for v in vehicles])
     choices = [(v.pk, f"{plates[v.pk].number if v.pk in plates else '—'} · {v.brand} {v.model_name}") for v in vehicles]
-    initial = {"reporter_phone": owner.phone}
+    initial: dict[str, Any] = {"reporter_phone": owner.phone}
     if request.GET.get("vehicle", "").isdigit():
         initial["vehicle"] = int(request.GET["vehicle"])
+    from_alarm = None
+    call_id = request.GET.get("call", "")
+    if call_id.isdigit():
+        from_alarm = _alarm_prompt(request, owner, int(call_id))
+        if from_alarm is not None:
+            initial.update(from_alarm["initial"])
     form = OwnerTheftReportForm(request.POST or None, vehicles=choices, initial=initial)
     if request.method == "POST":
         form.is_valid()
         values = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+        point = (values.pop("place_latitude", None), values.pop("place_longitude", None))
+        if None not in point:
+            values["place_point"] = point
         domain = case_services.report_field_problems(values)
         for field, messages in domain.by_field.items():
             if field not in form.errors:
@@ -144,6 +247,7 @@ def report_theft(request: HttpRequest) -> HttpResponse:
                     last_seen_at=values["last_seen_at"],
                     missing_at=values["missing_at"],
                     place_address=values["place_address"],
+                    place_point=values.get("place_point"),
                     township_code=values["township_code"],
                     locked=values["locked"],
                     narrative=values["narrative"],
@@ -156,9 +260,69 @@ def report_theft(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "owner/report_theft.html",
-        {"form": form, "owner": owner, "has_bikes": bool(vehicles)},
+        {"form": form, "owner": owner, "has_bikes": bool(vehicles), "from_alarm": from_alarm},
         status=400 if form.errors else 200,
     )
+
+
+def _alarm_prompt(request: HttpRequest, owner: Owner, call_id: int) -> dict[str, Any] | None:
+    """What the system knows when the owner confirmed an armed bike's alarm as a theft: where and
+    when the bike was parked (its last fix when it was armed, read through the audited access
+    rules) and when the alarm went off. None for a call that is not this owner's confirmed one."""
+    call = (
+        DutyCall.objects.select_related("vehicle")
+        .filter(
+            pk=call_id,
+            vehicle__owner=owner,
+            kind=DutyCall.Kind.DISPLACEMENT,
+            owner_answer=DutyCall.OwnerAnswer.CONFIRMED,
+        )
+        .first()
+    )
+    if call is None:
+        return None
+    prompt = duty.theft_report_prompt(call)
+    parked_at = datetime.datetime.fromisoformat(prompt["last_seen_at"])
+    parked = _parked_point(request, call.vehicle_id, parked_at)
+    if parked is None and call.point is not None:
+        parked = (call.point.y, call.point.x)
+    initial: dict[str, Any] = {
+        "vehicle": call.vehicle_id,
+        "last_seen_at": parked_at,
+        "missing_at": call.raised_at,
+    }
+    place = None
+    if parked is not None:
+        initial.update(place_latitude=round(parked[0], 6), place_longitude=round(parked[1], 6))
+        place = geocoding.place_near(*parked)
+        if place:
+            initial["place_address"] = place
+    return {"call": call, "parked": parked, "parked_at": parked_at, "place": place, "initial": initial}
+
+
+def _parked_point(request: HttpRequest, vehicle_id: int, at: datetime.datetime) -> tuple[float, float] | None:
+    """The bike's last valid fix at or before `at` (in the hour before it, and since the owner has
+    the bike: earlier positions are not theirs to see), or None."""
+    since = at - datetime.timedelta(hours=1)
+    owned_since = access.ownership_start(Vehicle.objects.get(pk=vehicle_id))
+    if owned_since is not None:
+        since = max(since, owned_since)
+    if since >= at:
+        return None
+    try:
+        view = access.vehicle_trajectory_view(
+            user=request.user,  # type: ignore[arg-type]
+            vehicle_id=vehicle_id,
+            since=since,
+            until=at + datetime.timedelta(seconds=1),
+            point_cap=POINT_CAP_MAX,
+            with_line=False,
+            ip=client_ip(request),
+        )
+    except (PermissionDenied, ValidationError):
+        return None
+    fixes = [p for p in view.trajectory.points if p.valid and not p.outlier and p.time <= at]
+    return (fixes[-1].latitude, fixes[-1].longitude) if fixes else None
 
 
 @login_required

@@ -17,4 +17,6 @@ urlpatterns = [
     path("my/bikes/<int:vehicle_id>/position/", owner_views.position, name="owner-position"),
     path("my/report-theft/", owner_views.report_theft, name="owner-report-theft"),
     path("my/reports/<int:report_id>/", owner_views.report_receipt, name="owner-report"),
+    path("my/claims/", owner_views.my_claims, name="owner-claims"),
+    path("my/claims/<int:claim_id>/", owner_views.my_claim, name="owner-claim"),
 ]

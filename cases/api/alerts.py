@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
-from cases import alerts, duty
+from cases import alerts, duty, notification_texts
 from cases.models import DutyCall, Notification, Sighting, TheftReport
 from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
 from ebike_registry.schema import paginated
@@ -41,9 +41,19 @@ def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
 
 
 class NotificationOutput(serializers.ModelSerializer):
+    # Rendered in the reader's language (Accept-Language / the session's), not as stored.
+    title = serializers.SerializerMethodField()
+    body = serializers.SerializerMethodField()
+
     class Meta:
         model = Notification
-        fields = ["id", "kind", "title", "body", "link", "created_at", "read_at"]
+        fields = ["id", "kind", "message", "params", "title", "body", "link", "created_at", "read_at"]
+
+    def get_title(self, obj: Notification) -> str:
+        return notification_texts.notification_text(obj)[0]
+
+    def get_body(self, obj: Notification) -> str:
+        return notification_texts.notification_text(obj)[1]
 
 
 class DutyNoteInput(serializers.Serializer):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from cases.models import Case, CaseLink, ReportStatus, ReportTransition, TheftReport
+from cases.models import Case, CaseLink, CaseStep, ReportStatus, ReportTransition, TheftReport
 
 
 class ReportInput(serializers.Serializer):
@@ -25,6 +25,25 @@ class ReportInput(serializers.Serializer):
 class TransitionInput(serializers.Serializer):
     to_status = serializers.ChoiceField(choices=ReportStatus.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    case_number = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=32,
+        help_text="Filing (filed_criminal, filed_public_order): the new case's number as the bureau's case platform "
+        "issued it (CASE_NUMBER_PATTERN). Or give case_id.",
+    )
+    officer_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="The new case's officers besides the filer.",
+    )
+    summary = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    case_id = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Filing: attach the report to this existing case."
+    )
 
 
 class TransitionOutput(serializers.ModelSerializer):
@@ -43,6 +62,7 @@ class ReportOutput(serializers.ModelSerializer):
     latitude = serializers.SerializerMethodField()
     longitude = serializers.SerializerMethodField()
     transitions = TransitionOutput(many=True, read_only=True)
+    cases = serializers.SerializerMethodField(help_text="The cases the report is linked to now.")
 
     class Meta:
         model = TheftReport
@@ -69,7 +89,12 @@ class ReportOutput(serializers.ModelSerializer):
             "narrative",
             "status",
             "transitions",
+            "cases",
         ]
+
+    def get_cases(self, report: TheftReport) -> list[dict]:
+        links = report.case_links.filter(unlinked_at__isnull=True).select_related("case")
+        return [{"id": link.case_id, "number": link.case.number} for link in links]
 
     def get_latitude(self, report: TheftReport) -> float | None:
         return report.place_point.y if report.place_point else None
@@ -110,6 +135,18 @@ class SolveInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class CloseInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, help_text="结案 after solving, or why an unsolved case is dropped.")
+
+
+class CaseStepOutput(serializers.ModelSerializer):
+    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CaseStep
+        fields = ["action", "at", "by", "report", "vehicle", "note"]
+
+
 class LinkOutput(serializers.ModelSerializer):
     linked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     unlinked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -135,6 +172,7 @@ class CaseOutput(serializers.ModelSerializer):
     approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
     links = LinkOutput(many=True, read_only=True)
+    steps = CaseStepOutput(many=True, read_only=True)
 
     class Meta:
         model = Case
@@ -152,6 +190,7 @@ class CaseOutput(serializers.ModelSerializer):
             "solved_with_positioning",
             "summary",
             "links",
+            "steps",
         ]
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     path("cases/<int:case_id>/links", views.CaseLinkApi.as_view(), name="case-link"),
     path("case-links/<int:link_id>/unlink", views.CaseUnlinkApi.as_view(), name="case-unlink"),
     path("cases/<int:case_id>/solve", views.CaseSolveApi.as_view(), name="case-solve"),
+    path("cases/<int:case_id>/close", views.CaseCloseApi.as_view(), name="case-close"),
     path("public/stolen-check", views.StolenCheckApi.as_view(), name="public-stolen-check"),
 ]

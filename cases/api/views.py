@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.audit import audit_record, client_ip
 from cases import selectors, services
 from cases.api import serializers as s
-from cases.models import Case, CaseLink, ReportTransition, TheftReport
+from cases.models import Case, CaseLink, CaseStep, ReportTransition, TheftReport
 from cases.public_check import stolen_check_budget_take
 from ebike_registry.api import has_perm, parse_each_field
 from vehicles.services.problems import Problems
@@ -32,6 +32,24 @@ def _parse(serializer: object, data: object) -> dict:
     return values
 
 
+def _raise_all(errors: dict[str, list[str]], domain: Problems) -> None:
+    """The input's parse errors and the service check's problems together, one 400 (a field that did
+    not parse keeps its own message)."""
+    problems = Problems()
+    problems.merge(errors)
+    problems.merge({k: m for k, m in domain.by_field.items() if not problems.has(k)})
+    problems.raise_if_any()
+
+
+def _filing(v: dict) -> services.CaseFiling:
+    return services.CaseFiling(
+        case_number=v.get("case_number", ""),
+        officer_ids=tuple(v.get("officer_ids") or ()),
+        summary=v.get("summary", ""),
+        case_id=v.get("case_id"),
+    )
+
+
 def _report(report_id: int) -> TheftReport:
     return (
         TheftReport.objects.select_related("station", "receiving_officer")
@@ -45,7 +63,7 @@ def _report(report_id: int) -> TheftReport:
 def _case(case_id: int) -> Case:
     return (
         Case.objects.select_related("station", "filed_by", "approved_by")
-        .prefetch_related("officers", "links")
+        .prefetch_related("officers", "links", Prefetch("steps", queryset=CaseStep.objects.select_related("by")))
         .get(pk=case_id)
     )
 
@@ -67,18 +85,10 @@ class ReportCreateApi(APIView):
     @extend_schema(request=s.ReportInput, responses={201: s.ReportOutput}, operation_id="theft_report_take")
     def post(self, request: Request) -> Response:
         v, errors = parse_each_field(s.ReportInput(), request.data)
-        domain = services.report_field_problems(v)
-        if errors or domain:
-            problems = Problems()
-            problems.merge(errors)
-            query = services.VehicleQuery(
-                plate=v.get("plate", ""),
-                frame_number=v.get("frame_number", ""),
-                owner_id_number=v.get("owner_id_number", ""),
-            )
-            domain.merge(services.report_vehicle_problems(query, v.get("unregistered_description", "")).by_field)
-            problems.merge({k: m for k, m in domain.by_field.items() if not problems.has(k)})
-            problems.raise_if_any()
+        values = dict(v)
+        if v.get("latitude") is not None and v.get("longitude") is not None:
+            values["place_point"] = (v["latitude"], v["longitude"])
+        _raise_all(errors, services.report_take_check(user=request.user, values=values))
         point = None
         if v["latitude"] is not None and v["longitude"] is not None:
             point = (v["latitude"], v["longitude"])
@@ -125,9 +135,18 @@ class ReportTransitionApi(APIView):
 
     @extend_schema(request=s.TransitionInput, responses={200: s.ReportOutput}, operation_id="theft_report_transition")
     def post(self, request: Request, report_id: int) -> Response:
-        _allowed(request, "cases.handle_report", TheftReport.objects.get(pk=report_id))
-        v = _parse(s.TransitionInput(), request.data)
-        services.report_transition(user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"])
+        report = TheftReport.objects.get(pk=report_id)
+        _allowed(request, "cases.handle_report", report)
+        v, errors = parse_each_field(s.TransitionInput(), request.data)
+        domain = Problems()
+        if "to_status" in v:
+            domain = services.report_transition_check(
+                user=request.user, report=report, to_status=v["to_status"], note=v.get("note", ""), filing=_filing(v)
+            )
+        _raise_all(errors, domain)
+        services.report_transition(
+            user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"], filing=_filing(v)
+        )
         return Response(s.ReportOutput(_report(report_id)).data)
 
 
@@ -148,7 +167,12 @@ class CaseCreateApi(APIView):
 
     @extend_schema(request=s.CaseInput, responses={201: s.CaseOutput}, operation_id="case_file")
     def post(self, request: Request) -> Response:
-        v = _parse(s.CaseInput(), request.data)
+        _allowed(request, "cases.file_case", None)
+        v, errors = parse_each_field(s.CaseInput(), request.data)
+        domain = services.case_file_check(
+            filer=request.user, number=v.get("number", ""), kind=v.get("kind", ""), officer_ids=v.get("officer_ids", [])
+        )
+        _raise_all(errors, domain)
         case = services.case_file(
             filer=request.user,
             number=v["number"],
@@ -183,8 +207,10 @@ class CaseLinkApi(APIView):
 
     @extend_schema(request=s.LinkInput, responses={201: s.LinkOutput}, operation_id="case_link")
     def post(self, request: Request, case_id: int) -> Response:
-        _allowed(request, "cases.link_to_case", Case.objects.get(pk=case_id))
-        v = _parse(s.LinkInput(), request.data)
+        case = Case.objects.get(pk=case_id)
+        services.case_action_refuse(user=request.user, perm="cases.link_to_case", case=case)
+        v, errors = parse_each_field(s.LinkInput(), request.data)
+        _raise_all(errors, services.case_link_check(user=request.user, case=case, **v))
         link = services.case_link(user=request.user, case_id=case_id, **v)
         return Response(s.LinkOutput(link).data, status=status.HTTP_201_CREATED)
 
@@ -194,8 +220,10 @@ class CaseUnlinkApi(APIView):
 
     @extend_schema(request=s.UnlinkInput, responses={200: s.LinkOutput}, operation_id="case_unlink")
     def post(self, request: Request, link_id: int) -> Response:
-        _allowed(request, "cases.link_to_case", CaseLink.objects.select_related("case").get(pk=link_id).case)
-        v = _parse(s.UnlinkInput(), request.data)
+        link = CaseLink.objects.select_related("case").get(pk=link_id)
+        services.case_action_refuse(user=request.user, perm="cases.link_to_case", case=link.case)
+        v, errors = parse_each_field(s.UnlinkInput(), request.data)
+        _raise_all(errors, services.case_unlink_check(user=request.user, link=link, reason=v.get("reason", "")))
         return Response(s.LinkOutput(services.case_unlink(user=request.user, link_id=link_id, **v)).data)
 
 
@@ -204,9 +232,26 @@ class CaseSolveApi(APIView):
 
     @extend_schema(request=s.SolveInput, responses={200: s.CaseOutput}, operation_id="case_solve")
     def post(self, request: Request, case_id: int) -> Response:
-        _allowed(request, "cases.solve_case", Case.objects.get(pk=case_id))
-        v = _parse(s.SolveInput(), request.data)
+        case = Case.objects.get(pk=case_id)
+        services.case_action_refuse(user=request.user, perm="cases.solve_case", case=case)
+        v, errors = parse_each_field(s.SolveInput(), request.data)
+        _raise_all(errors, services.case_solve_check(user=request.user, case=case))
         services.case_solve(user=request.user, case_id=case_id, **v)
+        return Response(s.CaseOutput(_case(case_id)).data)
+
+
+class CaseCloseApi(APIView):
+    """结案 / 撤销案件: a leader of the case's station closes it, with the reason."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=s.CloseInput, responses={200: s.CaseOutput}, operation_id="case_close")
+    def post(self, request: Request, case_id: int) -> Response:
+        case = Case.objects.get(pk=case_id)
+        services.case_action_refuse(user=request.user, perm="cases.close_case", case=case)
+        v, errors = parse_each_field(s.CloseInput(), request.data)
+        _raise_all(errors, services.case_close_check(user=request.user, case=case, reason=v.get("reason", "")))
+        services.case_close(user=request.user, case_id=case_id, reason=v["reason"])
         return Response(s.CaseOutput(_case(case_id)).data)
 
 

@@ -1,9 +1,21 @@
 """Cases as the bureau files them: an officer files, a leader of the station approves."""
 
+import itertools
+from typing import Any
+
+from django.utils import timezone
+
 from accounts.models import User
-from cases.models import Case
-from cases.services import case_approve, case_file
+from cases.models import Case, TheftReport
+from cases.services import FILING_KINDS, CaseFiling, case_approve, case_file, report_transition
 from tests import factories
+
+_serials = itertools.count(1)
+
+
+def case_number() -> str:
+    """A fresh number as the case platform issues them: A, 12-digit unit code, year-month, serial."""
+    return f"A130229050000{timezone.localdate():%Y%m}{next(_serials):04d}"
 
 
 def station_leader(officer: User) -> User:
@@ -16,3 +28,13 @@ def approved_case(*, filer: User, number: str, officers: list[User], kind: str =
     if case.approved_by_id is None:
         case = case_approve(approver=station_leader(filer), case_id=case.pk)
     return case
+
+
+def report_step(*, user: User, report_id: int, to_status: str, note: str = "", **filing: Any) -> TheftReport:
+    """report_transition; a step that files the report opens a new case (or joins `case_id`)."""
+    if to_status in FILING_KINDS:
+        filing.setdefault("case_number", "" if filing.get("case_id") else case_number())
+        return report_transition(
+            user=user, report_id=report_id, to_status=to_status, note=note, filing=CaseFiling(**filing)
+        )
+    return report_transition(user=user, report_id=report_id, to_status=to_status, note=note)

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
 from tests import factories
-from tests.cases.casework import approved_case
+from tests.cases.casework import approved_case, case_number
 from vehicles.models import Plate
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_officer_takes_a_report_and_moves_it_along(officer_api, bike):
 
     step = officer_api.post(
         f"/api/v1/theft-reports/{report['id']}/transition",
-        {"to_status": "filed_criminal", "note": "价值 2999 元"},
+        {"to_status": "filed_criminal", "note": "价值 2999 元", "case_number": case_number()},
         format="json",
     )
     assert step.status_code == 200 and step.json()["status"] == "filed_criminal"
@@ -97,7 +97,8 @@ def test_case_api_files_awaits_approval_links_and_solves(officer_api, officer, b
     assert body["approved_by"] is None
     case_id = body["id"]
     link = officer_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json")
-    assert link.status_code == 403  # an unapproved case gives no duty
+    assert link.status_code == 400  # an unapproved case gives no duty: the state is named
+    assert "approval" in link.json()["case"][0]
     assert officer_api.post(f"/api/v1/cases/{case_id}/approve").status_code == 403  # not his own
     leader = APIClient()
     leader.force_authenticate(factories.user("admin"))

@@ -18,6 +18,7 @@ from cases.claim_tasks import claims_make_eligible as beat_task
 from cases.models import ClaimStep, InsuranceClaim, Notification
 from cases.services import VehicleQuery, report_take, report_transition
 from tests import factories
+from tests.cases.casework import report_step
 from vehicles.models import InsurancePolicy, InsuranceScheme, Plate, RegistrationEvent, Vehicle
 from vehicles.services.registration import vehicle_register, vehicle_transfer
 
@@ -59,7 +60,7 @@ def stolen_and_filed(officer, vehicle, *, status: str = "filed_criminal"):
         missing_at=now - datetime.timedelta(hours=2),
         place_address="玉田县无终街道兴隆路超市门口",
     )
-    return report_transition(user=officer, report_id=report.pk, to_status=status, note="价值 2999 元")
+    return report_step(user=officer, report_id=report.pk, to_status=status, note="价值 2999 元")
 
 
 def after(days: int) -> datetime.datetime:
@@ -94,9 +95,9 @@ def test_a_filed_case_unrecovered_for_60_days_makes_the_claim_eligible_with_the_
     step = ClaimStep.objects.get(claim=claim)
     assert (step.action, step.to_status, step.by) == ("eligible", "eligible", None)
     assert "60 days" in step.note
-    # The receiving officer and the owner hear of it, with a link to the claim page.
-    notified = Notification.objects.filter(kind="claim", link=f"/claims/{claim.pk}/")
-    assert {n.user for n in notified} == {officer, filed.vehicle.owner.user}
+    # The receiving officer and the owner hear of it, each with a link to a claim page they may see.
+    notified = {n.user: n.link for n in Notification.objects.filter(kind="claim")}
+    assert notified == {officer: f"/claims/{claim.pk}/", filed.vehicle.owner.user: f"/my/claims/{claim.pk}/"}
     assert AuditEntry.objects.filter(action="claim.eligible", object_id=str(claim.pk)).exists()
 
 

@@ -144,7 +144,7 @@ def test_an_sos_is_a_rescue_call_at_once_and_repeats_join_it(officer, bike):
     assert (call.kind, call.status) == ("rescue", "new")
     assert (call.point.y, call.point.x) == pytest.approx((39.90, 117.75))
     [note] = Notification.objects.filter(user=officer, kind="rescue")
-    assert "sos" in note.title
+    assert note.params["alarm"] == "sos" and "(SOS)" in note.title  # the alarm by its name
 
 
 def test_a_fall_alarm_without_a_fix_is_placed_at_the_last_position(bike):

@@ -102,11 +102,14 @@ def take_report(officer_api: APIClient, vehicle: dict, missing_at: datetime.date
     return taken.json()
 
 
-def step(officer_api: APIClient, report: dict, to_status: str, note: str = "") -> None:
+def step(officer_api: APIClient, report: dict, to_status: str, note: str = "", **filing: object) -> dict:
     moved = officer_api.post(
-        f"/api/v1/theft-reports/{report['id']}/transition", {"to_status": to_status, "note": note}, format="json"
+        f"/api/v1/theft-reports/{report['id']}/transition",
+        {"to_status": to_status, "note": note, **filing},
+        format="json",
     )
     assert moved.status_code == 200, moved.json()
+    return moved.json()
 
 
 def test_a_stolen_bike_is_traced_through_the_gateway_linked_with_its_ring_recovered_and_returned(gateway):
@@ -121,24 +124,14 @@ def test_a_stolen_bike_is_traced_through_the_gateway_linked_with_its_ring_recove
     now = timezone.now().replace(microsecond=0)
     report = take_report(officer_api, bike, now - datetime.timedelta(hours=3))
     other_report = take_report(officer_api, other, now - datetime.timedelta(hours=6))
-    step(officer_api, report, "filed_criminal", "价值 3200 元")
-    case = officer_api.post(
-        "/api/v1/cases",
-        {
-            "number": "玉公刑立字〔2026〕0301号",
-            "kind": "criminal",
-            "officer_ids": [detective.pk],
-            "filed_on": str(timezone.localdate()),
-        },
-        format="json",
-    )
-    assert case.status_code == 201, case.json()
-    case_id = case.json()["id"]
+    # Filing the report opens its case, the detective on it, in the same step.
+    number = "玉公刑立字〔2026〕0301号"
+    filed = step(officer_api, report, "filed_criminal", "价值 3200 元", case_number=number, officer_ids=[detective.pk])
+    [case] = filed["cases"]
+    case_id = case["id"]
     # The station's leader approves the filing; from then on the detective has the case's duty.
     leader_api = api_for(factories.user("admin", first_name="军", last_name="张"))
     assert leader_api.post(f"/api/v1/cases/{case_id}/approve").status_code == 200
-    linked = detective_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": report["id"]}, format="json")
-    assert linked.status_code == 201, linked.json()
     assert Vehicle.objects.get(pk=bike["id"]).status == "stolen"
 
     # The other stolen bike stood at the stash earlier; then the bike is ridden there and left.
@@ -173,9 +166,8 @@ def test_a_stolen_bike_is_traced_through_the_gateway_linked_with_its_ring_recove
     assert position.status_code == 200 and position.json()["position"]["latitude"] == pytest.approx(STASH[0], abs=1e-4)
 
     # One ring: the other bike's report joins the case.
-    step(officer_api, other_report, "filed_criminal")
-    joined = detective_api.post(f"/api/v1/cases/{case_id}/links", {"report_id": other_report["id"]}, format="json")
-    assert joined.status_code == 201, joined.json()
+    joined = step(detective_api, other_report, "filed_criminal", case_id=case_id)
+    assert joined["cases"] == [case]
     detail = detective_api.get(f"/api/v1/cases/{case_id}").json()
     assert {link["report"] for link in detail["links"]} == {report["id"], other_report["id"]}
     assert CaseLink.objects.filter(case_id=case_id, unlinked_at__isnull=True).count() == 2

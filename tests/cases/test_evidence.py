@@ -24,7 +24,7 @@ from accounts.models import AuditEntry
 from cases import evidence
 from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
 from tests import factories
-from tests.cases.casework import approved_case
+from tests.cases.casework import approved_case, case_number, report_step
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import TerminalInstallation, TerminalSession
@@ -93,7 +93,7 @@ def scene(officer, base):
         place_address="玉田县无终街道兴隆路超市门口",
         narrative="车停在超市门口，上锁，一小时后不见。",
     )
-    report = report_transition(user=officer, report_id=report.pk, to_status="filed_criminal", note="价值 2999 元")
+    report = report_step(user=officer, report_id=report.pk, to_status="filed_criminal", note="价值 2999 元")
     return {"report": report, "vehicle": terminal.vehicle, "fixes": fixes}
 
 
@@ -317,7 +317,7 @@ def test_bad_input_is_400_naming_the_field_and_nothing_is_exported(officer_api, 
     )
     bad = export(officer_api, unregistered)
     assert bad.status_code == 400 and "report" in bad.json()
-    empty = approved_case(filer=officer, number="C-EMPTY", kind="criminal", officers=[officer])
+    empty = approved_case(filer=officer, number=case_number(), kind="criminal", officers=[officer])
     bad = officer_api.post(f"/api/v1/cases/{empty.pk}/evidence", {}, format="json")
     assert bad.status_code == 400 and "case" in bad.json()
     assert clerk_api.post(f"/api/v1/theft-reports/{report.pk}/evidence", {}, format="json").status_code == 403

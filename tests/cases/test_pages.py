@@ -4,6 +4,7 @@ from django.test import Client
 
 from cases.models import TheftReport
 from tests import factories
+from tests.cases.casework import case_number
 from vehicles.models import Plate
 from vehicles.services.registration import vehicle_register
 
@@ -71,7 +72,8 @@ def test_every_problem_is_shown_at_once_and_nothing_is_saved(officer_client):
 def test_the_workflow_step_is_recorded_from_the_page(officer_client, bike):
     officer_client.post("/reports/new/", form(frame_number=bike.frame_number))
     report = TheftReport.objects.get()
-    officer_client.post(f"/reports/{report.pk}/", {"to_status": "filed_criminal", "note": "立案"})
+    filing = {"to_status": "filed_criminal", "note": "立案", "case_number": case_number()}
+    officer_client.post(f"/reports/{report.pk}/", filing)
     report.refresh_from_db()
     assert report.status == "filed_criminal"
     wrong = officer_client.post(f"/reports/{report.pk}/", {"to_status": "returned"})

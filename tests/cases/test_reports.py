@@ -8,7 +8,7 @@ from accounts.models import AuditEntry
 from cases.models import ReportTransition, TheftReport
 from cases.services import VehicleQuery, case_link, case_solve, case_unlink, report_take, report_transition
 from tests import factories
-from tests.cases.casework import approved_case
+from tests.cases.casework import approved_case, report_step
 from tracking.models import LegalHold
 from vehicles.models import Plate, Vehicle
 from vehicles.services.registration import vehicle_deregister, vehicle_register, vehicle_transfer
@@ -116,7 +116,7 @@ def test_times_out_of_order_are_refused(officer, bike):
 def test_the_workflow_runs_in_order_and_keeps_every_step(officer, bike):
     report = take(officer, vehicle_query=VehicleQuery(frame_number=bike.frame_number))
     for status in ("filed_criminal", "solved", "recovered", "returned", "closed"):
-        report = report_transition(user=officer, report_id=report.pk, to_status=status, note=f"{status} 备注")
+        report = report_step(user=officer, report_id=report.pk, to_status=status, note=f"{status} 备注")
     steps = list(ReportTransition.objects.filter(report=report).values_list("from_status", "to_status", "by"))
     assert [s[1] for s in steps] == ["received", "filed_criminal", "solved", "recovered", "returned", "closed"]
     assert all(s[2] == officer.pk for s in steps)
@@ -133,7 +133,7 @@ def test_the_workflow_runs_in_order_and_keeps_every_step(officer, bike):
 def test_steps_out_of_order_are_refused_and_change_nothing(officer, bike, steps, bad):
     report = take(officer, vehicle_query=VehicleQuery(frame_number=bike.frame_number))
     for status in steps:
-        report_transition(user=officer, report_id=report.pk, to_status=status, note="x")
+        report_step(user=officer, report_id=report.pk, to_status=status, note="x")
     before = (TheftReport.objects.get(pk=report.pk).status, ReportTransition.objects.count())
     with pytest.raises(ValidationError) as excinfo:
         report_transition(user=officer, report_id=report.pk, to_status=bad)

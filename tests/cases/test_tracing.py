@@ -18,7 +18,7 @@ from accounts.models import AuditEntry
 from cases import tracing
 from cases.models import Case
 from cases.services import VehicleQuery, case_link, report_take, report_transition
-from tests.cases.casework import approved_case
+from tests.cases.casework import approved_case, report_step
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import TerminalInstallation
@@ -269,7 +269,7 @@ def test_stolen_near_follows_the_report_and_the_fitting(officer, clerk, base):
     assert found() == []
     ingest_fixes([Incoming(terminal.pk, fix(base + 40 * STEP, at(600, 0)))])  # and back
     assert found() == [vehicle.pk]
-    report_transition(user=officer, report_id=taken.pk, to_status="filed_criminal")
+    report_step(user=officer, report_id=taken.pk, to_status="filed_criminal")
     report_transition(user=officer, report_id=taken.pk, to_status="recovered", note="found at the market")
     assert found() == []  # recovered: no longer missing
 
