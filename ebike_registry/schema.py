@@ -5,7 +5,8 @@ plumbing (ebike_registry.api.exception_handler, DRF's authentication and permiss
 of api_not_found), the same for every view, so they are added here to each operation that can give
 them rather than written on every view: 400 (the problems by field), 401 and 403 (no or not enough
 authority), 404 (an unknown record in the path, or an unknown ?format=), 413 (a body over a size
-limit), 429 (a rate-limited view).
+limit), 415 (a body in a media type the view has no parser for, or a multipart body whose parts
+say none), 429 (a rate-limited view).
 
 Optional query parameters are documented as allowed empty (allowEmptyValue): the views read
 `?start=` as no start, as browsers' forms send it.
@@ -114,6 +115,7 @@ class AutoSchema(BaseAutoSchema):
             errors["404"] = (ErrorSerializer, "No such record (or not one this account may see), or no such format.")
         if has_body:
             errors["413"] = (ProblemsSerializer, "The body, a field or a file is over its size limit.")
+            errors["415"] = (ErrorSerializer, "The body is not in a media type this operation reads.")
         if self.view.get_throttles():
             errors["429"] = (ErrorSerializer, "Too many requests from this address; try again later.")
         return errors

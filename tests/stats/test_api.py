@@ -286,3 +286,19 @@ def test_the_pages_export_links_give_the_pages_figures(county, admin_user):
     assert hotspots == [
         {k: _plain(p[k]) for k in ("rank", "cell", "reports", "centre_lat", "centre_lon")} for p in shown
     ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["", "text/csv", "multipart/form-data; boundary=91c1546bba3276e116fcf4cc9a4c5852"],
+)
+def test_a_body_the_api_cannot_read_is_refused_as_documented(admin_api, content_type):
+    """A body with no media type, one the import does not read, or a garbled multipart body, as a
+    fuzzer sent them: refused with a status the schema documents, nothing imported."""
+    body = b"--91c1546bba3276e116fcf4cc9a4c5852\r\n7\xc3\x8b\r\x19\t--91c1546bba3276e116fcf4cc9a4c5852--\r\n"
+    response = admin_api.generic("POST", "/api/v1/stats/estimates/import", body, content_type=content_type)
+    assert response.status_code in (400, 415), response.content
+    schema = admin_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    documented = schema["paths"]["/api/v1/stats/estimates/import"]["post"]["responses"]
+    assert str(response.status_code) in documented, (response.status_code, sorted(documented))
+    assert not PlateEstimate.objects.exists()
