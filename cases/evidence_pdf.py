@@ -5,11 +5,13 @@ Chinese text uses reportlab's built-in CID font STSong-Light (Adobe-GB1), which 
 no font file ships with the application and none is embedded.
 """
 
+import datetime
 import io
 from typing import Any
 from xml.sax.saxutils import escape
 
 from django.conf import settings
+from django.utils import formats
 from django.utils.translation import gettext as _
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
@@ -83,8 +85,13 @@ def _object(value: str) -> str:
 
 
 def _time(value: str | None) -> str:
-    """ISO local time as printed: 2026-11-28 10:15:30."""
-    return (value or "")[:19].replace("T", " ")
+    """A time of the bundle (ISO 8601 in the county's time zone, exact to the second) as the pages
+    write it (DATETIME_FORMAT, ebike_registry/formats): 2026-11-28 10:15, in the time zone it has."""
+    if not value:
+        return ""
+    if "T" not in value:  # a date
+        return formats.date_format(datetime.date.fromisoformat(value), "DATE_FORMAT")
+    return formats.date_format(datetime.datetime.fromisoformat(value), "DATETIME_FORMAT")
 
 
 def render_pdf(bundle: Bundle) -> bytes:
@@ -345,7 +352,7 @@ def render_pdf(bundle: Bundle) -> bytes:
 
     # Every page names who exported it and when, faintly across the page (the bundle has full
     # identity for officers allowed to see it).
-    watermark = f"{exported['username']} · {manifest['created_at'][:16].replace('T', ' ')}"
+    watermark = f"{exported['username']} · {_time(manifest['created_at'])}"
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()

@@ -14,10 +14,10 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.translation import gettext_lazy
 
 from accounts import roles
 from accounts.audit import STATED_REASON, audit_record
+from accounts.labels import audit_action_label
 from accounts.models import AuditEntry, User
 from cases.alerts import notifications_create
 from cases.models import Notification
@@ -44,19 +44,9 @@ LOOK_ACTIONS = Q(
 ) | Q(action__startswith="trajectory.") | Q(action__startswith="stolen.")
 
 
-# What each kind of look is called on the review page.
-LOOK_LABELS = {
-    "trajectory.position": gettext_lazy("where the bike is now"),
-    "trajectory.view": gettext_lazy("trajectory"),
-    "trajectory.stops": gettext_lazy("stops"),
-    "trajectory.near": gettext_lazy("bikes near a place (伴随分析)"),
-    "stolen.near": gettext_lazy("stolen bikes near a place"),
-    "evidence.export": gettext_lazy("evidence export"),
-}
-
-
 def look_label(action: str) -> str:
-    return str(LOOK_LABELS.get(action, action))
+    """What a kind of look is called on the review page: its audit action's name (accounts.labels)."""
+    return audit_action_label(action)
 
 
 def stated_reason_looks(

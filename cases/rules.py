@@ -134,3 +134,7 @@ def insured_by_claim(user: Any, claim: Any) -> bool:
 
 
 rules.add_perm("cases.view_own_claim", insured_by_claim)
+# The list of one's own claims (/my/claims/, the menu's 我的理赔): every login linked to an owner,
+# with or without a claim yet (the page says there is none), so the menu does not change the day
+# a claim is opened and costs no query on claims.
+rules.add_perm("cases.list_own_claims", has_owner_record)

@@ -116,6 +116,8 @@ def policy(request: HttpRequest, vehicle_id: int) -> HttpResponse:
 @require_GET
 def my_claims(request: HttpRequest) -> HttpResponse:
     """The owner's insurance claims, each with its steps, in the owner's language."""
+    if not request.user.has_perm("cases.list_own_claims"):
+        raise PermissionDenied(_("These pages are for bike owners whose login is linked to their registration."))
     owner = _owner(request)
     items = list(claims.owner_claims(owner_id=owner.pk))
     plates = _plates([c.policy.vehicle_id for c in items])

@@ -32,19 +32,24 @@
     return map;
   }
 
+  /* Date-times are written as the pages write them (ebike_registry/formats): "2026-12-06 14:03",
+     in the county's time zone, whatever the browser's language or locale. */
   function localTime(iso) {
-    /* The server sends ISO 8601 in the county's time zone: show "YYYY-MM-DD HH:MM:SS". */
-    return iso ? iso.replace("T", " ").slice(0, 19) : "";
+    /* The server sends ISO 8601 in the county's time zone ("2026-12-06T14:03:27+08:00"). */
+    return iso ? iso.replace("T", " ").slice(0, 16) : "";
   }
 
   var zone = null;
   function epochText(seconds) {
-    /* Epoch seconds in the county's time zone (config.time_zone), "YYYY-MM-DD HH:MM". */
-    var fmt = new Intl.DateTimeFormat("sv-SE", {
+    /* Epoch seconds in the county's time zone (config.time_zone); the parts are numbers in any
+       locale, put together here rather than in a locale's order. */
+    var fmt = new Intl.DateTimeFormat("en-US", {
       timeZone: zone || undefined, year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", hour12: false
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
     });
-    return fmt.format(new Date(seconds * 1000));
+    var part = {};
+    fmt.formatToParts(new Date(seconds * 1000)).forEach(function (p) { part[p.type] = p.value; });
+    return part.year + "-" + part.month + "-" + part.day + " " + part.hour + ":" + part.minute;
   }
 
   function el(tag, attrs, text) {

@@ -95,3 +95,70 @@ def test_clerk_transfers_a_bike_and_replaces_its_plate(page, live_server, settin
     history = page.inner_text("table.history")
     assert "本人到场" in history and "补领/换领号牌" in history and "号牌丢失" in history
     screenshot(page, "record-operations", full_page=True)
+
+
+def test_clerk_changes_corrects_and_deregisters_a_bike_with_a_receipt_for_each(page, live_server):
+    clerk = factories.user("clerk", first_name="静", last_name="王")
+    vehicle = vehicle_register(
+        clerk=clerk,
+        owner=factories.owner_data(name="赵丽华"),
+        vehicle=factories.vehicle_data(colour="白", brand="雅迪"),
+        insurance_consent=True,
+        documents=["invoice"],
+    ).vehicle
+    plate = Plate.objects.get(vehicle=vehicle).number
+    log_in(page, live_server, clerk)
+
+    def printed_receipt(title: str) -> str:
+        page.wait_for_url(re.compile(r"/events/\d+/receipt/$"))
+        receipt = page.inner_text("article.lifecycle-receipt")
+        assert title in receipt and plate in receipt and "经办民警（签字）" in receipt
+        page.evaluate("window.print = () => { window.__printed = true; }")
+        page.click("[data-print]")
+        assert page.evaluate("window.__printed === true")
+        return receipt
+
+    # 变更登记: a new colour; without a reason the page says so at its field and keeps the colour typed.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    page.click(".operations >> text=变更登记")
+    page.wait_for_url(re.compile(rf"/vehicles/{vehicle.pk}/change/$"))
+    assert page.input_value("#id_vehicle-colour") == "白"  # filled in from the record
+    page.fill("#id_vehicle-colour", "黑")
+    page.click("form.lifecycle button.primary")
+    page.wait_for_selector(".problems")
+    assert page.locator(".field.invalid", has=page.locator("#id_reason")).locator(".error").count() == 1
+    assert page.input_value("#id_vehicle-colour") == "黑"
+    page.fill("#id_reason", "车身重新喷漆")
+    page.click("form.lifecycle button.primary")
+    receipt = printed_receipt("变更登记回执")
+    assert "黑" in receipt and "车身重新喷漆" in receipt
+    screenshot(page, "change-receipt", full_page=True)
+    assert Vehicle.objects.get(pk=vehicle.pk).colour == "黑"
+
+    # 更正: the brand entered wrongly at registration.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    page.click(".operations >> text=更正")
+    page.wait_for_url(re.compile(rf"/vehicles/{vehicle.pk}/correct/$"))
+    page.fill("#id_vehicle-brand", "爱玛")
+    page.fill("#id_reason", "登记时品牌录入错误")
+    page.click("form.lifecycle button.primary")
+    assert "登记时品牌录入错误" in printed_receipt("更正回执")
+    assert Vehicle.objects.get(pk=vehicle.pk).brand == "爱玛"
+
+    # 注销登记: no longer used, the plate handed back; afterwards the record offers only a correction
+    # and says why the rest are refused.
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    page.click(".operations >> text=注销登记")
+    page.wait_for_url(re.compile(rf"/vehicles/{vehicle.pk}/deregister/$"))
+    page.check("input[name=reason][value=not_used]")
+    page.check("input[name=plate_returned][value=yes]")
+    page.click("form.lifecycle button.primary")
+    assert "不再使用" in printed_receipt("注销登记回执")
+    screenshot(page, "deregister-receipt", full_page=True)
+    assert Vehicle.objects.get(pk=vehicle.pk).status == Vehicle.Status.DEREGISTERED
+    assert Plate.objects.get(vehicle=vehicle, number=plate).status == Plate.Status.RECOVERED
+    page.goto(f"{live_server.url}/vehicles/{vehicle.pk}/")
+    assert page.locator(".operations .op-allowed").all_inner_texts() == ["更正"]
+    assert page.locator(".operations .op-refused", has_text="转移登记").inner_text().count("不可办理") == 1
+    history = page.inner_text("table.history")
+    assert "变更登记" in history and "更正" in history and "注销登记" in history

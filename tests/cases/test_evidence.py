@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
-from cases import evidence
+from cases import evidence, evidence_pdf
 from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
 from tests import factories
 from tests.cases.casework import approved_case, case_number, report_step
@@ -260,6 +260,18 @@ def test_the_pdf_is_printable_chinese_and_carries_the_digest(officer_api, scene)
     assert len(response.content) > 5000
     entry = AuditEntry.objects.get(action="evidence.export", query__format="pdf")
     assert entry.query["manifest_sha256"] == response["X-Evidence-Manifest-SHA256"]
+
+
+def test_the_pdf_writes_times_as_the_pages_do_while_the_bundle_keeps_the_seconds(officer_api, scene):
+    """One date-time format (2026-11-28 10:15) on paper as on the pages, in either language."""
+    bundle = json.loads(export(officer_api, scene["report"], format="json").content)
+    received = bundle["content"]["reports"][0]["received_at"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}.*\+08:00", received)
+    for language in ("zh-hans", "en"):
+        with translation.override(language):
+            assert evidence_pdf._time(received) == received[:16].replace("T", " ")
+            assert evidence_pdf._time("2026-11-28T10:15:30.250000+08:00") == "2026-11-28 10:15"
+            assert evidence_pdf._time("2026-11-28") == "2026-11-28"
 
 
 def test_a_case_bundle_covers_its_linked_reports(officer_api, officer, scene, tmp_path):

@@ -5,6 +5,7 @@ alarm filled with what the system knows, a position written out, and the sign-in
 
 import datetime
 import itertools
+import re
 from decimal import Decimal
 
 import pytest
@@ -390,3 +391,29 @@ def test_claim_amount_in_the_notification_is_kept_exact(client, clerk, officer):
     note = Notification.objects.get(user=vehicle.owner.user)
     assert note.params == {"number": note.params["number"], "amount": "1200.00"}
     assert Decimal(note.params["amount"]) == Decimal("1200.00")
+
+
+def _menu(response) -> str:
+    return re.search(r'<nav class="nav".*?</nav>', response.content.decode(), re.S).group(0)
+
+
+def test_the_menu_offers_my_claims_to_every_owner_and_to_no_one_else(client, clerk, officer, admin, owner_user):
+    claims_url = reverse("web:owner-claims")
+    bike = insured_bike(clerk)  # insured, no claim yet
+    bike.owner.user = owner_user
+    bike.owner.save(update_fields=["user"])
+    client.force_login(owner_user)
+    assert f'<a href="{claims_url}">我的理赔</a>' in _menu(zh(client, reverse("web:owner-bikes")))
+    opened = zh(client, claims_url)
+    assert opened.status_code == 200
+    assert f'<a href="{claims_url}" aria-current="page">我的理赔</a>' in _menu(opened)
+    # The owner of a paid claim finds it through the menu too; staff have no such entry or page.
+    claim = paid_claim(clerk, officer, admin)
+    client.force_login(claim.policy.owner.user)
+    menu = _menu(zh(client, reverse("web:owner-bikes")))
+    assert claims_url in menu
+    assert f'data-claim="{claim.pk}"' in client.get(claims_url).content.decode()
+    for staff in (clerk, officer, admin):
+        client.force_login(staff)
+        assert claims_url not in _menu(zh(client, reverse("vehicles:home")))
+        assert client.get(claims_url).status_code == 403

@@ -115,11 +115,12 @@ CODE_FIELDS = {
 CODE_MODELS = {"accounts.auditentry", "accounts.auditseal", "auth.permission", "contenttypes.contenttype"}
 
 WORD = re.compile(r"[A-Za-z][A-Za-z_]*(?:[.:][A-Za-z_]+)*")
-# Dates as Django's own zh_Hans or en formats write them (2026年12月6日, Dec. 6, 2026): a second
-# format beside 2026-12-06.
+# Dates as Django's own zh_Hans or en formats write them (2026年12月6日, Dec. 6, 2026), and times
+# with seconds (2026-12-06 14:03:27, 14:03:27): a second format beside 2026-12-06 14:03.
 OTHER_DATE = re.compile(
     r"\d{4}年\d{1,2}月(?:\d{1,2}日)?"
     r"|\b(?:Jan|Feb|March|April|May|June|July|Aug|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}, \d{4}"
+    r"|(?:\d{4}-\d{2}-\d{2}[ T])?\b\d{1,2}:\d{2}:\d{2}\b"
 )
 
 
@@ -258,7 +259,7 @@ def test_the_walk_finds_codes_english_and_a_second_date_format():
     <body><h1>登记 玉A00001</h1><p>stated_reason</p><td>Choose 组 by selecting them</td>
     <p>依据 case:A1302290500002026120001</p>
     <p>IMEI 86012345678901 · JT/T 808 · 张伟 zhangwei</p>
-    <p>2026年12月6日 14:03</p><p>2026-12-06 14:03</p></body></html>"""
+    <p>2026年12月6日 14:03</p><p>2026-12-06 14:03</p><p>2026-12-06 14:03:27</p><p>收到 14:03:27</p></body></html>"""
     found = stray_words(page, {"zhangwei"})
     assert found == [
         "'stated_reason' in 'stated_reason'",
@@ -268,6 +269,8 @@ def test_the_walk_finds_codes_english_and_a_second_date_format():
         "'them' in 'Choose 组 by selecting them'",
         "'case' in '依据 case:A1302290500002026120001'",
         "date '2026年12月6日' in '2026年12月6日 14:03'",
+        "date '2026-12-06 14:03:27' in '2026-12-06 14:03:27'",
+        "date '14:03:27' in '收到 14:03:27'",
     ]
 
 
