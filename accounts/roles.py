@@ -102,6 +102,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_user",
         "accounts.add_user",
         "accounts.change_user",
+        # Derived work and webhook messages that kept failing (read-only; re-run by command).
+        "tracking.view_ingestoutbox",
+        "cases.view_webhookdelivery",
     ],
     AUDITADMIN: ["accounts.view_auditentry"],
     # Lifts lockouts and resets a lost phone's second factor (each removal audited, accounts.admin_security);

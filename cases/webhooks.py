@@ -17,6 +17,9 @@ Every message is signed (X-Webhook-Signature: sha256=HMAC of the body): with WEB
 set, otherwise with a secret generated on first use into WEBHOOK_SECRET_KEY_FILE (`manage.py
 webhook_secret` prints it for the station's system). Messages go to https URLs only unless
 WEBHOOK_ALLOW_HTTP is set (a receiver on the bureau's own network without TLS).
+
+A message given up (refused, or still failing after the task's retries) keeps its error; the admin
+lists it and `manage.py webhook_rerun` sends it again (`webhook_rerun`).
 """
 
 import datetime
@@ -27,6 +30,7 @@ import logging
 import secrets
 import urllib.error
 import urllib.request
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import Station
 from cases.models import WebhookDelivery
 from ebike_registry.keys import secret_file_create
@@ -185,6 +190,64 @@ def _record(delivery: WebhookDelivery, *, error: str = "", delivered: bool = Fal
 def retry_countdown(retries: int) -> int:
     """Seconds before retry number `retries` + 1: 10 s, 20 s, 40 s … capped at 15 minutes."""
     return min(10 * 2**retries, 900)
+
+
+class Rerun(StrEnum):
+    """What re-running a given-up delivery did (`webhook_rerun`)."""
+
+    DELIVERED = "delivered"
+    REFUSED = "refused"  # given up again at once (HTTP 4xx, a URL that may not be used)
+    RETRYING = "retrying"  # a transient failure: the Celery task retries it with backoff
+    NOT_QUEUED = "not_queued"  # a transient failure and the broker is down: given up again
+
+
+def webhook_rerun(*, delivery_id: int, by: str, reason: str, current_url: bool = False) -> Rerun | None:
+    """Send a delivery that was given up once more: reopened (audited with who and why) in one
+    transaction, then attempted now; on a transient failure it goes back to the Celery task and its
+    backoff. `current_url`: to the station's webhook URL of today (the station fixed it) instead of
+    the one stored with the message. None when the delivery was not given up (or is delivered).
+    """
+    from cases.tasks import deliver_webhook
+
+    if not by.strip() or not reason.strip():
+        raise ValueError("name who re-sends it and why; both are recorded")
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("station")
+            .filter(pk=delivery_id, delivered_at__isnull=True, gave_up_at__isnull=False)
+            .first()
+        )
+        if delivery is None:
+            return None
+        url = delivery.station.webhook_url if current_url and delivery.station.webhook_url else delivery.url
+        WebhookDelivery.objects.filter(pk=delivery_id).update(gave_up_at=None, url=url)
+        audit_record(
+            user=None,
+            action="webhook.rerun",
+            object_type="webhook_delivery",
+            object_id=delivery_id,
+            query={"by": by.strip()[:100], "url_changed": url != delivery.url},
+            reason=reason.strip(),
+        )
+    try:
+        return Rerun.DELIVERED if webhook_attempt(delivery_id) else Rerun.REFUSED
+    except TransientFailure:
+        pass
+    try:
+        deliver_webhook.apply_async((delivery_id,), countdown=retry_countdown(0))
+    except Exception as exc:  # the broker is down: nothing would retry it, so it stays given up
+        webhook_give_up(delivery_id, f"re-run: retry not queued (broker down: {type(exc).__name__})")
+        return Rerun.NOT_QUEUED
+    return Rerun.RETRYING
+
+
+def webhooks_given_up(ids: list[int] | None = None) -> list[int]:
+    """Given-up deliveries, oldest first (only those among `ids` when given)."""
+    rows = WebhookDelivery.objects.filter(delivered_at__isnull=True, gave_up_at__isnull=False)
+    if ids:
+        rows = rows.filter(pk__in=ids)
+    return list(rows.order_by("pk").values_list("pk", flat=True))
 
 
 def webhooks_requeue(*, older_than: datetime.timedelta = datetime.timedelta(minutes=1)) -> int:

@@ -257,6 +257,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One beat at a time, however many are started: each waits for a PostgreSQL advisory lock, trying
+# every BEAT_LOCK_RETRY_SECONDS (ebike_registry/beat.py).
+CELERY_BEAT_SCHEDULER = "ebike_registry.beat:LockedScheduler"
+BEAT_LOCK_RETRY_SECONDS = float(env_int("BEAT_LOCK_RETRY_SECONDS", 2))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -382,6 +386,12 @@ globals().update(_gateway_settings())
 
 # Derived work run from the ingestion outbox, in order (tracking.derived).
 INGEST_HANDLERS = ["tracking.derived.stolen_bike_sightings"]
+# An outbox batch's terminals whose handlers fail are retried after OUTBOX_RETRY_BASE_SECONDS,
+# doubling up to OUTBOX_RETRY_MAX_SECONDS, and set aside as dead after OUTBOX_MAX_ATTEMPTS failed
+# attempts (5 s … ~10 min by default) until `manage.py outbox_rerun` (README "Operations").
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 5)
+OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 300)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 
 CELERY_BEAT_SCHEDULE = {
     "tracking-outbox": {"task": "tracking.tasks.process_outbox", "schedule": 2.0},

@@ -4,6 +4,7 @@ from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
@@ -243,21 +244,32 @@ class IngestOutbox(models.Model):
 
     Derived work (sightings, notifications, displacement alarms) is driven from these rows by a
     Celery task, so a batch committed while Redis was down is still processed once it is back.
+    A batch whose handlers fail for some terminals keeps only those terminals and is retried with
+    backoff (`attempts`, `next_attempt_at`, `last_error`), then set aside as dead (`dead_at`) until
+    `manage.py outbox_rerun` (tracking.derived). The writers (ingestion, the gateway's SQL) insert
+    only the first four columns: the others have database defaults.
     """
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    terminal_ids = models.JSONField(default=list)
-    first_device_time = models.DateTimeField()
-    last_device_time = models.DateTimeField()
-    processed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    terminal_ids = models.JSONField(_("terminals"), default=list)
+    first_device_time = models.DateTimeField(_("first position time"))
+    last_device_time = models.DateTimeField(_("last position time"))
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("failed attempts"), db_default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), db_default="", blank=True)
+    dead_at = models.DateTimeField(_("set aside at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("ingestion batch (outbox)")
+        verbose_name_plural = _("ingestion batches (outbox)")
         indexes = [
+            # outbox_process's claim, the backlog on /healthz and the admin's list: unprocessed rows by id.
             models.Index(fields=["id"], condition=Q(processed_at__isnull=True), name="outbox_pending_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"batch {self.pk}"
+        return gettext("ingestion batch %(id)s") % {"id": self.pk}
 
 
 class IngestToken(models.Model):
