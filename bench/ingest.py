@@ -32,6 +32,13 @@ never "in the future"), for the same registered bench terminals:
 - (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
   4 client threads), when that endpoint exists, and http_batch_cpu_cores: the cores the workers,
   the client threads and the whole machine used (most of the rest is PostgreSQL's);
+- (f) haproxy_two_nodes: two gateway nodes (one process each, on 127.0.0.2 and 127.0.0.3) behind
+  HAProxy (deploy/haproxy, PROXY v2) at the rate of the (c) stage reported, one stage: acked pings/s,
+  p99, the CPU of HAProxy and of the nodes. On one 2-core machine the two nodes share the cores one
+  node had (the single node runs two worker processes), so this measures what HAProxy costs (its
+  CPU per ping, the latency it adds), not scale-out, which needs more machines; the nodes' CPU per
+  ping is the per-node line of the capacity model (docs/scale.md). HAProxy holds two descriptors a
+  connection: the stage opens at most (hard descriptor limit - 1,000) / 2 connections;
 - (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
   in, before the load starts (at small scale: with `connections` connections).
 - ack_floor (extra): one stage at the rate the ratio target asks for (0.3 of (a), at least 25,000/s)
@@ -235,6 +242,7 @@ def run_slots(config: dict[str, Any]) -> int:
     terminals = config["terminals"]
     rows = [config["copy_rows"], config["pipeline_rows"], config["insert_rows"], http_pings(config["http_s"])]
     rows += [rate * config["stage_s"] for rate in config["rates"]]
+    rows.append(max(config["rates"]) * config["stage_s"])  # (f), at most the highest rate
     return sum(math.ceil(count / terminals) + 2 for count in rows)
 
 
@@ -562,6 +570,99 @@ def run_floor_phase(
         stop_process(server)
 
 
+# (f): the nodes' addresses (loopback: each node the same ports, as on hosts of their own); HAProxy
+# listens on 127.0.0.1, where the load generator connects, and connects to the nodes from there.
+NODE_HOSTS = ("127.0.0.2", "127.0.0.3")
+ONE_MACHINE_NOTE = (
+    "one machine, 2 cores: the two nodes share the cores one node had, so this measures HAProxy's cost "
+    "(its CPU per ping, the latency it adds), not scale-out"
+)
+
+
+def run_nodes_phase(terminals: list[tuple[int, str]], clock: Clock, config: dict[str, Any], rate: int) -> dict:
+    """One stage at `rate` through HAProxy to two gateway nodes (tests/ops/gateway_nodes.py)."""
+    from django.db import connection
+
+    from tests.ops.gateway_nodes import HAProxy, Node, haproxy_binary, ports_free_on
+
+    if haproxy_binary() is None:
+        return {"note": "skipped: haproxy is not installed (scripts/setup.sh installs it)"}
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    terminals = terminals[: min(len(terminals), (hard - 1000) // 2)]  # HAProxy: two descriptors a connection
+    workdir = OUT / "ingest_nodes"
+    workdir.mkdir(parents=True, exist_ok=True)
+    node_ports = dict(zip(("gt06", "jt808", "osmand", "metrics"), ports_free_on(list(NODE_HOSTS), 4), strict=True))
+    front = dict(zip(("gt06", "jt808", "osmand", "stats"), ports_free_on(["127.0.0.1"], 4), strict=True))
+    env = {
+        "GATEWAY_PROCESSES": "1",
+        "GATEWAY_PROXY_FROM": "127.0.0.1",
+        "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS": str(BENCH_CONNECTIONS_PER_ADDRESS),
+    }
+    nodes = [Node(f"node{number}", host, node_ports, None, workdir, env) for number, host in enumerate(NODE_HOSTS, 1)]
+    haproxy = None
+    stage_slots = [math.ceil(rate * config["stage_s"] / len(terminals)) + 2]
+    first_slot = clock.take(stage_slots[0])
+    try:
+        for node in nodes:
+            node.start()
+        for node in nodes:
+            node.wait_ready()
+        haproxy = HAProxy(
+            listen="127.0.0.1",
+            source="127.0.0.1",
+            nodes=nodes,
+            ports=front,
+            workdir=workdir,
+            maxconn=len(terminals) + 100,
+        )
+        for node in nodes:
+            haproxy.wait_status(node.name, "UP", 20)
+        pids = [node.pid for node in nodes]
+        bench.log(f"(f) HAProxy pid {haproxy.process.pid}, nodes {pids}: {len(terminals):,} connections")
+        result = drive(
+            "haproxy",
+            haproxy.process.pid,
+            front["gt06"],
+            terminals,
+            clock,
+            {
+                **config,
+                "rates": [rate],
+                "first_slot": first_slot,
+                "stage_slots": stage_slots,
+                "also_watch": {"gateway_nodes": [node.pid for node in nodes]},
+            },
+            profile=False,
+        )
+        spread = {node.name: int(haproxy.servers()[("gt06_nodes", node.name)]["stot"]) for node in nodes}
+    finally:
+        if haproxy is not None:
+            haproxy.stop()
+        for node in nodes:
+            node.stop()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM tracking_ping WHERE terminal_id = ANY(%s) AND device_time >= %s AND device_time < %s",
+            [[tid for tid, _imei in terminals], clock.time(first_slot), clock.time(first_slot + stage_slots[0])],
+        )
+        stored = cursor.fetchone()[0]
+    stage = result["stages"][0]
+    cores = stage["cpu_cores"]
+    acked = max(1, stage["acked_per_s"])
+    return {
+        **{key: stage[key] for key in ("offered_per_s", "acked_per_s", "p50_ms", "p99_ms", "max_ms")},
+        "nodes": len(nodes),
+        "connections": len(terminals),
+        "connections_per_node": spread,
+        "cpu_cores": {key: cores[key] for key in ("haproxy", "gateway_nodes", "postgres", "loadgen", "machine_busy")},
+        "haproxy_us_per_ping": round(cores["haproxy"] / acked * 1e6, 1),
+        "node_us_per_ping": round(cores["gateway_nodes"] / acked * 1e6, 1),
+        "haproxy_rss_mb": result["rss_mb"],
+        "rows_stored_equals_acked": stored == stage["acked"],
+        "note": ONE_MACHINE_NOTE,
+    }
+
+
 def drive(
     label: str,
     server_pid: int,
@@ -583,6 +684,7 @@ def drive(
         "first_slot": config["first_slot"],
         "start": clock.start.isoformat(),
         "profile_seconds": config["stage_s"] if profile else 0,
+        "also_watch": config.get("also_watch", {}),  # name -> pids whose CPU the stages report too
     }
     config_path = OUT / f"ingest_loadgen_{label}.json"
     config_path.write_text(json.dumps(loadgen_config))
@@ -820,6 +922,7 @@ class LoadGenerator:
                 config["server"]: with_workers(config["server_pid"]),
                 "loadgen": [os.getpid()],
                 "postgres": postgres_pids(),
+                **config.get("also_watch", {}),
             }
         )
         wal_before = wal_written()
@@ -1085,6 +1188,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the first stage")
     parser.add_argument("--skip-http", action="store_true", help="skip (d)")
     parser.add_argument("--skip-floor", action="store_true", help="skip the ack-only floor stage")
+    parser.add_argument("--skip-nodes", action="store_true", help="skip (f), two nodes behind HAProxy")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
 
 
@@ -1184,6 +1288,27 @@ def main() -> None:
             f"{cores['server'] / max(1, stage['acked_per_s']) * 1e6:.1f} µs, gateway "
             f"{gateway_cores / max(1, chosen['acked_per_s']) * 1e6:.1f} µs at {chosen['offered_per_s']:,}/s"
         )
+
+    if args.skip_nodes:
+        results["haproxy_two_nodes"] = None
+    else:
+        before_phase()
+        nodes = run_nodes_phase(terminals, clock, config, chosen["offered_per_s"])
+        results["haproxy_two_nodes"] = nodes
+        if "acked_per_s" in nodes:
+            results.update(
+                haproxy_two_nodes_acked_pings_per_s=nodes["acked_per_s"],
+                haproxy_two_nodes_p99_ack_ms=nodes["p99_ms"],
+            )
+            nodes["one_node_same_run"] = {key: chosen[key] for key in ("offered_per_s", "acked_per_s", "p99_ms")}
+            bench.log(
+                f"(f) two nodes behind HAProxy at {nodes['offered_per_s']:,}/s: {nodes['acked_per_s']:,} acked/s, "
+                f"p99 {nodes['p99_ms']} ms (one node: {chosen['acked_per_s']:,}/s, p99 {chosen['p99_ms']} ms); "
+                f"HAProxy {nodes['haproxy_us_per_ping']} µs CPU a ping, nodes {nodes['node_us_per_ping']} µs. "
+                "One machine: HAProxy's cost, not scale-out"
+            )
+        else:
+            bench.log(f"(f) two nodes behind HAProxy: {nodes['note']}")
 
     if args.skip_http:
         results["http_batch_pings_per_s"] = None

@@ -3,9 +3,9 @@ replaces itself (exec, same pid) with `python -m tracking.gateway`, handing over
 configuration in EBIKE_GATEWAY_SPEC. Django and the rest of the project stay out of this process:
 they were 85 MB of its memory, and a county's terminals are held open here day and night.
 
-Exit status: 0 after SIGTERM/SIGINT, 1 after an internal failure, 2 when it cannot start (port in
-use, address not available, no specification). With GATEWAY_PROCESSES > 1 this process supervises
-that many forked workers (see `supervise`).
+Exit status: 0 after SIGTERM/SIGINT or a drain (SIGUSR1: tracking.gateway.server), 1 after an
+internal failure, 2 when it cannot start (port in use, address not available, no specification).
+With GATEWAY_PROCESSES > 1 this process supervises that many forked workers (see `supervise`).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def _die_with_parent(parent: int) -> None:
 def supervise(config: GatewayConfig, conninfo: str) -> int:
     """GATEWAY_PROCESSES workers forked from this process, each a whole gateway on the shared ports
     (SO_REUSEPORT) with its own metrics port (GATEWAY_METRICS_PORT + its number). SIGTERM / SIGINT
-    are passed on and each worker drains as a single gateway does; when a worker ends on its own,
-    the others are stopped and the exit status is the worst of theirs."""
+    and SIGUSR1 (drain) are passed on and each worker stops or drains as a single gateway does; when
+    a worker ends on its own, the others are stopped and the exit status is the worst of theirs."""
     log = logging.getLogger("tracking.gateway")
     parent = os.getpid()
     workers: dict[int, int] = {}
@@ -111,6 +111,7 @@ def supervise(config: GatewayConfig, conninfo: str) -> int:
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGUSR1, stop_all)  # drain: every worker fails its health check, then stops
     log.info("gateway supervisor %d: %d worker processes %s", parent, len(workers), sorted(workers))
     status = 0
     while workers:

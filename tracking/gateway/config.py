@@ -54,6 +54,11 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_METRICS_LOG_S": 30.0,
     # On SIGTERM: how long to finish committing and acknowledging what is already received.
     "GATEWAY_SHUTDOWN_TIMEOUT_S": 10.0,
+    # On SIGUSR1 (drain, for a rolling upgrade behind HAProxy): how long /healthz on the metrics port
+    # answers 503 while the node still serves, so that the balancer's health checks take it out of
+    # rotation before its listeners close; then it stops as on SIGTERM. Longer than HAProxy's
+    # `inter` x `fall` (deploy/haproxy: 1 s x 2).
+    "GATEWAY_DRAIN_GRACE_S": 5.0,
     # Worker processes sharing the listening ports (SO_REUSEPORT: the kernel spreads connections over
     # them), each with its own event loop, writers and metrics endpoint (GATEWAY_METRICS_PORT + its
     # number). One event loop is one core: 0 means one process per CPU core.
@@ -122,6 +127,7 @@ class GatewayConfig:
     http_max_body_bytes: int = DEFAULTS["GATEWAY_HTTP_MAX_BODY_BYTES"]
     metrics_log_s: float = DEFAULTS["GATEWAY_METRICS_LOG_S"]
     shutdown_timeout_s: float = DEFAULTS["GATEWAY_SHUTDOWN_TIMEOUT_S"]
+    drain_grace_s: float = DEFAULTS["GATEWAY_DRAIN_GRACE_S"]
     backlog: int = DEFAULTS["GATEWAY_BACKLOG"]
     max_connections: int = DEFAULTS["GATEWAY_MAX_CONNECTIONS"]
     max_connections_per_address: int = DEFAULTS["GATEWAY_MAX_CONNECTIONS_PER_ADDRESS"]

@@ -60,6 +60,7 @@ class Metrics:
         self.lookups: Counter[str] = Counter()  # hit, miss, unknown, failed
         self.db_up = 0
         self.paused = 0
+        self.draining = 0  # 1 from SIGUSR1 on: /healthz answers 503 so that the balancer stops sending
         self.pending_items: Callable[[], int] = lambda: 0
         self.inflight_items: Callable[[], int] = lambda: 0
         # (monotonic time, seconds in the database, seconds from the oldest message's arrival to commit)
@@ -243,6 +244,12 @@ class Metrics:
             [({"state": "waiting"}, self.pending_items()), ({"state": "in_flight"}, self.inflight_items())],
         )
         family("gateway_paused", "gauge", "1 while reading is paused (pending cap reached).", [({}, self.paused)])
+        family(
+            "gateway_draining",
+            "gauge",
+            "1 while the node drains (SIGUSR1): /healthz answers 503, then the node stops.",
+            [({}, self.draining)],
+        )
         family("gateway_db_up", "gauge", "1 while the batch writer has a working connection.", [({}, self.db_up)])
         family("gateway_errors_total", "counter", "Errors by kind.", by(self.errors, "kind"))
         family("gateway_terminal_lookups_total", "counter", "Terminal lookups by result.", by(self.lookups, "result"))
@@ -268,7 +275,8 @@ async def log_periodically(metrics: Metrics, every_s: float) -> None:
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """GET /metrics (Prometheus text) and GET /healthz on a plain asyncio server."""
+    """GET /metrics (Prometheus text) and GET /healthz on a plain asyncio server. /healthz is what
+    HAProxy checks (deploy/haproxy): 200 "ok", or 503 "draining" once the node drains."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -278,7 +286,10 @@ async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Serve
             if len(request_line) >= 2 and request_line[0] == "GET" and path == "/metrics":
                 status, body, kind = "200 OK", metrics.prometheus().encode(), "text/plain; version=0.0.4"
             elif len(request_line) >= 2 and request_line[0] == "GET" and path == "/healthz":
-                status, body, kind = "200 OK", b"ok\n", "text/plain"
+                if metrics.draining:
+                    status, body, kind = "503 Service Unavailable", b"draining\n", "text/plain"
+                else:
+                    status, body, kind = "200 OK", b"ok\n", "text/plain"
             else:
                 status, body, kind = "404 Not Found", b"not found\n", "text/plain"
             writer.write(

@@ -7,6 +7,11 @@ GATEWAY_PENDING_CAP positions wait for a commit.
 Shutdown (SIGTERM / SIGINT): stop accepting, stop reading, commit and acknowledge what was received
 (up to GATEWAY_SHUTDOWN_TIMEOUT_S), then close connections. What could not be committed in time is
 not acknowledged, so the terminals resend it to the next gateway.
+
+Drain (SIGUSR1, a rolling upgrade behind HAProxy): /healthz on the metrics port answers 503 for
+GATEWAY_DRAIN_GRACE_S while the node goes on serving, so that HAProxy's health checks take it out of
+rotation and send new connections to the other nodes; then the same shutdown, sessions ended as
+"drain", exit status 0. The terminals reconnect through HAProxy to another node.
 """
 
 from __future__ import annotations
@@ -191,9 +196,19 @@ class Gateway:
                 if now - connection.last_seen > limit and not connection.inflight:
                     connection.close("idle")
 
-    async def stop(self) -> None:
-        """Stop accepting and reading, commit and acknowledge what was received, close everything."""
-        log.info("gateway stopping")
+    def drain(self) -> None:
+        """Fail the health check from now on; connections already here are served as before."""
+        self.metrics.draining = 1
+        log.info(
+            "gateway draining: /healthz answers 503; stopping in %g s (GATEWAY_DRAIN_GRACE_S) with %d connections open",
+            self.config.drain_grace_s,
+            len(self.context.connections) if self.context is not None else 0,
+        )
+
+    async def stop(self, reason: str = "shutdown") -> None:
+        """Stop accepting and reading, commit and acknowledge what was received, close everything
+        (connections and terminal sessions end with `reason`)."""
+        log.info("gateway stopping (%s)", reason)
         for server in self.servers:
             server.close()
         context = self.context
@@ -211,10 +226,10 @@ class Gateway:
                     )
                     self.writer_task.cancel()
             for connection in list(context.connections):
-                connection.close("shutdown")
+                connection.close(reason)
             await context.directory.close()
             if context.ledger is not None:
-                await context.ledger.close_all("shutdown")
+                await context.ledger.close_all(reason)
         for task in self.tasks:
             task.cancel()
         await asyncio.sleep(0.05)  # let transports flush their last acks
@@ -222,17 +237,26 @@ class Gateway:
 
 
 async def serve(config: GatewayConfig, conninfo: str | None = None) -> int:
-    """Run until SIGTERM / SIGINT (exit status 0) or a writer crash (1)."""
+    """Run until SIGTERM / SIGINT (exit status 0), a drain (SIGUSR1, 0) or a writer crash (1)."""
     gateway = Gateway(config, conninfo)
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop, drain = asyncio.Event(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, drain.set)
     await gateway.start()
-    stop_wait = loop.create_task(stop.wait())
-    failed_wait = loop.create_task(gateway.failed.wait())
-    await asyncio.wait({stop_wait, failed_wait}, return_when=asyncio.FIRST_COMPLETED)
-    stop_wait.cancel()
-    failed_wait.cancel()
-    await gateway.stop()
+
+    async def first(events: list[asyncio.Event], timeout: float | None = None) -> None:
+        waits = [loop.create_task(event.wait()) for event in events]
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+
+    await first([stop, drain, gateway.failed])
+    reason = "shutdown"
+    if drain.is_set() and not stop.is_set() and not gateway.failed.is_set():
+        reason = "drain"
+        gateway.drain()
+        await first([stop, gateway.failed], config.drain_grace_s)  # SIGTERM cuts the grace short
+    await gateway.stop(reason)
     return 1 if gateway.failed.is_set() else 0
