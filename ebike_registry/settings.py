@@ -9,10 +9,10 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
-from ebike_registry import keys
+from ebike_registry import db_url, keys
 from ebike_registry.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -111,8 +111,11 @@ TEMPLATES = [
     },
 ]
 
+# DATABASE_URL may name several servers, libpq's multi-host form (ebike_registry/db_url.py):
+# postgis://u:p@127.0.0.2,127.0.0.3:5432/ebike?target_session_attrs=read-write (or host:port pairs);
+# every connection then goes to whichever of them is the primary (README "Operations").
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": db_url.parse(
         env_str("DATABASE_URL", "postgis://ebike:ebike@127.0.0.1:5432/ebike"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
@@ -128,14 +131,37 @@ DATABASES = {
 # roles own nothing and hold only what accounts.db_roles grants them after every migrate. Unset, a
 # runtime URL is DATABASE_URL's server and database as ebike_app / ebike_gateway (password = name).
 def _runtime_url(role: str) -> str:
-    owner = DATABASES["default"]
-    return f"postgis://{role}:{role}@{owner['HOST'] or '127.0.0.1'}:{owner['PORT'] or 5432}/{owner['NAME']}"
+    # The owner's servers (every host of a multi-host URL) and libpq options, as `role`.
+    return db_url.build(DATABASES["default"], user=role, password=role)
 
 
 DATABASE_RUNTIME_ROLES = {
-    "app": dj_database_url.parse(env_str("DATABASE_APP_URL", _runtime_url("ebike_app"))),
-    "gateway": dj_database_url.parse(env_str("DATABASE_GATEWAY_URL", _runtime_url("ebike_gateway"))),
+    "app": db_url.parse(env_str("DATABASE_APP_URL", _runtime_url("ebike_app"))),
+    "gateway": db_url.parse(env_str("DATABASE_GATEWAY_URL", _runtime_url("ebike_gateway"))),
 }
+
+# The synchronous standby (README "Operations", scripts/standby.sh, ebike_registry/standby.py). With
+# STANDBY_ENABLED, `make run` runs the database as a project-managed pair (primary and streaming
+# standby on their own loopback addresses, DATABASE_URL multi-host) and starts the watcher: it asks
+# the primary, as STANDBY_ADMIN_URL (a libpq URL or conninfo; default the postgres superuser on
+# DATABASE_URL's servers, following the primary), whether STANDBY_NAME streams. When it is away for
+# STANDBY_ALONE_AFTER_S seconds the alarm (STANDBY_ALARM_FILE, an ERROR in the log) is raised and
+# STANDBY_AWAY_POLICY decides: "wait" (no commit is acknowledged until it is back) or "alone"
+# (synchronous replication off until it is back within STANDBY_RESTORE_LAG_BYTES).
+STANDBY_ENABLED = env_bool("STANDBY_ENABLED", False)
+STANDBY_NAME = env_str("STANDBY_NAME", "ebike_standby")
+STANDBY_ADMIN_URL = env_str(
+    "STANDBY_ADMIN_URL",
+    "host={HOST} port={PORT} user=postgres dbname=postgres target_session_attrs=read-write".format(
+        HOST=DATABASES["default"]["HOST"] or "127.0.0.1", PORT=DATABASES["default"]["PORT"] or 5432
+    ),
+)
+STANDBY_AWAY_POLICY = env_str("STANDBY_AWAY_POLICY", "wait")
+if STANDBY_AWAY_POLICY not in {"wait", "alone"}:
+    raise ImproperlyConfigured(f"STANDBY_AWAY_POLICY must be wait or alone, got {STANDBY_AWAY_POLICY!r}")
+STANDBY_ALONE_AFTER_S = env_int("STANDBY_ALONE_AFTER_S", 30)
+STANDBY_RESTORE_LAG_BYTES = env_int("STANDBY_RESTORE_LAG_BYTES", 1 << 20)
+STANDBY_ALARM_FILE = env_str("STANDBY_ALARM_FILE", str(BASE_DIR / "var/standby/alarm.json"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -507,3 +533,12 @@ AUDIT_SIGNING_KEY_FALLBACKS = keys.key_fallbacks("AUDIT_SIGNING_KEY_FALLBACKS")
 AUDIT_HEAD_DIR = Path(env_str("AUDIT_HEAD_DIR", str(BASE_DIR / "var/audit-heads")))
 # Days a signed head is kept; never fewer than 183 (six months of network logs), whatever is set.
 AUDIT_HEAD_RETENTION_DAYS = env_int("AUDIT_HEAD_RETENTION_DAYS", 400)
+
+# --- Backups (scripts/backup.sh with pgBackRest; README "Operations" > "Backups") -------------------
+# The scripts read every BACKUP_* variable themselves (scripts/backup_lib.sh); Django reads only what
+# /healthz reports (ebike_registry.backup_status): whether backups are on, the status file each
+# `make backup` writes (`pgbackrest info`, no secrets), and the age past which the newest backup is
+# reported stale. A relative path is relative to the repository.
+BACKUP_ENABLED = env_bool("BACKUP_ENABLED", False)
+BACKUP_STATUS_FILE = BASE_DIR / env_str("BACKUP_STATUS_FILE", "var/backup-status.json")
+BACKUP_MAX_AGE_HOURS = env_int("BACKUP_MAX_AGE_HOURS", 26)

@@ -50,6 +50,10 @@ wait_for_port() {
 }
 
 ensure_server() {
+    if standby_enabled; then # scripts/standby.sh started the pair; psql picks its primary
+        log "postgres: the project's pair ($DB_HOST, port $DB_PORT)"
+        return 0
+    fi
     if port_open "$DB_HOST" "$DB_PORT"; then
         log "postgres: server listening on $DB_HOST:$DB_PORT"
         return 0
@@ -199,8 +203,44 @@ check_app_connection() {
     log "postgres: $DB_USER@$DB_HOST:$DB_PORT/$DB_DBNAME OK (PostGIS $version)"
 }
 
+# Leftovers of drills or of a removed standby (issue 19) on a cluster the project does not run as a
+# pair: a synchronous_standby_names naming no connected standby makes every commit wait forever, and
+# an archive_command that keeps failing fills pg_wal (and hangs CI). The first is reset (ALTER SYSTEM
+# RESET, reload) when ALTER SYSTEM set it; the second is only reported (backups may own it).
+check_replication_leftovers() {
+    standby_enabled && return 0 # the pair's primary has them on purpose (scripts/standby.sh)
+    local sync source waiting
+    IFS='|' read -r sync source waiting < <(pg_admin -d postgres -At <<'SQL'
+SELECT s.setting, coalesce(s.sourcefile, s.source),
+       (SELECT count(*) FROM pg_stat_replication r WHERE r.sync_state IN ('sync', 'quorum'))
+  FROM pg_settings s WHERE s.name = 'synchronous_standby_names'
+SQL
+)
+    if [[ -n "$sync" && "$waiting" == "0" ]]; then
+        if [[ "$source" == *postgresql.auto.conf ]]; then
+            pg_admin -d postgres -c 'ALTER SYSTEM RESET synchronous_standby_names' -c 'SELECT pg_reload_conf()' >/dev/null
+            warn "postgres: reset leftover synchronous_standby_names ($sync, no such standby connected): commits would wait forever"
+        else
+            warn "postgres: synchronous_standby_names = $sync (set in $source) but no synchronous standby is connected: every commit waits; remove it"
+        fi
+    fi
+    local archive
+    archive="$(pg_admin -d postgres -At <<'SQL'
+SELECT current_setting('archive_command') || ' (' || failed_count || ' failures, last ' ||
+       coalesce(last_failed_wal, '?') || ')'
+  FROM pg_stat_archiver
+ WHERE current_setting('archive_mode') <> 'off' AND current_setting('archive_command') <> ''
+   AND failed_count > 0 AND (last_archived_time IS NULL OR last_failed_time > last_archived_time)
+SQL
+)"
+    if [[ -n "$archive" ]]; then
+        warn "postgres: archive_command is failing: $archive; WAL piles up in pg_wal until it works or is removed"
+    fi
+}
+
 ensure_server
 if find_admin; then
+    check_replication_leftovers # first: with such a leftover, the CREATEs below would wait forever
     ensure_role
     ensure_runtime_roles
     ensure_database

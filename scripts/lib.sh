@@ -43,6 +43,18 @@ load_dotenv() {
 
 load_dotenv
 
+# STANDBY_ENABLED (issue 19): the database is the project-managed pair of scripts/standby.sh, and
+# the default DATABASE_URL names both nodes; libpq connects to whichever takes writes.
+standby_enabled() {
+    case "${STANDBY_ENABLED:-0}" in
+        1 | true | yes | on) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+if standby_enabled; then
+    DEFAULT_DATABASE_URL="postgis://ebike:ebike@${PG_NODE_A_HOST:-127.0.0.2},${PG_NODE_B_HOST:-127.0.0.3}:${PG_PAIR_PORT:-5432}/ebike?target_session_attrs=read-write"
+fi
+
 # DATABASE_URL_FROM_ENV=1 when someone chose the database (environment or .env) rather than the default.
 if [[ -n "${DATABASE_URL:-}" && "${DATABASE_URL}" != "$DEFAULT_DATABASE_URL" ]]; then
     DATABASE_URL_IS_DEFAULT=0
@@ -77,8 +89,8 @@ is_local_host() {
     esac
 }
 
-# parse_url URL PREFIX: sets PREFIX_SCHEME, PREFIX_HOST, PREFIX_PORT, PREFIX_USER, PREFIX_PASSWORD and
-# PREFIX_DBNAME (user, password and database name percent-decoded). Needs the system python3.
+# parse_url URL PREFIX: sets PREFIX_SCHEME, PREFIX_HOST, PREFIX_PORT, PREFIX_USER, PREFIX_PASSWORD,
+# PREFIX_QUERY and PREFIX_DBNAME (user, password and database name percent-decoded). Needs the system python3.
 parse_url() {
     local assignments
     assignments="$("$SYSTEM_PYTHON" - "$1" "$2" <<'PY'
@@ -96,6 +108,7 @@ values = {
     "user": unquote(u.username or ""),
     "password": unquote(u.password or ""),
     "dbname": unquote(u.path.lstrip("/")),
+    "query": u.query,  # libpq options, e.g. target_session_attrs=read-write (multi-host URLs)
 }
 for key, value in values.items():
     print(f"{prefix}_{key.upper()}={shlex.quote(value)}")

@@ -32,8 +32,10 @@ source "$ROOT/scripts/supervise.sh"
 # server and database as ebike_app / ebike_gateway, as scripts/db.sh created them. (Set as
 # `DATABASE_URL=… start …`: the child's environment, not its logged command line, holds the password.)
 parse_url "$DATABASE_URL" OWNER_DB
-APP_DATABASE_URL="${DATABASE_APP_URL:-postgis://ebike_app:ebike_app@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME}"
-GATEWAY_DATABASE_URL="${DATABASE_GATEWAY_URL:-postgis://ebike_gateway:ebike_gateway@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME}"
+# (A multi-host DATABASE_URL keeps its host list and ?target_session_attrs=read-write: README "Operations".)
+OWNER_DB_OPTIONS="${OWNER_DB_QUERY:+?$OWNER_DB_QUERY}"
+APP_DATABASE_URL="${DATABASE_APP_URL:-postgis://ebike_app:ebike_app@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
+GATEWAY_DATABASE_URL="${DATABASE_GATEWAY_URL:-postgis://ebike_gateway:ebike_gateway@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
 
 GUNICORN="$VENV/bin/gunicorn"
 gunicorn_args=(
@@ -55,6 +57,7 @@ DATABASE_URL="$APP_DATABASE_URL" start worker "$CELERY" -A ebike_registry worker
     --queues celery --hostname "worker@%h"
 start maintenance "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
     --queues maintenance --concurrency 1 --hostname "maintenance@%h"
+# Beat may run on every host: only the one holding the beat lock (ebike_registry/beat.py) sends.
 DATABASE_URL="$APP_DATABASE_URL" start beat "$CELERY" -A ebike_registry beat --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
     --schedule "${CELERY_BEAT_SCHEDULE:-$VAR/celery/celerybeat-schedule}"
 
@@ -62,6 +65,11 @@ if [[ -f tracking/management/commands/run_gateway.py ]]; then
     DATABASE_URL="$GATEWAY_DATABASE_URL" start gateway "$VENV/bin/python" manage.py run_gateway
 else
     log "gateway: tracking/management/commands/run_gateway.py does not exist yet; not started"
+fi
+
+# The synchronous standby's watcher (ebike_registry/standby.py): alarm, and STANDBY_AWAY_POLICY.
+if standby_enabled && [[ "${STANDBY_SYNC:-1}" != 0 ]]; then # STANDBY_SYNC=0: asynchronous, nothing to watch
+    start standby-watch "$VENV/bin/python" -m ebike_registry.standby watch
 fi
 
 supervise

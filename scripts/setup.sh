@@ -35,6 +35,8 @@ extra_apt_packages() {
         libjs-leaflet libjs-leaflet.markercluster   # the officer map's Leaflet (served as static files)
         chromium fonts-noto-cjk              # browser tests (tests/browser): headless Chromium, CJK glyphs
         zbar-tools                           # zbarimg: the certificate test decodes the printed QR code
+        haproxy                              # TCP balancer before the gateway nodes (deploy/haproxy, tests/ops)
+        pgbackrest                           # backups, WAL archive, point-in-time restore (scripts/backup.sh)
     )
     # The front server of deploy/nginx/ebike-registry.conf, also started by its test
     # (tests/vehicles/test_nginx_media.py). Any Debian nginx flavour already installed will do: the
@@ -119,6 +121,12 @@ phase_venv() {
 }
 
 phase_db() {
+    if standby_enabled; then # the primary and its synchronous standby first (scripts/standby.sh)
+        bash "$ROOT/scripts/standby.sh" up
+        # db.sh's psql on the multi-host URL: the node that takes writes, not the standby.
+        PGTARGETSESSIONATTRS=read-write bash "$ROOT/scripts/db.sh"
+        return
+    fi
     bash "$ROOT/scripts/db.sh"
 }
 
@@ -141,7 +149,9 @@ phase_keys() {
     local dir="$VAR/keys" name file
     mkdir -p "$dir"
     chmod 700 "$dir"
-    for name in secret-key certificate-key; do
+    # backup-passphrase encrypts the pgBackRest repository and the files archives (scripts/backup.sh):
+    # keep a copy apart from the backups, without it none can be read.
+    for name in secret-key certificate-key backup-passphrase; do
         file="$dir/$name"
         [[ -s "$file" ]] && continue
         (umask 077 && "$SYSTEM_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(48))' >"$file.tmp")
