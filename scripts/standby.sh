@@ -112,6 +112,12 @@ make_synchronous() { # make_synchronous PRIMARY: once $NAME streams, commits wai
     ((i < 300)) || die "standby $NAME does not stream from $1"
     if ((${STANDBY_SYNC:-1})); then
         psql_on "$1" -c "ALTER SYSTEM SET synchronous_standby_names = '\"$NAME\"'" -c 'SELECT pg_reload_conf()' >/dev/null
+        # The walsender takes the new setting at its next round: done once it reports itself sync.
+        for ((i = 0; i < 150; i++)); do
+            [[ "$(psql_on "$1" -v n="$NAME" <<<"SELECT sync_state FROM pg_stat_replication WHERE application_name = :'n'")" == sync ]] && break
+            sleep 0.2
+        done
+        ((i < 150)) || die "standby $NAME streams from $1 but is not synchronous after 30 s"
         log "$1: commits wait for standby $NAME (synchronous_commit = on)"
     else
         log "$1: standby $NAME streams asynchronously (STANDBY_SYNC=0)"
