@@ -21,6 +21,11 @@
 #                  acked without a primary, rejoin time (tests/ops/failover_drill.py)
 #   standby_cost   the gateway on the same pair at STANDBY_COST_RATE (4,000) offered pings/s, stages
 #                  alternating synchronous / asynchronous standby: acked pings/s, p50, p99 of each
+#   poisoned_fix   one terminal's fix poisoning a handler among 1,000 (DRILL_OUTBOX_SCALE=full: 50,000):
+#                  five rounds, each the time until every other fix is handled, against a clean
+#                  round (bench/outbox.py, on the bench's database; its rows are its own)
+#
+# A run of every drill starts results.jsonl afresh; a run of named drills appends to it.
 set -euo pipefail
 LOG_PREFIX="[drills]"
 # shellcheck source=scripts/lib.sh
@@ -34,7 +39,7 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-DRILLS=(restore gateway_nodes failover standby_cost)
+DRILLS=(restore gateway_nodes failover standby_cost poisoned_fix)
 
 # record NAME CMD...: runs a drill whose last stdout line is its JSON figures; keeps its log.
 record() {
@@ -80,10 +85,16 @@ drill_standby_cost() {
     record standby_cost "$PY" tests/ops/failover_drill.py --standby-cost --rate "${STANDBY_COST_RATE:-4000}"
 }
 
+drill_poisoned_fix() {
+    record poisoned_fix "$PY" bench/outbox.py --scale "${DRILL_OUTBOX_SCALE:-small}"
+}
+
 main() {
     local -a names=("$@")
-    ((${#names[@]})) || names=("${DRILLS[@]}")
-    : >"$RESULTS"
+    if ((${#names[@]} == 0)); then
+        names=("${DRILLS[@]}")
+        : >"$RESULTS"
+    fi
     local name failed=()
     for name in "${names[@]}"; do
         declare -F "drill_$name" >/dev/null || die "unknown drill '$name' (${DRILLS[*]})"
