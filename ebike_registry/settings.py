@@ -4,6 +4,7 @@ Defaults work on one development machine: PostgreSQL+PostGIS and Redis on 127.0.
 script prepares them. Nothing exists only in production settings.
 """
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -71,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it counts and times every answer, the other middleware's too (GET /metrics).
+    "ebike_registry.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "web.csp.CSPMiddleware",
@@ -542,3 +545,32 @@ AUDIT_HEAD_RETENTION_DAYS = env_int("AUDIT_HEAD_RETENTION_DAYS", 400)
 BACKUP_ENABLED = env_bool("BACKUP_ENABLED", False)
 BACKUP_STATUS_FILE = BASE_DIR / env_str("BACKUP_STATUS_FILE", "var/backup-status.json")
 BACKUP_MAX_AGE_HOURS = env_int("BACKUP_MAX_AGE_HOURS", 26)
+
+# --- Health and metrics (ebike_registry/health.py, ebike_registry/metrics.py) -----------------------
+# /healthz answers 503 only when this node cannot serve (database unreachable or read-only, Redis
+# down); what needs an operator's look is a warning in its body (README "Operations" > "What to
+# watch"). Each of its queries is cut off after HEALTH_STATEMENT_TIMEOUT_MS.
+HEALTH_STATEMENT_TIMEOUT_MS = env_int("HEALTH_STATEMENT_TIMEOUT_MS", 1000)
+HEALTH_REPLICATION_LAG_WARN_BYTES = env_int("HEALTH_REPLICATION_LAG_WARN_BYTES", 16 << 20)
+HEALTH_REPLICATION_LAG_WARN_S = env_int("HEALTH_REPLICATION_LAG_WARN_S", 30)
+HEALTH_OUTBOX_AGE_WARN_S = env_int("HEALTH_OUTBOX_AGE_WARN_S", 60)
+# Each standby's state and lag (pg_stat_replication) are shown only to members of pg_read_all_stats,
+# which the runtime roles are not (accounts.db_roles): /healthz reads them as this monitoring role,
+# which scripts/db.sh and docker/db-init create with that membership and no table privilege. Unset:
+# DATABASE_URL's servers as ebike_monitor (password = name); empty: the app role (details hidden).
+_MONITOR_ROLE = "ebike_monitor"
+HEALTH_DATABASE_URL = env_str(
+    "HEALTH_DATABASE_URL",
+    db_url.build(DATABASES["default"], user=_MONITOR_ROLE, password=_MONITOR_ROLE, scheme="postgresql"),
+)
+# GET /metrics (Prometheus text) and /healthz's parts beyond its two checks are for the scraper and
+# the operators only (ebike_registry.ops_access): a request from an address in
+# METRICS_ALLOWED_NETWORKS (CIDRs, the client address as accounts.audit.client_ip finds it) or with
+# "Authorization: Bearer <METRICS_TOKEN>". Neither set: /metrics refused, /healthz's checks only.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is no address or network") from _exc

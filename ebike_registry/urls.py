@@ -4,10 +4,11 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-from ebike_registry import api_docs, health
+from ebike_registry import api_docs, health, metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),  # for the Prometheus scraper only
     # Browsers ask for /favicon.ico whatever the page says: our own icon, from the static files.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("web/favicon.ico")), name="favicon"),
     path("api/v1/", include("vehicles.api.urls")),

@@ -166,6 +166,29 @@ SQL
     done
 }
 
+# The monitoring role /healthz reads replication with (HEALTH_DATABASE_URL, ebike_registry/health.py):
+# LOGIN, a member of pg_read_all_stats (each standby's state and lag in pg_stat_replication) and of
+# nothing else, no table privileges. Unset, HEALTH_DATABASE_URL's role is ebike_monitor (password =
+# name); set, its role and password are created or updated the same way; set empty, none. Idempotent.
+ensure_monitor_role() {
+    local url="${HEALTH_DATABASE_URL-$(runtime_url ebike_monitor)}"
+    [[ -n "$url" ]] || return 0
+    parse_url "$url" MON
+    [[ -n "$MON_USER" ]] || return 0
+    [[ "$MON_USER" != "$DB_USER" ]] || return 0 # the owner itself: nothing to create
+    pg_admin -d postgres -v role="$MON_USER" -v pw="${MON_PASSWORD:-$MON_USER}" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'pw')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
+              :'role', :'pw') \gexec
+SELECT format('REVOKE %I FROM %I', r.rolname, :'role')
+  FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+ WHERE u.rolname = :'role' AND r.rolname <> 'pg_read_all_stats' \gexec
+SELECT format('GRANT pg_read_all_stats TO %I', :'role') \gexec
+SQL
+    log "postgres: monitoring role $MON_USER ready (pg_read_all_stats, for /healthz)"
+}
+
 ensure_extensions_in() {
     local dbname="$1" ext
     local -a cmds=()
@@ -243,6 +266,7 @@ if find_admin; then
     check_replication_leftovers # first: with such a leftover, the CREATEs below would wait forever
     ensure_role
     ensure_runtime_roles
+    ensure_monitor_role
     ensure_database
 else
     warn "no superuser access to $DB_HOST:$DB_PORT; assuming role, database and extensions exist"

@@ -50,7 +50,11 @@ gunicorn_args=(
 if "$GUNICORN" --help 2>/dev/null | grep -q -- '--no-control-socket'; then
     gunicorn_args+=(--no-control-socket)
 fi
-DATABASE_URL="$APP_DATABASE_URL" start web "$GUNICORN" "${gunicorn_args[@]}"
+# /metrics adds up every gunicorn worker's request counters from this directory (prometheus_client's
+# multiprocess mode, ebike_registry/metrics.py); emptied when run.sh starts (a restarted web adds on).
+WEB_METRICS_DIR="$VAR/prometheus-web"
+rm -rf "$WEB_METRICS_DIR" && mkdir -p "$WEB_METRICS_DIR"
+DATABASE_URL="$APP_DATABASE_URL" start web env PROMETHEUS_MULTIPROC_DIR="$WEB_METRICS_DIR" "$GUNICORN" "${gunicorn_args[@]}"
 
 CELERY="$VENV/bin/celery"
 DATABASE_URL="$APP_DATABASE_URL" start worker "$CELERY" -A ebike_registry worker --loglevel "${CELERY_LOG_LEVEL:-INFO}" \

@@ -145,6 +145,7 @@ MATRIX: dict[str, set[str]] = {
     "insurance-claim-submit": OFFICERS | {CLERK},
     "login": EVERYONE,
     "logout": SIGNED_IN,  # always ends on the login page: see SIGNS_OUT
+    "metrics": set(),  # the Prometheus scraper only: METRICS_ALLOWED_NETWORKS or METRICS_TOKEN (tests/test_health.py)
     "my-alarm-answer": OWNERS,
     "my-alarms": OWNERS,
     "my-emergency-contact": OWNERS,
