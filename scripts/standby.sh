@@ -87,8 +87,10 @@ HBA
 
 start_node() {
     running "$1" && return 0
-    as_postgres "$PG_BIN/pg_ctl" -D "$(data_of "$1")" -l "$PAIR_DIR/$1/postgres.log" -w -t 120 start >/dev/null ||
-        die "$1 did not start (see $PAIR_DIR/$1/postgres.log)"
+    if ! as_postgres "$PG_BIN/pg_ctl" -D "$(data_of "$1")" -l "$PAIR_DIR/$1/postgres.log" -w -t 120 start >/dev/null; then
+        tail -n 25 "$PAIR_DIR/$1/postgres.log" >&2 || true
+        die "$1 did not start (the end of $PAIR_DIR/$1/postgres.log above)"
+    fi
     log "$1 up on ${HOST[$1]}:$PORT"
 }
 
@@ -212,7 +214,8 @@ cmd_rejoin() {
     data="$(data_of "$old")"
     # A killed postmaster's pid file stays behind, and its pid may linger as an unreaped zombie,
     # which PostgreSQL's lock check takes for a live server: it is dead (running said so).
-    as_postgres rm -f "$data/postmaster.pid"
+    # Its socket's lock file names the same pid, and the same check refuses it.
+    as_postgres rm -f "$data/postmaster.pid" "$PAIR_DIR/$old/.s.PGSQL.$PORT.lock" "$PAIR_DIR/$old/.s.PGSQL.$PORT"
     # The promoted node records its new timeline in its control file at its first checkpoint.
     psql_on "$primary" -c CHECKPOINT
     psql_on "$primary" -v n="$NAME" <<<"SELECT pg_create_physical_replication_slot(:'n') WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = :'n')" >/dev/null

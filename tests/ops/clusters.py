@@ -334,6 +334,8 @@ log_min_messages = warning
         refuses standby mode, and put back at once: the caller then follow()s the source."""
         if not self.is_running():  # a killed postmaster's pid file (its pid may linger as a zombie)
             (self.data / "postmaster.pid").unlink(missing_ok=True)
+            # and its socket's lock file, which names the same pid and is refused the same way
+            (self.socket_dir / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
         fence = self.data / "standby.signal"
         fenced = fence.exists()
         fence.unlink(missing_ok=True)
