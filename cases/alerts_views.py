@@ -17,8 +17,8 @@ from accounts.audit import audit_record, client_ip
 from cases import alerts, duty, notification_texts
 from cases.models import DutyCall, Notification
 from tracking.models import Terminal
-from vehicles.models import Plate, Vehicle
-from vehicles.selectors import can_see_full_identity
+from vehicles.models import Vehicle
+from vehicles.selectors import can_see_full_identity, plate_numbers
 from web.map_tiles import map_config, map_strings
 
 
@@ -134,9 +134,7 @@ def _owner_page(request: HttpRequest, *, status: int = 200, contact_errors: dict
     owner = duty.owner_of(request.user)  # type: ignore[arg-type]
     vehicles = list(owner.vehicles.exclude(status=Vehicle.Status.DEREGISTERED).order_by("registered_at"))
     terminals = {t.vehicle_id: t for t in Terminal.objects.filter(vehicle__in=vehicles, active=True)}
-    plates = dict(
-        Plate.objects.filter(vehicle__in=vehicles, status=Plate.Status.ISSUED).values_list("vehicle_id", "number")
-    )
+    plates = plate_numbers(v.pk for v in vehicles)
     bikes = [{"vehicle": v, "terminal": terminals.get(v.pk), "plate": plates.get(v.pk, "")} for v in vehicles]
     calls = list(duty.owner_calls(request.user)[:20])  # type: ignore[arg-type]
     for call in calls:

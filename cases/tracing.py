@@ -37,7 +37,8 @@ from django.utils.translation import gettext as _
 from cases.models import CLOSED_STATUSES, MISSING_STATUSES, TheftReport
 from tracking.cells import cells_covering, hour_floor
 from tracking.models import LastPosition, TerminalInstallation
-from vehicles.models import Plate, Vehicle
+from vehicles.models import Vehicle
+from vehicles.selectors import plate_numbers
 from vehicles.services.problems import Problems
 
 TRAJECTORY_MAX_SPAN = datetime.timedelta(days=31)
@@ -824,9 +825,7 @@ def vehicles_near(
     rows = rows[:NEAR_RESULTS_MAX]
     ids = [row[0] for row in rows]
     vehicles = Vehicle.objects.in_bulk(ids)
-    plates = dict(
-        Plate.objects.filter(vehicle_id__in=ids, status=Plate.Status.ISSUED).values_list("vehicle_id", "number")
-    )
+    plates = plate_numbers(ids)
     reports = dict(
         TheftReport.objects.filter(vehicle_id__in=ids)
         .exclude(status__in=CLOSED_STATUSES)

@@ -23,6 +23,7 @@ from cases import tracing
 from cases import trajectory_access as access
 from cases.models import MISSING_STATUSES, CaseLink, TheftReport
 from vehicles.models import Plate, Vehicle
+from vehicles.selectors import plate_numbers
 from web.coords import to_display
 from web.map_tiles import map_config, map_strings
 
@@ -156,12 +157,6 @@ def _trace_url(user: Any, vehicle_id: int, search_id: int | None) -> str:
     return f"{reverse('web:trace', args=[vehicle_id])}?{urlencode({'search': search_id})}"
 
 
-def _plates(vehicle_ids: set[int]) -> dict[int, str]:
-    return dict(
-        Plate.objects.filter(vehicle_id__in=vehicle_ids, status=Plate.Status.ISSUED).values_list("vehicle_id", "number")
-    )
-
-
 @dataclass(frozen=True)
 class RingBike:
     """Another missing bike seen near a stop, with the pages the viewer may open from it."""
@@ -175,7 +170,7 @@ class RingBike:
 def stop_rings(*, user: Any, view: access.StopsView) -> dict[int, list[RingBike]]:
     """The other stolen bikes seen at each stop (by stop rank), linked to their reports and traces."""
     visits = [visit for found in view.nearby.values() for visit in found]
-    plates = _plates({v.vehicle_id for v in visits})
+    plates = plate_numbers({v.vehicle_id for v in visits})
     reports = _report_urls(user, {v.report_number for v in visits})
     return {
         rank: [
