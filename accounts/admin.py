@@ -119,7 +119,7 @@ class RegistrationPointInline(admin.TabularInline):
 
 @admin.register(Station)
 class StationAdmin(admin.ModelAdmin):
-    # Webhooks are https only (cases.webhooks): an address typed without a scheme means https.
+    # Webhooks are https only (cases.alerts.webhooks): an address typed without a scheme means https.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("code", "name", "township", "phone", "is_demo")
     list_filter = ("is_demo",)

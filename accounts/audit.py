@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from accounts.models import AuditEntry, User
 
 # The legal basis recorded for a look taken on a stated reason alone (no duty): such looks are
-# listed for the station leader's review (cases.oversight).
+# listed for the station leader's review (cases.tracing.oversight).
 STATED_REASON = "stated_reason"
 
 

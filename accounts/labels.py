@@ -1,7 +1,7 @@
 """How the codes the system stores read to people, in every language of the UI.
 
 One table per vocabulary: alarm kinds (tracking), audit actions and the kinds of object they name
-(accounts.audit), and the legal bases of looks at positions (cases.trajectory_access). Pages, the
+(accounts.audit), and the legal bases of looks at positions (cases.tracing.access). Pages, the
 admin, charts and exports that show a code ask here (or through the `labels` template filters);
 the API keeps the codes. A code without a label shows as stored, which the zh-hans page walk
 (tests/web/test_zh_hans_walk.py) reports. It imports nothing of the project, so every app may use it.
@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 # Alarm.kind: the decoders' names (tracking.protocols, tracking.ingest.TERMINAL_ALARMS; any other
-# name a terminal sends is `other`) and the derived ones (tracking.derived, cases.duty).
+# name a terminal sends is `other`) and the derived ones (tracking.derived, cases.alerts.duty_room).
 ALARM_KINDS: dict[str, Promise] = {
     "sos": _("SOS"),
     "fall": _("fall"),
@@ -179,7 +179,7 @@ OBJECT_TYPES: dict[str, Promise] = {
     "webhook_delivery": _("webhook delivery"),
 }
 
-# The legal basis of a look at positions (cases.trajectory_access.Access.basis; AuditEntry.query["basis"]).
+# The legal basis of a look at positions (cases.tracing.access.Access.basis; AuditEntry.query["basis"]).
 OWNER = "owner"
 OPEN_REPORT = "open_report"
 CASE = "case"

@@ -11,13 +11,13 @@ registry's vehicles come from `seed_demo --if-fewer` as in bench/registry.py.
 
 Measures against the dev database (DATABASE_URL):
 - trajectory_30d: GET vehicles/<id>/trajectory for the whole period through the API view
-  (cases.api.tracing.VehicleTrajectoryApi, called with a request as the URL routes it): access
+  (cases.tracing.api.VehicleTrajectoryApi, called with a request as the URL routes it): access
   check, the selector with the simplified line and a first page of 1,000 points, the audit row,
   JSON rendering; target p50 < 200 ms;
 - stolen_within_5km: stolen/near?radius_km=5 around random points near the towns, through
-  cases.trajectory_access.stolen_near_view (selector + audit row); target p50 < 20 ms (the partial GiST
+  cases.tracing.access.stolen_near_view (selector + audit row); target p50 < 20 ms (the partial GiST
   index over the last positions of missing bikes);
-- stop_detection_30d: cases.tracing.vehicle_stops over the whole period; target < 500 ms (p50 of
+- stop_detection_30d: cases.tracing.selectors.vehicle_stops over the whole period; target < 500 ms (p50 of
   repeated runs);
 - baseline in the same run: a `SELECT 1` round trip.
 The three are timed round-robin (bench.time_interleaved), so a burst of load on the shared
@@ -565,9 +565,9 @@ def main() -> None:
     from django.core.management import call_command
     from rest_framework.test import APIRequestFactory, force_authenticate
 
-    from cases import tracing
-    from cases.api.tracing import VehicleTrajectoryApi
-    from cases.trajectory_access import stolen_near_view
+    from cases.tracing import selectors as tracing
+    from cases.tracing.access import stolen_near_view
+    from cases.tracing.api import VehicleTrajectoryApi
 
     config = SCALES[args.scale]
     rng = random.Random()

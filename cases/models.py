@@ -286,7 +286,7 @@ class Sighting(models.Model):
     first_point = gis.PointField(_("first place"), geography=True, srid=4326)
     last_point = gis.PointField(_("latest place"), geography=True, srid=4326)
     positions = models.PositiveIntegerField(_("positions"), default=1)
-    # The latest position that showed the bike moving (cases.alerts): a bike still for the episode
+    # The latest position that showed the bike moving (cases.alerts.services): a bike still for the episode
     # gap that moves again starts a new episode, as does a terminal silent for the gap.
     moved_at = models.DateTimeField(_("last moved at"), null=True, blank=True)
     notified_at = models.DateTimeField(_("officers notified at"), null=True, blank=True)
@@ -317,7 +317,7 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, models.CASCADE, related_name="notifications", verbose_name=_("user")
     )
     kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
-    # What to say, rendered in the reader's language when shown (cases.notification_texts): a
+    # What to say, rendered in the reader's language when shown (cases.alerts.notification_texts): a
     # message key and its parameters. Title and body keep the text in the site language, for rows
     # written before messages had keys and for places that show a plain string (admin).
     message = models.CharField(_("message"), max_length=40, blank=True, default="")
@@ -388,7 +388,7 @@ class DutyCall(models.Model):
     # When the call reached the duty room: response times are measured from here (raised_at is the
     # terminal's own time, late when the message was buffered).
     created_at = models.DateTimeField(_("received in the duty room at"), default=timezone.now, editable=False)
-    # The owner's answer to a displacement call (cases.duty): kept even after the duty room closes it.
+    # The owner's answer to a displacement call (cases.alerts.duty_room): kept even after the duty room closes it.
     owner_answer = models.CharField(_("owner's answer"), max_length=10, choices=OwnerAnswer.choices, blank=True)
     owner_answered_at = models.DateTimeField(_("owner answered at"), null=True, blank=True)
 
@@ -414,7 +414,7 @@ class DutyCall(models.Model):
 class WebhookDelivery(models.Model):
     """A JSON message for a station's webhook, stored with the event that caused it.
 
-    cases.webhooks delivers it from a Celery task with retries; a row never attempted (the broker was
+    cases.alerts.webhooks delivers it from a Celery task with retries; a row never attempted (the broker was
     down when it was queued) is queued again by the beat sweep, so nothing is lost to an outage.
     """
 
@@ -486,7 +486,7 @@ class InsuranceClaim(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["report"], condition=~Q(status="rejected"), name="claim_one_per_report"),
             # One live claim per policy: a paid claim stops being live once the recovered bike is
-            # settled (refund or handed to the insurer); see cases.claims.
+            # settled (refund or handed to the insurer); see cases.claims.services.
             models.UniqueConstraint(
                 fields=["policy"],
                 condition=~Q(status="rejected") & Q(after_recovery=""),

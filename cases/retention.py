@@ -2,7 +2,7 @@
 
 from django.db.models import Q
 
-from cases.duty import OPEN_STATUSES
+from cases.alerts.duty_room import OPEN_STATUSES
 from cases.models import DutyCall, Notification, Sighting, WebhookDelivery
 from tracking.models import Alarm
 from tracking.retention import Hold, Keep, Rule

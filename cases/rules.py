@@ -1,10 +1,10 @@
 """The policy for theft reports, cases, sightings, evidence and the positions they open.
 
-Asked everywhere as `user.has_perm(perm, obj)`; the duties themselves are in cases.duties.
+Asked everywhere as `user.has_perm(perm, obj)`; the duties themselves are in cases.tracing.duties.
 
 Positions (PIPL art. 28: 行踪轨迹 are sensitive):
 - the stolen-bike map (last positions of bikes under an open report) is every officer's patrol duty;
-- a bike's trajectory and stops: its owner, or an officer with a duty on it (cases.duties); anyone
+- a bike's trajectory and stops: its owner, or an officer with a duty on it (cases.tracing.duties); anyone
   else with a trace right (officers, leaders) only on a stated reason, listed for review;
 - evidence export needs the duty itself, never a stated reason alone.
 """
@@ -15,8 +15,8 @@ import rules
 from django.conf import settings
 
 from accounts.rules import has_station, is_clerk, is_county_leader, is_leader, is_officer, same_station
-from cases import duties
 from cases.models import Case, TheftReport
+from cases.tracing import duties
 from vehicles.rules import has_owner_record
 
 
@@ -73,7 +73,7 @@ rules.add_perm("cases.view_stolen_positions", is_officer)
 # A trajectory or stops without a stated reason (obj: the vehicle).
 rules.add_perm("cases.trace_vehicle", owns_vehicle | (is_officer & has_vehicle_duty))
 # Officers hold duties on reports and cases; which duty covers a look, and from when, is
-# cases.duties' answer (trajectory_access asks it once and records it as the basis).
+# cases.tracing.duties' answer (trajectory_access asks it once and records it as the basis).
 rules.add_perm("cases.hold_duty", is_officer)
 # A look on a stated reason alone (no object): audited with the reason and listed for review.
 rules.add_perm("cases.trace_with_reason", is_officer | is_leader)
@@ -123,8 +123,9 @@ rules.add_perm("cases.list_station_cases", (is_officer & has_station) | is_leade
 rules.add_perm("cases.list_overdue_reports", is_leader)
 
 # --- oversight -----------------------------------------------------------------------------------------------
-# Leaders review the looks their station's staff took on a stated reason alone (cases.oversight).
+# Leaders review the looks their station's staff took on a stated reason alone (cases.tracing.oversight).
 rules.add_perm("cases.review_stated_reasons", is_leader)
+
 
 # --- owners' own claims ----------------------------------------------------------------------------------
 # The owner insured by the claimed policy sees the claim and its steps (web owner pages).

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from cases import webhooks
+from cases.alerts import webhooks
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=8, acks_late=True)
@@ -24,13 +24,13 @@ def requeue_webhooks() -> int:
 
 @shared_task(name="cases.tasks.reviews_weekly_summary", ignore_result=True)
 def reviews_weekly_summary() -> int:
-    from cases import oversight
+    from cases.tracing import oversight
 
     return oversight.reviews_weekly_summary()
 
 
 @shared_task(name="cases.tasks.lookup_volume_alerts", ignore_result=True)
 def lookup_volume_alerts() -> int:
-    from cases import oversight
+    from cases.tracing import oversight
 
     return len(oversight.lookup_volume_alerts())

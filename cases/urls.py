@@ -1,18 +1,11 @@
-from django.urls import path
+"""The cases app's pages, one include per capability; each keeps its URL namespace (cases:, alerts:,
+claims:, evidence:). Tracing has no pages of its own: the officer map (web/) shows it."""
 
-from cases import views
-
-app_name = "cases"
+from django.urls import include, path
 
 urlpatterns = [
-    path("reports/new/", views.report_new, name="report-new"),
-    path("reports/<int:report_id>/", views.report_detail, name="report"),
-    path("reports/<int:report_id>/receipt/", views.receipt, name="receipt"),
-    path("reports/<int:report_id>/decision/", views.report_decision, name="decision"),
-    path("reports/undecided/", views.reports_undecided, name="reports-undecided"),
-    path("cases/", views.case_list, name="case-list"),
-    path("cases/mine/", views.my_cases, name="my-cases"),
-    path("cases/<int:case_id>/", views.case_detail, name="case"),
-    path("stolen-check/", views.stolen_check, name="stolen-check"),
-    path("reviews/stated-reasons/", views.reason_reviews, name="reason-reviews"),
+    path("", include("cases.workflow.urls")),
+    path("", include("cases.alerts.urls")),
+    path("", include("cases.claims.urls")),
+    path("", include("cases.evidence.urls")),
 ]

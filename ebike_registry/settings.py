@@ -367,7 +367,7 @@ NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 180)
 WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 30)
 OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 7)
 LEGAL_HOLD_MARGIN_MINUTES = env_int("LEGAL_HOLD_MARGIN_MINUTES", 60)
-# Geocoding of theft-report addresses (cases/geocoding.py): "gazetteer" (offline, the bureau's
+# Geocoding of theft-report addresses (cases/workflow/geocoding.py): "gazetteer" (offline, the bureau's
 # place list as CSV name,latitude,longitude) or "nominatim" (the bureau's own Nominatim server).
 GEOCODER = env_str("GEOCODER", "gazetteer")
 GEOCODER_GAZETTEER = env_str("GEOCODER_GAZETTEER", str(BASE_DIR / "cases" / "data" / "gazetteer.csv"))
@@ -440,7 +440,7 @@ TIANDITU_KEY = env_str("TIANDITU_KEY", "")
 # Seconds between the officer map's polls for new positions of stolen bikes.
 MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 
-# --- Insurance claims and evidence export (cases.claims, cases.evidence) --------------------------
+# --- Insurance claims and evidence export (cases.claims.services, cases.evidence.services) --------------------------
 # Days a filed theft case must stay unrecovered before its claim becomes eligible. Unset: each
 # insurance scheme's own waiting period (InsuranceScheme.waiting_days, 60 by default, DOMAIN.md §3);
 # set: one county-wide period for every scheme.
@@ -472,7 +472,7 @@ EVIDENCE_PDF_POINTS = env_int("EVIDENCE_PDF_POINTS", 2_000)
 CELERY_IMPORTS = (*globals().get("CELERY_IMPORTS", ()), "cases.claim_tasks")
 CELERY_BEAT_SCHEDULE["cases-claims-eligible"] = {"task": "cases.claim_tasks.claims_make_eligible", "schedule": 3600.0}
 
-# Sightings and the duty room (cases.alerts, cases.duty). A stolen bike's sighting is one episode:
+# Sightings and the duty room (cases.alerts.services, cases.alerts.duty_room). A stolen bike's sighting is one episode:
 # a new one starts after the terminal was silent, or the bike still, for the gap. A position moves
 # the bike when its speed or its distance from the episode's latest place reaches these figures.
 SIGHTING_EPISODE_GAP_MINUTES = env_int("SIGHTING_EPISODE_GAP_MINUTES", 30)
@@ -492,9 +492,13 @@ WEBHOOK_SECRET = env_str("WEBHOOK_SECRET", "")
 WEBHOOK_SECRET_KEY_FILE = Path(env_str("WEBHOOK_SECRET_KEY_FILE", str(BASE_DIR / "var/keys/webhook-secret")))
 # Webhooks go to https URLs only; true also allows plain http (a receiver on the bureau's own network).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
-# Decimal places of the positions a webhook carries (2: ~1 km; cases/webhooks.py says why).
+# Decimal places of the positions a webhook carries (2: ~1 km; cases/alerts/webhooks.py says why).
 WEBHOOK_POSITION_DECIMALS = env_int("WEBHOOK_POSITION_DECIMALS", 2)
-INGEST_HANDLERS = [*INGEST_HANDLERS, "cases.duty.duty_calls_raise", "cases.alerts.sightings_record"]
+INGEST_HANDLERS = [
+    *INGEST_HANDLERS,
+    "cases.alerts.duty_room.duty_calls_raise",
+    "cases.alerts.services.sightings_record",
+]
 CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
@@ -502,7 +506,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "DutyCallStatusEnum": "cases.models.DutyCall.Status",
     "NotificationKindEnum": "cases.models.Notification.Kind",
 }
-# Oversight (cases.oversight): each Monday morning every leader hears of the past week's looks on a
+# Oversight (cases.tracing.oversight): each Monday morning every leader hears of the past week's looks on a
 # stated reason; every hour, accounts looking up far more than usual are reported to the security
 # administrators (at least LOOKUP_ALERT_MIN looks in 24 h and more than LOOKUP_ALERT_FACTOR times their
 # daily median over the LOOKUP_BASELINE_DAYS before).

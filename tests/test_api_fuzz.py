@@ -43,11 +43,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import User
-from cases import claims
-from cases.alerts import notifications_create
-from cases.duty import vehicle_arm
+from cases.alerts.duty_room import vehicle_arm
+from cases.alerts.services import notifications_create
+from cases.claims import services as claims
 from cases.models import DutyCall, InsuranceClaim, Notification, TheftReport
-from cases.services import case_link, report_assign, report_transition
+from cases.workflow.services import case_link, report_assign, report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, send
 from tests.cases.casework import approved_case, case_number

@@ -29,9 +29,9 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.services import administrator_role_grant
-from cases.claims import claims_make_eligible
+from cases.claims.services import claims_make_eligible
 from cases.models import CaseLink, DutyCall, Notification
-from cases.services import CaseFiling, VehicleQuery, case_link, report_take, report_transition
+from cases.workflow.services import CaseFiling, VehicleQuery, case_link, report_take, report_transition
 from tests import factories
 from tests.cases.casework import approved_case
 from tests.tracking import factories as tf

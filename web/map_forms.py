@@ -6,7 +6,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
-from cases import tracing
+from cases.tracing import selectors as tracing
 from vehicles.services.problems import Problems
 
 
@@ -49,7 +49,7 @@ def _optional(form: forms.Form, name: str) -> Any:
 
 
 class StopsForm(forms.Form):
-    """The trace page's stop filter: the same bounds as the stops API (cases.tracing)."""
+    """The trace page's stop filter: the same bounds as the stops API (cases.tracing.selectors)."""
 
     min_minutes = forms.IntegerField(
         label=_("Minimum stay (minutes)"),
@@ -112,7 +112,7 @@ class CrimeSceneForm(forms.Form):
 
 
 def add_problems(form: forms.Form, exc: ValidationError) -> None:
-    """A service's refusal (cases.tracing / cases.trajectory_access), shown at the form's fields (at
+    """A service's refusal (cases.tracing.selectors / cases.tracing.access), shown at the form's fields (at
     the top for a field the form does not have)."""
     for name, messages in exc.message_dict.items():
         for message in messages:

@@ -3,7 +3,7 @@
 One statement, driven from the open theft reports (theftreport_status_idx): each missing bike's
 current terminal installation, that terminal's LastPosition (one row per terminal, kept by
 ingestion) and the bike's plate in use. A last position older than the terminal's fitting belongs
-to the bike the terminal was on before and is left out, as cases.tracing.stolen_near does.
+to the bike the terminal was on before and is left out, as cases.tracing.selectors.stolen_near does.
 
 The rows go to the browser as compact arrays (see MARKER_FIELDS) rather than GeoJSON features: 10,000
 markers are ~0.5 MB instead of ~2.5 MB, and the browser clusters them (Leaflet.markercluster).
@@ -19,9 +19,9 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import tracing
-from cases import trajectory_access as access
 from cases.models import MISSING_STATUSES, CaseLink, TheftReport
+from cases.tracing import access
+from cases.tracing import selectors as tracing
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import plate_numbers
 from web.coords import to_display
@@ -150,7 +150,7 @@ def _report_urls(user: Any, numbers: set[str]) -> dict[str, str]:
 
 
 def _trace_url(user: Any, vehicle_id: int, search_id: int | None) -> str:
-    """A trace opened from a search reads on the search's stated reason (cases.trace_origins): open
+    """A trace opened from a search reads on the search's stated reason (cases.tracing.origins): open
     to those who may look on a stated reason."""
     if search_id is None or not user.has_perm("cases.trace_with_reason"):
         return ""

@@ -20,8 +20,9 @@ from django.views.decorators.http import require_GET
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import User
-from cases import trace_origins, tracing
-from cases import trajectory_access as access
+from cases.tracing import access
+from cases.tracing import origins as trace_origins
+from cases.tracing import selectors as tracing
 from vehicles.models import Vehicle
 from web.coords import to_display
 from web.map_forms import CrimeSceneForm, MarkerFilterForm, StopsForm, add_problems
@@ -220,7 +221,7 @@ def trace_page(request: HttpRequest, vehicle_id: int) -> HttpResponse:
     each with the other stolen bikes seen there (officers), read here through the same access layer.
 
     Opened from a search (?search=<audit row>: a crime-scene search or the rings of another trace),
-    the trace reads on that search's reason and within its window (cases.trace_origins)."""
+    the trace reads on that search's reason and within its window (cases.tracing.origins)."""
     vehicle = Vehicle.objects.select_related("owner").filter(pk=vehicle_id).first()
     if vehicle is None:
         raise Http404(_("No such vehicle."))
@@ -342,7 +343,7 @@ def _scene_initial() -> dict[str, object]:
 @require_GET
 def crime_scene_page(request: HttpRequest) -> HttpResponse:
     """伴随分析: which bikes had a fix within a radius of a point in a time window. The search itself,
-    its bounds, its reason and its audit row are cases.trajectory_access's (as for the API); each
+    its bounds, its reason and its audit row are cases.tracing.access's (as for the API); each
     bike found links to the pages the viewer may open, its trace on this search's footing."""
     user: User = request.user  # type: ignore[assignment]
     if not user.has_perm("cases.search_near_place"):

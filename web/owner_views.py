@@ -18,11 +18,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record, client_ip
-from cases import claims, duty, geocoding
-from cases import services as case_services
-from cases import trajectory_access as access
+from cases.alerts import duty_room as duty
+from cases.claims import services as claims
 from cases.models import CLOSED_STATUSES, MISSING_STATUSES, ClaimStep, DutyCall, InsuranceClaim, TheftReport
-from cases.tracing import POINT_CAP_MAX
+from cases.tracing import access
+from cases.tracing.selectors import POINT_CAP_MAX
+from cases.workflow import geocoding
+from cases.workflow import services as case_services
 from tracking.models import Terminal
 from vehicles.models import Owner, Plate, Vehicle
 from vehicles.services.insurance import policy_payout_amount
@@ -210,7 +212,7 @@ def position(request: HttpRequest, vehicle_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def report_theft(request: HttpRequest) -> HttpResponse:
-    """Report a theft online: cases.services.report_take with channel "online"; every problem at
+    """Report a theft online: cases.workflow.services.report_take with channel "online"; every problem at
     once next to its field, what was typed kept."""
     owner = _owner(request)
     vehicles = list(owner.vehicles.filter(status=Vehicle.Status.REGISTERED).order_by("registered_at"))

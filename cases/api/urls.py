@@ -1,20 +1,11 @@
-from django.urls import path
+"""The cases app's API endpoints (under /api/v1/), one include per capability."""
 
-from cases.api import views
+from django.urls import include, path
 
 urlpatterns = [
-    path("theft-reports", views.ReportCreateApi.as_view(), name="theft-report-create"),
-    path("theft-reports/<int:report_id>", views.ReportDetailApi.as_view(), name="theft-report-detail"),
-    path(
-        "theft-reports/<int:report_id>/transition", views.ReportTransitionApi.as_view(), name="theft-report-transition"
-    ),
-    path("theft-reports/<int:report_id>/assign", views.ReportAssignApi.as_view(), name="theft-report-assign"),
-    path("cases", views.CaseCreateApi.as_view(), name="case-create"),
-    path("cases/<int:case_id>", views.CaseDetailApi.as_view(), name="case-detail"),
-    path("cases/<int:case_id>/approve", views.CaseApproveApi.as_view(), name="case-approve"),
-    path("cases/<int:case_id>/links", views.CaseLinkApi.as_view(), name="case-link"),
-    path("case-links/<int:link_id>/unlink", views.CaseUnlinkApi.as_view(), name="case-unlink"),
-    path("cases/<int:case_id>/solve", views.CaseSolveApi.as_view(), name="case-solve"),
-    path("cases/<int:case_id>/close", views.CaseCloseApi.as_view(), name="case-close"),
-    path("public/stolen-check", views.StolenCheckApi.as_view(), name="public-stolen-check"),
+    path("", include("cases.workflow.api_urls")),
+    path("", include("cases.tracing.api_urls")),
+    path("", include("cases.alerts.api_urls")),
+    path("", include("cases.claims.api_urls")),
+    path("", include("cases.evidence.api_urls")),
 ]

@@ -1,7 +1,7 @@
 from django.db import migrations
 
 # Holds taken before windows existed have no start and keep the bike's whole history. Each was made
-# for a theft report ("theft report <number>", cases.services.hold_reason): give it that report's
+# for a theft report ("theft report <number>", cases.workflow.services.hold_reason): give it that report's
 # last-seen time, so it keeps the theft window only, like every hold made since.
 FILL = """
 UPDATE tracking_legalhold AS h

@@ -1,5 +1,5 @@
 # Notifications keep a message key and its parameters, rendered in the reader's language when shown
-# (cases.notification_texts). Rows written before keep their stored text and are shown as it is.
+# (cases.alerts.notification_texts). Rows written before keep their stored text and are shown as it is.
 
 from django.db import migrations, models
 

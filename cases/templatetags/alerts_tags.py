@@ -1,6 +1,6 @@
 from django import template
 
-from cases.alerts import notifications_unread_count
+from cases.alerts.services import notifications_unread_count
 
 register = template.Library()
 

@@ -2,7 +2,7 @@
 
 from django import template
 
-from cases import claims
+from cases.claims import services as claims
 
 register = template.Library()
 

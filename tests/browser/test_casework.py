@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from cases.models import Case, TheftReport
-from cases.services import VehicleQuery, case_approve, report_take
+from cases.workflow.services import VehicleQuery, case_approve, report_take
 from tests import factories
 from tests.browser.conftest import log_in, screenshot
 from tests.cases.casework import case_number, station_leader

@@ -142,7 +142,7 @@ def test_wgs84_to_gcj02_in_the_browser_matches_published_pairs(page, live_server
 
 
 def test_a_stolen_bike_without_positions_shows_an_empty_trace(page, live_server, officer_user):
-    from cases.services import VehicleQuery, report_take
+    from cases.workflow.services import VehicleQuery, report_take
     from tests.tracking import factories as tf
     from vehicles.models import Plate
 

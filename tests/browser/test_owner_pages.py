@@ -8,9 +8,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from cases import claims
-from cases.alerts import notifications_create
-from cases.duty import vehicle_arm
+from cases.alerts.duty_room import vehicle_arm
+from cases.alerts.services import notifications_create
+from cases.claims import services as claims
 from cases.models import DutyCall, Notification
 from tests import factories
 from tests.browser.conftest import log_in, screenshot

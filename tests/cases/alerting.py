@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cases.models import TheftReport
-from cases.services import VehicleQuery, report_take
+from cases.workflow.services import VehicleQuery, report_take
 from tests import factories
 from tests.tracking import factories as tf
 from tracking import tasks

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from cases.models import Case, TheftReport
-from cases.services import FILING_KINDS, CaseFiling, case_approve, case_file, report_transition
+from cases.workflow.services import FILING_KINDS, CaseFiling, case_approve, case_file, report_transition
 from tests import factories
 
 _serials = itertools.count(1)

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from cases import duties
 from cases.models import Case, CaseLink, CaseStep
-from cases.services import (
+from cases.tracing import duties
+from cases.workflow.services import (
     CaseFiling,
     VehicleQuery,
     case_close,

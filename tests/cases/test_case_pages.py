@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from cases.models import Case, CaseLink, CaseStep, TheftReport
-from cases.services import VehicleQuery, report_take
+from cases.workflow.services import VehicleQuery, report_take
 from tests import factories
 from tests.cases.casework import approved_case, case_number, report_step, station_leader
 from vehicles.models import Plate

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from cases.models import Case
-from cases.services import case_file
+from cases.workflow.services import case_file
 from tests import factories
 
 

@@ -13,10 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from cases import claims
 from cases.claim_tasks import claims_make_eligible as beat_task
+from cases.claims import services as claims
 from cases.models import ClaimStep, InsuranceClaim, Notification
-from cases.services import VehicleQuery, report_take, report_transition
+from cases.workflow.services import VehicleQuery, report_take, report_transition
 from tests import factories
 from tests.cases.casework import report_step
 from vehicles.models import InsurancePolicy, InsuranceScheme, Plate, RegistrationEvent, Vehicle

@@ -13,9 +13,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
-from cases.duty import duty_calls_raise, vehicle_arm
+from cases.alerts.duty_room import duty_calls_raise, vehicle_arm
 from cases.models import DutyCall, Notification
-from cases.services import report_transition
+from cases.workflow.services import report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, report_theft, send
 from tests.tracking import factories as tf

@@ -21,8 +21,9 @@ from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEntry
-from cases import evidence, evidence_pdf
-from cases.services import VehicleQuery, case_link, report_assign, report_take, report_transition
+from cases.evidence import pdf as evidence_pdf
+from cases.evidence import services as evidence
+from cases.workflow.services import VehicleQuery, case_link, report_assign, report_take, report_transition
 from tests import factories
 from tests.cases.casework import approved_case, case_number, report_step
 from tests.tracking import factories as tf

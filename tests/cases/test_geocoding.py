@@ -4,9 +4,9 @@ Nominatim as the option; a report is taken whatever the geocoder says."""
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from cases import geocoding
-from cases.geocoding import GazetteerGeocoder
-from cases.services import VehicleQuery
+from cases.workflow import geocoding
+from cases.workflow.geocoding import GazetteerGeocoder
+from cases.workflow.services import VehicleQuery
 from tests.cases.test_reports import take
 
 pytestmark = pytest.mark.django_db

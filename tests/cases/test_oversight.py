@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry, User
 from accounts.services import administrator_role_grant
-from cases import oversight
 from cases.models import Notification
-from cases.services import VehicleQuery, report_take
+from cases.tracing import oversight
+from cases.workflow.services import VehicleQuery, report_take
 from tests import factories
 from tests.tracking import factories as tf
 

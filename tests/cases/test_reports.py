@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from cases.models import ReportTransition, TheftReport
-from cases.services import VehicleQuery, case_link, case_solve, case_unlink, report_take, report_transition
+from cases.workflow.services import VehicleQuery, case_link, case_solve, case_unlink, report_take, report_transition
 from tests import factories
 from tests.cases.casework import approved_case, report_step
 from tracking.models import LegalHold

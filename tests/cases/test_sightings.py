@@ -11,10 +11,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.models import AuditEntry
+from cases.alerts.webhooks import TransientFailure, webhook_attempt
 from cases.models import Notification, Sighting, WebhookDelivery
-from cases.services import case_link
 from cases.tasks import deliver_webhook, requeue_webhooks
-from cases.webhooks import TransientFailure, webhook_attempt
+from cases.workflow.services import case_link
 from ebike_registry.celery import app as celery_app
 from tests import factories
 from tests.cases.alerting import WebhookReceiver, path, report_theft, send

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from cases import tracing
 from cases.models import Case
-from cases.services import VehicleQuery, case_link, report_take, report_transition
+from cases.tracing import selectors as tracing
+from cases.workflow.services import VehicleQuery, case_link, report_take, report_transition
 from tests.cases.casework import approved_case, report_step
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes

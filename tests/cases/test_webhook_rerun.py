@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import AuditEntry, Station
+from cases.alerts.webhooks import webhook_attempt, webhook_give_up, webhook_queue
 from cases.models import WebhookDelivery
-from cases.webhooks import webhook_attempt, webhook_give_up, webhook_queue
 from tests import factories
 from tests.cases.alerting import WebhookReceiver
 

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Station
+from cases.alerts.webhooks import webhook_attempt, webhook_queue
 from cases.models import WebhookDelivery
-from cases.webhooks import webhook_attempt, webhook_queue
 from tests.cases.alerting import WebhookReceiver
 
 pytestmark = pytest.mark.django_db

@@ -40,7 +40,7 @@ def main() -> None:
 def write(*, tag: str, first: int, count: int, pings: int) -> dict[str, int]:
     from django.utils import timezone
 
-    from cases.services import VehicleQuery, report_take
+    from cases.workflow.services import VehicleQuery, report_take
     from tests import factories
     from tests.tracking.factories import fix, imei
     from tracking.ingest import Incoming, ingest_fixes

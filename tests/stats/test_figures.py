@@ -334,7 +334,7 @@ def test_hotspots_of_an_empty_period(county):
 
 
 def test_theft_rollup_is_read_for_untouched_months_and_bypassed_for_changed_ones(county):
-    from cases.services import report_transition
+    from cases.workflow.services import report_transition
     from stats.models import TheftMonth
 
     thefts_refresh()

@@ -51,9 +51,9 @@ def handled() -> set[int]:
 def handlers(settings):
     settings.INGEST_HANDLERS = [
         "tracking.derived.stolen_bike_sightings",
-        "cases.duty.duty_calls_raise",
+        "cases.alerts.duty_room.duty_calls_raise",
         "tests.tracking.test_outbox_isolation.poison",
-        "cases.alerts.sightings_record",
+        "cases.alerts.services.sightings_record",
         "tests.tracking.test_outbox_isolation.record_handled",
     ]
     settings.OUTBOX_RETRY_BASE_SECONDS = 5

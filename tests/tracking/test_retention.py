@@ -17,7 +17,7 @@ from django.db import ProgrammingError, connection
 
 from accounts.models import Station
 from cases.models import DutyCall, Notification, Sighting, TheftReport, WebhookDelivery
-from cases.services import VehicleQuery, report_take, report_transition
+from cases.workflow.services import VehicleQuery, report_take, report_transition
 from tests import factories
 from tests.accounts.test_db_roles import django_connected_as, role_conninfo
 from tests.tracking import factories as tf

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from cases.models import TheftReport
-from cases.services import VehicleQuery, report_take
+from cases.workflow.services import VehicleQuery, report_take
 from tests.tracking import factories as tf
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import Terminal, TerminalInstallation

@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.models import AuditEntry
-from cases import claims
-from cases.alerts import notifications_create
+from cases.alerts.services import notifications_create
+from cases.claims import services as claims
 from cases.models import DutyCall, Notification, ReportStatus, TheftReport
-from cases.services import CaseFiling, VehicleQuery, report_take, report_transition
+from cases.workflow.services import CaseFiling, VehicleQuery, report_take, report_transition
 from tests import factories
 from tests.cases.alerting import owner_login, path, send
 from tests.cases.test_claims import ALL_DOCUMENTS, after

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from cases import trace_origins
+from cases.tracing import origins as trace_origins
 from tests import factories
 from tests.tracking import factories as tf
 from tests.web.scene import RIDE_IN, SQUARE, STAY, STEP, stolen_bike

@@ -108,7 +108,7 @@ CODE_FIELDS = {
     "from_status",
     "owner_answer",
     "role",
-    "message",  # a notification's message key (cases.notification_texts)
+    "message",  # a notification's message key (cases.alerts.notification_texts)
     "link",
     "url",
 }

@@ -25,7 +25,7 @@ where the bike cannot be (IMPOSSIBLE_OUTLIERS fixes flagged as outliers by inges
 impossible speed from the last plausible fix, which the other session sent): positions that cannot
 both be true; a new session with a recent predecessor from another address is watched for that
 for IMPOSSIBLE_WINDOW. A conflict becomes a `terminal_conflict` alarm naming both addresses, with
-an outbox row so that the duty room (cases.duty) raises a call at the bike's station; the alarm's
+an outbox row so that the duty room (cases.alerts.duty_room) raises a call at the bike's station; the alarm's
 time is the later login, so two nodes finding the same pair store one alarm.
 
 Session ids come from the table's sequence in blocks, so a login never waits for the database:

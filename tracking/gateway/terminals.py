@@ -56,7 +56,7 @@ _ISSUE_SQL = (
     "UPDATE tracking_terminal SET auth_code_digest = %s, auth_code_issued_at = now() "
     "WHERE id = %s AND active AND auth_code_digest = '' RETURNING id"
 )
-# A refused register: an alarm for the duty room (cases.duty routes `terminal_conflict`) and its
+# A refused register: an alarm for the duty room (cases.alerts.duty_room routes `terminal_conflict`) and its
 # outbox row. A refused terminal registers again every few seconds: the same refusal from the same
 # address is stored once a minute.
 _REFUSED_ALARM_SQL = """

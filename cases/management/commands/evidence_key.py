@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from cases.evidence import fingerprint, public_key_pem, signing_key, signing_key_ensure
+from cases.evidence.services import fingerprint, public_key_pem, signing_key, signing_key_ensure
 
 
 class Command(BaseCommand):

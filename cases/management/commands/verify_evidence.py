@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, no_translations
 
-from cases.evidence import bundle_verify, load_public_key, server_public_key
+from cases.evidence.services import bundle_verify, load_public_key, server_public_key
 
 
 class Command(BaseCommand):

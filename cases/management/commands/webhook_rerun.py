@@ -1,12 +1,12 @@
 """`manage.py webhook_rerun --by NAME --reason TEXT [ID …] [--all] [--current-url] [--list]`: send
-given-up station webhook messages again, oldest first (cases.webhooks.webhook_rerun)."""
+given-up station webhook messages again, oldest first (cases.alerts.webhooks.webhook_rerun)."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cases.alerts.webhooks import Rerun, webhook_rerun, webhooks_given_up
 from cases.models import WebhookDelivery
-from cases.webhooks import Rerun, webhook_rerun, webhooks_given_up
 
 
 class Command(BaseCommand):

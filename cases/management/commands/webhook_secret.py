@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cases.webhooks import webhook_secret
+from cases.alerts.webhooks import webhook_secret
 
 
 class Command(BaseCommand):
