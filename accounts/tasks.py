@@ -8,7 +8,7 @@ from celery import shared_task
 from accounts.audit_chain import audit_head_write, audit_heads_prune, audit_seal
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="accounts.tasks.seal_audit_trail", ignore_result=True)
 def seal_audit_trail() -> int:
     sealed = audit_seal()
     audit_head_write()

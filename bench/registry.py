@@ -2,16 +2,12 @@
 
     .venv/bin/python bench/registry.py [--scale small|full]
 
-small = 20,000 vehicles, full = 1,000,000 (seeded with `seed_demo --if-fewer N` when the dev
-database has fewer). Measures, against the dev database (DATABASE_URL):
-- lookups through vehicles.selectors.vehicle_search exactly as the API calls it (the audit row
-  included): exact plate, exact frame number, exact owner ID number, partial plate (a 3-5 digit
-  fragment of a real plate number); random existing values sampled beforehand, warm-up calls
-  untimed, the four kinds timed round-robin;
-- a counter registration end to end through vehicles.services.registration.vehicle_register with
-  fresh valid data (owner, bike, plate, policy, event; each adds rows);
-- baselines in the same run: a `SELECT 1` round trip and a bare commit.
-Targets (2-core machine): exact lookups p50 < 5 ms, partial plate p50 < 50 ms, registration p50 < 50 ms.
+small = 20,000 vehicles, full = 1,000,000 (`seed_demo --if-fewer N`). Times, round-robin, the exact
+plate, frame number and owner ID number lookups and the partial plate through
+vehicles.selectors.vehicle_search as the API calls it (audit row included), and a registration end
+to end through vehicles.services.registration.vehicle_register; baselines `SELECT 1` and a bare
+commit. Targets (2 cores): exact p50 < 5 ms, partial plate p50 < 50 ms, registration p50 < 50 ms.
+Details: docs/benchmarks.md#registry.
 """
 
 import datetime
@@ -89,7 +85,7 @@ def fresh_registrations(count: int, rng: random.Random) -> list[tuple[dict[str, 
     from django.utils import timezone
 
     from accounts.models import Township
-    from vehicles import demo_data as demo
+    from demo import values as demo
     from vehicles.models import Owner, Vehicle
 
     townships = dict(Township.objects.values_list("code", "name"))

@@ -4,7 +4,7 @@
 
 small = 20,000 vehicles and 1,000 theft reports; full = 1,000,000 vehicles and 50,000 theft reports
 (vehicles from `seed_demo --if-fewer N`, as bench/registry.py). What statistics need beyond the
-registry is the demo activity of stats.demo (as `manage.py seed_demo_activity` makes it), topped
+registry is the demo activity of demo.activity (as `manage.py seed_demo_activity` makes it), topped
 up to the scale's theft reports and kept for the next run: reports over the last two years
 around the county's towns with their workflow steps, alarms (5 per 100 vehicles), cases linking
 reports, answered rescue calls, and a plate-rate estimate per township for this year.
@@ -48,8 +48,8 @@ def main() -> None:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from demo.activity import seed_activity
     from stats import selectors
-    from stats.demo import seed_activity
     from stats.models import RollupState
     from stats.params import Filters, Period, default_period
     from stats.rollups import (

@@ -4,6 +4,7 @@ Each reader fails loudly on a value it cannot parse, so a typo in a deployment s
 instead of as a wrong default. `NAME_FILE` may point at a file holding a secret (container secrets).
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -40,6 +41,19 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+    if not math.isfinite(value):  # "nan" and "inf" parse, but no setting means them
+        raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from ebike_registry import db_url, keys
-from ebike_registry.env import env_bool, env_int, env_list, env_str
+from ebike_registry.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "cases",
     "web",
     "stats",
+    "demo",  # seed_demo, seed_demo_activity: demo data only
 ]
 
 MIDDLEWARE = [
@@ -245,16 +246,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 # Chart.js from Debian's libjs-chart.js (scripts/setup.sh installs it), served as our own static file.
 CHARTJS_DIR = Path(env_str("CHARTJS_DIR", "/usr/share/javascript/chart.js"))
-if CHARTJS_DIR.is_dir():
-    STATICFILES_DIRS.append(("vendor/chart.js", CHARTJS_DIR))
 # Leaflet and Leaflet.markercluster for the maps come from Debian (libjs-leaflet,
 # libjs-leaflet.markercluster, installed by scripts/setup.sh), served as our own static files.
 LEAFLET_DIR = Path(env_str("LEAFLET_DIR", "/usr/share/javascript/leaflet"))
-if LEAFLET_DIR.is_dir():
-    STATICFILES_DIRS.append(("vendor/leaflet", LEAFLET_DIR))
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    *[
+        (prefix, path)
+        for prefix, path in (("vendor/chart.js", CHARTJS_DIR), ("vendor/leaflet", LEAFLET_DIR))
+        if path.is_dir()
+    ],
+]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 # Photos and scanned documents are served only by vehicles.views.photo, which asks the policy and
@@ -289,7 +293,39 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # One beat at a time, however many are started: each waits for a PostgreSQL advisory lock, trying
 # every BEAT_LOCK_RETRY_SECONDS (ebike_registry/beat.py).
 CELERY_BEAT_SCHEDULER = "ebike_registry.beat:LockedScheduler"
-BEAT_LOCK_RETRY_SECONDS = float(env_int("BEAT_LOCK_RETRY_SECONDS", 2))
+BEAT_LOCK_RETRY_SECONDS = env_float("BEAT_LOCK_RETRY_SECONDS", 2.0)
+# Every task is in its app's tasks.py, which the worker finds by itself (autodiscover_tasks), and
+# pins its name (queued messages and this schedule use it): no module to import besides.
+CELERY_IMPORTS: tuple[str, ...] = ()
+# Every periodic task, in one place (the settings each one reads are in its app's section below).
+CELERY_BEAT_SCHEDULE = {
+    # Signed daily heads of the audit trail (accounts.audit_chain).
+    "accounts-audit-seal": {"task": "accounts.tasks.seal_audit_trail", "schedule": 60.0},
+    # Derived work of committed positions (tracking.derived), offline alarms, partitions, retention.
+    "tracking-outbox": {"task": "tracking.tasks.process_outbox", "schedule": 2.0},
+    "tracking-offline-alarms": {"task": "tracking.tasks.raise_offline_alarms", "schedule": 60.0},
+    "tracking-partitions": {"task": "tracking.tasks.maintain_partitions", "schedule": 3600.0},
+    "tracking-retention": {"task": "tracking.tasks.apply_retention", "schedule": 6 * 3600.0},
+    "tracking-missing-flags": {"task": "tracking.tasks.reconcile_missing_flags", "schedule": 3600.0},
+    # Claims whose waiting period is over (cases.claims.services), webhooks due again, oversight.
+    "cases-claims-eligible": {"task": "cases.claim_tasks.claims_make_eligible", "schedule": 3600.0},
+    "cases-webhooks-requeue": {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0},
+    "cases-reviews-weekly": {
+        "task": "cases.tasks.reviews_weekly_summary",
+        "schedule": crontab(hour=8, minute=0, day_of_week="mon"),
+    },
+    "cases-lookup-alerts": {"task": "cases.tasks.lookup_volume_alerts", "schedule": 3600.0},
+    "stats-rollups": {"task": "stats.tasks.refresh_rollups", "schedule": env_float("STATS_REFRESH_SECONDS", 300.0)},
+}
+# Partitions, retention and audit seals need the owner role (accounts.db_roles): they go to the
+# "maintenance" queue, whose worker alone connects as the owner (scripts/run.sh, docker-compose.yml);
+# the app role's worker consumes the default queue and never sees them.
+_OWNER_TASKS = (
+    "tracking.tasks.maintain_partitions",
+    "tracking.tasks.apply_retention",
+    "accounts.tasks.seal_audit_trail",
+)
+CELERY_TASK_ROUTES = {task: {"queue": "maintenance"} for task in _OWNER_TASKS}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -314,6 +350,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Names of the schema's enums that several fields share (drf-spectacular would make them up).
+    "ENUM_NAME_OVERRIDES": {
+        "DutyCallKindEnum": "cases.models.DutyCall.Kind",
+        "DutyCallStatusEnum": "cases.models.DutyCall.Status",
+        "NotificationKindEnum": "cases.models.Notification.Kind",
+    },
 }
 
 # Content-Security-Policy (django-csp; web.csp adds the map tile server to img-src). Scripts and
@@ -394,27 +436,20 @@ LOGGING = {
 SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # A fix implying a faster trip than this from the previous fix is stored flagged as an outlier.
-OUTLIER_SPEED_KMH = float(env_int("OUTLIER_SPEED_KMH", 150))
+OUTLIER_SPEED_KMH = env_float("OUTLIER_SPEED_KMH", 150.0)
 
+# Terminal gateway (run_gateway): it reads its GATEWAY_* variables from the environment itself, each
+# with the default of tracking/gateway/config.py (a GATEWAY_* setting here would take precedence);
+# the most common ones are listed in .env.example.
 
-# Terminal gateway (run_gateway): every GATEWAY_* default of tracking/gateway/config.py can be set
-# from the environment; the most common ones are listed in .env.example.
-def _gateway_settings() -> dict[str, object]:
-    from tracking.gateway.config import DEFAULTS
-
-    readers = {bool: env_bool, int: env_int, str: env_str}
-    values: dict[str, object] = {}
-    for name, default in DEFAULTS.items():
-        if name in os.environ or f"{name}_FILE" in os.environ:
-            reader = readers.get(type(default))
-            values[name] = reader(name, default) if reader else float(env_str(name, str(default)))
-    return values
-
-
-globals().update(_gateway_settings())
-
-# Derived work run from the ingestion outbox, in order (tracking.derived).
-INGEST_HANDLERS = ["tracking.derived.stolen_bike_sightings"]
+# Derived work run from the ingestion outbox, in this order (tracking.derived): the stolen bikes'
+# sightings for the tracking side, then the duty room's calls and the sighting episodes
+# (cases.alerts.duty_room, cases.alerts.services; their settings are below).
+INGEST_HANDLERS = [
+    "tracking.derived.stolen_bike_sightings",
+    "cases.alerts.duty_room.duty_calls_raise",
+    "cases.alerts.services.sightings_record",
+]
 # An outbox batch's terminals whose handlers fail are retried after OUTBOX_RETRY_BASE_SECONDS,
 # doubling up to OUTBOX_RETRY_MAX_SECONDS, and set aside as dead after OUTBOX_MAX_ATTEMPTS failed
 # attempts (5 s … ~10 min by default) until `manage.py outbox_rerun` (README "Operations").
@@ -422,16 +457,7 @@ OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 5)
 OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 300)
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8)
 
-CELERY_BEAT_SCHEDULE = {
-    "tracking-outbox": {"task": "tracking.tasks.process_outbox", "schedule": 2.0},
-    "tracking-offline-alarms": {"task": "tracking.tasks.raise_offline_alarms", "schedule": 60.0},
-    "tracking-partitions": {"task": "tracking.tasks.maintain_partitions", "schedule": 3600.0},
-    "tracking-retention": {"task": "tracking.tasks.apply_retention", "schedule": 6 * 3600.0},
-    "tracking-missing-flags": {"task": "tracking.tasks.reconcile_missing_flags", "schedule": 3600.0},
-    "stats-rollups": {"task": "stats.tasks.refresh_rollups", "schedule": float(env_int("STATS_REFRESH_SECONDS", 300))},
-}
-
-# Map tiles (web/map_tiles.py): "osm" (OpenStreetMap-style XYZ, WGS-84; MAP_TILES_URL overrides the
+# Map tiles (tracking/map_tiles.py): "osm" (OpenStreetMap-style XYZ, WGS-84; MAP_TILES_URL overrides the
 # server), "tianditu" (CGCS2000 ≈ WGS-84; needs TIANDITU_KEY) or "amap" (GCJ-02: positions are
 # converted for display). The maps draw their data layers whether or not a tile server answers.
 MAP_TILES = env_str("MAP_TILES", "osm")
@@ -468,18 +494,15 @@ EVIDENCE_SIGNING_KEY_FILE = Path(env_str("EVIDENCE_SIGNING_KEY_FILE", str(BASE_D
 # the first EVIDENCE_PDF_POINTS of them and refers to the JSON bundle for the rest.
 EVIDENCE_MAX_POINTS = env_int("EVIDENCE_MAX_POINTS", 200_000)
 EVIDENCE_PDF_POINTS = env_int("EVIDENCE_PDF_POINTS", 2_000)
-# The claim tasks live beside the claims (cases/claim_tasks.py); the worker imports them from here.
-CELERY_IMPORTS = (*globals().get("CELERY_IMPORTS", ()), "cases.claim_tasks")
-CELERY_BEAT_SCHEDULE["cases-claims-eligible"] = {"task": "cases.claim_tasks.claims_make_eligible", "schedule": 3600.0}
 
 # Sightings and the duty room (cases.alerts.services, cases.alerts.duty_room). A stolen bike's sighting is one episode:
 # a new one starts after the terminal was silent, or the bike still, for the gap. A position moves
 # the bike when its speed or its distance from the episode's latest place reaches these figures.
 SIGHTING_EPISODE_GAP_MINUTES = env_int("SIGHTING_EPISODE_GAP_MINUTES", 30)
-SIGHTING_MOVING_KMH = float(env_int("SIGHTING_MOVING_KMH", 5))
-SIGHTING_STILL_METRES = float(env_int("SIGHTING_STILL_METRES", 50))
+SIGHTING_MOVING_KMH = env_float("SIGHTING_MOVING_KMH", 5.0)
+SIGHTING_STILL_METRES = env_float("SIGHTING_STILL_METRES", 50.0)
 # An armed bike this far from where it was armed raises a displacement call (GPS drift stays below).
-ARMED_DISPLACEMENT_METRES = float(env_int("ARMED_DISPLACEMENT_METRES", 100))
+ARMED_DISPLACEMENT_METRES = env_float("ARMED_DISPLACEMENT_METRES", 100.0)
 # The duty room's "closed calls too" list reaches back this many days (older calls are history).
 DUTY_CLOSED_DAYS = env_int("DUTY_CLOSED_DAYS", 7)
 # Alarms already older than this when they arrived (replayed from a terminal's buffer) raise no call.
@@ -494,18 +517,6 @@ WEBHOOK_SECRET_KEY_FILE = Path(env_str("WEBHOOK_SECRET_KEY_FILE", str(BASE_DIR /
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
 # Decimal places of the positions a webhook carries (2: ~1 km; cases/alerts/webhooks.py says why).
 WEBHOOK_POSITION_DECIMALS = env_int("WEBHOOK_POSITION_DECIMALS", 2)
-INGEST_HANDLERS = [
-    *INGEST_HANDLERS,
-    "cases.alerts.duty_room.duty_calls_raise",
-    "cases.alerts.services.sightings_record",
-]
-CELERY_BEAT_SCHEDULE["cases-webhooks-requeue"] = {"task": "cases.tasks.requeue_webhooks", "schedule": 60.0}
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
-    **SPECTACULAR_SETTINGS.get("ENUM_NAME_OVERRIDES", {}),
-    "DutyCallKindEnum": "cases.models.DutyCall.Kind",
-    "DutyCallStatusEnum": "cases.models.DutyCall.Status",
-    "NotificationKindEnum": "cases.models.Notification.Kind",
-}
 # Oversight (cases.tracing.oversight): each Monday morning every leader hears of the past week's looks on a
 # stated reason; every hour, accounts looking up far more than usual are reported to the security
 # administrators (at least LOOKUP_ALERT_MIN looks in 24 h and more than LOOKUP_ALERT_FACTOR times their
@@ -513,23 +524,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 LOOKUP_ALERT_MIN = env_int("LOOKUP_ALERT_MIN", 200)
 LOOKUP_ALERT_FACTOR = env_int("LOOKUP_ALERT_FACTOR", 5)
 LOOKUP_BASELINE_DAYS = env_int("LOOKUP_BASELINE_DAYS", 28)
-CELERY_BEAT_SCHEDULE["cases-reviews-weekly"] = {
-    "task": "cases.tasks.reviews_weekly_summary",
-    "schedule": crontab(hour=8, minute=0, day_of_week="mon"),
-}
-CELERY_BEAT_SCHEDULE["cases-lookup-alerts"] = {"task": "cases.tasks.lookup_volume_alerts", "schedule": 3600.0}
 
-# --- The owner's jobs and the tamper-evident audit trail (accounts.db_roles, accounts.audit_chain) -
-# Partitions, retention and audit seals need the owner role: they go to the "maintenance" queue,
-# whose worker alone connects as the owner (scripts/run.sh, docker-compose.yml); the app role's
-# worker consumes the default queue and never sees them.
-_OWNER_TASKS = (
-    "tracking.tasks.maintain_partitions",
-    "tracking.tasks.apply_retention",
-    "accounts.tasks.seal_audit_trail",
-)
-CELERY_TASK_ROUTES = {task: {"queue": "maintenance"} for task in _OWNER_TASKS}
-CELERY_BEAT_SCHEDULE["accounts-audit-seal"] = {"task": "accounts.tasks.seal_audit_trail", "schedule": 60.0}
+# --- The tamper-evident audit trail (accounts.audit_chain; sealed on the maintenance queue) -------
 # The key that signs each day's chain head: by default the bureau key that signs evidence bundles.
 AUDIT_SIGNING_KEY_FILE = Path(env_str("AUDIT_SIGNING_KEY_FILE", str(EVIDENCE_SIGNING_KEY_FILE)))
 # Former signing keys, to verify the heads they signed before a rotation (never to sign): each a

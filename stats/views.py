@@ -22,7 +22,7 @@ from stats import selectors, services
 from stats.models import EstimateMethod, PlateEstimate, RollupState
 from stats.params import GRANULARITIES, parse_filters
 from stats.permissions import is_stats_admin
-from web.map_tiles import map_config, map_strings
+from tracking.map_tiles import map_config, map_strings
 
 TOP_CELLS = 20  # rows of the hotspot table on the page and in its export
 MAP_CELLS = 2_000  # cells drawn on the hotspot map: at 500 m, more than the county's area

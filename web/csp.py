@@ -12,7 +12,7 @@ from csp.middleware import PolicyParts
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
-from web.map_tiles import tile_origins
+from tracking.map_tiles import tile_origins
 
 
 class CSPMiddleware(BaseCSPMiddleware):

@@ -22,10 +22,10 @@ from django.utils import timezone
 from cases.models import MISSING_STATUSES, CaseLink, TheftReport
 from cases.tracing import access
 from cases.tracing import selectors as tracing
+from tracking.coords import to_display
+from tracking.map_tiles import map_config, map_strings
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import plate_numbers
-from web.coords import to_display
-from web.map_tiles import map_config, map_strings
 
 # Coordinates in millionths of a degree (0.1 m; integers are shorter in JSON and cheaper to write
 # than rounded decimals), times in epoch seconds.

@@ -23,8 +23,9 @@ from accounts.models import User
 from cases.tracing import access
 from cases.tracing import origins as trace_origins
 from cases.tracing import selectors as tracing
+from tracking.coords import to_display
+from tracking.map_tiles import map_config, map_strings
 from vehicles.models import Vehicle
-from web.coords import to_display
 from web.map_forms import CrimeSceneForm, MarkerFilterForm, StopsForm, add_problems
 from web.map_selectors import (
     MARKER_FIELDS,
@@ -35,7 +36,6 @@ from web.map_selectors import (
     stolen_markers_json,
     stop_rings,
 )
-from web.map_tiles import map_config, map_strings
 
 # A poll asks for positions received since its previous answer; positions of a batch committed a
 # moment after that answer was computed carry an earlier receive time, so each poll looks back a

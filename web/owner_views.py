@@ -25,11 +25,11 @@ from cases.tracing import access
 from cases.tracing.selectors import POINT_CAP_MAX
 from cases.workflow import geocoding
 from cases.workflow import services as case_services
+from tracking.coords import to_display
+from tracking.map_tiles import map_config, map_strings
 from tracking.models import Terminal
 from vehicles.models import Owner, Plate, Vehicle
 from vehicles.services.insurance import policy_payout_amount
-from web.coords import to_display
-from web.map_tiles import map_config, map_strings
 from web.owner_forms import OwnerTheftReportForm
 
 

@@ -18,10 +18,10 @@ from cases.alerts import duty_room as duty
 from cases.alerts import notification_texts
 from cases.alerts import services as alerts
 from cases.models import DutyCall, Notification
+from tracking.map_tiles import map_config, map_strings
 from tracking.models import Terminal
 from vehicles.models import Vehicle
 from vehicles.selectors import can_see_full_identity, plate_numbers
-from web.map_tiles import map_config, map_strings
 
 
 def _errors(exc: ValidationError) -> str:

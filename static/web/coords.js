@@ -1,5 +1,5 @@
 /* WGS-84 -> GCJ-02 for maps whose tiles are drawn in GCJ-02 (AMap and other mainland providers).
-   The same function as web/coords.py; both are tested against published pairs. */
+   The same function as tracking/coords.py; both are tested against published pairs. */
 (function (global) {
   "use strict";
   var A = 6378245.0;

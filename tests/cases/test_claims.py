@@ -13,9 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEntry
-from cases.claim_tasks import claims_make_eligible as beat_task
 from cases.claims import services as claims
 from cases.models import ClaimStep, InsuranceClaim, Notification
+from cases.tasks import claims_make_eligible as beat_task
 from cases.workflow.services import VehicleQuery, report_take, report_transition
 from tests import factories
 from tests.cases.casework import report_step

@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cases.models import Case, CaseLink, TheftReport
+from demo.activity import DEMO_NOTE
 from stats import selectors
-from stats.demo import DEMO_NOTE
 from stats.models import PlateEstimate
 from stats.params import parse_filters
 from tracking.models import Alarm

@@ -7,8 +7,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from accounts.models import User
+from demo import values as demo_data
 from tests import factories
-from vehicles import demo_data
 from vehicles.identifiers import (
     credit_code_problem,
     frame_number_problem,

@@ -1,5 +1,5 @@
 """WGS-84 → GCJ-02 pairs as published with two independent implementations (eviltransform's and
-coordtransform's test values); web/coords.py and static/web/coords.js are both checked against them."""
+coordtransform's test values); tracking/coords.py and static/web/coords.js are both checked against them."""
 
 # ((WGS-84 lat, lon), (GCJ-02 lat, lon))
 PAIRS = [

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.web.coords_pairs import PAIRS
-from web.coords import out_of_china, to_display, wgs84_to_gcj02
+from tracking.coords import out_of_china, to_display, wgs84_to_gcj02
 
 
 @pytest.mark.parametrize(("wgs", "gcj"), PAIRS)

@@ -10,10 +10,10 @@ from accounts.models import AuditEntry
 from cases.models import TheftReport
 from tests.tracking import factories as tf
 from tests.web.scene import stolen_bike
+from tracking.coords import wgs84_to_gcj02
 from tracking.ingest import Incoming, ingest_fixes
 from tracking.models import LastPosition
 from tracking.protocols.common import Fix
-from web.coords import wgs84_to_gcj02
 from web.map_selectors import MARKER_FIELDS
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from web.map_tiles import map_config, tile_provider
+from tracking.map_tiles import map_config, tile_provider
 
 
 def test_osm_by_default_in_wgs84(settings):

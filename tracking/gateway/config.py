@@ -1,4 +1,5 @@
-"""Gateway settings: read once from Django settings (`GATEWAY_*`, each with a one-machine default).
+"""Gateway settings: read once from the environment (`GATEWAY_*`, each with a one-machine default
+below; a Django setting of the same name takes precedence).
 
 Command-line options of `run_gateway` override the listen address and ports. A port of 0 switches
 that listener off.
@@ -152,14 +153,22 @@ class GatewayConfig:
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> GatewayConfig:
-        """Values from Django settings (GATEWAY_<FIELD>), then the non-None `overrides`."""
+        """Each GATEWAY_<FIELD> from Django settings when set there, else from the environment (a value
+        that does not parse is refused, ebike_registry.env), else DEFAULTS; then the non-None `overrides`."""
         from django.conf import settings
 
+        from ebike_registry.env import env_bool, env_float, env_int, env_str
+
+        readers = {bool: env_bool, int: env_int, float: env_float, str: env_str}
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             name = f"GATEWAY_{item.name.upper()}"
             if name in DEFAULTS:
-                values[item.name] = type(DEFAULTS[name])(getattr(settings, name, DEFAULTS[name]))
+                default = DEFAULTS[name]
+                if hasattr(settings, name):
+                    values[item.name] = type(default)(getattr(settings, name))
+                else:
+                    values[item.name] = readers[type(default)](name, default)
         values["outlier_speed_kmh"] = float(getattr(settings, "OUTLIER_SPEED_KMH", 150.0))
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

@@ -3,7 +3,7 @@
     python manage.py seed_demo --vehicles 20000
     python manage.py seed_demo_activity --reports 1000 [--seed 7]
 
-Tops the demo records (stats.demo) up to the given number of theft reports, then rebuilds the
+Tops the demo records (demo.activity) up to the given number of theft reports, then rebuilds the
 statistics rollups so the dashboard shows them at once.
 """
 
@@ -11,7 +11,7 @@ import random
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from stats.demo import seed_activity
+from demo.activity import seed_activity
 from stats.rollups import rollups_rebuild
 from vehicles.models import Vehicle
 

@@ -2,7 +2,7 @@
 
 Positions are stored in WGS-84. OpenStreetMap and Tianditu tiles are drawn in WGS-84 (Tianditu in
 CGCS2000, which differs from WGS-84 by centimetres), AMap tiles in GCJ-02: for them every position
-is converted before it is drawn (web.coords in Python for our own endpoints, static/web/coords.js
+is converted before it is drawn (tracking.coords in Python for our own endpoints, static/web/coords.js
 for the tracing API's GeoJSON). Tiles are only a background: the data layers are drawn whether or
 not the tile server answers.
 """

@@ -310,7 +310,7 @@ def organisation_name(rng: random.Random, *, township_name: str) -> str:
 class Brand:
     name: str
     manufacturer: str
-    maker_code: str  # first 4 digits of the frame number (demo values; 1757 as in DOMAIN.md)
+    maker_code: str  # first 4 digits of the frame number (demo values; 1757 as in docs/domain.md#frame-numbers)
     motor_prefix: str
     models: tuple[str, ...]
     price_range: tuple[int, int]  # yuan
@@ -415,7 +415,7 @@ def policy_number(starts_on: datetime.date, index: int) -> str:
     return f"BX{starts_on:%Y%m%d}{_POLICY_PERM(index):08X}"
 
 
-# Documents presented at a counter registration (DOMAIN.md §1 "Materials").
+# Documents presented at a counter registration (docs/domain.md#materials).
 DOCUMENTS_CONFORMING = ["id_card", "invoice", "ccc_certificate"]
 DOCUMENTS_NO_INVOICE = ["id_card", "statement_of_origin", "ccc_certificate"]
 DOCUMENTS_TEMPORARY = ["id_card", "statement_of_origin"]

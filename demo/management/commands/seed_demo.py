@@ -3,27 +3,12 @@
     python manage.py seed_demo --vehicles 10000 [--seed 7] [--batch 20000]
     python manage.py seed_demo --if-fewer 1000000      # top up to that many vehicles in total
 
-What it makes, per vehicle: an owner (new, or an earlier owner's next bike: people own 1-3 bikes,
-delivery companies 1-4), the vehicle, its plate from the registering station's series, the
-`register` RegistrationEvent the counter service would have written, the free policy for ~95%
-(consent), and for a few percent a later deregistration (event, plate recovered or void, policy
-cancelled). Registrations run over the last six years in order, so plate numbers and ids grow with
-the registration date, as at a real counter; temporary plates get their expiry from the same
-function the service uses.
-
-How it stays fast and correct:
-- Rows go in with COPY (psycopg 3 `cursor.copy` + `write_row`) in batches, one transaction per
-  batch; ids come from the tables' own sequences (`nextval` in bulk), so the ORM and the counters
-  keep working afterwards. Indexes and triggers stay in place.
-- Each batch locks the plate series rows (SELECT … FOR UPDATE, as `plate_issue` does), draws
-  numbers in order from `next_number` and writes the advanced counter back in the same
-  transaction: no gaps, no duplicates, and a counter registering meanwhile simply waits. A series
-  that runs out gets a follow-on block with the same prefix (what an admin would hand out).
-- Unique values (ID numbers, credit codes, frame and motor serials, policy numbers) are keyed
-  bijections of the new rows' ids (vehicles.demo_data), so a second run cannot repeat the first.
-  Every generated identifier is checked with the validators the counter uses; a value that fails,
-  or a duplicate inside a batch, stops the command (a generator bug must not slip into the data).
-  A clash with a row typed in at a counter is resolved by deriving another value, and counted.
+Per vehicle: an owner (new, or an earlier owner's next bike), the bike, its plate from the
+registering station's series, the `register` event the counter would have written, the free policy
+for ~95%, and for a few a later deregistration, over six years in date order. Rows go in by COPY
+with ids from the tables' sequences; plate numbers are drawn under the series row lock as
+`plate_issue` does; unique values are keyed bijections of the row ids (demo.values), each checked
+with the counter's validators. How it stays fast and correct: docs/architecture.md#demo-data.
 """
 
 import datetime
@@ -48,7 +33,7 @@ from tqdm import tqdm
 
 from accounts.models import RegistrationPoint, Station, Township, User
 from accounts.roles import CLERK, roles_sync
-from vehicles import demo_data as demo
+from demo import values as demo
 from vehicles.identifiers import (
     credit_code_problem,
     frame_number_problem,
