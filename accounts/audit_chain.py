@@ -1,25 +1,11 @@
 """The audit trail as a hash chain: sealing committed entries, signing each day's head, verifying.
 
-`audit_seal` (Celery beat, every minute, on the maintenance worker) appends one AuditSeal per
-committed entry not yet sealed, in id order: the SHA-256 of the entry's columns as canonical JSON,
-chained to the previous seal. An entry whose transaction commits after later ones is simply sealed
-in a later run: the chain is in seal order. Entries are looked for among the last
-SEAL_LOOKBACK; one older than that and still unsealed (a very late commit, or a row inserted
-behind the application's back with an old date) is never sealed and `audit_verify` names it.
-
-After sealing, the chain head (last seal id and hash) is signed with the bureau key and written to
-AUDIT_HEAD_DIR as audit-head-YYYY-MM-DD.json (that day's file is rewritten by each run, so the
-last write of a day is the day's head). That directory belongs on another disk or host: whoever
-can rewrite the database (entries, seals and all) cannot rewrite a signed head. Heads are kept
-AUDIT_HEAD_RETENTION_DAYS, never fewer than HEAD_RETENTION_MIN_DAYS (six months of network logs,
-Cybersecurity Law art. 21).
-
-`audit_verify` recomputes everything: each seal's link and hash, each sealed entry's content (an
-altered entry, a removed one, two swapped ones are named), the unsealed tail, and every head file
-(signature, and that the database still holds the seal it names with the hash it signed). A head
-names the public key that signed it; after the bureau key is rotated, heads signed with the former
-key verify against it while its public half is listed in AUDIT_SIGNING_KEY_FALLBACKS (used only to
-verify, never to sign).
+`audit_seal` (beat, every minute, on the maintenance worker) appends one AuditSeal per committed
+entry not yet sealed, in id order, chained to the previous seal; then signs the chain head with the
+bureau key into AUDIT_HEAD_DIR (another disk or host: whoever can rewrite the database cannot
+re-sign a head). `audit_verify` recomputes every seal, entry and head and names what was altered,
+removed, reordered or never sealed; heads signed by a former key verify while it is listed in
+AUDIT_SIGNING_KEY_FALLBACKS. Why each step: docs/architecture.md#audit.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """What the runtime database roles may do, table by table, applied after every migrate.
 
-The owner role (DATABASE_URL of migrate, the tests and the maintenance worker) owns every table; the
-web server and Celery connect as the app role, the terminal gateway as the gateway role
-(settings.DATABASE_RUNTIME_ROLES). Neither owns anything, so neither can ALTER, DROP, TRUNCATE or
-switch off the triggers of a table; each gets only the privileges declared here.
-
-Each app declares its own tables in `<app>/db_privileges.py` (accounts also declares Django's and
-the libraries' tables): a dict `APP` and a dict `GATEWAY`, table name -> Grant. A table the app role
-deletes from says why (`deletes(...)`); append-only tables get `APPEND_ONLY`. A table nobody
-declared gets nothing: `privileges_undeclared()` names it and the tests fail on it.
-
-`privileges_apply` revokes everything the runtime roles hold on the owner's tables and grants the
-declarations again, partitions of a partitioned table included, with USAGE on the sequences of the
-tables a role inserts into. It runs from post_migrate (accounts.apps), so the test database gets
-it too; tracking.partitions copies the grants of tracking_ping onto each new day partition.
+The owner role owns every table; the web server and Celery connect as the app role, the gateway as
+the gateway role (settings.DATABASE_RUNTIME_ROLES). Neither owns anything, so neither can ALTER,
+DROP, TRUNCATE or switch off a trigger. Each app declares its tables in `<app>/db_privileges.py`
+(`APP` and `GATEWAY`: table name -> Grant; a delete says why, append-only tables say so), and a
+table nobody declared gets nothing (`privileges_undeclared()` fails the tests). `privileges_apply`
+revokes everything and grants the declarations again from post_migrate.
+See docs/architecture.md#database-roles.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class RegistrationPoint(models.Model):
         return self.name
 
 
-class User(AbstractUser):
+class User(AbstractUser):  # type: ignore[django-manager-missing]  # django-otp (untyped) declares Device.user
     """Staff and owners. Roles are the groups in accounts.roles; staff belong to a station."""
 
     station = models.ForeignKey(

@@ -1,4 +1,4 @@
-"""Reference data for the demo county, Yutian (玉田县, 130229), from DOMAIN.md §7.
+"""Reference data for the demo county, Yutian (玉田县, 130229), from docs/domain.md#reference-data.
 
 Township codes and names are official. The bureau's station names are not public: the demo
 stations are named after their towns and marked `is_demo`. Each station gets a plate-prefix letter

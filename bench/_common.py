@@ -1,7 +1,6 @@
 """Shared helpers for bench/*.py: Django setup, command line, timing, percentiles, the JSON line.
 
-The file name starts with an underscore because scripts/bench.sh runs every other bench/*.py as a
-benchmark. A script uses it like this:
+The name starts with an underscore because scripts/bench.sh runs every other bench/*.py. Use:
 
     import _common as bench          # bench/ is sys.path[0] when run as `python bench/NAME.py`
 
@@ -12,8 +11,7 @@ benchmark. A script uses it like this:
         samples = bench.time_calls(do_one, inputs, warmup=30)
         bench.emit("NAME", args.scale, {"thing_p50_ms": bench.p50(samples), ...})
 
-Contract (DESIGN.md "Benchmarks"): `--scale small|full` (default full), the baseline measured in
-the same run, one JSON object `{"bench", "scale", "results"}` as the last line of stdout.
+The contract every script keeps: docs/benchmarks.md#contract.
 """
 
 import argparse

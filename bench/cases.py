@@ -2,31 +2,12 @@
 
     .venv/bin/python bench/cases.py [--scale small|full]
 
-full: 1,000,000 terminals fitted to the registry's bikes, each with a last position spread over
-the county's towns, ~1 % of the bikes under an open theft report; one stolen bike with 30 days of
-fixes at one every 10 s (259,200 pings: home, work, market, rides between, GPS jitter, a few
-outliers and fixes without lock). small: 20,000 terminals and 3 days (25,920 pings).
-Everything is created with SQL (COPY for the pings) if absent, and kept for the next run; the
-registry's vehicles come from `seed_demo --if-fewer` as in bench/registry.py.
-
-Measures against the dev database (DATABASE_URL):
-- trajectory_30d: GET vehicles/<id>/trajectory for the whole period through the API view
-  (cases.tracing.api.VehicleTrajectoryApi, called with a request as the URL routes it): access
-  check, the selector with the simplified line and a first page of 1,000 points, the audit row,
-  JSON rendering; target p50 < 200 ms;
-- stolen_within_5km: stolen/near?radius_km=5 around random points near the towns, through
-  cases.tracing.access.stolen_near_view (selector + audit row); target p50 < 20 ms (the partial GiST
-  index over the last positions of missing bikes);
-- stop_detection_30d: cases.tracing.selectors.vehicle_stops over the whole period; target < 500 ms (p50 of
-  repeated runs);
-- baseline in the same run: a `SELECT 1` round trip.
-The three are timed round-robin (bench.time_interleaved), so a burst of load on the shared
-machine hits them alike.
-
-What it leaves in the dev database for the next run: terminals with IMEIs 869999… (bulk) and
-869998… (trajectory bikes), their installations and last positions, theft reports whose
-narrative is "bench/cases.py seed" (with their transitions, legal holds and registry events, the
-bikes marked stolen), and the trajectory bikes' pings in daily partitions.
+full: 1,000,000 terminals with a last position, ~1 % of the bikes under an open theft report, and
+one stolen bike with 30 days of fixes every 10 s (small: 20,000 terminals, 3 days); made with SQL
+when absent and kept. Measures, round-robin, against DATABASE_URL: trajectory_30d through the API
+view (target p50 < 200 ms), stolen_within_5km through cases.tracing.access.stolen_near_view (p50 <
+20 ms), stop_detection_30d through cases.tracing.selectors.vehicle_stops (< 500 ms), and a
+`SELECT 1` baseline. What it leaves for the next run: docs/benchmarks.md#cases.
 """
 
 import datetime

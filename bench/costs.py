@@ -2,48 +2,12 @@
 
     .venv/bin/python bench/costs.py [--scale small|full] [--cycles N] [--interval 10]
 
-Where: a throwaway PostgreSQL cluster (tests/ops/clusters.py: initdb in a temporary directory, its
-own loopback address and port, fsync on, removed at the end even on failure) holding the bench
-database's schema (pg_dump --schema-only of DATABASE_URL's database, no rows). Only this bench
-writes there, so the cluster's WAL position (pg_current_wal_lsn), its WAL statistics and the CPU of
-its processes are this bench's alone; on the machine's shared cluster every other engineer's tests
-would be counted with them. Its settings are the machine cluster's (shared_buffers 128 MB, WAL
-level replica, full-page writes on, no WAL compression, autovacuum off) except that checkpoints
-come only when the bench asks for one (max_wal_size 8 GB, checkpoint_timeout 1 h) and that
-wal_log_hints is on, as on a primary with a standby (pg_rewind needs it).
-
-What runs: the gateway's storage path. `tracking.ingest.batch_plan` batches driven by the gateway
-writer's `drive_plan` (psycopg AsyncConnection, pipeline mode, the session's staging table vacuumed
-every STAGE_VACUUM_ROWS rows as the writer does), one transaction a batch, the writer's memory of
-the last positions its commits left (`LastFixes`), `terminals` registered terminals each reporting
-the next position of its ride (15 km/h northwards, one fix every `interval` seconds of device time;
-one fix in 1,000 with a vibration alarm). Each batch holds distinct terminals, as at county load.
-Liveness (`last_seen_at`, refreshed at most once a minute per terminal) is left out of the runs and
-measured on its own (`liveness`), since a run squeezes minutes of device time into seconds.
-
-A warm-up of `warmup_rounds` rounds first gives each terminal enough rows that its newest ones sit
-on a leaf page of the ping key of its own, as after hours of reporting. Then, for each batch size
-(the gateway batches 30 ms or GATEWAY_BATCH_SIZE positions, whichever comes first: ~150-400
-positions a batch per writer at county and city load, 2,000 only under a backlog), over `cycles`
-cycles of CHECKPOINT, a "cold" run (the first change of each hot page after the checkpoint writes a
-full-page image: the terminal's leaf of the ping key, its last-position page, ...) and two "warm"
-runs of `rounds` rounds of every terminal:
-- wal_bytes_per_ping (warm) and fpi_bytes_per_terminal (cold minus warm, per terminal): WAL per day
-  is pings x the first + checkpoints a day x terminals x the second;
-- db_cpu_us_per_ping: CPU of every process of the cluster (the writer's backend, WAL writer,
-  checkpointer, background writer) over the run, per position; backend_cpu_us_per_ping its backend's;
-  checkpoint_cpu_us_per_ping: the CHECKPOINT that follows a cycle, per position of the cycle;
-- writer_cpu_us_per_ping: this process's CPU in batch_plan and drive_plan (the gateway writer's
-  share of the gateway's CPU a position; framing, decoding and acks come on top: bench/ingest.py);
-- storage after the runs: the day partition's heap and index bytes per row (and the key's leaf
-  density, pgstattuple), last-position bytes per terminal, presence-cell rows per terminal-hour and
-  bytes per row, outbox bytes per row and per position;
-- maintenance, each right after a checkpoint: the first read of the day partition (hint bits, in
-  the WAL with wal_log_hints), VACUUM (FREEZE) of it (what anti-wraparound autovacuum writes once per
-  page, later) and VACUUM of the small tables, WAL and CPU per position.
-Medians of the runs, with their range. small = 1,000 terminals, 300 warm-up rounds, 20 rounds a run,
-3 cycles, batches of 200 and 2,000 (under a minute); full = 10,000 terminals, the same rounds, 5
-cycles (a few minutes).
+The gateway's storage path (`batch_plan` driven by the writer's `drive_plan`) in a throwaway
+PostgreSQL cluster holding the bench database's schema (tests/ops/clusters.py), so that its WAL and
+CPU are this bench's alone; checkpoints only when the bench asks. For each batch size, over cycles
+of CHECKPOINT, a cold run and warm runs give WAL per ping and page images per terminal, database and
+writer CPU per ping, storage per row, and the cost of maintenance. small = 1,000 terminals (under a
+minute), full = 10,000. The method in detail: docs/benchmarks.md#costs.
 """
 
 from __future__ import annotations

@@ -2,55 +2,14 @@
 
     .venv/bin/python bench/ingest.py [--scale small|full] [--rates 10000,25000] [--stage-seconds 20] [--profile]
 
-All phases write into the SAME day partition of tracking_ping (a past day, so device times are
-never "in the future"), for the same registered bench terminals:
-- seeding (once, reused): `seed_rows` rows, one a second per terminal from the day's start, by
-  INSERT … SELECT generate_series. Each run then writes one row a second per terminal after the
-  newest row of its terminals, as a live fleet does: every terminal's new rows go to the end of its
-  range of the (terminal, device time) key, and the rows of a run are countable afterwards by their
-  times. When the day has no room left for a run, the rows of earlier runs are deleted (the seeded
-  rows stay);
-- (a) copy_rows_per_s: text COPY of prebuilt rows straight into tracking_ping, one transaction;
-- ingest_pipeline_rows_per_s (extra): the same storage path as the gateway (tracking.ingest
-  batch_plan: staging COPY, dedup insert, last positions, alarms, outbox, liveness) driven directly
-  in 2,000-position batches on two connections: the ceiling for (c) on this database;
-- (b) insert_autocommit_rows_per_s: one INSERT per position, autocommit (how per-position trackers
-  store);
-- (c) the gateway: `manage.py run_gateway` as a subprocess; a load-generator process (this script
-  with --loadgen; plain non-blocking sockets and epoll, to leave the cores to what is measured)
-  opens `connections` GT06 connections (all from 127.0.0.1: the gateway's per-address cap is raised
-  for the bench, BENCH_CONNECTIONS_PER_ADDRESS), logs each in, then offers location packets (0.1 % alarm
-  packets) at fixed rates, open loop: sending never waits for acks. Stages go up in rate (full:
-  10k, 15k, 20k, 25k, 32k, 40k pings/s, 20 s each; the higher ones are skipped once a stage at or
-  above 25k did not keep up). Each stage reports acked pings/s (acks over the time from its first
-  send to its last ack), ack latency percentiles measured per ping, and the CPU (cores) used by the
-  gateway, the generator, PostgreSQL (the gateway's backends and background processes) and the
-  whole machine. gateway_acked_pings_per_s / gateway_p99_ack_ms are those of the fastest stage that
-  kept up (every ping acked, p99 <= 250 ms), or of the best stage when none did. Afterwards the
-  rows of this run's stages are counted: rows stored must equal pings acked. Each stage also
-  reports the WAL the cluster wrote during it (MB/s, bytes per acked ping, full-page images);
-- (d) http_batch_pings_per_s: POST /api/v1/pings with 1,000-ping batches (gunicorn, 2 sync workers,
-  4 client threads), when that endpoint exists, and http_batch_cpu_cores: the cores the workers,
-  the client threads and the whole machine used (most of the rest is PostgreSQL's);
-- (f) haproxy_two_nodes: two gateway nodes (one process each, on 127.0.0.2 and 127.0.0.3) behind
-  HAProxy (deploy/haproxy, PROXY v2) at the rate of the (c) stage reported, one stage: acked pings/s,
-  p99, the CPU of HAProxy and of the nodes. On one 2-core machine the two nodes share the cores one
-  node had (the single node runs two worker processes), so this measures what HAProxy costs (its
-  CPU per ping, the latency it adds), not scale-out, which needs more machines; the nodes' CPU per
-  ping is the per-node line of the capacity model (docs/scale.md). HAProxy holds two descriptors a
-  connection: the stage opens at most (hard descriptor limit - 1,000) / 2 connections;
-- (e) gateway_rss_mb_at_10k_connections: VmRSS of the gateway with every connection open and logged
-  in, before the load starts (at small scale: with `connections` connections).
-- ack_floor (extra): one stage at the rate the ratio target asks for (0.3 of (a), at least 25,000/s)
-  against bench/_ackserver.py, a server with the gateway's processes and event loop that writes each
-  frame's ack 30 ms later and does nothing else: what the connections alone cost (the kernel's TCP
-  work on both ends, the event loop, the generator). The gateway's CPU above it is its own work.
-Before each measured phase the small tables every batch updates are vacuumed (this machine's
-PostgreSQL runs without autovacuum) and the machine's dirty pages are written to disk (os.sync), so
-that no phase pays for the leftovers of the ones before it.
-small = 500 terminals and connections, no seeding; full = 10,000 terminals and connections,
-20,000,000 seeded rows. Targets (2 cores, generator included): (c) >= 25,000 acked pings/s with p99
-<= 250 ms and >= 0.3 of (a); (d) >= 60,000 pings/s; (e) <= 200 MB.
+Every phase writes into the same day partition of tracking_ping for the same bench terminals:
+(a) COPY, the ceiling; the storage pipeline alone; (b) one INSERT per position; (c) the gateway as a
+subprocess under an open-loop GT06 load generator (this script with --loadgen), in stages of rising
+rate, rows stored checked against pings acked; (d) POST /api/v1/pings; (e) the gateway's memory
+with every connection open; (f) two nodes behind HAProxy; and the ack-only floor
+(bench/_ackserver.py). small = 500 terminals, full = 10,000 and a 20M-row partition. Targets:
+(c) >= 25,000 acked/s at p99 <= 250 ms and >= 0.3 of (a); (d) >= 60,000/s; (e) <= 200 MB.
+Each phase in detail: docs/benchmarks.md#ingest; the runs: docs/ingest-measurements.md.
 """
 
 from __future__ import annotations

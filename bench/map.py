@@ -2,24 +2,11 @@
 
     .venv/bin/python bench/map.py [--scale small|full]
 
-full = 10,000 bikes under an open theft report with a last position, small = 500. They are made
-if absent (and kept for the next run): the registry's bikes are the registry's bikes without a terminal, and
-more are registered (bulk_create, plates from a bench-only series "基准") when there are too few; to
-each the script adds a terminal (IMEI 869997…), its fitting,
-a last position around one of the county's towns and a theft report (narrative "bench/map.py
-seed"), with the ORM's bulk_create so every column the models define gets its default. Missing
-bikes that other runs left (bench/cases.py) count towards the target.
-
-Measures against the dev database (DATABASE_URL):
-- map_10k_markers: GET /map/markers.json as an officer through the view (web.map_views.map_markers,
-  called with a request as the URL routes it): the access rule, the one statement over the open
-  reports, installations, last positions and plates, compact rows, the audit row, JSON encoding;
-  target p50 < 300 ms; with the response size;
-- map_10k_markers_gcj02: the same with MAP_TILES=amap (every position converted in Python);
-- map_poll: a poll with since=<cursor> that finds nothing new (what every open map costs every
-  few seconds);
-- baseline in the same run: a `SELECT 1` round trip.
-The three are timed round-robin (bench.time_interleaved).
+full = 10,000 bikes under an open theft report with a last position, small = 500, made when absent
+and kept (terminals 869997…, reports "bench/map.py seed"). Measures, round-robin, against
+DATABASE_URL: map_10k_markers (GET /map/markers.json as an officer through web.map_views; target
+p50 < 300 ms), the same with MAP_TILES=amap, a poll that finds nothing new, and a `SELECT 1`
+baseline. Details: docs/benchmarks.md#map.
 """
 
 import datetime

@@ -2,19 +2,11 @@
 
     .venv/bin/python bench/outbox.py [--scale small|full]
 
-`rows` outbox rows of `terminals` terminals each (terminal ids from 9,000,000,000, which no
-terminal has: the handlers' queries run and find nothing; the rows are the bench's own and are
-deleted at the end, and at the start after an interrupted run) are handled with the real
-settings.INGEST_HANDLERS plus one handler of the bench's that raises for one terminal in the
-middle row (tracking.derived.outbox_rows_run, as outbox_process runs them, on the bench's rows
-only). Each round, alternately:
-- clean_ms: nothing poisoned: one run of every handler on the merged batch (the baseline);
-- poisoned_ms: the poisoned terminal among them: the time until every other fix is handled and
-  committed, the bad row narrowed to its terminal and put back to wait (bisecting rows, then the
-  row's terminals; `poisoned_handler_runs` merged-batch runs it took).
-Before this change a poisoned batch handled nothing at all, every 2 s, until fixed by hand.
-small = 10 rows x 100 terminals (1,000 fixes, the test's case), 5 rounds; full = 50 rows x 1,000
-terminals, 5 rounds.
+Bench outbox rows (terminal ids no terminal has; deleted at the end) run through the real
+settings.INGEST_HANDLERS plus a handler that raises for one terminal in the middle row, as
+outbox_process runs them. Alternating rounds: clean_ms (nothing poisoned, the baseline) and
+poisoned_ms (until every other fix is committed and the bad row narrowed to its terminal).
+small = 10 rows x 100 terminals, full = 50 x 1,000. Details: docs/benchmarks.md#outbox.
 """
 
 import datetime

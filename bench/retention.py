@@ -2,20 +2,11 @@
 
     .venv/bin/python bench/retention.py [--scale small|full]
 
-Two days of 2001 get a partition each (bench terminals with ids from 9,000,000,000, which no
-terminal has: the ping table has no foreign key), seeded alike: `terminals` terminals with one fix
-every `step_s` seconds over the whole day; 1 % of the terminals are under a legal hold whose window
-covers the day. Then each day is retired one way (tracking.retention):
-- retire (what retention does): read the held rows by primary key, DETACH the partition, copy
-  them into the default partition, DROP it, in one transaction (`retire_ms`). Ingestion waits on
-  tracking_ping's lock from the DETACH to the commit: `retire_ingestion_waits_ms`;
-- trim (the alternative): DELETE the rows outside the windows in place and keep the partition;
-  `trim_ms`, then what is left on disk (`trim_partition_mb_after`; a DELETE frees no space to the
-  system, VACUUM only makes it reusable: `trim_vacuum_ms`).
-Both report the WAL they wrote. Baseline in the same run: a `SELECT 1` round trip. Everything the
-script made is removed at the end (and at the start, after a run that was interrupted).
-small = 2,000 terminals x one fix a minute (2.9M rows a day), full = 10,000 terminals x one fix
-every 30 s (28.8M rows a day, the size of bench/ingest.py's partition).
+Two identical day partitions of 2001 (bench terminal ids from 9,000,000,000, 1 % of them held for
+the whole day); one is retired as tracking.retention does (held rows copied out, partition detached
+and dropped: `retire_ms`, `retire_ingestion_waits_ms`), the other trimmed in place (DELETE, then
+VACUUM: `trim_ms`, what stays on disk). Both report their WAL; everything made is removed at the
+end. small = 2.9M rows a day, full = 28.8M. Details: docs/benchmarks.md#retention.
 """
 
 import datetime

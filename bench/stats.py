@@ -2,21 +2,12 @@
 
     .venv/bin/python bench/stats.py [--scale small|full]
 
-small = 20,000 vehicles and 1,000 theft reports; full = 1,000,000 vehicles and 50,000 theft reports
-(vehicles from `seed_demo --if-fewer N`, as bench/registry.py). What statistics need beyond the
-registry is the demo activity of demo.activity (as `manage.py seed_demo_activity` makes it), topped
-up to the scale's theft reports and kept for the next run: reports over the last two years
-around the county's towns with their workflow steps, alarms (5 per 100 vehicles), cases linking
-reports, answered rescue calls, and a plate-rate estimate per township for this year.
-
-Then the rollups are rebuilt (timed: what the beat task costs; the current month of the theft
-figures is always counted live, the whole months before it come from the rollup) and each dashboard query is timed
-through its selector, exactly as the API and the page call it, round-robin
-(bench.time_interleaved). Baselines in the same run: `SELECT 1`, and the two queries the rollups
-replace run against the source tables (plated bikes by township and station; registrations per
-month and station over all events), and the alarm and rescue selectors over a year counting the
-live rows (their daily counts hidden in a rolled-back transaction). Target: p50 < 200 ms per
-dashboard query at full scale.
+small = 20,000 vehicles and 1,000 theft reports; full = 1,000,000 and 50,000 (the demo activity of
+demo.activity topped up and kept). Rebuilds the rollups (timed), then times each dashboard query
+through its selector as the API and the page call it, round-robin, with baselines: `SELECT 1`, the
+queries the rollups replace run on the source tables, and the alarm and rescue figures counted from
+the live rows. Target: p50 < 200 ms per dashboard query at full scale.
+Details: docs/benchmarks.md#stats.
 """
 
 import datetime

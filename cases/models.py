@@ -21,7 +21,7 @@ class ReportStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", _("withdrawn (撤案)")
 
 
-# The workflow of DOMAIN.md §5. A report not filed as a case can still end with the bike found.
+# The workflow of docs/domain.md#the-reports-workflow. A report not filed as a case can still end with the bike found.
 TRANSITIONS: dict[str, set[str]] = {
     ReportStatus.RECEIVED: {
         ReportStatus.FILED_CRIMINAL,

@@ -1,18 +1,11 @@
 """Celery beat that runs in one place at a time: a PostgreSQL advisory lock held by the scheduler.
 
-Two beats would queue every periodic task twice (retention, rollups, the 2-s outbox run). Each beat
-started (`make run` on two hosts, a second compose replica, a restart that overlaps the old one)
-first takes a session-level advisory lock on the primary database, on a connection of its own, and
-only then opens its schedule file and starts sending; the others wait, trying again every
-BEAT_LOCK_RETRY_SECONDS. The database drops the lock the moment the holder's session ends (the
-process died, its host or the primary went away), so a waiting beat takes over within one retry.
-Before each tick the holder checks its lock connection; when that is gone (a failover, a restarted
-server) the lock may be someone else's, so the beat stops (the supervisor starts it again, and it
-waits for the lock like any other). The database already decides everything else here, and needs
-no lease renewal: a beat stopped in a debugger keeps its lock and simply sends nothing.
-
-Settings: CELERY_BEAT_SCHEDULER = "ebike_registry.beat:LockedScheduler" (so every `celery beat`
-uses it), BEAT_LOCK_RETRY_SECONDS.
+Two beats would queue every periodic task twice. Each beat first takes a session-level advisory lock
+on a connection of its own and only then starts sending; the others retry every
+BEAT_LOCK_RETRY_SECONDS and take over within one retry of the holder's session ending. A holder that
+loses its lock connection stops, and its supervisor starts it again to wait like any other.
+CELERY_BEAT_SCHEDULER = "ebike_registry.beat:LockedScheduler" makes every `celery beat` use it.
+See docs/architecture.md#periodic-work.
 """
 
 import contextlib

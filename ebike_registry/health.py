@@ -1,17 +1,11 @@
 """GET /healthz: can this node serve, and what should an operator look at.
 
-503 only when this web node cannot serve: its database does not answer, answers read-only (a
-standby, or default_transaction_read_only), or Redis (sessions' cache, rate limits, Celery) does
-not answer; those are the two `checks`, as before, and docker-compose gates on them; they are all
-that anyone gets. Those allowed by ebike_registry.ops_access (the scraper's addresses or token) get
-the rest of the body too: the database's role and replication, backups and WAL archiving, the
-outbox, the gateway nodes, the clock. A part that needs a look adds a line to `warnings` and makes
-`status` "warn", still 200: a stale backup or a dead outbox row is no reason to take a web node
-out of a balancer. A part that cannot be read says so in its own "error" and never turns into a
-500. Every query runs under HEALTH_STATEMENT_TIMEOUT_MS; the clock's tools run under a short
-timeout and their answer is cached CLOCK_CACHE_SECONDS per process.
-
-README "Operations" > "What to watch": each figure and warning, what it means, what to do.
+503 only when this web node cannot serve: its database does not answer or answers read-only, or
+Redis does not answer; those two `checks` are all that anyone gets. The scraper
+(ebike_registry.ops_access) also gets replication, backups, the outbox, the gateway nodes and the
+clock, each finding a warning with status "warn", still 200, and each part bounded by
+HEALTH_STATEMENT_TIMEOUT_MS and never a 500. README "Operations" > "What to watch": each figure
+and what to do; docs/architecture.md#health-and-metrics.
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
 """GET /metrics: the web side's Prometheus text, for the scraper only (the gateway's is on its metrics port).
 
-Two kinds of figures:
-- requests, counted by `RequestMetricsMiddleware` in each process: count by view, method and status,
-  latency by view and method. Under gunicorn's several workers, scripts/run.sh and docker-compose
-  set PROMETHEUS_MULTIPROC_DIR, and each scrape adds up every worker's files
-  (prometheus_client's multiprocess mode); without it, a scrape shows the answering process only.
-- operations, read at scrape time from the same parts as /healthz (ebike_registry.health), so the
-  two never disagree: outbox backlog, dead rows and oldest age, the database's role and each
-  standby's lag, seconds since the last backup and WAL archive, gateway nodes by lease state, the
-  clock. A part that cannot be read is `ebike_health_part_error{part=…} 1` and its figures are left out.
-
-Who may scrape: ebike_registry.ops_access (METRICS_ALLOWED_NETWORKS or METRICS_TOKEN); anyone else
-gets 403.
+Requests are counted by `RequestMetricsMiddleware` in each process (added up over gunicorn's workers
+through PROMETHEUS_MULTIPROC_DIR); the operations figures are read at scrape time from the same parts
+as /healthz (ebike_registry.health), so the two never disagree. A part that cannot be read is
+`ebike_health_part_error{part=…} 1`. Who may scrape: ebike_registry.ops_access. Each figure and its
+alarm: README "Operations" > "What to watch"; docs/architecture.md#health-and-metrics.
 """
 
 from __future__ import annotations

@@ -468,7 +468,7 @@ MAP_POLL_SECONDS = env_int("MAP_POLL_SECONDS", 5)
 
 # --- Insurance claims and evidence export (cases.claims.services, cases.evidence.services) --------------------------
 # Days a filed theft case must stay unrecovered before its claim becomes eligible. Unset: each
-# insurance scheme's own waiting period (InsuranceScheme.waiting_days, 60 by default, DOMAIN.md §3);
+# insurance scheme's own waiting period (InsuranceScheme.waiting_days, 60 by default, docs/domain.md#insurance);
 # set: one county-wide period for every scheme.
 CLAIM_WAITING_DAYS = env_int("CLAIM_WAITING_DAYS", 60) if os.environ.get("CLAIM_WAITING_DAYS") else None
 # A case filed by an officer awaits approval by a leader of its station, another person than the
@@ -484,8 +484,9 @@ CASE_NUMBER_PATTERN = env_str(
     r"|[\u4e00-\u9fff]{1,8}[（(]?[刑治][）)]?(?:立|受案|案)字[〔\[［]\d{4}[〕\]］]\d{1,6}号",  # the decision's
 )
 re.compile(CASE_NUMBER_PATTERN)  # a broken pattern stops the start, not the first filing
-# Days a theft report may wait for the decision to file it or not (DOMAIN.md §5: normally 3, 7 when
-# facts need checking); reports undecided longer are listed for their station's leader.
+# Days a theft report may wait for the decision to file it or not (normally 3, 7 when facts need
+# checking: docs/domain.md#theft-reports-and-cases); reports undecided longer are listed for their
+# station's leader.
 REPORT_DECISION_DAYS = env_int("REPORT_DECISION_DAYS", 3)
 # Ed25519 private key that signs evidence bundles (PEM, PKCS#8). Created with mode 0600 on first use
 # or by `manage.py evidence_key`; only its public half is needed to verify a bundle.

@@ -2,25 +2,13 @@
 
     .venv/bin/python -m ebike_registry.standby watch     (scripts/run.sh starts it with STANDBY_ENABLED)
 
-With synchronous_standby_names set, a commit (and so every gateway ack, registration, report) returns
-only once the standby has flushed it: with the standby away, commits wait. STANDBY_AWAY_POLICY
-chooses what happens then, after STANDBY_ALONE_AFTER_S seconds:
-
-- "wait": nothing more is acknowledged until the standby is back (RPO stays 0); the alarm is raised.
-- "alone": the watcher clears synchronous_standby_names on the primary (ALTER SYSTEM, reload): the
-  waiting commits return and the primary carries on by itself, with the alarm raised. What is
-  committed while alone exists on the primary only until the standby has caught up.
-
-Either way, when the standby streams again and is within STANDBY_RESTORE_LAG_BYTES of the primary,
-the watcher sets synchronous_standby_names back (also after a failover, once the old primary has
-rejoined as the standby) and clears the alarm. The alarm is an ERROR log line and the JSON file
-STANDBY_ALARM_FILE ({"since", "policy", "alone"}), which /healthz and an operator can read
-(`standby_alarm()`).
-
-The watcher connects as STANDBY_ADMIN_URL (a superuser, or a role granted ALTER SYSTEM on
-synchronous_standby_names and EXECUTE on pg_reload_conf) through the multi-host URL, so it follows
-the primary after a promotion. It only ever changes a cluster the project manages (README
-"Operations"); the machine's shared cluster never gets a synchronous_standby_names.
+With synchronous_standby_names set, every commit waits for the standby. After STANDBY_ALONE_AFTER_S
+without it, STANDBY_AWAY_POLICY "wait" keeps waiting (nothing acknowledged can be lost) and "alone"
+clears the names so that the primary carries on by itself; either raises the alarm (an ERROR line
+and STANDBY_ALARM_FILE, which /healthz reads: `standby_alarm()`). Once the standby streams again
+within STANDBY_RESTORE_LAG_BYTES the names are set back and the alarm cleared. It connects as
+STANDBY_ADMIN_URL through the multi-host URL, and only ever changes a cluster the project manages.
+See docs/architecture.md#standby-and-failover.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class EstimateMethod(models.TextChoices):
 class PlateEstimate(models.Model):
     """How many e-bikes are in use in a township in a year: the denominator of the plate rate.
 
-    No rule fixes it (DOMAIN.md §6), so each figure is dated (its year) and says how it was made.
+    No rule fixes it (docs/domain.md#statistics), so each figure is dated (its year) and says how it was made.
     """
 
     class Source(models.TextChoices):

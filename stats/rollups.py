@@ -1,28 +1,11 @@
 """Pre-aggregated tables behind the dashboard, rebuilt from the source tables.
 
-- RegistrationDay: registration events per county day, kind and registering station. Events are
-  append-only and stamped when they happen, so a day is final once it is over: the refresh adds
-  the closed days since the last run (re-doing the last two, for a transaction that committed
-  just after midnight) and readers take the days after `complete_through` live from the events.
-- TheftMonth: reports per month of receipt and station with their outcome so far; rebuilt whole
-  (reports move along their workflow for months), and readers recompute live any month that
-  changed since (stats.selectors.thefts_monthly), so figures are exact at once.
-- PlatedCount: bikes holding an issued plate now, by owner township and registering station.
-  Owners move and bikes change hands, so this snapshot is rebuilt whole on every refresh (about a
-  second at a million bikes); pages show its time.
-
-- AlarmDay, RescueDay: alarms per day, kind and station; rescue calls per day and station. Unlike
-  the others these outlive their source: retention removes alarms and duty calls after their
-  period (ALARM_RETENTION_DAYS, DUTY_CALL_RETENTION_DAYS), and the daily counts then stand for the
-  rows. Each refresh recounts every day whose rows are surely all still kept (so a late alarm or
-  one handled since shows after the next run) and the closed days not counted yet; older days are
-  final (`RollupState.final_before`, which only moves forward): a recount, which would miss the
-  removed rows, never lowers them. Readers take the days up to `complete_through` from the rollup
-  and later days live. The runtime role upserts these rows and may not delete them.
-
-`rollups_refresh()` is what the beat task runs. Events dated in the past that arrive later (a bulk
-import, seed_demo) are noticed by comparing the rollup's total with the events table's, and the
-refresh then starts over; `rollups_rebuild()` (manage.py stats_rollups --rebuild) does it at once.
+RegistrationDay (final once a day is over; later days read live), TheftMonth (rebuilt whole; months
+changed since read live), PlatedCount (a snapshot rebuilt whole), and AlarmDay and RescueDay, which
+outlive their source rows once retention removes them, so days past the kept period are final and
+never recounted lower. `rollups_refresh()` is what the beat task runs; a bulk import of past events
+is noticed by comparing totals, and `rollups_rebuild()` (`manage.py stats_rollups --rebuild`) starts
+over at once. Each table's rule: docs/architecture.md#statistics-rollups.
 """
 
 import datetime

@@ -51,7 +51,7 @@ def user(role: str, *, username: str | None = None, station_code: str | None = "
     return account
 
 
-# The second factor of test users (DESIGN.md: "satisfied for test users created this way"): a role
+# The second factor of test users (docs/architecture.md#test-helpers): a role
 # that needs one gets an authenticator with RFC 6238's test key, so a browser test types the code
 # (totp_code) like a person; sessions the test client opens with force_login() or login() are
 # marked verified by the receiver below, as if the code had been given.

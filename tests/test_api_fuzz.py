@@ -1,17 +1,10 @@
 """The whole API fuzzed against its own OpenAPI schema (schemathesis): every operation of
-/api/schema/, requests generated from the schema (valid ones and invalid ones), sent in process to
-the WSGI application on the test database as a leader (group `admin`), as a clerk and as an officer
-with duties (assigned to a theft report, on an approved case). Each response must be no 5xx, carry a
-documented status code and content type, match the documented body, and an invalid request must be
-refused with a 4xx.
-
-Sessions sign the requests in (cookie and CSRF token, as a browser would), so the whole middleware
-stack runs as in production. Each operation is one pytest test in its own rolled-back transaction:
-what the fuzzing creates stays in the test database and is gone after the test.
-
-Bounded for `make test`: FUZZ_EXAMPLES generated requests per operation (default 25), each sent as
-every role, none slower than FUZZ_DEADLINE_MS; FUZZ_COVERAGE=1 adds schemathesis' boundary-value
-phase (minutes more). README "Tests" has the measured time.
+/api/schema/, valid and invalid requests generated from it, sent in process to the WSGI application
+as a leader, a clerk and an officer with duties, signed in by session and CSRF token so the whole
+middleware stack runs. Each response: no 5xx, a documented status, content type and body, and a 4xx
+for an invalid request. Each operation is one test in its own rolled-back transaction, bounded by
+FUZZ_EXAMPLES and FUZZ_DEADLINE_MS (FUZZ_COVERAGE=1 adds boundary values). README "Tests" has the
+measured time; docs/architecture.md#tests.
 """
 
 import datetime

@@ -1,31 +1,12 @@
-"""Keeping positions only as long as allowed (PIPL: sensitive personal data, DOMAIN.md §8).
+"""Keeping positions only as long as allowed (PIPL: sensitive personal data, docs/domain.md#privacy).
 
-Each app declares the tables where it keeps positions or data derived from them, in
-`<app>/retention.py`:
-- `RETENTION`: a list of `Rule`: the model, the field a row's age counts from, the setting with
-  the days (the default: the security administrator's policy may set another period, within
-  bounds, accounts.security_policy), how a legal hold applies, and which rows may go at all (a duty
-  call only once closed);
-- `RETENTION_KEEP`: rows of another app's table that stay while this app needs them;
-- `RETENTION_EXEMPT`: models with a geometry field that are not retained here, and why.
-A model with a geometry field that is in none of them is named by `retention_undeclared()` and
-fails the tests.
-
-A legal hold (LegalHold) keeps a vehicle's theft window: from the report's last-seen time minus
-LEGAL_HOLD_MARGIN_MINUTES to the hold's release, open-ended while it is open. A row inside a window
-ages from the window's end instead of its own time: it stays while the hold is open and goes once
-the release is older than its table's retention period. Rows of a held bike outside every window
-age like anyone's. Rows keyed by terminal (pings, cells, last positions) are held only for the time
-the terminal was fitted to the held bike.
-
-Pings are partitioned by day (tracking.partitions). A day older than the retention period is
-detached and dropped; the rows of it inside a hold window are first copied into the default
-partition, in the same transaction, and age out there with their window. The cost follows the
-held rows, a few thousand, where deleting the rest in place would follow the day's millions and
-leave a bloated partition behind (bench/retention.py measures both).
-
-The maintenance worker runs `retention_apply()` as the owner role (tracking.tasks); the runtime
-roles cannot delete from any of these tables.
+Each app declares in `<app>/retention.py` the tables where it keeps positions or what derives from
+them: `RETENTION` (a list of `Rule`: model, the field a row ages from, the setting with its days, how
+a legal hold applies, which rows may go at all), `RETENTION_KEEP` and `RETENTION_EXEMPT`; a model
+with a geometry field in none of them is named by `retention_undeclared()` and fails the tests.
+A legal hold keeps a bike's theft window; day partitions past the period are detached and dropped,
+their held rows first copied into the default partition. The maintenance worker runs
+`retention_apply()` as the owner role. Legal holds and partitions: docs/architecture.md#retention.
 """
 
 from __future__ import annotations

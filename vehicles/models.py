@@ -222,7 +222,7 @@ class Plate(models.Model):
 
 
 class InsuranceScheme(models.Model):
-    """Terms of the free theft-loss insurance: configuration, not code (DOMAIN.md §3)."""
+    """Terms of the free theft-loss insurance: configuration, not code (docs/domain.md#insurance)."""
 
     code = models.CharField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=100)

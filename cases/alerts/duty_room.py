@@ -1,29 +1,13 @@
 """The station duty room (值班室): displacement calls for armed bikes and rescue calls.
 
-Arming (设防) is the owner's: from the owner page or API (`vehicle_arm`: Terminal.armed), or with
-the terminal's own remote: its defence bit, reported in GT06 heartbeats (Terminal.device_armed),
-and its "movement"/"stolen" alarms, which terminals send only in defence mode. Either arming
-counts; the bike counts as armed since the earlier of the two. A call is raised from
-committed rows by `duty_calls_raise`, an INGEST_HANDLERS entry run from the ingestion outbox (every
-two seconds by beat), so an alarm reaches the duty room within seconds, and still does after a
-Redis or worker outage:
-
-- displacement: an armed bike's position lies ARMED_DISPLACEMENT_METRES or more from where it was
-  when armed (a derived "displacement" alarm is stored first), its terminal reports "movement" or
-  "stolen" (its own defence mode), or it reports "power_cut" while armed;
-- rescue: the terminal reports "sos", "fall", "collision" or "rollover";
-- conflict: the gateway found two live sessions of the bike's terminal (tracking.gateway.leases), or
-  a JT/T 808 terminal registered a second time: someone may be sending as that bike. The call's
-  note says from which addresses (the alarm's note).
-
-One open call per bike and kind (a database constraint): more alarms while a call is open belong
-to it. Alarms that were already older than DUTY_ALARM_MAX_AGE_MINUTES when they arrived (replayed
-from a terminal's buffer) are history, not calls. Calls go to the bike's registering station.
-
-The duty officer acknowledges, dispatches and closes a call; the owner confirms a displacement
-(then reports the theft) or dismisses it (which disarms the bike). Steps are conditional updates,
-so two officers cannot move one call twice; response times are acknowledged − received and
-closed − received.
+`duty_calls_raise`, an INGEST_HANDLERS entry run from the ingestion outbox, raises a call from
+committed rows, so an alarm reaches the bike's registering station within seconds, even after a
+Redis or worker outage: displacement (an armed bike moved far from where it was armed, reported
+"movement", "stolen" or "power_cut"), rescue ("sos", "fall", "collision", "rollover") and conflict
+(someone may be sending as that bike). Arming is the owner's (`vehicle_arm`) or the terminal's own
+defence mode, whichever came first. One open call per bike and kind (a database constraint); alarms
+replayed from a terminal's buffer are history, not calls. Steps are conditional updates. The rules
+in full: docs/architecture.md#sightings-and-the-duty-room.
 """
 
 import datetime

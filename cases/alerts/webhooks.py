@@ -1,25 +1,12 @@
 """Station webhooks: sightings and duty-room calls POSTed as JSON to a station's own system.
 
-A message is a WebhookDelivery row written in the transaction of the event that caused it; after
-commit it is queued to the `cases.tasks.deliver_webhook` Celery task, which POSTs it with a timeout
-and retries with exponential backoff. Ingestion never waits for any of this: it only writes the
-outbox. A row whose queueing was lost (broker down) is queued again by the beat sweep.
-
-The body carries no personal data (no names, phones or ID numbers): only what lets the station's
-system show the event and link back to the page where an officer with a duty sees the rest. A
-position is sent rounded to WEBHOOK_POSITION_DECIMALS (2: a cell of ~1.1 km north-south, ~0.85 km
-east-west here), enough for the receiving system to route the alert to the patrol area and draw it
-on a map, not enough to find the house where a bike is parked; the exact position is behind the
-link, audited, for an officer with the duty. It is rounded before it is stored, so the delivery
-table holds no exact position either.
-
-Every message is signed (X-Webhook-Signature: sha256=HMAC of the body): with WEBHOOK_SECRET when
-set, otherwise with a secret generated on first use into WEBHOOK_SECRET_KEY_FILE (`manage.py
-webhook_secret` prints it for the station's system). Messages go to https URLs only unless
-WEBHOOK_ALLOW_HTTP is set (a receiver on the bureau's own network without TLS).
-
-A message given up (refused, or still failing after the task's retries) keeps its error; the admin
-lists it and `manage.py webhook_rerun` sends it again (`webhook_rerun`).
+A message is a WebhookDelivery row written in the transaction of the event that caused it, queued
+after commit to `cases.tasks.deliver_webhook` (timeout, exponential backoff; a beat sweep requeues
+what the broker lost); ingestion never waits for it. The body holds no personal data, and its
+position is rounded to WEBHOOK_POSITION_DECIMALS before the row is stored: enough to route the alert
+to a patrol area, not to find where a bike is parked. Every message is signed
+(X-Webhook-Signature: sha256=HMAC of the body); https only unless WEBHOOK_ALLOW_HTTP. A message
+given up keeps its error until `manage.py webhook_rerun`. See docs/architecture.md#webhooks.
 """
 
 import datetime

@@ -1,25 +1,13 @@
-"""Theft-loss insurance claims (丢失险理赔, DOMAIN.md §3).
-
-A claim is born by the eligibility task, never by hand: once a theft report has been filed as a
-case (刑事 or 治安) and the bike is still missing after the waiting period, the claim is made
-eligible with the amount the policy's depreciation table gives for the bike's age on the day it
-went missing (vehicles.services.insurance.policy_payout_amount). Then:
+"""Theft-loss insurance claims (丢失险理赔, docs/domain.md#claims).
 
     eligible ──submit──▶ submitted ──approve──▶ approved ──pay──▶ paid
         └──────────────reject────────┴──────────reject────┘
 
-Every step is a conditional update of the claim's status (`filter(status=old).update(...)`), so two
-clerks cannot move one claim twice, plus an append-only ClaimStep row with who, when and the note.
-
-The bike turning up (report recovered or withdrawn) ends every unpaid claim (rejected, with the
-reason). After payment it freezes the filing record instead: the owner either returns the payout
-and takes the bike back, or the bike passes to the insurer; recording that settlement unfreezes it.
-While the bike is missing the record is already locked by its stolen status, so "frozen while a
-claim is open" holds throughout without touching the alarm lists that stolen status feeds.
-
-One live claim per report and per policy is enforced by partial unique constraints; the task locks
-the report row (skipping rows another worker holds) and relies on the constraint as the last word,
-so it is idempotent and safe to run on several workers at once.
+A claim is born by the eligibility task, never by hand, once a filed case's bike is still missing
+after the waiting period. Every step is a conditional update plus an append-only ClaimStep. The
+bike turning up rejects every unpaid claim; after payment it freezes the record until the
+settlement is recorded. One live claim per report and per policy is a partial unique constraint, so
+the task is idempotent on any number of workers. See docs/architecture.md#claims.
 """
 
 import datetime
@@ -65,7 +53,7 @@ FILED_STATUSES = {ReportStatus.FILED_CRIMINAL, ReportStatus.FILED_PUBLIC_ORDER}
 CLAIMABLE_REPORT_STATUSES = FILED_STATUSES | {ReportStatus.SOLVED}
 UNPAID_STATUSES = {Status.ELIGIBLE, Status.SUBMITTED, Status.APPROVED}
 
-# Documents the owner brings to submit a claim (DOMAIN.md §3). The invoice is asked for but not
+# Documents the owner brings to submit a claim (docs/domain.md#claims). The invoice is asked for but not
 # required: the filing record holds the purchase date and price when it is lost.
 DOCUMENTS: dict[str, Any] = {
     "report_receipt": gettext_lazy("theft report receipt (接报案回执)"),

@@ -1,26 +1,12 @@
 """Signed evidence bundles of a theft report or a case, for a court (证据材料).
 
-A bundle holds, for every bike concerned: its filing record with the registration history, the
-theft report with its workflow, the trajectory points with their times and the stops (both from
-cases.tracing.selectors, never re-queried here), the insurance claims, and the audit trail of who looked at
-or changed any of them. It is one JSON document:
-
-    {"format": "ebike-registry/evidence/1",
-     "manifest": {..., "hash": "sha256", "sections": {"<path>": "<sha-256 hex>", ...},
-                  "key": {"algorithm": "Ed25519", "public_key": "<base64>", "fingerprint": "..."}},
-     "signature": {"algorithm": "Ed25519", "value": "<base64 over the canonical manifest>"},
-     "content": {"subject": ..., "reports": [...], "vehicles": [...], "trajectories": [...], ...}}
-
-Every section of the content (each report, each vehicle, each block of CHUNK trajectory points,
-each audit entry …) is hashed on its canonical JSON (sorted keys, no whitespace, UTF-8), so a
-verifier names exactly what was altered, added or removed; the manifest with those hashes is
-signed with the server's Ed25519 key. The public key travels in the signed manifest and is
-published (GET /api/v1/evidence/public-key, `manage.py evidence_key`): checking a bundle needs
-only the public key, and checking it against the published key (not the embedded one) proves
-it came from this server.
-
-Exporting is itself audited (action evidence.export), with the manifest's digest: the bureau can
-later show which bundle it gave out, when and to whom.
+One JSON document ({"format": "ebike-registry/evidence/1", "manifest", "signature", "content"})
+holding, for every bike concerned, its filing record and history, the report and its workflow, the
+trajectory points and stops (from cases.tracing.selectors, never re-queried here), the insurance
+claims and the audit trail of who looked at or changed any of them. Each section is hashed on its
+canonical JSON, so a verifier names exactly what was altered, and the manifest of hashes is signed
+with the server's Ed25519 key, whose public half is published. Exporting is audited with the
+manifest's digest. Format and verification: docs/architecture.md#evidence.
 """
 
 import base64

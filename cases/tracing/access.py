@@ -1,26 +1,12 @@
 """Who may see where a bike has been, and the record of every look.
 
-Trajectories (行踪轨迹) are sensitive personal information (PIPL art. 28): they are shown only to
-those with a duty, and the legal basis of every look is recorded. The decisions are the policy's
-(cases.rules, asked with user.has_perm); this module names the basis of each look and audits it:
-
-- the owner (Owner.user) sees their own bike's positions, from the day they became its owner
-  (registration or transfer): a buyer does not see where the seller went (basis "owner");
-- an officer with a duty on the bike (cases.tracing.duties: the report's receiving or assigned officer, from
-  the time the bike was last seen; an approved case's officer, from the earliest last-seen time of
-  its reports) sees them on that basis ("open_report:<number>", "case:<number>");
-- an officer or leader without that duty only by stating a reason ("stated_reason"), which is listed
-  for the station leader's review;
-- nobody else: 403 with the reason. Counter work (clerks) is no duty to trace.
-The 伴随 search (which bikes were near a crime scene) reveals bikes that are not stolen: always on a
-stated reason. Where the stolen bikes are now (stolen-near, the stolen map) is every officer's
-patrol duty; others with a trace right state a reason.
-
-Every look, allowed or refused, writes an AuditEntry (MLPS level 3: who, when, what, the result):
-action trajectory.position / .view / .stops / .near / stolen.near, object = the vehicle, the
-query with its "basis" (or "refused" and the message), the number of results and the reason.
-A look opened from a 伴随 search or a stop's rings (`search`: that look's audit row, returned as
-audit_id) reads on that search's reason and window and names it in its own row (cases.tracing.origins).
+Trajectories (行踪轨迹) are sensitive personal information (PIPL art. 28): shown only to those with a
+duty, with the legal basis of every look recorded. The decisions are the policy's (cases.rules,
+asked with user.has_perm); this module names each look's basis: "owner" (from the day they became
+the owner), "open_report:<number>" or "case:<number>" (a duty, cases.tracing.duties), or
+"stated_reason" (an officer or leader without one, listed for review). Every look, allowed or
+refused, writes an AuditEntry; a look opened from a search reads on that search's reason and window
+(cases.tracing.origins). The rules in full: docs/architecture.md#tracing.
 """
 
 import datetime

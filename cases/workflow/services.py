@@ -267,7 +267,8 @@ def report_take(
 
 # --- a report's workflow -----------------------------------------------------------------------------
 
-# Filing a report (DOMAIN.md §5) opens a case of this type, or attaches the report to one, in one step.
+# Filing a report (docs/domain.md#theft-reports-and-cases) opens a case of this type, or attaches the
+# report to one, in one step.
 FILING_KINDS: dict[str, str] = {
     ReportStatus.FILED_CRIMINAL: Case.Kind.CRIMINAL,
     ReportStatus.FILED_PUBLIC_ORDER: Case.Kind.PUBLIC_ORDER,

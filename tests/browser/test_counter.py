@@ -12,7 +12,7 @@ from vehicles.models import Owner, Vehicle
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-GOOD_ID = "130229198503151230"  # passes GB 11643 (DOMAIN.md)
+GOOD_ID = "130229198503151230"  # passes GB 11643 (docs/domain.md#identity-numbers)
 BAD_ID = "130229198503151231"  # wrong check character
 
 

@@ -14,7 +14,7 @@ from vehicles.services.registration import vehicle_register
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-BUYER_ID = "440524188001010014"  # passes GB 11643 (DOMAIN.md)
+BUYER_ID = "440524188001010014"  # passes GB 11643 (docs/domain.md#identity-numbers)
 
 
 def test_clerk_transfers_a_bike_and_replaces_its_plate(page, live_server, settings):

@@ -1,19 +1,15 @@
 """Throwaway PostgreSQL clusters for the operations tests and drills (backups, standby, failover).
 
-The machine's own cluster on 127.0.0.1:5432 is never touched: a ThrowawayCluster runs `initdb` as the
-postgres user in a temporary directory that user owns, listens on its own loopback address (127.0.0.x)
-and a free port, keeps its socket in that directory, and is stopped (SIGKILL if it must) and removed
-when the `with` block ends, even on failure.
+`initdb` as the postgres user in a temporary directory, on a loopback address of its own (127.0.0.x)
+and a free port, stopped and removed when the `with` block ends, even on failure; the machine's own
+cluster is never touched. `ThrowawayCluster(initdb=False)` gives an empty directory for
+pg_basebackup or a restore; `run_as_postgres()` runs any PostgreSQL tool the same way.
 
     with ThrowawayCluster(host="127.0.0.21") as primary:
         primary.append_conf("archive_mode = on\\narchive_command = '...'")
         primary.start()
         primary.sql("CREATE DATABASE app")
         url = primary.url("app")            # postgis://postgres@127.0.0.21:PORT/app, for DATABASE_URL
-
-`ThrowawayCluster(initdb=False)` gives an empty directory owned by postgres (for pg_basebackup or a
-restore); `run_as_postgres()` runs any PostgreSQL tool the same way the class does. Authentication is
-trust for loopback clients (also for replication), as on the machine's own cluster.
 """
 
 from __future__ import annotations

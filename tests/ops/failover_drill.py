@@ -3,24 +3,12 @@ lost. Run by tests/ops/test_failover.py (one drill, asserted) and `make drills` 
 
     .venv/bin/python tests/ops/failover_drill.py [--runs 5]
 
-1. Two throwaway clusters on one port, each on its own loopback address (PRIMARY_HOST, STANDBY_HOST):
-   the primary (wal_log_hints on, for pg_rewind) with the app's schema migrated and the runtime
-   roles; the standby made by pg_basebackup with a replication slot, streaming; the primary's
-   synchronous_standby_names names it, synchronous_commit = on (see README "Operations").
-2. The terminal gateway (`manage.py run_gateway`, its own process group) and a counter registering
-   bikes (tests/ops/failover_client.py, Django as the web server runs it) connect through the
-   multi-host URL ...@PRIMARY_HOST,STANDBY_HOST:PORT/ebike?target_session_attrs=read-write.
-   GT06 terminals send positions over TCP at a steady pace; every ack is timed.
-3. SIGKILL the primary's postmaster (and its backends: the server is gone). PROMOTE_DELAY_S later
-   (an operator or a monitor noticing) the standby is promoted with pg_promote() and its
-   synchronous_standby_names cleared (nobody left to wait for).
-4. Checked on the new primary: every acknowledged ping and every registration the counter saw
-   succeed is there exactly once; no ping sent after the kill was acknowledged, and no registration
-   begun after the kill succeeded, before the promotion; RTO = kill -> first ack of a ping sent
-   after the kill.
-5. The old primary is fenced (standby.signal written before anything can start it), rewound with
-   pg_rewind onto the new timeline, started as a standby of the new primary and made its
-   synchronous standby again: it never comes back as a second writer.
+A throwaway primary and its synchronous standby (tests/ops/clusters.py); the gateway and a counter
+(tests/ops/failover_client.py) connect through the multi-host URL while GT06 terminals report. The
+primary is SIGKILLed, the standby promoted; every acknowledged ping and registration must be on the
+new primary exactly once, nothing sent after the kill acknowledged before the promotion; RTO is the
+kill to the first new ack. The old primary is fenced, rewound and rejoined as the standby.
+Step by step: docs/architecture.md#standby-and-failover.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ HEARTBEAT_427 = bytes.fromhex("78780a13c40604000201298f5b0d0a")
 
 
 def crc_x25_reference(data: bytes) -> int:
-    """PROTOCOLS.md §1.1, bit by bit."""
+    """docs/protocols.md#gt06-frame, bit by bit."""
     crc = 0xFFFF
     for byte in data:
         crc ^= byte
@@ -56,7 +56,7 @@ def test_location_gets_the_optional_ack_echoing_protocol_and_serial():
 
 
 def test_relay_command_matches_traccar_engine_stop():
-    expected = "78 78 12 80 0c 00000000 52656c61792c3123 0000 9dee 0d0a"  # PROTOCOLS.md §1.2
+    expected = "78 78 12 80 0c 00000000 52656c61792c3123 0000 9dee 0d0a"  # docs/protocols.md#gt06-messages
     assert gt06.command("Relay,1#", 0) == bytes.fromhex(expected.replace(" ", ""))
 
 

@@ -140,7 +140,7 @@ WITH_CELL = [
 
 @pytest.mark.parametrize("sample", WITH_CELL, ids=sample_id)
 def test_gt06_cell_country_matches_the_decoded_position(sample):
-    """PROTOCOLS.md §5: the MCC agrees with the hemisphere signs we read (a check on the sign bits)."""
+    """docs/protocols.md#capture-set: the MCC agrees with the hemisphere signs we read (a check on the sign bits)."""
     fix = decode(sample).fixes[0]
     south, west, north, east = MCC_BOXES[fix.extras["mcc"]]
     assert south <= fix.latitude <= north and west <= fix.longitude <= east

@@ -70,7 +70,7 @@ def test_phone_refuses_malformed(value):
 
 
 def test_frame_numbers():
-    assert frame_number_problem("175721508069087") is None  # DOMAIN.md example
+    assert frame_number_problem("175721508069087") is None  # docs/domain.md#frame-numbers example
     assert frame_number_problem("LYDTDT2312Z000123") is None  # 17-character VIN style
     assert frame_number_problem("175711508069087") is not None  # type digit must be 2
     assert frame_number_problem("17572150806908") is not None

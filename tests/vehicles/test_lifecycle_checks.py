@@ -19,7 +19,7 @@ from vehicles.services import registration as reg
 
 pytestmark = pytest.mark.django_db
 
-AGENT_ID = "11010519491231002X"  # passes GB 11643 (DOMAIN.md)
+AGENT_ID = "11010519491231002X"  # passes GB 11643 (docs/domain.md#identity-numbers)
 
 
 def owner_on_file_under(name: str) -> dict:

@@ -1,29 +1,14 @@
-"""OsmAnd (Traccar Client) over HTTP/1.1 on a plain asyncio.Protocol.
+"""OsmAnd (Traccar Client) over HTTP/1.1 on a plain asyncio.Protocol, with a deliberately small parser.
 
-Requests: GET or POST with the parameters in the query string (classic app), a form body, or a JSON
-body (current app; `location` may be a list). The id (`id`, `deviceid` or JSON `device_id`) is the
-terminal's IMEI or its registered phone/id, for an active terminal of protocol "osmand". A terminal
-given a key (on its page at the counter) must also send it as `key` in the query string: both
-Traccar Client apps keep the query of the server URL they are given (`http://host:5055/?key=…`) and
-add their own parameters to it, or post their JSON to it. The key is taken out of the query before
-decoding (never kept with a position) and compared by digest.
+Requests: the parameters in the query (classic app), a form body, or a JSON body (current app). The
+id names an active terminal of protocol "osmand"; a terminal given a key must also send it as `key`
+in the query (both apps keep the server URL's query), and the key is taken out before decoding and
+compared by digest. Answers: 200 after the commit; 400 with the reason for input that cannot be
+stored; the same 404 for an unknown id, a missing key and a wrong key, so a stranger cannot tell
+them apart; 408 for a request not received whole within GATEWAY_HTTP_REQUEST_TIMEOUT_S.
 
-Replies:
-- 200 after the batch holding the positions committed (a request without coordinates but with cell
-  or WiFi data is answered 200 at once: there is nothing we can store from it);
-- 400 with the reason for input that cannot be read or cannot be stored (missing id, bad numbers,
-  out-of-range coordinates, a time far in the future); in a JSON batch the valid positions are
-  stored and 200 returned as long as at least one is valid;
-- 404 for an id that is not a registered, active OsmAnd terminal (as Traccar does), and the same 404
-  for a terminal's request without its key or with a wrong one: a stranger cannot tell a known id
-  from an unknown one, and the app keeps the positions it was not acknowledged;
-- 405, 411, 413, 431 and 503 (database unavailable) as HTTP has them, and 408 with a close for a
-  request not received whole within GATEWAY_HTTP_REQUEST_TIMEOUT_S of its first byte.
-
-Requests on one connection are answered in order (pipelined requests wait their turn). The parser
-is deliberately small: request line, headers, Content-Length or chunked body, keep-alive.
-A connection is idle (GATEWAY_HTTP_IDLE_TIMEOUT_S) between an answer and the next request's first
-byte; while a request waits for its commit, at most BUSY_BUFFER_CAP bytes of the next ones are read.
+Requests on one connection are answered in order. Every answer and limit:
+docs/architecture.md#osmand-over-http.
 """
 
 from __future__ import annotations

@@ -1,35 +1,14 @@
 """Terminal sessions in the database: node leases, remote addresses, and cloned identities found.
 
-Every logged-in connection is a row of tracking_terminalsession (TerminalSession): which terminal,
-from which address (behind HAProxy, the address PROXY protocol v2 reports, and the proxy's own),
-on which gateway node, since when. The pings it brings name the row (Ping.session_id), so the
-evidence of a position says where it came from. Closing the connection ends the row.
+Every logged-in connection is a TerminalSession row (terminal, address, gateway node, since when),
+and the pings it brings name it, so a position's evidence says where it came from. Leases are per
+node: each worker renews its GatewayNode row, and a session is alive while it is not ended and its
+node's lease runs, so a dead node's sessions are seen to be gone without asking it (one lease per
+session cost more database CPU than storing the positions).
 
-Leases are per node: each worker process holds a row of tracking_gatewaynode (GatewayNode) whose
-lease it renews every GATEWAY_LEASE_RENEW_S for GATEWAY_LEASE_S. A session is alive while it is not
-ended and its node's lease runs; a node that dies renews nothing, so every node and worker sees
-that its sessions are gone without asking it, and the next node to look ends them ("node_lost").
-Renewing a lease per session was the first design: ten thousand rows rewritten every 20 s cost the
-database more CPU than storing the positions, and the gateway fell behind at 25,000 pings/s
-(bench/ingest.py); one row per node costs nothing.
-
-A cloned identity is two connections of one terminal that are both alive: each heard from after the
-other logged in (plus GATEWAY_CONFLICT_MARGIN_S, for bytes still in flight on a dying connection).
-A terminal that reconnects while its old, dead connection is still open is no conflict, from
-whatever address: the dead connection says nothing more. Only contended sessions are watched: at
-each renewal a node looks at the sessions opened anywhere since its last look (an index scan of a
-handful of rows) and at its own new ones; a session whose terminal has another live session is
-watched for CONTENTION_WATCH_S, its last-heard time written at each renewal, and the pair checked.
-A conflict is also a session that took over from another address and whose fixes keep landing
-where the bike cannot be (IMPOSSIBLE_OUTLIERS fixes flagged as outliers by ingestion: an
-impossible speed from the last plausible fix, which the other session sent): positions that cannot
-both be true; a new session with a recent predecessor from another address is watched for that
-for IMPOSSIBLE_WINDOW. A conflict becomes a `terminal_conflict` alarm naming both addresses, with
-an outbox row so that the duty room (cases.alerts.duty_room) raises a call at the bike's station; the alarm's
-time is the later login, so two nodes finding the same pair store one alarm.
-
-Session ids come from the table's sequence in blocks, so a login never waits for the database:
-the session's row and its first pings are written shortly after, each on its own path.
+A cloned identity is two live sessions of one terminal, each heard from after the other logged in,
+or a takeover from another address whose fixes land where the bike cannot be: a `terminal_conflict`
+alarm with an outbox row for the duty room. Details: docs/architecture.md#leases-and-cloned-identities.
 """
 
 from __future__ import annotations

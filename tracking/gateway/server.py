@@ -1,17 +1,11 @@
 """The gateway process: listeners, the batch writer, terminal lookups, metrics, idle sweeping, shutdown.
 
-One asyncio event loop serves every protocol. Listeners start at once, whether or not the database
-answers: terminals can connect, but logins are refused until lookups work, and reading pauses when
-GATEWAY_PENDING_CAP positions wait for a commit.
-
-Shutdown (SIGTERM / SIGINT): stop accepting, stop reading, commit and acknowledge what was received
-(up to GATEWAY_SHUTDOWN_TIMEOUT_S), then close connections. What could not be committed in time is
-not acknowledged, so the terminals resend it to the next gateway.
-
-Drain (SIGUSR1, a rolling upgrade behind HAProxy): /healthz on the metrics port answers 503 for
-GATEWAY_DRAIN_GRACE_S while the node goes on serving, so that HAProxy's health checks take it out of
-rotation and send new connections to the other nodes; then the same shutdown, sessions ended as
-"drain", exit status 0. The terminals reconnect through HAProxy to another node.
+One asyncio event loop serves every protocol. Listeners start whether or not the database answers
+(logins are refused until lookups work). SIGTERM/SIGINT: stop accepting and reading, commit and
+acknowledge what was received (up to GATEWAY_SHUTDOWN_TIMEOUT_S), close; what was not committed is
+not acknowledged, so the terminals resend it to the next gateway. SIGUSR1 drains first: /healthz on
+the metrics port answers 503 for GATEWAY_DRAIN_GRACE_S so that HAProxy moves new connections away,
+then the same shutdown with exit status 0. See docs/architecture.md#the-gateway.
 """
 
 from __future__ import annotations

@@ -1,52 +1,15 @@
 """One asyncio.Protocol per terminal connection: framing, decoding, session state, replies.
 
-GT06 conversation: login (IMEI looked up: an active GT06 terminal) → login ack at once; heartbeats
-→ ack at once (and the terminal's last_seen_at is refreshed with the next batch, its defence bit
-stored where it changed, as is the bit of an alarm packet's status block); locations and
-alarms → queued for the batch writer, their ack (for locations the optional echo of protocol and
-serial) written only after the batch committed. Anything before a login closes the connection. A
-login carrying a time-zone word makes the session read later GPS times in that zone, as Traccar
-does; without one, times are UTC. Alarm bits repeated in every heartbeat are stored when
-they appear, not each time.
+GT06: a login (an active terminal's IMEI) and heartbeats are answered at once, locations and alarms
+after their batch committed; nothing counts before a login. JT/T 808: register → 0x8100 with an auth
+code issued once, authenticate → 0x8001, heartbeats at once, positions after the commit; nothing is
+"ok" before authentication. Strangers are told no more than the protocol forces. Fixes ingestion
+refuses are acknowledged all the same and counted by reason: resending would not make them valid.
 
-JT/T 808 conversation: 0x0100 register (terminal phone looked up) → 0x8100 with a fresh auth code,
-issued once (below); 0x0102 authenticate with it → 0x8001 ok, or failure and close; heartbeat →
-0x8001 at once; 0x0200 / 0x0704 → 0x8001 after commit. Other messages before authentication are
-answered 0x8001 "failure" (never "ok": the terminal keeps them) and count towards the bad-input limit.
-
-Identity. A JT/T 808 auth code is issued at the terminal's first register after fitting (or after
-a clerk reset it), and only when the register's terminal ID, and the maker and model where the
-fitting recorded them, match the record (tracking.gateway.terminals.register_mismatch); only its
-digest is stored. A later register for that phone gets result 3 "terminal already registered" and
-no code, and raises a `terminal_conflict` alarm naming the address (a terminal that resends its
-register on the same connection gets the code it was just given). A terminal without a code cannot
-authenticate. GT06 proves nothing but the IMEI on its label, OsmAnd its id and, when the terminal
-has one, its key (tracking.gateway.http).
-
-What strangers are told, per protocol, is no more than the protocol forces:
-- GT06: an unknown IMEI's login is answered with the same ack, after the same lookup, as a known
-  one's (a GT06 that gets no login ack reconnects and reboots, so an ack is what every login gets);
-  nothing after it is answered or stored, and the login deadline closes the connection. A device
-  fitted before its record was entered thus keeps every position in its buffer. A prober learns a
-  known IMEI only by then speaking as that terminal, which, while the terminal itself is online,
-  the duty room sees as a cloned identity (tracking.gateway.leases).
-- JT/T 808: result 4 "no such terminal", the standard's answer, for an unknown phone and alike for
-  a known phone whose register names another terminal ID, maker or model (which also raises the
-  alarm); positions before authentication get "failure", never "ok".
-- OsmAnd: an unknown id, a missing key and a wrong key get the same 404 (tracking.gateway.http).
-
-Positions rejected by ingestion (no device time, far in the future, out of range) are acknowledged
-after the batch all the same and counted by reason: resending would not make them valid, and an
-unacknowledged GT06 or JT/T 808 message is retransmitted by the terminal forever.
-
-Bad input (truncated, bad checksum, bad escape, garbage) is counted by kind and skipped by the
-framer's resync; GATEWAY_MAX_BAD_FRAMES invalid frames in a row, GATEWAY_MAX_GARBAGE_BYTES of garbage
-without a valid frame, or one frame over GATEWAY_MAX_FRAME_BYTES closes the connection. No exception
-leaves a protocol callback: an unexpected one is logged, counted and closes that connection only.
-
-A connection not logged in (GT06) or authenticated (JT/T 808) within GATEWAY_LOGIN_TIMEOUT_S is
-closed. Connection caps per port and per address and the limit on failed logins per address are
-checked as a connection comes (tracking.gateway.limits).
+Bad input is counted and skipped; too much of it, or no login within GATEWAY_LOGIN_TIMEOUT_S, closes
+the connection, and no exception leaves a protocol callback. The conversations:
+docs/architecture.md#sessions; who proves what, and what strangers get:
+docs/architecture.md#terminal-identity.
 """
 
 from __future__ import annotations

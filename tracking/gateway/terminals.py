@@ -1,18 +1,12 @@
 """Who is this terminal? Lookups by GT06 IMEI, JT/T 808 terminal phone, or OsmAnd id.
 
-A small in-process cache (TTL GATEWAY_TERMINAL_CACHE_TTL_S; unknown ids for a shorter while) keeps
-reconnect storms off the database; it holds nothing another gateway would need. Lookups that miss
-are collected for a moment and answered by one query on the directory's own connection, so ten
-thousand terminals logging in at once cost a handful of queries, not ten thousand.
-
-While the database is away a lookup fails fast (`LookupUnavailable`): the session refuses the
-login and the terminal reconnects later.
-
-The directory also writes the two things a JT/T 808 register decides: the one-time auth code's
-digest (a conditional update, so of two registers racing on two nodes one gets the code) and the
-`terminal_conflict` alarm of a refused register, with an outbox row so that the duty room hears of
-it. Secrets (auth codes, OsmAnd keys) are compared as SHA-256 digests: the table holds no secret a
-reader could replay.
+A small in-process cache (GATEWAY_TERMINAL_CACHE_TTL_S) keeps reconnect storms off the database, and
+lookups that miss are gathered and answered by one query; while the database is away a lookup fails
+fast (`LookupUnavailable`) and the login is refused. The directory also writes what a JT/T 808
+register decides: the one-time auth code's digest (a conditional update, so of two racing registers
+one gets the code) and the `terminal_conflict` alarm of a refused register, with an outbox row.
+Secrets are compared as SHA-256 digests: the table holds nothing a reader could replay.
+See docs/architecture.md#the-gateway and docs/architecture.md#terminal-identity.
 """
 
 from __future__ import annotations

@@ -1,44 +1,15 @@
 """The batch writer: positions from every connection, one transaction per batch, acks after commit.
 
-Sessions call `add(target, ack, items, alarms)` for each message that carries something to store,
-and `heard(terminal_id)` for messages that only show the terminal is alive (heartbeats, logins).
-A batch is taken when GATEWAY_BATCH_SIZE positions are waiting or the oldest has waited
-GATEWAY_BATCH_MS (a slow commit therefore makes the next batch bigger, not later) and stored by
-`tracking.ingest.batch_plan` in one transaction on one of GATEWAY_DB_WRITERS psycopg
-AsyncConnections (one per worker process by default: the next batch gathers while the last one
-commits, and the worker processes keep PostgreSQL busy on every core). With more than one, each
-writer has its own lane of terminals (terminal id modulo the writers): batches committing at once
-never touch the same terminal's rows, so they never wait for each other's row locks (with one
-shared queue, every batch of a busy county held locks on most last positions, and the second
-writer mostly waited for the first). Only after the commit does each message's target get its ack
-(`target.deliver(acks)`, on the gateway's event loop: the acks of one connection joined into one
-write).
+Sessions hand it each message to store (`add`) and each that only shows a terminal is alive
+(`heard`). A batch is cut at GATEWAY_BATCH_SIZE positions or after GATEWAY_BATCH_MS, stored by
+`tracking.ingest.batch_plan` on one of GATEWAY_DB_WRITERS AsyncConnections, each committing its own
+lane of terminals so that concurrent batches never wait for each other's row locks, and only after
+the commit does each message's target get its ack. `drive_plan` runs the plan pipelined.
 
-Everything runs on the gateway's event loop. (A writer thread with its own loop was measured and
-dropped: the GIL hand-offs between the two threads cost more than the loop turns they saved.)
-
-`drive_plan` executes the plan's operations exactly in order, as `tracking.ingest.run_sync` does,
-with two economies that matter at tens of thousands of positions a second: operations whose result
-the plan does not read are sent together in pipeline mode (four round trips a batch instead of
-eleven, and every round trip is a turn of a busy event loop), and COPY rows are formatted in one
-go instead of one awaited `write_row` per row.
-
-Each connection stages its batches in its own temporary table, created when it connects. A batch
-deletes its staged rows before it commits, and every STAGE_VACUUM_ROWS rows the writer vacuums the
-table between two batches: emptying it by truncation at each commit made commits wait on the file
-system (see `tracking.ingest.WRITER_STAGE_DDL`).
-
-Failure policy:
-- Connection problems (lost connection, server shutdown, deadlock, timeouts: psycopg's
-  OperationalError / InterfaceError, or a transaction slower than GATEWAY_DB_TIMEOUT_S): nothing is
-  acknowledged; the writer reconnects with exponential backoff and retries the SAME batch, forever.
-  That is safe because (terminal, device time) is stored once. Messages keep arriving meanwhile;
-  when more than GATEWAY_PENDING_CAP positions wait, connections stop reading (`on_pressure`) until
-  half of them are committed.
-- An error the data causes (DataError, IntegrityError…): retrying would block every terminal behind
-  one bad message, so the batch is split in halves until the message that fails alone is found;
-  that one is dropped unacknowledged (errors{kind="db_rejected"}, logged); the rest is committed
-  and acknowledged.
+A connection problem acknowledges nothing and retries the same batch until it commits (a
+(terminal, device time) is stored once); an error the data causes splits the batch until the one
+bad message is found and dropped unacknowledged. The reasons, and the measurements behind them:
+docs/architecture.md#the-batch-writer.
 """
 
 from __future__ import annotations

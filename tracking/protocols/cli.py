@@ -1,4 +1,4 @@
-"""`decode_frames`: JSON lines in, one JSON line out per input line (DESIGN.md "decode_frames").
+"""`decode_frames`: JSON lines in, one JSON line out per input line (docs/architecture.md#decode_frames).
 
 Input:  {"protocol": "gt06"|"jt808", "hex": "..."}  |  {"protocol": "osmand", "query": "id=...&lat=..."}
         |  {"protocol": "osmand", "body": "<JSON text of a Traccar Client POST>"}   (other keys ignored)

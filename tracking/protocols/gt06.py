@@ -1,6 +1,6 @@
 """GT06 / Concox binary protocol: frames, CRC-ITU, decoders and the replies a device waits for.
 
-Layouts and pitfalls: ../shared/PROTOCOLS.md §1. Frame:
+Layouts and pitfalls: docs/protocols.md#gt06. Frame:
 
     78 78 | len(1) | protocol(1) | content | serial(2) | CRC(2) | 0d 0a      (79 79: len is 2 bytes)
 
@@ -51,8 +51,9 @@ LOCATION_TYPES = frozenset({GPS, GPS_LBS, GPS_LBS_UTC, GPS_LBS_4G})
 ALARM_TYPES = frozenset({ALARM, ALARM_UTC, ALARM_FENCE, ALARM_4G})
 FENCE_ALARM_TYPES = frozenset({ALARM_FENCE, ALARM_4G})
 
-# Alarm byte of the status block (Concox JM-VL table), in the DESIGN.md vocabulary where a name exists
-# there, else a snake_case protocol extra. PROTOCOLS.md §1.5 lists where Traccar disagrees.
+# Alarm byte of the status block (Concox JM-VL table), in docs/protocols.md#alarm-vocabulary where a name
+# exists there, else a snake_case protocol extra. docs/protocols.md#gt06-status-and-alarms lists where
+# Traccar disagrees.
 ALARM_NAMES = {
     0x01: "sos",
     0x02: "power_cut",

@@ -1,6 +1,6 @@
 """JT/T 808 (2011, 2013 and 2019 headers): framing, escaping, check code, decoders and platform replies.
 
-Layouts: ../shared/PROTOCOLS.md §2. Frame on the wire:
+Layouts: docs/protocols.md#jt808. Frame on the wire:
 
     7e | header | body | check code | 7e        inside the flags 7e -> 7d 02 and 7d -> 7d 01
 
@@ -68,7 +68,7 @@ REGISTER_NO_SUCH_VEHICLE = 2
 REGISTER_TERMINAL_TAKEN = 3
 REGISTER_NO_SUCH_TERMINAL = 4
 
-# Alarm flag bits (JT/T 808-2013 table 24) in the DESIGN.md vocabulary or snake_case extras. Bits 15-17
+# Alarm flag bits (JT/T 808-2013 table 24) in docs/protocols.md#alarm-vocabulary or snake_case extras. Bits 15-17
 # are reserved by the standard; vendors use them differently, so they keep a neutral name.
 ALARM_BITS = {
     0: "sos",

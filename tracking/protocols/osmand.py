@@ -1,4 +1,4 @@
-"""OsmAnd HTTP protocol as the Traccar Client apps send it (../shared/PROTOCOLS.md §3).
+"""OsmAnd HTTP protocol as the Traccar Client apps send it (docs/protocols.md#osmand).
 
 - Classic app: parameters in the query string of a GET or POST (`id`, `timestamp`, `lat`, `lon`,
   `speed` in knots, `bearing`, `altitude`, `accuracy`, `batt` …); an empty query means the body is a form.

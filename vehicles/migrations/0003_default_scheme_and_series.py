@@ -2,7 +2,7 @@ from django.db import migrations
 
 from accounts.reference import STATIONS
 
-# Design defaults from DOMAIN.md §3: free, 3-year term, 60-day wait after filing, payout by the
+# Design defaults from docs/domain.md#insurance: free, 3-year term, 60-day wait after filing, payout by the
 # bike's age following the Tianjin programme's ¥600–1,200 range.
 DEFAULT_BANDS = [
     {"max_age_months": 12, "amount": "1200.00"},

@@ -1,4 +1,4 @@
-"""Counter operations on a vehicle's filing record (DOMAIN.md §1 "Lifecycle").
+"""Counter operations on a vehicle's filing record (docs/domain.md#lifecycle).
 
 Every operation checks all of its input first and refuses with every problem at once; then, in
 one transaction holding the vehicle's row lock, it changes the record and appends one
@@ -65,7 +65,7 @@ EARLIEST_VEHICLE_DATE = datetime.date(1990, 1, 1)
 
 
 class Documents:
-    """Materials the owner presented (DOMAIN.md §1), the closed list stored on registration events."""
+    """Materials the owner presented (docs/domain.md#materials), the closed list stored on registration events."""
 
     ID_CARD = "id_card"
     BUSINESS_LICENCE = "business_licence"
@@ -365,7 +365,7 @@ def _state_problems(problems: Problems, *, kind: str, reasons: list[str]) -> Pro
 
 
 class TransferConsent:
-    """How the previous owner agreed to the transfer (DOMAIN.md §1: both parties' IDs)."""
+    """How the previous owner agreed to the transfer (docs/domain.md#lifecycle: both parties' IDs)."""
 
     IN_PERSON = "in_person"
     AGENT = "agent"

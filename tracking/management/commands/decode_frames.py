@@ -1,4 +1,4 @@
-"""Decode captured terminal frames: JSON lines on stdin, one JSON line out each (DESIGN.md "decode_frames")."""
+"""Decode captured terminal frames: JSON lines on stdin, one JSON line out each (docs/architecture.md#decode_frames)."""
 
 import io
 import sys
