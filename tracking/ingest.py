@@ -307,7 +307,7 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     outliers: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in the batch, reason)
+    rejected: list[tuple[int, FixProblem]] = field(default_factory=list)  # (index in the batch, problem)
     latest: dict[int, tuple[float, float, float]] = field(default_factory=dict)  # terminal -> last position
     alarms_dropped: int = 0  # alarm names past the limit of a position (alarm_kinds)
 
@@ -365,20 +365,100 @@ def ewkb_point(longitude: float, latitude: float) -> str:
     return struct.pack("<BIIdd", 1, 0x20000001, 4326, longitude, latitude).hex()
 
 
-def fix_problem(fix: Fix, *, now: datetime.datetime) -> str | None:
+# --- checking fixes ----------------------------------------------------------------------------------
+
+
+class FixProblem(str):
+    """Why a fix cannot be stored: the string is the English sentence the APIs answer, `code` a
+    stable label (the gateway's gateway_pings_rejected_total{reason}), one class per code, as
+    `tracking.protocols.ProtocolError` has. `about`: what is wrong, the fix's "time" or "position"."""
+
+    __slots__ = ()
+    code = "invalid"
+    about = "position"
+
+
+class NoTime(FixProblem):
+    code = "no_time"
+    about = "time"
+
+
+class FutureTime(FixProblem):
+    code = "future_time"
+    about = "time"
+
+
+class ClockNotSet(FixProblem):
+    code = "clock_not_set"
+    about = "time"
+
+
+class OutOfRange(FixProblem):
+    code = "out_of_range"
+
+
+class NoPosition(FixProblem):
+    code = "no_position"
+
+
+def fix_problem(fix: Fix, *, now: datetime.datetime) -> FixProblem | None:
     if fix.time is None:
-        return "no device time"
-    problem = fix_time_problem(fix, now=now)
-    if problem:
-        return problem
+        return NoTime("no device time")
+    ahead = fix_time_problem(fix, now=now)
+    if ahead:
+        return FutureTime(ahead)
     if fix.time.year < 2000:
-        return f"device time {fix.time.isoformat()} is before 2000 (clock not set)"
+        return ClockNotSet(f"device time {fix.time.isoformat()} is before 2000 (clock not set)")
     lat, lon = fix.latitude, fix.longitude
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return f"coordinates {lat}, {lon} are out of range"
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # NaN fails every comparison, infinities the range
+        return OutOfRange(f"coordinates {lat}, {lon} are out of range")
     if lat == 0 and lon == 0:
-        return "no position (0, 0)"
+        return NoPosition("no position (0, 0)")
     return None
+
+
+@dataclass(slots=True)  # one per gateway message: unfrozen for speed, as Incoming
+class CheckedFixes:
+    """Fixes `check_fixes` looked at, in order, and the problem of each one it refused (by index in
+    `items`). `batch_plan` stores the others without looking again; a plain sequence it is given
+    instead is checked there, so every path checks each fix once and none skips the check."""
+
+    items: Sequence[Incoming]
+    rejected: Sequence[tuple[int, FixProblem]] = ()
+
+    def accepted(self) -> list[Incoming]:
+        if not self.rejected:
+            return list(self.items)
+        refused = {index for index, _problem in self.rejected}
+        return [item for index, item in enumerate(self.items) if index not in refused]
+
+    def without_rejected(self) -> CheckedFixes:
+        """The accepted fixes alone, for a caller that answered for the others itself."""
+        return self if not self.rejected else CheckedFixes(self.accepted())
+
+    @staticmethod
+    def join(parts: Iterable[CheckedFixes]) -> CheckedFixes:
+        """One batch of several messages' checked fixes (the gateway writer's)."""
+        items: list[Incoming] = []
+        rejected: list[tuple[int, FixProblem]] = []
+        for part in parts:
+            if part.rejected:
+                offset = len(items)
+                rejected += [(offset + index, problem) for index, problem in part.rejected]
+            items += part.items
+        return CheckedFixes(items, rejected)
+
+
+def check_fixes(items: Sequence[Incoming], *, now: datetime.datetime) -> CheckedFixes:
+    """Each fix checked once (`fix_problem`), at `now`."""
+    rejected: list[tuple[int, FixProblem]] | None = None  # a list only for a message with a problem
+    for index, item in enumerate(items):
+        problem = fix_problem(item.fix, now=now)
+        if problem is not None:
+            if rejected is None:
+                rejected = []
+            rejected.append((index, problem))
+    return CheckedFixes(items, rejected or ())
 
 
 EARTH_RADIUS_M = 6_371_009.0  # the mean radius geopy's great_circle uses
@@ -458,26 +538,26 @@ def flag_outliers(
         if seen is None:
             fixes_of[item.terminal_id] = index
         elif seen.__class__ is int:
-            fixes_of[item.terminal_id] = [seen, index]  # type: ignore[list-item]
+            fixes_of[item.terminal_id] = [seen, index]
         else:
-            seen.append(index)  # type: ignore[union-attr]
+            seen.append(index)  # type: ignore[union-attr]  # not an int, so a list (`__class__ is` is the fast test)
     # Below this many metres a second a fix is plausible at once (is_outlier's own screen, without
     # its three calls per fix).
     plausible_mps = limit_kmh * (1 - SCREEN_MARGIN) / 3.6
     epochs: dict[datetime.datetime, float] = {}  # the fixes of a batch share few distinct seconds
     for terminal_id, fixes in fixes_of.items():
         if fixes.__class__ is int:
-            indexes: Iterable[int] = (fixes,)  # type: ignore[assignment]
+            indexes: Iterable[int] = (fixes,)
         else:
-            indexes = sorted(fixes, key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]
+            indexes = sorted(fixes, key=lambda i: items[i].fix.time)  # type: ignore[arg-type,return-value]  # checked fixes have a time
         prev = last.get(terminal_id)
         where = None if prev is None or presence is None else presence_of(*prev)
         for i in indexes:
             fix = items[i].fix
             moment = fix.time
-            epoch = epochs.get(moment)  # type: ignore[arg-type]
+            epoch = epochs.get(moment)  # type: ignore[arg-type]  # checked fixes have a time
             if epoch is None:
-                epoch = epochs[moment] = moment.timestamp()  # type: ignore[index,union-attr]
+                epoch = epochs[moment] = moment.timestamp()  # type: ignore[index,union-attr]  # checked fixes have a time
             cur = (epoch, fix.latitude, fix.longitude)
             if prev is not None:
                 if epoch < prev[0]:
@@ -503,7 +583,7 @@ def flag_outliers(
 
 
 def batch_plan(
-    items: Sequence[Incoming],
+    items: CheckedFixes | Sequence[Incoming],
     *,
     bare_alarms: Sequence[BareAlarm] = (),
     defence: Mapping[int, bool] | None = None,
@@ -511,14 +591,14 @@ def batch_plan(
     outlier_speed_kmh: float = DEFAULT_OUTLIER_SPEED_KMH,
     liveness: Iterable[int] | None = None,
     last_known: Callable[[int], LastFix | None] | None = None,
-    checked: bool = False,
     staged: bool = False,
     max_alarms_per_fix: int = MAX_ALARMS_PER_FIX,
 ) -> Plan:
-    """Operations storing one batch. `liveness` are the terminals whose last_seen_at to refresh
-    (default: every terminal of the batch; a caller adds those heard without a fix, heartbeats, or
-    leaves out those it refreshed a moment ago); `defence` is the defence bit terminals reported
-    ({terminal id: in defence mode}).
+    """Operations storing one batch: `items` as `check_fixes` left them (a plain sequence is checked
+    here, at `now`); the fixes it refused are in `BatchResult.rejected`. `liveness` are the
+    terminals whose last_seen_at to refresh (default: every terminal of the batch; a caller adds
+    those heard without a fix, heartbeats, or leaves out those it refreshed a moment ago);
+    `defence` is the defence bit terminals reported ({terminal id: in defence mode}).
 
     A caller that keeps state between batches (the gateway's writer) may also pass `last_known`,
     which answers a terminal's last position when it knows it (the others are read from
@@ -530,17 +610,9 @@ def batch_plan(
     Alarm names are stored as `alarm_kinds` reads them (at most `max_alarms_per_fix` a position,
     unknown ones as `other`), in the ping's alarms and as alarm rows alike."""
     now = now or datetime.datetime.now(datetime.UTC)
-    result = BatchResult()
-    accepted: list[Incoming] = []
-    if checked:  # the caller refused what fix_problem objects to (POST /api/v1/pings does, per item)
-        accepted = list(items)
-    else:
-        for index, item in enumerate(items):
-            problem = fix_problem(item.fix, now=now)
-            if problem:
-                result.rejected.append((index, problem))
-            else:
-                accepted.append(item)
+    batch = items if isinstance(items, CheckedFixes) else check_fixes(items, now=now)
+    result = BatchResult(rejected=list(batch.rejected))
+    accepted = batch.accepted()
     notes: dict[int, str] = {}  # index in accepted -> the raw text of its `other` alarm
     for index, item in enumerate(accepted):
         if item.fix.alarms:
@@ -554,7 +626,7 @@ def batch_plan(
     if liveness is not None:
         heard = set(liveness)
     else:
-        heard = {item.terminal_id for item in items} | {a.terminal_id for a in bare_alarms}
+        heard = {item.terminal_id for item in batch.items} | {a.terminal_id for a in bare_alarms}
     if heard:
         yield Query(SEEN_SQL, [id_array(sorted(heard))])
     if defence:
@@ -600,7 +672,7 @@ def batch_plan(
             yield Query(STAGE_CLEAR_SQL)
         if first_positions:
             yield Query(NEW_LAST_FLAG_SQL, [id_array(first_positions)])
-    alarms = [
+    alarms: list[tuple[int, str, datetime.datetime | None, str | None, str]] = [
         (
             item.terminal_id,
             kind,
@@ -621,7 +693,7 @@ def batch_plan(
     # reach the duty room as surely as one with a position.
     outbox_ids = sorted({item.terminal_id for item in accepted} | {a.terminal_id for a in bare_alarms})
     times = [item.fix.time for item in accepted] + [a.at for a in bare_alarms]
-    yield Query(OUTBOX_SQL, [json.dumps(outbox_ids), min(times), max(times)])  # type: ignore[type-var]
+    yield Query(OUTBOX_SQL, [json.dumps(outbox_ids), min(times), max(times)])  # type: ignore[type-var]  # checked fixes have a time
     return result
 
 
@@ -642,9 +714,9 @@ def stage_copy_data(items: Sequence[Incoming], flags: Sequence[bool], received_a
     for item, outlier in zip(items, flags, strict=True):
         fix = item.fix
         moment = fix.time
-        when = times.get(moment)  # type: ignore[arg-type]
+        when = times.get(moment)  # type: ignore[arg-type]  # checked fixes have a time
         if when is None:
-            when = times[moment] = moment.isoformat()  # type: ignore[index,union-attr]
+            when = times[moment] = moment.isoformat()  # type: ignore[index,union-attr]  # checked fixes have a time
         battery = NULL if fix.battery is None else str(max(0, min(100, round(fix.battery))))
         satellites = NULL if fix.satellites is None else fix.satellites
         alarms = "[]"
@@ -695,24 +767,22 @@ def _execute_sync(cursor: Any, op: Query | Copy | Attempt) -> Any:
 
 
 def ingest_fixes(
-    items: Iterable[Incoming],
+    items: CheckedFixes | Iterable[Incoming],
     *,
     bare_alarms: Sequence[BareAlarm] = (),
-    checked: bool = False,
     liveness: Iterable[int] | None = None,
     last_known: Callable[[int], LastFix | None] | None = None,
 ) -> BatchResult:
     """Store a batch through Django's connection, in one transaction (HTTP ingestion, replays).
-    `checked`: the caller already refused the fixes `fix_problem` objects to; `liveness` and
-    `last_known` as for `batch_plan`."""
+    `items` checked by the caller (`check_fixes`), or a plain iterable checked by the plan;
+    `liveness` and `last_known` as for `batch_plan`."""
     from django.conf import settings
     from django.db import connection, transaction
 
     plan = batch_plan(
-        list(items),
+        items if isinstance(items, CheckedFixes) else list(items),
         bare_alarms=bare_alarms,
         outlier_speed_kmh=settings.OUTLIER_SPEED_KMH,
-        checked=checked,
         liveness=liveness,
         last_known=last_known,
         max_alarms_per_fix=getattr(settings, "GATEWAY_MAX_ALARMS_PER_FIX", MAX_ALARMS_PER_FIX),

@@ -16,7 +16,17 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from tracking.gateway.terminals import secret_digest
-from tracking.ingest import LIVENESS_S, BatchResult, Incoming, LastFixes, fix_problem, id_array, ingest_fixes
+from tracking.ingest import (
+    LIVENESS_S,
+    BatchResult,
+    CheckedFixes,
+    Incoming,
+    LastFixes,
+    check_fixes,
+    fix_problem,
+    id_array,
+    ingest_fixes,
+)
 from tracking.models import Terminal
 from tracking.protocols.common import Fix
 from tracking.recent import Recent
@@ -70,7 +80,7 @@ def _parse_time(value: Any, seen: dict[str, datetime.datetime | None]) -> dateti
             if parsed.tzinfo is None:
                 parsed = None
         seen[value] = parsed
-    return parsed  # type: ignore[return-value]
+    return parsed
 
 
 def _in_range(value: Any, low: float, high: float) -> bool:
@@ -116,8 +126,8 @@ def parse_ping(
     satellites, battery = extra["satellites"], extra["battery"]
     fix = Fix(
         time,
-        float(latitude),  # type: ignore[arg-type]
-        float(longitude),  # type: ignore[arg-type]
+        float(latitude),  # type: ignore[arg-type]  # a number: _in_range above
+        float(longitude),  # type: ignore[arg-type]  # a number: _in_range above
         valid,
         None if speed is None else float(speed),
         None if course is None else float(course),
@@ -126,7 +136,7 @@ def parse_ping(
         tuple(alarms),
         None if battery is None else float(battery),
     )
-    return terminal, fix  # type: ignore[return-value]
+    return terminal, fix  # type: ignore[return-value]  # a str: checked above
 
 
 @dataclass(slots=True)
@@ -185,7 +195,7 @@ def _active_terminals(imeis: list[str]) -> dict[str, KnownTerminal]:
 class Parsed:
     """A request's pings to store (or its problems), with what was read of their terminals."""
 
-    incoming: list[Incoming] = field(default_factory=list)
+    checked: CheckedFixes = field(default_factory=lambda: CheckedFixes(()))
     errors: dict[str, list[str]] = field(default_factory=dict)
     terminals: dict[int, KnownTerminal] = field(default_factory=dict)
 
@@ -217,27 +227,39 @@ def parse_batch(body: Any, token: Bearer) -> Parsed:
         errors = {k.lstrip("."): v for k, v in errors.items()}
     imeis = {p[1][0] for p in parsed if p[1] is not None}
     known = _active_terminals(sorted(imeis))
+    senders: list[tuple[str, Fix, str | None]] = []  # each ping's key, fix and why its sender is refused
     incoming = []
     terminals: dict[int, KnownTerminal] = {}
-    now = datetime.datetime.now(datetime.UTC)
     for key, result in parsed:
         if result is None:
             continue
         imei, fix = result
-        field = f"{key}.terminal" if prefix else "terminal"
-        problem = fix_problem(fix, now=now)
-        if problem:
-            where = "time" if "time" in problem else "latitude"
-            errors[f"{key}.{where}" if prefix else where] = [problem]
         terminal = known.get(imei)
+        refusal = None
         if terminal is None:
-            errors[field] = [f"Unknown or retired terminal {imei}."]
+            refusal = f"Unknown or retired terminal {imei}."
         elif token.terminal_id is not None and token.terminal_id != terminal.id:
-            errors[field] = ["This token may only send positions for its own terminal."]
+            refusal = "This token may only send positions for its own terminal."
         else:
             incoming.append(Incoming(terminal.id, fix))
             terminals[terminal.id] = terminal
-    return Parsed(incoming, errors, terminals)
+        senders.append((key, fix, refusal))
+    now = datetime.datetime.now(datetime.UTC)
+    checked = check_fixes(incoming, now=now)
+    problems = dict(checked.rejected)
+    checked_index = 0
+    for key, fix, refusal in senders:  # the problems of each ping together, in the request's order
+        if refusal is None:
+            problem = problems.get(checked_index)
+            checked_index += 1
+        else:  # never stored (the request is refused), but reported with the rest
+            problem = fix_problem(fix, now=now)
+        if problem is not None:
+            where = "time" if problem.about == "time" else "latitude"
+            errors[f"{key}.{where}" if prefix else where] = [str(problem)]
+        if refusal is not None:
+            errors[f"{key}.terminal" if prefix else "terminal"] = [refusal]
+    return Parsed(checked, errors, terminals)
 
 
 def store(parsed: Parsed) -> BatchResult:
@@ -246,9 +268,8 @@ def store(parsed: Parsed) -> BatchResult:
     started = time.monotonic()
     heard_at = time.time()
     due = parsed.liveness(heard_at)
-    result = ingest_fixes(  # parse_batch refused every fix with a problem, and read the terminals
-        parsed.incoming,
-        checked=True,
+    result = ingest_fixes(  # parse_batch checked every fix (the request stores none when one has a problem)
+        parsed.checked,
         liveness=due,
         last_known=LAST_FIXES.getter(started),
     )

@@ -19,7 +19,7 @@ import logging
 import time
 from urllib.parse import unquote_plus
 
-from tracking.ingest import Incoming, fix_problem
+from tracking.ingest import FutureTime, Incoming, check_fixes
 from tracking.protocols import Message, ProtocolError, osmand
 
 from . import terminals
@@ -273,24 +273,18 @@ class OsmAndSession(Session):
             self._respond(200)  # cell / WiFi only: no position to store
             return
         now = utc_now()
-        items = []
-        problems = []
-        for fix in message.fixes:
-            if fix.time is None:  # no timestamp: the receive time, as Traccar does
-                fix = dataclasses.replace(fix, time=now)
-            problem = fix_problem(fix, now=now)
-            if problem:
-                problems.append(problem)
-            else:
-                items.append(Incoming(info.id, fix, self.session_id))
-        if problems:
-            self.metrics.pings_rejected["http_" + ("future_time" if "ahead" in problems[0] else "invalid")] += len(
-                problems
-            )
-        if not items:
-            self._respond(400, problems[0])
+        items = [
+            Incoming(info.id, fix if fix.time is not None else dataclasses.replace(fix, time=now), self.session_id)
+            for fix in message.fixes  # no timestamp: the receive time, as Traccar does
+        ]
+        checked = check_fixes(items, now=now)
+        for _index, problem in checked.rejected:  # answered here: the writer stores the others only
+            label = "http_future_time" if problem.code == FutureTime.code else "http_invalid"
+            self.metrics.pings_rejected[label] += 1
+        if len(checked.rejected) == len(items):
+            self._respond(400, str(checked.rejected[0][1]))
             return
-        self.queue(response(200, keep_alive=self._keep_alive), items)
+        self.queue(response(200, keep_alive=self._keep_alive), checked.without_rejected())
 
     def lookup_unavailable(self, error: Exception) -> None:
         self._respond(503, "terminal registry unavailable, retry later")

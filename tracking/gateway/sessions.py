@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracking.ingest import BareAlarm, Incoming, bare_alarms_of, fix_problem
+from tracking.ingest import BareAlarm, CheckedFixes, Incoming, bare_alarms_of, check_fixes
 from tracking.protocols import FrameTooLong, Message, ProtocolError, gt06, jt808
 from tracking.protocols.stream import Gt06Framer, Jt808Framer
 
@@ -34,7 +34,7 @@ from .leases import SessionLedger
 from .limits import Guard
 from .metrics import Metrics
 from .terminals import LookupUnavailable, TerminalDirectory, TerminalInfo
-from .writer import BatchWriter
+from .writer import NOTHING, BatchWriter
 
 log = logging.getLogger("tracking.gateway")
 
@@ -279,7 +279,7 @@ class Session(asyncio.Protocol):
             self.transport.write(data)
             self.metrics.replies[self.protocol_name] += 1
 
-    def queue(self, ack: bytes | None, items: Sequence[Incoming], alarms: Sequence[BareAlarm] = ()) -> None:
+    def queue(self, ack: bytes | None, items: CheckedFixes, alarms: Sequence[BareAlarm] = ()) -> None:
         """Hand a message to the batch writer; `deliver` writes its ack after the commit."""
         context = self.ctx
         if not context.writer.accepting:
@@ -470,21 +470,22 @@ class TcpSession(Session):
             if self._bad_in_row >= self.ctx.config.max_bad_frames:
                 self.close(reason)
 
-    def items_and_alarms(self, fixes: Sequence[Any]) -> tuple[tuple[Incoming, ...], list[BareAlarm]]:
-        """Positions to store; alarms of positions that cannot be stored become bare alarms."""
-        terminal_id = self.terminal.id  # type: ignore[union-attr]
+    def items_and_alarms(self, fixes: Sequence[Any]) -> tuple[CheckedFixes, list[BareAlarm]]:
+        """Positions to store, checked; alarms of positions that cannot be stored become bare alarms."""
+        terminal_id = self.terminal.id  # type: ignore[union-attr]  # only after sign-in
         session_id = self.session_id
         items = tuple(Incoming(terminal_id, fix, session_id) for fix in fixes)
+        checked = check_fixes(items, now=datetime.datetime.now(datetime.UTC))
         alarms: list[BareAlarm] = []
-        for fix in fixes:
+        for index, _problem in checked.rejected:
+            fix = fixes[index]
             if fix.alarms:
                 now = utc_now()
-                if fix_problem(fix, now=now) is not None:
-                    limit = self.ctx.config.max_alarms_per_fix
-                    bare, dropped = bare_alarms_of(terminal_id, fix.alarms, now, limit=limit)
-                    alarms.extend(bare)
-                    self.metrics.alarms_dropped += dropped
-        return items, alarms
+                limit = self.ctx.config.max_alarms_per_fix
+                bare, dropped = bare_alarms_of(terminal_id, fix.alarms, now, limit=limit)
+                alarms.extend(bare)
+                self.metrics.alarms_dropped += dropped
+        return checked, alarms
 
 
 class Gt06Session(TcpSession):
@@ -522,7 +523,8 @@ class Gt06Session(TcpSession):
             self.refuse("not_logged_in", close=True)
             return
         if kind == "location":
-            self.queue(message.reply, (Incoming(terminal.id, message.fixes[0], self.session_id),))
+            item = Incoming(terminal.id, message.fixes[0], self.session_id)
+            self.queue(message.reply, check_fixes((item,), now=datetime.datetime.now(datetime.UTC)))
         elif kind == "alarm":
             if "armed" in message.info:  # the status block of an alarm packet carries the defence bit too
                 self.ctx.writer.heard(terminal.id, defence=message.info["armed"])
@@ -531,7 +533,7 @@ class Gt06Session(TcpSession):
                 self.queue(message.reply, items, alarms)
             elif message.alarms:  # LBS alarm: no position
                 now = utc_now()
-                self.queue(message.reply, (), [BareAlarm(terminal.id, name, now) for name in message.alarms])
+                self.queue(message.reply, NOTHING, [BareAlarm(terminal.id, name, now) for name in message.alarms])
             elif message.reply:
                 self.write(message.reply)
         elif kind == "heartbeat":

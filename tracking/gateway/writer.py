@@ -33,12 +33,14 @@ from tracking.ingest import (
     Attempt,
     BareAlarm,
     BatchResult,
+    CheckedFixes,
     Copy,
     Incoming,
     LastFixes,
     Plan,
     Query,
     batch_plan,
+    check_fixes,
 )
 from tracking.recent import Recent
 
@@ -99,22 +101,8 @@ class Target(Protocol):
 
 
 # One received message: who gets the ack, the ack, what it carries, when it arrived (monotonic).
-Entry = tuple[Target | None, bytes | None, Sequence[Incoming], Sequence[BareAlarm], float]
-
-
-def reject_label(reason: str) -> str:
-    """A short metrics label for a reason `tracking.ingest.fix_problem` gave."""
-    if "no device time" in reason:
-        return "no_time"
-    if "ahead of the server clock" in reason:
-        return "future_time"
-    if "before 2000" in reason:
-        return "clock_not_set"
-    if "out of range" in reason:
-        return "out_of_range"
-    if "(0, 0)" in reason:
-        return "no_position"
-    return "other"
+Entry = tuple[Target | None, bytes | None, CheckedFixes, Sequence[BareAlarm], float]
+NOTHING = CheckedFixes(())
 
 
 # --- driving a plan ---------------------------------------------------------------------------------
@@ -236,22 +224,26 @@ class BatchWriter:
         self,
         target: Target | None,
         ack: bytes | None,
-        items: Sequence[Incoming] = (),
+        items: CheckedFixes | Sequence[Incoming] = NOTHING,
         alarms: Sequence[BareAlarm] = (),
     ) -> None:
         """Queue one message's positions / alarms; `target.deliver([ack])` follows the commit.
+        Positions come checked (`check_fixes`, by the session); others are checked here.
 
         The message's terminal picks the lane. A GT06 or JT/T 808 connection is one terminal; an
         OsmAnd connection sends its next request only after the answer to the last, so each
         connection's acks still come in order."""
-        key = items[0].terminal_id if items else alarms[0].terminal_id if alarms else 0
+        if not isinstance(items, CheckedFixes):
+            items = check_fixes(items, now=datetime.datetime.now(datetime.UTC))
+        fixes = items.items
+        key = fixes[0].terminal_id if fixes else alarms[0].terminal_id if alarms else 0
         lane = self._lanes[key % self.writers]
         now = time.monotonic()
         if lane.idle():
             lane.first_at = now
             lane.has_work.set()
         lane.entries.append((target, ack, items, alarms, now))
-        count = len(items) + len(alarms)
+        count = len(fixes) + len(alarms)
         lane.waiting += count
         self._waiting_items += count
         if alarms:
@@ -337,7 +329,7 @@ class BatchWriter:
         count = 0
         cut = 0
         for cut, entry in enumerate(lane.entries, 1):  # noqa: B007 - `cut` is used after the loop
-            count += len(entry[2]) + len(entry[3])
+            count += len(entry[2].items) + len(entry[3])
             if count >= self.batch_max:
                 break
         entries = lane.entries[:cut]
@@ -361,7 +353,7 @@ class BatchWriter:
                 self.metrics.errors["db_rejected"] += 1
                 log.error(
                     "database refused a message (%d positions, %d alarms), dropped without ack: %s",
-                    len(entries[0][2]) if entries else 0,
+                    len(entries[0][2].items) if entries else 0,
                     len(entries[0][3]) if entries else 0,
                     error,
                 )
@@ -378,10 +370,10 @@ class BatchWriter:
         self._deliver(entries)
 
     async def _commit(self, number: int, entries: list[Entry], seen: Heard) -> tuple[BatchResult, float]:
-        items = [item for entry in entries for item in entry[2]]
+        batch = CheckedFixes.join(entry[2] for entry in entries)
         alarms = [alarm for entry in entries for alarm in entry[3]]
         started_at = time.monotonic()
-        heard = {item.terminal_id for item in items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
+        heard = {item.terminal_id for item in batch.items} | {alarm.terminal_id for alarm in alarms} | seen.terminals
         sent_lately = self._seen.getter(started_at)
         due = [tid for tid in heard if sent_lately(tid) is None]
         last_known = self._last.getter(started_at)
@@ -392,7 +384,7 @@ class BatchWriter:
                 connection = await self._connect(number)
                 started = time.monotonic()
                 plan = batch_plan(
-                    items,
+                    batch,
                     bare_alarms=alarms,
                     defence=seen.defence,
                     now=datetime.datetime.now(datetime.UTC),
@@ -405,7 +397,7 @@ class BatchWriter:
                 async with asyncio.timeout(self.db_timeout_s):
                     result = await drive_plan(connection, plan)
                 committed = time.monotonic()
-                self._stage_dead[number] += len(items)
+                self._stage_dead[number] += len(batch.items)
                 self._seen.put(dict.fromkeys(due, True), committed)
                 self._last.put(result.latest, committed)
                 return result, committed - started
@@ -414,7 +406,7 @@ class BatchWriter:
                 await self._drop(number, connection)
                 log.warning(
                     "batch of %d positions not committed (%s: %s); retrying in %.1f s",
-                    len(items),
+                    len(batch.items),
                     type(error).__name__,
                     error,
                     backoff,
@@ -494,10 +486,10 @@ class BatchWriter:
         metrics.pings_duplicate += result.duplicates
         metrics.pings_outlier += result.outliers
         metrics.alarms_dropped += result.alarms_dropped
-        for _index, reason in result.rejected:
-            metrics.pings_rejected[reject_label(reason)] += 1
+        for _index, problem in result.rejected:
+            metrics.pings_rejected[problem.code] += 1
         if entries:
-            size = sum(len(entry[2]) for entry in entries)
+            size = sum(len(entry[2].items) for entry in entries)
             metrics.batch_done(seconds, time.monotonic() - entries[0][4], size)
 
     def _deliver(self, entries: list[Entry]) -> None:
