@@ -11,14 +11,11 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),  # for the Prometheus scraper only
     # Browsers ask for /favicon.ico whatever the page says: our own icon, from the static files.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("web/favicon.ico")), name="favicon"),
-    path("api/v1/", include("vehicles.api.urls")),
-    path("api/v1/", include("tracking.api.urls")),
-    path("api/v1/", include("cases.api.urls")),
-    path("api/v1/", include("stats.api.urls")),
     path("api/schema/", api_docs.SchemaView.as_view(), name="schema"),
     path("api/docs/", api_docs.api_docs, name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # One module per app: each includes its API (under api/v1/) and its pages.
     path("", include("accounts.urls")),
     path("", include("vehicles.urls")),
     path("", include("tracking.urls")),

@@ -1,10 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from vehicles import views
 
-app_name = "vehicles"
-
-urlpatterns = [
+# The app's pages, in its URL namespace.
+pages = [
     path("", views.home, name="home"),
     path("counter/", views.counter, name="counter"),
     path("search/", views.search, name="search"),
@@ -20,4 +19,10 @@ urlpatterns = [
     path("photos/<int:photo_id>/", views.photo, name="photo"),
     # Public: the page behind the QR code printed on a certificate.
     path("verify/<str:token>/", views.verify, name="verify"),
+]
+
+# What the project includes of this app: its API under /api/v1/ and its pages (vehicles:...).
+urlpatterns = [
+    path("api/v1/", include("vehicles.api.urls")),
+    path("", include((pages, "vehicles"))),
 ]
