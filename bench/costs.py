@@ -3,7 +3,7 @@
     .venv/bin/python bench/costs.py [--scale small|full] [--cycles N] [--interval 10]
 
 The gateway's storage path (`batch_plan` driven by the writer's `drive_plan`) in a throwaway
-PostgreSQL cluster holding the bench database's schema (tests/ops/clusters.py), so that its WAL and
+PostgreSQL cluster holding the bench database's schema (bench/harness/clusters.py), so that its WAL and
 CPU are this bench's alone; checkpoints only when the bench asks. For each batch size, over cycles
 of CHECKPOINT, a cold run and warm runs give WAL per ping and page images per terminal, database and
 writer CPU per ping, storage per row, and the cost of maintenance. small = 1,000 terminals (under a
@@ -79,7 +79,7 @@ def schema_sql() -> str:
 
 
 def load_schema(cluster: Any, sql: str) -> None:
-    from tests.ops.clusters import PG_BIN
+    from harness.clusters import PG_BIN
 
     cluster.sql(f'CREATE DATABASE "{DATABASE}"')
     loaded = subprocess.run(  # noqa: S603
@@ -448,7 +448,7 @@ async def run(cluster: Any, config: dict[str, Any], interval: int) -> dict[str, 
 def main() -> None:
     args = bench.parse_args(__doc__.split("\n\n")[0], configure)
     bench.setup_django()
-    from tests.ops.clusters import ThrowawayCluster
+    from harness.clusters import ThrowawayCluster
 
     config = dict(SCALES[args.scale])
     if args.cycles:

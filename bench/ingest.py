@@ -470,7 +470,7 @@ def run_gateway_phase(
     from django.db import connection
 
     OUT.mkdir(parents=True, exist_ok=True)
-    from tests.tracking.gateway_harness import free_ports  # worker N serves its metrics on the first + N
+    from harness.gateway_nodes import free_ports  # worker N serves its metrics on the first + N
 
     port, metrics_port = free_port(), free_ports(os.cpu_count() or 1)
     gateway = start_gateway(port, metrics_port, OUT / "ingest_gateway.log")
@@ -539,10 +539,9 @@ ONE_MACHINE_NOTE = (
 
 
 def run_nodes_phase(terminals: list[tuple[int, str]], clock: Clock, config: dict[str, Any], rate: int) -> dict:
-    """One stage at `rate` through HAProxy to two gateway nodes (tests/ops/gateway_nodes.py)."""
+    """One stage at `rate` through HAProxy to two gateway nodes (bench/harness/gateway_nodes.py)."""
     from django.db import connection
-
-    from tests.ops.gateway_nodes import HAProxy, Node, haproxy_binary, ports_free_on
+    from harness.gateway_nodes import HAProxy, Node, haproxy_binary, ports_free_on
 
     if haproxy_binary() is None:
         return {"note": "skipped: haproxy is not installed (scripts/setup.sh installs it)"}

@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.ops.clusters import ThrowawayCluster, free_port
+from bench.harness.clusters import ThrowawayCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv/bin/python")

@@ -3,7 +3,7 @@ lost. Run by tests/ops/test_failover.py (one drill, asserted) and `make drills` 
 
     .venv/bin/python tests/ops/failover_drill.py [--runs 5]
 
-A throwaway primary and its synchronous standby (tests/ops/clusters.py); the gateway and a counter
+A throwaway primary and its synchronous standby (bench/harness/clusters.py); the gateway and a counter
 (tests/ops/failover_client.py) connect through the multi-host URL while GT06 terminals report. The
 primary is SIGKILLed, the standby promoted; every acknowledged ping and registration must be on the
 new primary exactly once, nothing sent after the kill acknowledged before the promotion; RTO is the
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script by scripts/drills.sh
     sys.path.insert(0, str(ROOT))
 
-from tests.ops.clusters import ThrowawayCluster  # noqa: E402
+from bench.harness.clusters import ThrowawayCluster  # noqa: E402
 
 PRIMARY_HOST = "127.0.0.2"
 STANDBY_HOST = "127.0.0.3"

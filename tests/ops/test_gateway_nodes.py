@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.gateway_nodes import ROOT, HAProxy, Node, Terminal, haproxy_binary, loopback_prefix, ports_free_on
+from bench.harness.gateway_nodes import ROOT, HAProxy, Node, Terminal, haproxy_binary, loopback_prefix, ports_free_on
 from tests.tracking import factories as tf
 from tests.tracking.gateway_harness import database_url
 from tracking.models import Alarm, Ping, TerminalSession

@@ -1,6 +1,6 @@
 """/healthz on a primary with a synchronous standby, and on the standby (issue 19, point 6).
 
-A throwaway pair (tests/ops/clusters.py; never the machine's own cluster) and the health report run
+A throwaway pair (bench/harness/clusters.py; never the machine's own cluster) and the health report run
 in a subprocess whose DATABASE_URL names one of them, as a web node's would:
 - on the primary: 200, role primary, the standby streaming as "sync" with its lag, read as a
   monitoring role that is a member of pg_read_all_stats and of nothing else;
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.clusters import ThrowawayCluster
+from bench.harness.clusters import ThrowawayCluster
 from tests.ops.failover_drill import make_synchronous
 
 NAME = "ebike_standby"

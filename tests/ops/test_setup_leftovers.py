@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.ops.clusters import ThrowawayCluster
+from bench.harness.clusters import ThrowawayCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.ops.clusters import PG_BIN, ThrowawayCluster, free_port
+from bench.harness.clusters import PG_BIN, ThrowawayCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 acknowledged until it is back; with "alone" the watcher lets the primary carry on after N seconds and
 raises the alarm; when the standby streams again it is made synchronous again and the alarm cleared.
 
-Throwaway clusters (tests/ops/clusters.py), never the machine's own cluster. About 15 s.
+Throwaway clusters (bench/harness/clusters.py), never the machine's own cluster. About 15 s.
 """
 
 import contextlib
@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench.harness.clusters import ThrowawayCluster
 from ebike_registry.standby import WatchConfig, WatchState, check, standby_alarm
-from tests.ops.clusters import ThrowawayCluster
 from tests.ops.failover_drill import make_synchronous
 
 NAME = "ebike_standby"

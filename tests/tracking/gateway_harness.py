@@ -15,6 +15,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
+from bench.harness.gateway_nodes import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,24 +24,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (worker N serves metrics on the first + N)."""
-    while True:
-        first = free_port()
-        probes = []
-        try:
-            for port in range(first, first + count):
-                probe = socket.socket()
-                probes.append(probe)
-                probe.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
 
 
 def database_url(host: str | None = None, port: int | None = None, *, role: str | None = "gateway") -> str:

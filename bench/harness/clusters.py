@@ -352,7 +352,7 @@ log_min_messages = warning
         """Until pg_stat_replication on this primary shows `application_name` streaming as `state`."""
         deadline = time.monotonic() + timeout
         query = (  # our own standby's name
-            "SELECT sync_state FROM pg_stat_replication "  # noqa: S608
+            "SELECT sync_state FROM pg_stat_replication "
             f"WHERE application_name = '{application_name}' AND state = 'streaming'"
         )
         while self.sql(query) != state:
