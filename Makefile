@@ -22,7 +22,7 @@ setup: ## apt packages, .venv, PostgreSQL+PostGIS, Redis, compilemessages, migra
 run: setup ## setup, then web :8000, Celery worker + beat and the gateway in the foreground
 	@bash scripts/run.sh
 
-lint: setup ## setup, then ruff, makemigrations --check, docker-compose config
+lint: setup ## setup, then ruff, mypy, makemigrations --check, docker-compose config
 	@bash scripts/lint.sh
 
 test: lint ## setup, lint, then pytest (PYTEST_ARGS=...)

@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog
 
@@ -24,13 +24,13 @@ admin.site.site_title = _("Electric Bicycle Registration System")
 admin.site.index_title = _("System administration")
 
 
-def _admin_javascript_catalog(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+def _admin_javascript_catalog(request: HttpRequest, extra_context: Any = None) -> HttpResponseBase:
     """The admin's JavaScript catalogue plus our own (accounts/locale/*/djangojs.po), which has the
     strings of the two-box selector of groups and permissions that Django's zh_Hans one lacks."""
     return JavaScriptCatalog.as_view(packages=["django.contrib.admin", "accounts"])(request)
 
 
-admin.site.i18n_javascript = _admin_javascript_catalog  # type: ignore[method-assign]
+admin.site.i18n_javascript = _admin_javascript_catalog  # type: ignore[method-assign,assignment]  # replaces the site's view
 
 
 class PermissionChoiceField(forms.ModelMultipleChoiceField):
@@ -53,7 +53,7 @@ class PermissionNamesAdmin(admin.ModelAdmin):
 @admin.register(User)
 class UserAdmin(PermissionNamesAdmin, BaseUserAdmin):
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         (_("Station"), {"fields": ("station", "registration_point", "phone")}),
     )
     list_display = ("username", "first_name", "last_name", "station", "is_active", "is_staff")
@@ -102,7 +102,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(PermissionNamesAdmin, BaseGroupAdmin):
+class GroupAdmin(PermissionNamesAdmin, BaseGroupAdmin):  # type: ignore[misc]  # stubs: only GroupAdmin's `request` is optional
     pass
 
 
@@ -149,6 +149,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class _LabelledCodeFilter(admin.SimpleListFilter):
     """Filter on a code column, each choice named as people read it (accounts.labels)."""
 
+    parameter_name: str
     label_of: Any = None
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ class PersonalDataAdmin(ReadOnlyAdmin):
         response = super().changelist_view(request, extra_context)
         if response.status_code == 200:
             audit_record(
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 action="admin.list",
                 object_type=self.audit_object_type,
                 query={key: value[:100] for key, value in request.GET.items()},
@@ -35,7 +35,7 @@ class PersonalDataAdmin(ReadOnlyAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         if response.status_code == 200:
             audit_record(
-                user=request.user,  # type: ignore[arg-type]
+                user=request.user,
                 action="admin.view",
                 object_type=self.audit_object_type,
                 object_id=object_id[:40],

@@ -25,34 +25,41 @@ from accounts.models import RecoveryCodeDevice
 from accounts.security_policy import policy_current
 
 
-def _audited_removal(action: str, describe: Any) -> type:
-    class AuditedRemoval:
-        def delete_model(self, request: HttpRequest, obj: Any) -> None:
-            self._audit(request, [obj])
-            super().delete_model(request, obj)  # type: ignore[misc]
+class AuditedRemoval(admin.ModelAdmin):
+    """Put before a library's admin class: each removal is audited as `removal_action`, with
+    `removal_query(obj)` naming what and whose."""
 
-        def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-            self._audit(request, list(queryset))
-            super().delete_queryset(request, queryset)  # type: ignore[misc]
+    removal_action = ""
 
-        def _audit(self, request: HttpRequest, objects: list[Any]) -> None:
-            for obj in objects:
-                audit_record(
-                    user=request.user,  # type: ignore[arg-type]
-                    action=action,
-                    object_type="user",
-                    query=describe(obj),
-                    ip=client_ip(request),
-                )
+    def removal_query(self, obj: Any) -> dict[str, Any]:
+        raise NotImplementedError
 
-    return AuditedRemoval
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self._audit(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._audit(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _audit(self, request: HttpRequest, objects: list[Any]) -> None:
+        for obj in objects:
+            audit_record(
+                user=request.user,
+                action=self.removal_action,
+                object_type="user",
+                query=self.removal_query(obj),
+                ip=client_ip(request),
+            )
 
 
-class LockoutAdmin(
-    _audited_removal("security.unlock", lambda a: {"username": a.username, "ip": a.ip_address}), AccessAttemptAdmin
-):  # type: ignore[misc]
+class LockoutAdmin(AuditedRemoval, AccessAttemptAdmin):
     # axes shows its own lockout column only for a fixed limit; the limit here is the policy's.
     list_display = [*AccessAttemptAdmin.list_display, "locked_out"]
+    removal_action = "security.unlock"
+
+    def removal_query(self, obj: AccessAttempt) -> dict[str, Any]:
+        return {"username": obj.username, "ip": obj.ip_address}
 
     @admin.display(description=_("locked out"), boolean=True)
     def locked_out(self, obj: AccessAttempt) -> bool:
@@ -73,7 +80,7 @@ def _column(name: str, title: Any, **options: Any) -> Any:
 def _titled(filter_class: type, title: Any) -> type:
     """A list filter titled in the language of the page (see _column)."""
 
-    class Titled(filter_class):  # type: ignore[valid-type,misc]
+    class Titled(filter_class):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.title = title
@@ -81,10 +88,7 @@ def _titled(filter_class: type, title: Any) -> type:
     return Titled
 
 
-class AuthenticatorAdmin(
-    _audited_removal("security.device_reset", lambda d: {"username": d.user.username, "device": "totp"}),
-    TOTPDeviceAdmin,
-):  # type: ignore[misc]
+class AuthenticatorAdmin(AuditedRemoval, TOTPDeviceAdmin):
     list_display = [
         _column("user", _("user")),
         _column("name", _("name")),
@@ -98,12 +102,13 @@ class AuthenticatorAdmin(
         ("confirmed", _titled(admin.BooleanFieldListFilter, _("confirmed"))),
     ]
     search_help_text = _("Search by username or e-mail address")
+    removal_action = "security.device_reset"
+
+    def removal_query(self, obj: TOTPDevice) -> dict[str, Any]:
+        return {"username": obj.user.username, "device": "totp"}
 
 
-class RecoveryCodesAdmin(
-    _audited_removal("security.device_reset", lambda d: {"username": d.user.username, "device": "recovery_codes"}),
-    admin.ModelAdmin,
-):  # type: ignore[misc]
+class RecoveryCodesAdmin(AuditedRemoval):
     """Whose recovery codes exist and how many are left; never a code or its digest. Codes are
     issued only to their account (accounts.signin), so none are added here."""
 
@@ -119,12 +124,15 @@ class RecoveryCodesAdmin(
         ("last_used_at", _titled(admin.DateFieldListFilter, _("last used at"))),
     ]
     search_fields = ["user__username"]
-    fields = ["user", "name", "confirmed", "codes_left", "created_at", "last_used_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("user", "name", "confirmed", "codes_left", "created_at", "last_used_at")
+    removal_action = "security.device_reset"
+
+    def removal_query(self, obj: RecoveryCodeDevice) -> dict[str, Any]:
+        return {"username": obj.user.username, "device": "recovery_codes"}
 
     @admin.display(description=_("codes left"), ordering="codes_unused")
     def codes_left(self, obj: RecoveryCodeDevice) -> int:
-        return obj.codes_unused  # type: ignore[attr-defined]
+        return obj.codes_unused
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user").annotate(codes_unused=Count("codes"))

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import User
+from accounts.request_types import AuthedRequest
 from accounts.signin import (
     second_factor_enrolled,
     second_factor_required,
@@ -61,28 +62,14 @@ class TokenCreateApi(APIView):
         http_request = request._request
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)  # a malformed body is refused even with a session
-        data = serializer.validated_data
         if request.user.is_authenticated:
             user: User = request.user  # a session past SecondFactorMiddleware: not pending
             how = "session"
         else:
-            missing = {name: ["This field is required."] for name in ("username", "password") if not data.get(name)}
-            if missing:
-                return Response(missing, status=status.HTTP_400_BAD_REQUEST)
-            found = authenticate(http_request, username=data["username"], password=data["password"])
-            if found is None:
-                return Response(
-                    {"non_field_errors": ["Wrong username or password, or the account is inactive."]},
-                    status=status.HTTP_400_BAD_REQUEST,
-                )
-            user = found
-            how = "password"
-            if second_factor_required(user) or second_factor_enrolled(user):
-                problem = self._second_factor(http_request, user, data.get("otp_token", ""))
-                if problem is not None:
-                    return problem
-                how = "password and one-time code"
-            signin_failures_clear(username=user.get_username())
+            signed_in = self._sign_in(http_request, serializer.validated_data)
+            if isinstance(signed_in, Response):
+                return signed_in
+            user, how = signed_in
         instance, token = AuthToken.objects.create(user=user)
         audit_record(
             user=user,
@@ -93,6 +80,26 @@ class TokenCreateApi(APIView):
             ip=client_ip(http_request),
         )
         return Response({"token": token, "expiry": instance.expiry}, status=status.HTTP_201_CREATED)
+
+    def _sign_in(self, http_request: Any, data: dict[str, Any]) -> tuple[User, str] | Response:
+        """The account the body's credentials sign in to, and how (a refusal as the answer to send)."""
+        missing = {name: ["This field is required."] for name in ("username", "password") if not data.get(name)}
+        if missing:
+            return Response(missing, status=status.HTTP_400_BAD_REQUEST)
+        user = authenticate(http_request, username=data["username"], password=data["password"])
+        if user is None:
+            return Response(
+                {"non_field_errors": ["Wrong username or password, or the account is inactive."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        how = "password"
+        if second_factor_required(user) or second_factor_enrolled(user):
+            problem = self._second_factor(http_request, user, data.get("otp_token", ""))
+            if problem is not None:
+                return problem
+            how = "password and one-time code"
+        signin_failures_clear(username=user.get_username())
+        return user, how
 
     def _second_factor(self, http_request: Any, user: User, code: str) -> Response | None:
         if not code:
@@ -114,7 +121,7 @@ class TokenLogoutApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None, 400: None}, tags=["auth"])
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         if not isinstance(request.auth, AuthToken):
             return Response(
                 {"detail": "This revokes the API token the request is sent with (Authorization: Token …)."},
@@ -136,7 +143,7 @@ class TokenLogoutAllApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None}, tags=["auth"])
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         count, _ = AuthToken.objects.filter(user=request.user).delete()
         audit_record(
             user=request.user,

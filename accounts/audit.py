@@ -1,12 +1,16 @@
 """Writing the audit trail (MLPS level 3: date, time, type, subject, object, result)."""
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
 from accounts.models import AuditEntry, User
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 # The legal basis recorded for a look taken on a stated reason alone (no duty): such looks are
 # listed for the station leader's review (cases.tracing.oversight).
@@ -40,7 +44,7 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 def audit_record(
     *,
-    user: User | None,
+    user: User | AnonymousUser | None = None,  # an anonymous visitor is recorded as no user
     action: str,
     object_type: str = "",
     object_id: object = "",
@@ -48,7 +52,12 @@ def audit_record(
     result_count: int | None = None,
     reason: str = "",
     ip: str | None = None,
+    request: "HttpRequest | Request | None" = None,
 ) -> AuditEntry:
+    """One entry of the trail. A page or an API view passes its `request` for `user` and `ip`: the
+    request's user and its client address."""
+    if request is not None:
+        user, ip = request.user, client_ip(request)
     return AuditEntry.objects.create(
         user=user if user is not None and user.is_authenticated else None,
         action=action,

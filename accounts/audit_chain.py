@@ -202,7 +202,7 @@ def _describe(entry: dict[str, Any] | None, seal: AuditSeal) -> str:
     )
 
 
-def _verify_chain(report: VerifyReport, chunk: int, wanted: set[int]) -> dict[int, str]:
+def _verify_chain(report: VerifyReport, chunk: int, wanted: set[int | None]) -> dict[int, str]:
     """Each seal's link and hash, and each sealed entry's content; the chain hash of the `wanted`
     seals (those the heads name)."""
     previous = GENESIS

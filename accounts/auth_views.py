@@ -23,8 +23,8 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts.audit import audit_record, client_ip
-from accounts.models import RecoveryCodeDevice
+from accounts.audit import audit_record
+from accounts.models import RecoveryCodeDevice, User
 from accounts.signin import (
     CODE_FIELD,
     lockout_ends,
@@ -104,33 +104,32 @@ def second_factor(request: HttpRequest) -> HttpResponseBase:
     next_url = _next_url(request)
     if not signin_pending(request):
         return HttpResponseRedirect(next_url)
-    if not second_factor_enrolled(user):  # type: ignore[arg-type]
+    if not second_factor_enrolled(user):
         return HttpResponseRedirect(_step_url("second-factor-enrol", next_url))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         username = user.get_username()
         if signin_locked_out(request=request, username=username):
             return _end_locked_session(request, username)
-        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
+        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])
         if device is not None:
-            signin_complete(request=request, device=device)
-            recovery = isinstance(device, RecoveryCodeDevice)
-            audit_record(
-                user=user,  # type: ignore[arg-type]
-                action="auth.second_factor",
-                object_type="user",
-                object_id=user.pk,
-                query={
-                    "method": "recovery code" if recovery else "authenticator",
-                    **({"recovery_codes_left": recovery_codes_left(user=user)} if recovery else {}),
-                },  # type: ignore[arg-type]
-                ip=client_ip(request),
-            )
+            _signin_complete(request, user, device)
             return HttpResponseRedirect(next_url)
         if signin_failure_record(request=request, username=username, reason="wrong one-time code"):
             return _end_locked_session(request, username)
         form.add_error(CODE_FIELD, _("That code is wrong or was already used. Enter the code your app shows now."))
     return render(request, "registration/second_factor.html", {"form": form, "next": next_url})
+
+
+def _signin_complete(request: HttpRequest, user: User, device: Any) -> None:
+    """The code was right: the sign-in is complete, audited with how (and the recovery codes left)."""
+    signin_complete(request=request, device=device)
+    recovery = isinstance(device, RecoveryCodeDevice)
+    query = {
+        "method": "recovery code" if recovery else "authenticator",
+        **({"recovery_codes_left": recovery_codes_left(user=user)} if recovery else {}),
+    }
+    audit_record(request=request, action="auth.second_factor", object_type="user", object_id=user.pk, query=query)
 
 
 @sensitive_post_parameters(CODE_FIELD)
@@ -144,42 +143,45 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponseBase:
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     next_url = _next_url(request)
-    if second_factor_enrolled(user):  # type: ignore[arg-type]
-        # Never replaced from a session (which may be someone else's at an unlocked screen): a lost
-        # phone is reset by an administrator deleting the device; the next sign-in enrols anew.
-        if signin_pending(request):
-            return HttpResponseRedirect(_step_url("second-factor", next_url))
-        messages.info(request, _("Your authenticator app is set up. To replace it, ask an administrator to reset it."))
-        return HttpResponseRedirect(next_url)
+    if second_factor_enrolled(user):
+        return _enrolled_already(request, next_url)
     form = EnrolForm(request.POST or None)
     enrolment = None
     if request.method == "POST":
-        enrolment = totp_enrol_current(request=request, user=user)  # type: ignore[arg-type]
+        enrolment = totp_enrol_current(request=request, user=user)
         if enrolment is None:
             return HttpResponseRedirect(_step_url("second-factor-enrol", next_url))
-        if form.is_valid():
-            username = user.get_username()
-            if signin_locked_out(request=request, username=username):
-                return _end_locked_session(request, username)
-            codes = totp_enrol_confirm(request=request, user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
-            if codes is not None:
-                return render(request, "registration/recovery_codes.html", {"codes": codes, "next": next_url})
-            if signin_failure_record(request=request, username=username, reason="wrong one-time code (enrolment)"):
-                return _end_locked_session(request, username)
-            form.add_error(CODE_FIELD, _("That code does not match the new key. Enter the code your app shows now."))
+        if form.is_valid() and (answer := _enrol_confirm(request, user, form, next_url)) is not None:
+            return answer
     if enrolment is None:
-        enrolment = totp_enrol_start(request=request, user=user)  # type: ignore[arg-type]
-    return render(
-        request,
-        "registration/second_factor_enrol.html",
-        {
-            "form": form,
-            "next": next_url,
-            "secret": enrolment.secret,
-            "qr_svg": _qr_svg(enrolment.config_url),
-            "required": second_factor_required(user),  # type: ignore[arg-type]
-        },
-    )
+        enrolment = totp_enrol_start(request=request, user=user)
+    context = {"form": form, "next": next_url, "secret": enrolment.secret, "qr_svg": _qr_svg(enrolment.config_url)}
+    context["required"] = second_factor_required(user)
+    return render(request, "registration/second_factor_enrol.html", context)
+
+
+def _enrolled_already(request: HttpRequest, next_url: str) -> HttpResponseBase:
+    """Never replaced from a session (which may be someone else's at an unlocked screen): a lost
+    phone is reset by an administrator deleting the device; the next sign-in enrols anew."""
+    if signin_pending(request):
+        return HttpResponseRedirect(_step_url("second-factor", next_url))
+    messages.info(request, _("Your authenticator app is set up. To replace it, ask an administrator to reset it."))
+    return HttpResponseRedirect(next_url)
+
+
+def _enrol_confirm(request: HttpRequest, user: User, form: EnrolForm, next_url: str) -> HttpResponseBase | None:
+    """The new key confirmed by its first code: the recovery codes page (a lockout ends the session);
+    None with the wrong code at its field."""
+    username = user.get_username()
+    if signin_locked_out(request=request, username=username):
+        return _end_locked_session(request, username)
+    codes = totp_enrol_confirm(request=request, user=user, token=form.cleaned_data[CODE_FIELD])
+    if codes is not None:
+        return render(request, "registration/recovery_codes.html", {"codes": codes, "next": next_url})
+    if signin_failure_record(request=request, username=username, reason="wrong one-time code (enrolment)"):
+        return _end_locked_session(request, username)
+    form.add_error(CODE_FIELD, _("That code does not match the new key. Enter the code your app shows now."))
+    return None
 
 
 @sensitive_post_parameters(CODE_FIELD)
@@ -192,23 +194,17 @@ def recovery_codes_renew(request: HttpRequest) -> HttpResponseBase:
     user = request.user
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    if not second_factor_enrolled(user):  # type: ignore[arg-type]
+    if not second_factor_enrolled(user):
         return HttpResponseRedirect(_step_url("second-factor-enrol", request.get_full_path()))
     form = EnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         username = user.get_username()
         if signin_locked_out(request=request, username=username):
             return _end_locked_session(request, username)
-        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])  # type: ignore[arg-type]
+        device = second_factor_verify(user=user, token=form.cleaned_data[CODE_FIELD])
         if device is not None and device.__class__.__name__ == "TOTPDevice":
-            codes = recovery_codes_issue(user=user)  # type: ignore[arg-type]
-            audit_record(
-                user=user,  # type: ignore[arg-type]
-                action="auth.recovery_codes_renewed",
-                object_type="user",
-                object_id=user.pk,
-                ip=client_ip(request),
-            )
+            codes = recovery_codes_issue(user=user)
+            audit_record(request=request, action="auth.recovery_codes_renewed", object_type="user", object_id=user.pk)
             return render(request, "registration/recovery_codes.html", {"codes": codes, "next": _next_url(request)})
         if signin_failure_record(request=request, username=username, reason="wrong one-time code (new recovery codes)"):
             return _end_locked_session(request, username)

@@ -17,7 +17,7 @@ class BreakGlassAuditMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_superuser:
             audit_record(
-                user=user,  # type: ignore[arg-type]
+                user=user,
                 action="breakglass.request",
                 query={
                     "method": request.method,

@@ -50,7 +50,7 @@ def public_key_load(data: bytes) -> Ed25519PublicKey:
     if text.startswith(b"-----BEGIN PUBLIC KEY"):
         key = serialization.load_pem_public_key(text)
     elif text.startswith(b"-----BEGIN PRIVATE KEY"):
-        key = serialization.load_pem_private_key(text, password=None).public_key()  # type: ignore[assignment]
+        key = serialization.load_pem_private_key(text, password=None).public_key()
     else:
         key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
     if not isinstance(key, Ed25519PublicKey):

@@ -64,7 +64,7 @@ class IdleTimeoutMiddleware:
     def _end(self, request: HttpRequest, *, idle_minutes: int) -> HttpResponseBase:
         user = request.user
         audit_record(
-            user=user,  # type: ignore[arg-type]
+            user=user,
             action="auth.idle_timeout",
             object_type="user",
             object_id=user.pk,

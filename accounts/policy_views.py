@@ -2,7 +2,7 @@
 a change with its reason, and every version before it (accounts.security_policy)."""
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import roles
 from accounts.audit import client_ip
 from accounts.models import COOLOFF_MINUTES_BOUNDS, FAILURE_LIMIT_BOUNDS, RETENTION_DAYS_BOUNDS
+from accounts.request_types import AuthedHttpRequest
 from accounts.security_policy import (
     Policy,
     policy_current,
@@ -26,6 +27,7 @@ from accounts.security_policy import (
     security_policy_history,
     security_policy_set,
 )
+from ebike_registry.forms import place_problems, problem_dict
 
 ROLE_LABELS = {
     roles.OWNER: gettext_lazy("Owner"),
@@ -69,7 +71,7 @@ class SecurityPolicyForm(forms.Form):
     def __init__(self, *args: Any, retention: dict[str, list[str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         floor = second_factor_floor()
-        self.fields["second_factor_roles"].choices = [
+        cast(forms.ChoiceField, self.fields["second_factor_roles"]).choices = [
             (role, _("%(role)s (required)") % {"role": label} if role in floor else label)
             for role, label in ROLE_LABELS.items()
         ]
@@ -93,7 +95,7 @@ def _initial(policy: Policy, retention: dict[str, list[str]]) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def security_policy(request: HttpRequest) -> HttpResponse:
+def security_policy(request: AuthedHttpRequest) -> HttpResponse:
     """安全策略: lockout, second factor and retention periods, set by the security administrator."""
     if not request.user.has_perm("accounts.set_security_policy"):
         raise PermissionDenied(_("The security administrator sets the security policy."))
@@ -101,35 +103,54 @@ def security_policy(request: HttpRequest) -> HttpResponse:
     current = policy_current(cached=False)
     form = SecurityPolicyForm(request.POST or None, retention=retention, initial=_initial(current, retention))
     if request.method == "POST" and form.is_valid():
-        values = form.cleaned_data
         try:
-            row = security_policy_set(
-                user=request.user,  # type: ignore[arg-type]
-                based_on=values["version"],
-                login_failure_limit=values["login_failure_limit"],
-                lockout_cooloff_minutes=values["lockout_cooloff_minutes"],
-                second_factor_roles=values["second_factor_roles"],
-                retention_days={setting: values[setting] for setting in retention},
-                reason=values["reason"],
-                ip=client_ip(request),
-            )
+            row = _policy_set(request, form.cleaned_data, retention)
         except ValidationError as exc:
-            if NON_FIELD_ERRORS in exc.message_dict:
-                # Another version came into force meanwhile: show it, keep what was typed, and let
-                # the next submission be made from it.
-                current = policy_current(cached=False)
-                data = request.POST.copy()
-                data["version"] = "" if current.version is None else str(current.version)
-                form = SecurityPolicyForm(data, retention=retention, initial=_initial(current, retention))
-                form.is_valid()
-            for field, problems in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, problems)
+            current, form = _policy_refused(request, exc, form, retention=retention, current=current)
         else:
             message = _("Version %(version)d of the security policy is in force.") % {"version": row.pk}
             messages.success(request, message)
             return redirect("security-policy")
+    context = _policy_context(form, current, retention)
+    return render(request, "accounts/security_policy.html", context, status=400 if form.errors else 200)
+
+
+def _policy_set(request: AuthedHttpRequest, values: dict[str, Any], retention: dict[str, list[str]]) -> Any:
+    return security_policy_set(
+        user=request.user,
+        based_on=values["version"],
+        login_failure_limit=values["login_failure_limit"],
+        lockout_cooloff_minutes=values["lockout_cooloff_minutes"],
+        second_factor_roles=values["second_factor_roles"],
+        retention_days={setting: values[setting] for setting in retention},
+        reason=values["reason"],
+        ip=client_ip(request),
+    )
+
+
+def _policy_refused(
+    request: HttpRequest,
+    exc: ValidationError,
+    form: SecurityPolicyForm,
+    *,
+    retention: dict[str, list[str]],
+    current: Policy,
+) -> tuple[Policy, SecurityPolicyForm]:
+    """The refusal at the form's fields. When another version came into force meanwhile: show it,
+    keep what was typed, and let the next submission be made from it."""
+    if NON_FIELD_ERRORS in exc.message_dict:
+        current = policy_current(cached=False)
+        data = request.POST.copy()
+        data["version"] = "" if current.version is None else str(current.version)
+        form = SecurityPolicyForm(data, retention=retention, initial=_initial(current, retention))
+        form.is_valid()
+    place_problems(problem_dict(exc), page=form, beside_parse_errors=True)
+    return current, form
+
+
+def _policy_context(form: SecurityPolicyForm, current: Policy, retention: dict[str, list[str]]) -> dict[str, Any]:
     defaults = policy_defaults()
-    context = {
+    return {
         "form": form,
         "current": current,
         "defaults": defaults,
@@ -158,4 +179,3 @@ def security_policy(request: HttpRequest) -> HttpResponse:
             for row in security_policy_history()[:HISTORY_ROWS]
         ],
     }
-    return render(request, "accounts/security_policy.html", context, status=400 if form.errors else 200)

@@ -51,7 +51,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["station"]
     ordering = ["-id"]
     show_full_result_count = False
-    fields = [
+    fields = readonly_fields = (
         "state",
         "station",
         "event",
@@ -63,8 +63,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "delivered_at",
         "gave_up_at",
         "rerun",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description=_("state"))
     def state(self, row: WebhookDelivery) -> str:

@@ -232,13 +232,16 @@ def seed_rescue_calls(reports: int, rng: random.Random) -> int:
     alarms = Alarm.objects.filter(kind__in=["sos", "fall"], vehicle__isnull=False).select_related("vehicle")
     calls = []
     for alarm in alarms.order_by("id")[: max(100, reports // 25)]:
+        vehicle = alarm.vehicle
+        if vehicle is None:  # none: the query asks for alarms with a bike
+            continue
         answered = rng.random() < 0.9
         calls.append(
             DutyCall(
                 kind=DutyCall.Kind.RESCUE,
-                station_id=alarm.vehicle.station_id,
+                station_id=vehicle.station_id,
                 alarm_id=alarm.pk,
-                vehicle_id=alarm.vehicle_id,
+                vehicle_id=vehicle.pk,
                 raised_at=alarm.at,
                 status=DutyCall.Status.CLOSED,
                 acknowledged_at=alarm.at + datetime.timedelta(seconds=rng.randrange(30, 1800)) if answered else None,

@@ -1,6 +1,6 @@
 """Shared API plumbing: error format, per-field parsing that reports every problem at once."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from vehicles.services.problems import TooLarge
+from ebike_registry.problems import Problems, TooLarge
 
 
 def nest(flat: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -101,6 +101,7 @@ def parse_each_field(
         if field.read_only:
             continue
         path = f"{prefix}.{name}" if prefix else name
+        source = field.source or name  # a bound field's source is set (to its name when not given)
         primitive = field.get_value(data)
         if isinstance(field, serializers.Serializer):
             if primitive is empty:
@@ -108,7 +109,7 @@ def parse_each_field(
                     errors[path] = ["This field is required."]
                 continue
             sub_values, sub_errors = parse_each_field(field, primitive, path)
-            values[field.source] = sub_values
+            values[source] = sub_values
             errors.update(sub_errors)
             continue
         try:
@@ -118,8 +119,33 @@ def parse_each_field(
         except exceptions.ValidationError as exc:
             errors.update(_flatten(exc.detail, path))
         else:
-            values[field.source] = value
+            values[source] = value
     return values, errors
+
+
+def parse_or_raise(
+    serializer: serializers.Serializer,
+    data: Any,
+    check: Callable[[dict[str, Any]], Problems] | None = None,
+    *,
+    recheck: Collection[str] = (),
+    check_unparsed_only: bool = False,
+) -> dict[str, Any]:
+    """The values of `data` keyed by source, or one 400 naming every problem at once (一次性告知).
+
+    `check` is the write's `…_check()` run on the values that parsed; its problems are added to the
+    parse errors, a field that did not parse keeping its own message (except the keys in `recheck`,
+    such as the record's state, which are always named). With `check_unparsed_only` it runs only when
+    some field did not parse: a request whose fields all parse hears the write's own check.
+    """
+    values, errors = parse_each_field(serializer, data)
+    problems = Problems()
+    problems.merge(errors)
+    if check is not None and (problems or not check_unparsed_only):
+        found = check(values)
+        problems.merge({key: msgs for key, msgs in found.by_field.items() if key in recheck or not problems.has(key)})
+    problems.raise_if_any()
+    return values
 
 
 class StringField(serializers.CharField):

@@ -24,9 +24,9 @@ def parse(url: str, **kwargs: Any) -> dict[str, Any]:
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     hosts, ports = _split_hosts(hostlist)
     if len(set(ports) - {""}) <= 1:  # one port (or none) for every host: dj-database-url reads it
-        return dj_database_url.parse(url, **kwargs)
+        return dict(dj_database_url.parse(url, **kwargs))
     single = urlunsplit(parts._replace(netloc=f"{userinfo}@{hosts[0]}" if userinfo else hosts[0]))
-    config = dj_database_url.parse(single, **kwargs)
+    config = dict(dj_database_url.parse(single, **kwargs))
     config["HOST"] = ",".join(hosts)
     config["PORT"] = ",".join(port or "5432" for port in ports)
     return config

@@ -11,6 +11,7 @@ filter on the console handler (settings.LOGGING).
 
 import logging
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -54,6 +55,8 @@ class AccessLogMasker(Logger):
     """Gunicorn's logger, with every text the access log line may show (request line, query,
     Referer, headers) passed through `mask_personal`."""
 
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+    def atoms(  # type: ignore[override]  # the stubs' TypedDict lacks the atoms of each header ("{referer}i")
+        self, resp: Any, req: Any, environ: MutableMapping[str, Any], request_time: Any
+    ) -> dict[str, Any]:
         atoms = super().atoms(resp, req, environ, request_time)
         return {key: mask_personal(value) if isinstance(value, str) else value for key, value in atoms.items()}

@@ -12,7 +12,7 @@ Optional query parameters are documented as allowed empty (allowEmptyValue): the
 `?start=` as no start, as browsers' forms send it.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
@@ -90,7 +90,7 @@ class AutoSchema(BaseAutoSchema):
                 parameter["allowEmptyValue"] = True
         return parameters
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses

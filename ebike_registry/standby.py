@@ -69,11 +69,19 @@ def standby_alarm(alarm_file: Path | None = None) -> dict[str, Any] | None:
         return None
 
 
+def _value(connection: psycopg.Connection, query: str) -> Any:
+    """The value of a query that returns one row of one column."""
+    row = connection.execute(query).fetchone()
+    if row is None:
+        raise RuntimeError(f"{query!r} returned no row")
+    return row[0]
+
+
 def check(connection: psycopg.Connection, config: WatchConfig, state: WatchState, *, now: float) -> str:
     """One look at the primary (autocommit connection); returns what it found or did, for the log."""
-    if connection.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+    if _value(connection, "SELECT pg_is_in_recovery()"):
         return "standby"  # not the primary: nothing to decide here
-    names = connection.execute("SHOW synchronous_standby_names").fetchone()[0]
+    names = _value(connection, "SHOW synchronous_standby_names")
     row = connection.execute(
         "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), flush_lsn) FROM pg_stat_replication "
         "WHERE application_name = %s AND state = 'streaming'",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Static checks: ruff, missing migrations, docker-compose.yml validity, untranslated or fuzzy
-# entries in our catalogues (scripts/check_translations.py). Runs all of them and fails
-# when any failed. Expects `scripts/setup.sh` to have run (`make lint` does both).
+# Static checks: ruff, mypy on the app packages (pyproject.toml [tool.mypy]), missing migrations,
+# docker-compose.yml validity, untranslated or fuzzy entries in our catalogues
+# (scripts/check_translations.py). Runs all of them and fails when any failed. Expects
+# `scripts/setup.sh` to have run (`make lint` does both).
 set -euo pipefail
 LOG_PREFIX="[lint]"
 # shellcheck source=scripts/lib.sh
@@ -20,6 +21,8 @@ check() {
 }
 
 check "ruff check" "$VENV/bin/ruff" check .
+# Imports the settings (django-stubs reads the models): DATABASE_URL etc. come from lib.sh, as for makemigrations.
+check "mypy" "$VENV/bin/mypy"
 check "makemigrations --check" "$VENV/bin/python" manage.py makemigrations --check --dry-run
 check "docker-compose config" docker-compose -f docker-compose.yml config -q
 check "translations complete" "$VENV/bin/python" scripts/check_translations.py

@@ -9,7 +9,7 @@ class PlateEstimateAdmin(admin.ModelAdmin):
     list_filter = ["year", "method"]
     readonly_fields = ["source", "entered_by", "entered_at"]
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(self, request, obj, form, change):
         obj.entered_by = request.user
         obj.source = PlateEstimate.Source.FORM
         super().save_model(request, obj, form, change)

@@ -82,7 +82,7 @@ class XLSXRenderer(BaseRenderer):
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         book = Workbook()
-        sheet = book.active
+        sheet = book.worksheets[0]  # the one sheet of a new workbook
         sheet.title = str((data or {}).get("table", "stats"))[:31] if isinstance(data, dict) else "error"
         table = table_rows(data)
         if table is None:

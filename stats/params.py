@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Station
-from vehicles.services.problems import Problems
+from ebike_registry.problems import Problems
 
 EARLIEST = datetime.date(2000, 1, 1)
 MAX_SPAN_DAYS = 10 * 366
@@ -102,12 +102,12 @@ def parse_filters(query: Any, *, today: datetime.date | None = None) -> Filters:
                     % {"lo": CELL_M_RANGE[0], "hi": CELL_M_RANGE[1]},
                 )
     problems.raise_if_any()
-    if start is None and end is None:
+    if start is not None:
+        period = Period(start=start, end=end or max(start, today))
+    elif end is None:
         period = default
-    elif start is None and end is not None:
+    else:
         period = Period(start=min(default.start, end), end=end)
         if granularity == "day":
             period = Period(start=max(period.start, end - datetime.timedelta(days=MAX_DAY_SPAN_DAYS - 1)), end=end)
-    else:
-        period = Period(start=start, end=end or max(start, today))
     return Filters(period=period, station=station, granularity=granularity, cell_m=cell_m)

@@ -14,10 +14,13 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from cases.figures import RESCUE_DAYS_SQL, THEFT_MONTHS_SQL
 from cases.models import DutyCall
 from stats.models import RollupState
 from tracking.models import Alarm
 from tracking.retention import retention_days, retention_declared
+from tracking.selectors.alarms import ALARM_DAYS_SQL
+from vehicles.selectors import PLATED_COUNTS_SQL, REGISTRATION_DAYS_SQL, registration_events_before
 
 REGISTRATIONS = "registrations"
 PLATED = "plated"
@@ -26,37 +29,6 @@ THEFTS = "thefts"
 # readers treat them as changed after it.
 LATE_COMMIT_MARGIN = datetime.timedelta(minutes=5)
 
-# Per month of receipt and station: the outcome of every report so far. Shared by the rebuild
-# (all reports) and the live reading of changed months (stats.selectors.thefts_monthly), so both
-# count alike. %(ids)s limits it to some reports (NULL: all of them).
-THEFT_MONTHS_SQL = """
-    WITH r AS (
-        SELECT t.id, t.station_id, t.received_at,
-               date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month
-        FROM cases_theftreport t
-        WHERE %(ids)s::bigint[] IS NULL OR t.id = ANY(%(ids)s::bigint[])
-    ),
-    x AS (
-        SELECT tr.report_id,
-               min(tr.at) FILTER (WHERE tr.to_status = 'recovered') AS recovered_at,
-               bool_or(tr.to_status IN ('filed_criminal', 'filed_public_order')) AS filed,
-               bool_or(tr.to_status = 'solved') AS solved
-        FROM cases_reporttransition tr
-        WHERE tr.to_status IN ('recovered', 'filed_criminal', 'filed_public_order', 'solved')
-          AND (%(ids)s::bigint[] IS NULL OR tr.report_id = ANY(%(ids)s::bigint[]))
-        GROUP BY tr.report_id
-    )
-    SELECT r.month, r.station_id,
-           count(*) AS reported,
-           count(*) FILTER (WHERE x.filed) AS filed,
-           count(*) FILTER (WHERE x.solved) AS solved,
-           count(x.recovered_at) AS recovered,
-           coalesce(array_agg(extract(epoch FROM x.recovered_at - r.received_at)::float8 / 86400.0
-                              ORDER BY x.recovered_at - r.received_at)
-                    FILTER (WHERE x.recovered_at IS NOT NULL), '{}') AS recovery_days
-    FROM r LEFT JOIN x ON x.report_id = r.id
-    GROUP BY r.month, r.station_id
-"""
 REDO_DAYS = 2
 
 
@@ -65,13 +37,7 @@ def day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time()))
 
 
-FILL_SQL = """
-    INSERT INTO stats_registrationday (day, station_id, kind, events)
-    SELECT (e.at AT TIME ZONE %(tz)s)::date, v.station_id, e.kind, count(*)
-    FROM vehicles_registrationevent e JOIN vehicles_vehicle v ON v.id = e.vehicle_id
-    WHERE e.at >= %(since)s AND e.at < %(until)s
-    GROUP BY 1, 2, 3
-"""
+FILL_SQL = "INSERT INTO stats_registrationday (day, station_id, kind, events)" + REGISTRATION_DAYS_SQL
 
 
 def _registrations_fill(cursor, first: datetime.date | None, last: datetime.date) -> None:
@@ -90,11 +56,7 @@ def _registrations_drifted(cursor, last: datetime.date) -> bool:
     """Do the rolled-up days hold every event up to `last`? Not after a bulk import of past events
     (seed_demo, a provincial import): then the caller rebuilds. One count over the events table
     (tens of milliseconds at a million) keeps the rollup from silently missing them."""
-    cursor.execute(
-        "SELECT count(*) FROM vehicles_registrationevent WHERE at < %s",
-        [day_start(last + datetime.timedelta(days=1))],
-    )
-    events = cursor.fetchone()[0]
+    events = registration_events_before(day_start(last + datetime.timedelta(days=1)))
     cursor.execute("SELECT coalesce(sum(events), 0) FROM stats_registrationday")
     return events != cursor.fetchone()[0]
 
@@ -123,17 +85,7 @@ def plated_refresh() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         state, _ = RollupState.objects.select_for_update().get_or_create(name=PLATED)
         cursor.execute("DELETE FROM stats_platedcount")
-        cursor.execute(
-            """
-            INSERT INTO stats_platedcount (township_id, station_id, plated)
-            SELECT o.township_id, v.station_id, count(*)
-            FROM vehicles_plate p
-            JOIN vehicles_vehicle v ON v.id = p.vehicle_id
-            JOIN vehicles_owner o ON o.id = v.owner_id
-            WHERE p.status = 'issued'
-            GROUP BY 1, 2
-            """
-        )
+        cursor.execute("INSERT INTO stats_platedcount (township_id, station_id, plated)" + PLATED_COUNTS_SQL)
         state.refreshed_at = timezone.now()
         state.complete_through = timezone.localdate()
         state.save()
@@ -164,32 +116,6 @@ ALARMS = "alarms"
 RESCUES = "rescues"
 
 ALARM_STATUSES = [s.value for s in Alarm.Status]
-# Alarms per county day, registering station of the bike (NULL: no registered bike) and kind.
-# Shared by the refresh (all stations and kinds) and the live reading of the days after the rollup
-# (stats.selectors), so both count alike.
-ALARM_DAYS_SQL = """
-    SELECT (a.at AT TIME ZONE %(tz)s)::date AS day, v.station_id, a.kind,
-           count(*) AS alarms, count(*) FILTER (WHERE a.status <> 'new') AS handled
-    FROM tracking_alarm a LEFT JOIN vehicles_vehicle v ON v.id = a.vehicle_id
-    -- status = ANY (every status) lets alarm_status_at_idx serve a short time range, the live day
-    -- of a dashboard request, instead of a scan of every alarm.
-    WHERE a.status = ANY(%(statuses)s::text[]) AND a.at >= %(since)s AND a.at < %(until)s
-      AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
-      AND (%(kinds)s::text[] IS NULL OR a.kind = ANY(%(kinds)s::text[]))
-    GROUP BY 1, 2, 3
-"""
-# Rescue duty calls per county day raised and station, with every answered call's minutes.
-RESCUE_DAYS_SQL = """
-    SELECT (d.raised_at AT TIME ZONE %(tz)s)::date AS day, d.station_id,
-           count(*) AS calls, count(d.acknowledged_at) AS answered,
-           coalesce(array_agg(extract(epoch FROM d.acknowledged_at - d.raised_at)::float8 / 60.0
-                              ORDER BY d.acknowledged_at - d.raised_at)
-                    FILTER (WHERE d.acknowledged_at IS NOT NULL), '{}') AS answer_minutes
-    FROM cases_dutycall d
-    WHERE d.kind = 'rescue' AND d.raised_at >= %(since)s AND d.raised_at < %(until)s
-      AND (%(station)s::bigint IS NULL OR d.station_id = %(station)s)
-    GROUP BY 1, 2
-"""
 # Recounted days (from %(open_from)s) take the recount; final days only a larger one (rows of a
 # final day can only have gone, by retention, or come, by an import). Rows the recount no longer
 # has (a bike moved to another station) drop to zero: the runtime role may not delete here.

@@ -10,6 +10,7 @@ import datetime
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,22 +21,29 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from accounts.models import Station, Township
+from cases.figures import (
+    CASES_MONTHLY_SQL,
+    RESCUE_DAYS_SQL,
+    THEFT_HOTSPOTS_SQL,
+    THEFT_MONTHS_SQL,
+    THEFT_MONTHS_TOUCHED_SQL,
+    THEFT_REPORT_IDS_SQL,
+)
 from stats.models import PlatedCount, PlateEstimate, RollupState, StationArea, TheftMonth
 from stats.params import Filters, Period
 from stats.rollups import (
-    ALARM_DAYS_SQL,
     ALARM_STATUSES,
     ALARMS,
     LATE_COMMIT_MARGIN,
     PLATED,
     REGISTRATIONS,
-    RESCUE_DAYS_SQL,
     RESCUES,
-    THEFT_MONTHS_SQL,
     THEFTS,
     day_start,
 )
+from tracking.selectors.alarms import ALARM_DAYS_SQL
 from vehicles.models import RegistrationEvent
+from vehicles.selectors import REGISTRATION_DAYS_LIVE_SQL
 
 # Metric projection for the hotspot grid: WGS 84 / UTM zone 50N covers 114°E-120°E, the demo
 # county (117.7°E) included. Another county sets STATS_GRID_SRID to its own UTM or CGCS2000 zone.
@@ -247,21 +255,12 @@ def registrations_series(filters: Filters) -> Table:
     period, g = filters.period, filters.granularity
     params = _registration_params(datetime.date(1900, 1, 1), period.end, filters.station)
     params["g"] = g
-    sql = """
+    sql = f"""
         WITH d AS (
             SELECT day, station_id, kind, events FROM stats_registrationday
             WHERE day <= %(complete)s AND day >= %(first)s AND day <= %(last)s
               AND (%(station)s::bigint IS NULL OR station_id = %(station)s)
-            UNION ALL
-            SELECT (e.at AT TIME ZONE %(tz)s)::date, v.station_id, e.kind, count(*)
-            FROM vehicles_registrationevent e JOIN vehicles_vehicle v ON v.id = e.vehicle_id
-            -- station = ANY and kind = ANY let regevent_station_kind_at_idx serve the time range (one
-            -- index range per station and kind) instead of a scan of every event.
-            WHERE e.station_id = ANY(%(all_stations)s) AND e.kind = ANY(%(kinds)s)
-              AND e.at >= %(live_since)s AND e.at < %(until)s
-              AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
-            GROUP BY 1, 2, 3
-        ),
+            UNION ALL{REGISTRATION_DAYS_LIVE_SQL}        ),
         b AS (
             -- Days before the first bucket fold into one row per station (bucket NULL): the plates
             -- already on the road when the period starts.
@@ -273,7 +272,7 @@ def registrations_series(filters: Filters) -> Table:
             FROM d GROUP BY 1, 2
         )
         SELECT bucket, station_id, registered, deregistered, transferred, replaced FROM b
-    """
+    """  # noqa: S608 (constants)
     buckets = _periods(period, g)
     params["bucket0"] = buckets[0] if buckets else period.start
     data = _fetch(sql, params)
@@ -290,18 +289,18 @@ def registrations_series(filters: Filters) -> Table:
     rows = []
     for bucket in buckets:
         for station_id in wanted:
-            r = found.get((bucket, station_id))
-            if r is not None:
-                last_total[station_id] += r["net"]
+            hit = found.get((bucket, station_id))
+            if hit is not None:
+                last_total[station_id] += hit["net"]
             rows.append(
                 {
                     "period": bucket.isoformat(),
                     "station": stations[station_id].code,
                     "station_name": stations[station_id].name,
-                    "registered": int(r["registered"] or 0) if r else 0,
-                    "deregistered": int(r["deregistered"] or 0) if r else 0,
-                    "transferred": int(r["transferred"] or 0) if r else 0,
-                    "replaced_plates": int(r["replaced"] or 0) if r else 0,
+                    "registered": int(hit["registered"] or 0) if hit else 0,
+                    "deregistered": int(hit["deregistered"] or 0) if hit else 0,
+                    "transferred": int(hit["transferred"] or 0) if hit else 0,
+                    "replaced_plates": int(hit["replaced"] or 0) if hit else 0,
                     "plates_cumulative": last_total[station_id],
                 }
             )
@@ -367,26 +366,6 @@ def registrations_folded(table: Table) -> dict[str, Any]:
 # --- thefts ----------------------------------------------------------------------------------------
 
 
-_TOUCHED_SQL = """
-    SELECT DISTINCT date_trunc('month', t.received_at AT TIME ZONE %(tz)s)::date AS month, t.station_id
-    FROM cases_theftreport t
-    WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
-      AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
-      AND (t.received_at < %(full_from)s OR t.received_at >= %(full_until)s
-           OR t.received_at >= %(cutoff)s OR t.status_changed_at >= %(cutoff)s)
-"""
-_TOUCHED_IDS_SQL = """
-    SELECT array_agg(t.id)
-    FROM unnest(%(stations)s::bigint[], %(los)s::timestamptz[], %(his)s::timestamptz[]) AS g(station_id, lo, hi)
-    CROSS JOIN LATERAL (
-        SELECT r.id FROM cases_theftreport r
-        WHERE r.station_id = g.station_id AND r.received_at >= GREATEST(g.lo, %(since)s)
-          AND r.received_at < LEAST(g.hi, %(until)s)
-        OFFSET 0  -- keeps the subquery per group (an index range scan) instead of one hash join over all reports
-    ) t
-"""
-
-
 def thefts_monthly(filters: Filters) -> Table:
     """Reports received per month and station (警情), with those later filed as a case, solved and
     recovered, counted in the month the report was received. Recovery rate = recovered ÷ reported;
@@ -417,12 +396,12 @@ def thefts_monthly(filters: Filters) -> Table:
     # follows the reports counted live, not the length of the period.
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
-        cursor.execute(_TOUCHED_SQL, params)
+        cursor.execute(THEFT_MONTHS_TOUCHED_SQL, params)
         pairs = cursor.fetchall()
         ids: list[int] = []
         if pairs:
             cursor.execute(
-                _TOUCHED_IDS_SQL,
+                THEFT_REPORT_IDS_SQL,
                 {
                     **params,
                     "stations": [sid for _month, sid in pairs],
@@ -431,7 +410,7 @@ def thefts_monthly(filters: Filters) -> Table:
                 },
             )
             ids = cursor.fetchone()[0] or []
-    groups: dict[tuple[datetime.date, int], dict[str, Any]] = {}
+    groups: dict[tuple[datetime.date, int], Mapping[str, Any]] = {}
     if ids:
         for r in _fetch(THEFT_MONTHS_SQL, {"tz": settings.TIME_ZONE, "ids": ids}):
             groups[(r["month"], r["station_id"])] = r
@@ -574,25 +553,9 @@ def cases_monthly(filters: Filters) -> Table:
         "until": filters.period.end,
         "station": filters.station.pk if filters.station else None,
     }
-    sql = """
-        SELECT date_trunc('month', c.filed_on)::date AS month, c.station_id,
-               count(*) AS filed,
-               count(*) FILTER (WHERE EXISTS (
-                   SELECT 1 FROM cases_caselink l
-                   WHERE l.case_id = c.id AND l.report_id IS NOT NULL AND l.unlinked_at IS NULL)) AS with_reports,
-               coalesce(sum((SELECT count(*) FROM cases_caselink l
-                   WHERE l.case_id = c.id AND l.report_id IS NOT NULL AND l.unlinked_at IS NULL)), 0) AS linked_reports,
-               count(*) FILTER (WHERE c.status = 'solved' OR c.solved_with_positioning) AS solved,
-               count(*) FILTER (WHERE c.solved_with_positioning) AS solved_with_positioning
-        FROM cases_case c
-        WHERE c.filed_on BETWEEN %(since)s AND %(until)s
-          AND (%(station)s::bigint IS NULL OR c.station_id = %(station)s)
-        GROUP BY GROUPING SETS ((1, 2), (1), ())
-        ORDER BY 1 NULLS LAST, 2 NULLS LAST
-    """
     stations = _stations()
     rows = []
-    for r in _fetch(sql, params):
+    for r in _fetch(CASES_MONTHLY_SQL, params):
         station = stations.get(r["station_id"]) if r["station_id"] else None
         rows.append(
             {
@@ -713,32 +676,10 @@ def theft_hotspots(filters: Filters, *, limit: int | None = None) -> dict[str, A
         "half": s / 2.0,
         "limit": limit,
     }
-    sql = """
-        WITH p AS (
-            SELECT ST_SnapToGrid(ST_Transform(t.place_point::geometry, %(srid)s), %(half)s, %(half)s, %(s)s, %(s)s)
-                   AS centre
-            FROM cases_theftreport t
-            WHERE t.received_at >= %(since)s AND t.received_at < %(until)s
-              AND (%(station)s::bigint IS NULL OR t.station_id = %(station)s)
-        ),
-        totals AS (SELECT count(*) AS reports, count(*) FILTER (WHERE centre IS NULL) AS without_point FROM p),
-        c AS (
-            SELECT ST_X(centre) AS x, ST_Y(centre) AS y, count(*) AS reports FROM p
-            WHERE centre IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT %(limit)s
-        )
-        SELECT totals.reports AS total, totals.without_point, c.x, c.y, c.reports,
-               ST_AsGeoJSON(ST_Transform(
-                   ST_MakeEnvelope(c.x - %(half)s, c.y - %(half)s, c.x + %(half)s, c.y + %(half)s, %(srid)s), 4326), 6)
-                   AS geometry,
-               ST_Y(ST_Transform(ST_SetSRID(ST_MakePoint(c.x, c.y), %(srid)s), 4326)) AS lat,
-               ST_X(ST_Transform(ST_SetSRID(ST_MakePoint(c.x, c.y), %(srid)s), 4326)) AS lon
-        FROM totals LEFT JOIN c ON true
-        ORDER BY c.reports DESC, c.x, c.y
-    """
     features = []
     total = without_point = 0
     rank = 0
-    for r in _fetch(sql, params):
+    for r in _fetch(THEFT_HOTSPOTS_SQL, params):
         total, without_point = r["total"], r["without_point"]
         if r["x"] is None:
             continue  # no report with a map point: the totals row alone

@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
 from accounts.models import Township, User
+from ebike_registry.problems import Problems
 from stats.models import EstimateMethod, PlateEstimate
-from vehicles.services.problems import Problems
 
 CSV_COLUMNS = ["township_code", "year", "estimated_bikes", "method", "note"]
 MAX_CSV_ROWS = 5000

@@ -1,7 +1,7 @@
 """Admin pages: the statistics dashboard and the plate-rate estimates (form and CSV upload)."""
 
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django import forms
@@ -18,6 +18,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.labels import alarm_label
 from accounts.models import Station, Township
+from accounts.request_types import AuthedHttpRequest
+from ebike_registry.forms import place_problems, problem_dict
 from stats import selectors, services
 from stats.models import EstimateMethod, PlateEstimate, RollupState
 from stats.params import GRANULARITIES, parse_filters
@@ -52,7 +54,7 @@ class FilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["station"].choices = [("", _("All stations"))] + [
+        cast(forms.ChoiceField, self.fields["station"]).choices = [("", _("All stations"))] + [
             (s.code, s.name) for s in Station.objects.order_by("code")
         ]
 
@@ -65,17 +67,35 @@ def _exports(name: str, query: dict[str, str]) -> dict[str, str]:
 @stats_admin_required
 @require_http_methods(["GET"])
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """The dashboard: every figure for the period, station and granularity asked for, with exports."""
     form = FilterForm(request.GET or None, initial={"granularity": "month"})
+    filters, query = _dashboard_filters(request, form)
+    year = timezone.localdate().year
+    tables = _dashboard_tables(filters, year=year)
+    hotspots = selectors.theft_hotspots(filters, limit=MAP_CELLS)
+    registrations = selectors.registrations_folded(tables["registrations"])
+    registrations["note"] = _quiet_note(registrations)
+    state = RollupState.objects.filter(name="plated").first()
+    context = {"form": form, "filters": filters, "year": year, "tables": tables, "registrations": registrations}
+    context.update(hotspots=hotspots, hotspot_rows=hotspots["features"][:TOP_CELLS], hotspot_map=_hotspot_map(hotspots))
+    context.update(exports=_dashboard_exports(query), charts=_dashboard_charts(tables), granularities=GRANULARITIES)
+    context["plated_as_of"] = state.refreshed_at if state else None
+    return render(request, "stats/dashboard.html", context)
+
+
+def _dashboard_filters(request: HttpRequest, form: FilterForm) -> tuple[Any, dict[str, Any]]:
+    """The filters asked for and the query the export links repeat. Filters that do not parse are
+    shown at their fields and the default period's figures are given."""
     query = {k: v for k, v in request.GET.items() if k in form.fields and v}
     try:
-        filters = parse_filters(request.GET)
+        return parse_filters(request.GET), query
     except ValidationError as exc:
-        for field, problems in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, problems)
-        filters = parse_filters({})
-        query = {}
-    year = timezone.localdate().year
-    tables = {
+        place_problems(problem_dict(exc), page=form, beside_parse_errors=True)
+        return parse_filters({}), {}
+
+
+def _dashboard_tables(filters: Any, *, year: int) -> dict[str, Any]:
+    return {
         "townships": selectors.plate_rate_townships(year=year),
         "stations": selectors.plate_rate_stations(year=year),
         "registrations": selectors.registrations_series(filters),
@@ -84,8 +104,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cases": selectors.cases_monthly(filters),
         "rescues": selectors.rescues_monthly(filters),
     }
-    hotspots = selectors.theft_hotspots(filters, limit=MAP_CELLS)
-    urls = {
+
+
+def _dashboard_exports(query: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {
         "townships": _exports("stats-plate-rate-townships", {}),
         "stations": _exports("stats-plate-rate-stations", {}),
         "registrations": _exports("stats-registrations", query),
@@ -95,7 +117,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "rescues": _exports("stats-rescues", query),
         "hotspots": _exports("stats-hotspots", {**query, "limit": str(TOP_CELLS)}),
     }
-    # Chart data: county totals per bucket (registrations), per month (thefts), per kind (alarms).
+
+
+def _dashboard_charts(tables: dict[str, Any]) -> dict[str, Any]:
+    """Chart data: county totals per bucket (registrations), per month (thefts), per kind (alarms)."""
     reg_by_period: dict[str, dict[str, int]] = {}
     for row in tables["registrations"].rows:
         bucket = reg_by_period.setdefault(row["period"], {"registered": 0, "plates": 0})
@@ -103,7 +128,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         bucket["plates"] += row["plates_cumulative"]
     theft_months = [r for r in tables["thefts"].rows if r["month"] and r["station"] is None]
     alarm_kinds = [r for r in tables["alarms"].rows if r["month"] is None]
-    charts = {
+    return {
         "registrations": {
             "labels": list(reg_by_period),
             "registered": [v["registered"] for v in reg_by_period.values()],
@@ -126,37 +151,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "alarms": pgettext("statistics", "alarms"),
         },
     }
-    registrations = selectors.registrations_folded(tables["registrations"])
-    registrations["note"] = _quiet_note(registrations)
-    state = RollupState.objects.filter(name="plated").first()
-    return render(
-        request,
-        "stats/dashboard.html",
-        {
-            "form": form,
-            "filters": filters,
-            "year": year,
-            "tables": tables,
-            "registrations": registrations,
-            "hotspots": hotspots,
-            "hotspot_rows": hotspots["features"][:TOP_CELLS],
-            "hotspot_map": {
-                "config": map_config(),
-                "strings": map_strings()
-                | {
-                    "rank": _("Rank"),
-                    "reports": _("Thefts reported"),
-                    "cell": _("Grid cell"),
-                    "legend": _("Thefts per cell"),
-                },
-                "cells": {"type": "FeatureCollection", "features": hotspots["features"]},
-            },
-            "exports": urls,
-            "charts": charts,
-            "plated_as_of": state.refreshed_at if state else None,
-            "granularities": GRANULARITIES,
-        },
-    )
+
+
+def _hotspot_map(hotspots: dict[str, Any]) -> dict[str, Any]:
+    strings = {
+        "rank": _("Rank"),
+        "reports": _("Thefts reported"),
+        "cell": _("Grid cell"),
+        "legend": _("Thefts per cell"),
+    }
+    features = hotspots["features"]
+    return {
+        "config": map_config(),
+        "strings": map_strings() | strings,
+        "cells": {"type": "FeatureCollection", "features": features},
+    }
 
 
 def _quiet_note(folded: dict[str, Any]) -> str:
@@ -198,7 +207,9 @@ class EstimateForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["township_code"].choices = [(t.code, f"{t.code} {t.name}") for t in Township.objects.all()]
+        cast(forms.ChoiceField, self.fields["township_code"]).choices = [
+            (t.code, f"{t.code} {t.name}") for t in Township.objects.all()
+        ]
 
 
 class UploadForm(forms.Form):
@@ -207,45 +218,52 @@ class UploadForm(forms.Form):
 
 @stats_admin_required
 @require_http_methods(["GET", "POST"])
-def estimates(request: HttpRequest) -> HttpResponse:
+def estimates(request: AuthedHttpRequest) -> HttpResponse:
+    """The estimated bikes in use per township and year (the plate rate's denominator): one typed in,
+    or a CSV file of them."""
     form = EstimateForm(initial={"year": timezone.localdate().year})
     upload = UploadForm()
     upload_errors: list[str] = []
     if request.method == "POST" and "file" in request.FILES:
         upload = UploadForm(request.POST, request.FILES)
-        if upload.is_valid():
-            try:
-                result = services.estimates_import_csv(user=request.user, data=request.FILES["file"].read(2_000_000))
-            except ValidationError as exc:
-                upload_errors = _row_messages(exc)
-            else:
-                messages.success(
-                    request,
-                    _("Imported: %(c)s new, %(u)s replaced.") % {"c": result.created, "u": result.updated},
-                )
-                return redirect("stats:estimates")
+        imported, upload_errors = _estimates_import(request, upload)
+        if imported:
+            return redirect("stats:estimates")
     elif request.method == "POST":
         form = EstimateForm(request.POST)
-        if form.is_valid():
-            try:
-                services.estimate_set(user=request.user, values=form.cleaned_data)
-            except ValidationError as exc:
-                for field, problems in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, problems)
-            else:
-                messages.success(request, _("Estimate saved."))
-                return redirect("stats:estimates")
+        if form.is_valid() and _estimate_save(request, form):
+            return redirect("stats:estimates")
     rows = PlateEstimate.objects.select_related("township", "entered_by").order_by("-year", "township_id")
-    return render(
-        request,
-        "stats/estimates.html",
-        {"form": form, "upload": upload, "upload_errors": upload_errors, "estimates": rows},
-    )
+    context = {"form": form, "upload": upload, "upload_errors": upload_errors, "estimates": rows}
+    return render(request, "stats/estimates.html", context)
+
+
+def _estimates_import(request: AuthedHttpRequest, upload: UploadForm) -> tuple[bool, list[str]]:
+    """Import a valid upload (its success message queued): whether it was, and the rows' problems."""
+    if not upload.is_valid():
+        return False, []
+    try:
+        result = services.estimates_import_csv(user=request.user, data=upload.cleaned_data["file"].read(2_000_000))
+    except ValidationError as exc:
+        return False, _row_messages(exc)
+    counts = {"c": result.created, "u": result.updated}
+    messages.success(request, _("Imported: %(c)s new, %(u)s replaced.") % counts)
+    return True, []
+
+
+def _estimate_save(request: AuthedHttpRequest, form: EstimateForm) -> bool:
+    try:
+        services.estimate_set(user=request.user, values=form.cleaned_data)
+    except ValidationError as exc:
+        place_problems(problem_dict(exc), page=form)
+        return False
+    messages.success(request, _("Estimate saved."))
+    return True
 
 
 def _row_messages(exc: ValidationError) -> list[str]:
     """ "rows.3.year" -> "Row 3, year: …" for the page."""
-    out = []
+    out: list[str] = []
     for key, problems in sorted(exc.message_dict.items(), key=lambda kv: _row_key(kv[0])):
         parts = key.split(".")
         where = _("Row %(n)s, %(field)s") % {"n": parts[1], "field": parts[2]} if parts[0] == "rows" else key

@@ -56,7 +56,7 @@ class IngestOutboxAdmin(ReadOnlyAdmin):
     list_filter = [OutboxStateFilter]
     ordering = ["id"]
     show_full_result_count = False
-    fields = [
+    fields = readonly_fields = (
         "state",
         "created_at",
         "first_device_time",
@@ -67,8 +67,7 @@ class IngestOutboxAdmin(ReadOnlyAdmin):
         "dead_at",
         "last_error",
         "rerun",
-    ]
-    readonly_fields = fields
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[IngestOutbox]:
         # outbox_pending_idx: the unprocessed rows only.

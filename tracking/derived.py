@@ -16,8 +16,9 @@ worker outage.
 import datetime
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,7 +29,8 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from accounts.audit import audit_record
-from tracking.models import IngestOutbox
+from tracking.models import IngestOutbox, Terminal
+from vehicles.models import Vehicle
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,8 @@ ERROR_MAX_CHARS = 4000
 class Batch:
     outbox_ids: list[int]
     terminal_ids: list[int]
-    first_device_time: object
-    last_device_time: object
+    first_device_time: datetime.datetime
+    last_device_time: datetime.datetime
 
 
 Handler = Callable[[Batch], None]
@@ -237,7 +239,7 @@ def outbox_rerun(*, outbox_id: int, by: str, reason: str) -> Rerun | None:
     return Rerun(outbox_id, processed=failure is None, error=_error_text(failure) if failure else "")
 
 
-def outbox_backlog() -> dict[str, object]:
+def outbox_backlog() -> dict[str, Any]:
     """What an operator watches: rows waiting (due or backing off), dead rows, the oldest waiting row's age."""
     pending = IngestOutbox.objects.filter(processed_at__isnull=True)
     oldest = pending.filter(dead_at__isnull=True).order_by("id").values_list("created_at", flat=True).first()
@@ -253,13 +255,19 @@ def stolen_bike_sightings(batch: Batch) -> None:
     """A position from a bike reported stolen raises a "stolen_sighting" alarm for officers, one
     open alarm per bike at a time (a new one once the previous was handled).
     """
+    stolen = list(
+        Terminal.objects.filter(pk__in=batch.terminal_ids, vehicle__status=Vehicle.Status.STOLEN).values_list(
+            "pk", flat=True
+        )
+    )
+    if not stolen:
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
             SELECT t.id, t.vehicle_id, 'stolen_sighting', 'derived', lp.device_time, now(), lp.point, 'new', ''
             FROM tracking_terminal t
-            JOIN vehicles_vehicle v ON v.id = t.vehicle_id AND v.status = 'stolen'
             JOIN tracking_lastposition lp ON lp.terminal_id = t.id
             WHERE t.id = ANY(%s)
               AND NOT EXISTS (
@@ -267,8 +275,66 @@ def stolen_bike_sightings(batch: Batch) -> None:
                   WHERE a.terminal_id = t.id AND a.kind = 'stolen_sighting' AND a.status = 'new')
             ON CONFLICT (terminal_id, kind, at) DO NOTHING
             """,
-            [batch.terminal_ids],
+            [stolen],
         )
+
+
+# The position an armed bike is compared with: where it was when armed, or when the last
+# displacement call was closed (`since_floors`, the duty room's), so a call closed while the bike
+# stays armed needs a new move. The derived alarm keeps the position's arrival time, so a batch
+# processed late (workers down) still raises its call, while positions replayed late from a
+# terminal's buffer do not.
+DISPLACEMENT_SQL = """
+INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
+SELECT DISTINCT ON (t.id) t.id, t.vehicle_id, 'displacement', 'derived', p.device_time, p.received_at, p.point,
+       'new', ''
+FROM unnest(%(ids)s::bigint[], %(floors)s::timestamptz[]) AS w(terminal_id, since_floor)
+JOIN tracking_terminal t ON t.id = w.terminal_id
+CROSS JOIN LATERAL (
+    SELECT GREATEST(
+        LEAST(CASE WHEN t.armed THEN t.armed_changed_at END,
+              CASE WHEN t.device_armed THEN t.device_armed_changed_at END),
+        w.since_floor
+    ) AS since
+) s
+CROSS JOIN LATERAL (
+    SELECT COALESCE(
+        (SELECT b.point FROM tracking_ping b
+         WHERE b.terminal_id = t.id AND b.valid AND NOT b.outlier
+           AND b.device_time <= s.since AND b.device_time > s.since - interval '7 days'
+         ORDER BY b.device_time DESC LIMIT 1),
+        (SELECT f.point FROM tracking_ping f
+         WHERE f.terminal_id = t.id AND f.valid AND NOT f.outlier AND f.device_time > s.since
+         ORDER BY f.device_time LIMIT 1)
+    ) AS point
+) anchor
+JOIN tracking_ping p ON p.terminal_id = t.id
+WHERE t.vehicle_id IS NOT NULL AND (t.armed OR t.device_armed) AND s.since IS NOT NULL
+  AND p.device_time BETWEEN %(first)s AND %(last)s AND p.device_time > s.since
+  AND p.valid AND NOT p.outlier
+  AND ST_Distance(p.point, anchor.point) >= %(metres)s
+ORDER BY t.id, p.device_time
+ON CONFLICT (terminal_id, kind, at) DO NOTHING
+"""
+
+
+def displacement_alarms_raise(
+    batch: Batch, *, since_floors: Mapping[int, datetime.datetime | None], metres: float
+) -> None:
+    """A derived "displacement" alarm for each armed terminal of `since_floors` (terminal id -> the
+    moment before which positions do not count, None: none) whose batch positions lie `metres` or
+    more from where the bike was when armed (or at that moment, if later): the first such position."""
+    if not since_floors:
+        return
+    params: dict[str, Any] = {
+        "ids": list(since_floors),
+        "floors": list(since_floors.values()),
+        "first": batch.first_device_time,
+        "last": batch.last_device_time,
+        "metres": metres,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(DISPLACEMENT_SQL, params)
 
 
 def offline_alarms_raise() -> int:

@@ -30,6 +30,7 @@ from tracking.cells import PRESENCE_ROWS_SQL, presence_of
 from tracking.protocols import gt06, jt808
 from tracking.protocols.common import ALARMS_UNREAD, Fix, fix_time_problem
 from tracking.recent import Recent
+from vehicles.subqueries import VEHICLE_STATES_SQL
 
 LastFix = tuple[float, float, float]  # (epoch seconds, latitude, longitude) of a last position
 
@@ -128,12 +129,16 @@ WHERE tracking_lastposition.device_time < EXCLUDED.device_time
 )
 # Brings missing_point in line with the stolen state of each terminal's bike (a condition on t.id
 # or t.vehicle_id narrows it; tracking.services uses it when a bike is reported stolen or found).
-FLAG_MISSING_SQL = """
+FLAG_MISSING_SQL = (
+    """
 UPDATE tracking_lastposition lp
 SET missing_point = CASE WHEN v.status = 'stolen' THEN lp.point END
-FROM tracking_terminal t LEFT JOIN vehicles_vehicle v ON v.id = t.vehicle_id
+FROM tracking_terminal t LEFT JOIN ("""
+    + VEHICLE_STATES_SQL
+    + """) v ON v.id = t.vehicle_id
 WHERE t.id = lp.terminal_id AND (lp.missing_point IS NOT NULL) <> COALESCE(v.status = 'stolen', false)
 """
+)
 NEW_LAST_FLAG_SQL = FLAG_MISSING_SQL + " AND t.id = ANY(%s::bigint[])"
 # Terminal alarms, those of the batch's fixes (with the fix's point) and those sent without one,
 # from arrays the batch builds: joining the staging table (no statistics) to tracking_terminal had

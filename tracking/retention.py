@@ -341,6 +341,14 @@ def _pings_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window]
 # --- every other table -----------------------------------------------------------------------------
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    """The column of a model's concrete field (a rule names fields; its SQL names columns)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise ImproperlyConfigured(f"{model.__name__}.{name} is not a concrete field")
+    return field.column
+
+
 def _rule_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window], keeps: list[Keep]) -> int:
     table = connection.ops.quote_name(rule.table)
     rows = rule.model._base_manager.filter(**{f"{rule.time_field}__lt": cutoff})
@@ -350,10 +358,9 @@ def _rule_apply(rule: Rule, *, cutoff: datetime.datetime, windows: list[Window],
         rows = rows.exclude(keep.rows())
     if rule.hold is not Hold.NONE and windows:
         column = connection.ops.quote_name
-        meta = rule.model._meta
         sql, params = held_sql(
-            key=f"{table}.{column(meta.get_field(rule.hold_field).column)}",
-            time=f"{table}.{column(meta.get_field(rule.time_field).column)}",
+            key=f"{table}.{column(_column(rule.model, rule.hold_field))}",
+            time=f"{table}.{column(_column(rule.model, rule.time_field))}",
             windows=windows,
             span=rule.span,
         )

@@ -9,17 +9,18 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from stdnum import imei as stdnum_imei
 
 from accounts.audit import audit_record
 from accounts.models import User
+from ebike_registry.problems import Problems
 from tracking.gateway.terminals import secret_digest
 from tracking.ingest import FLAG_MISSING_SQL
 from tracking.models import IngestToken, Terminal, TerminalInstallation
 from vehicles.models import Vehicle
-from vehicles.services.problems import Problems
 
 JT808_PHONE_RE = re.compile(r"^\d{11,20}$")
 # What a JT/T 808 register carries in its terminal ID, maker and model fields (ASCII, no spaces).
@@ -145,13 +146,13 @@ def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_conse
         terminal.consent_at = now
         terminal.save(update_fields=["vehicle", "consent_at"])
         last_positions_flag_missing(terminal_ids=[terminal.pk])
-        return TerminalInstallation.objects.create(
+        return TerminalInstallation.objects.create(  # type: ignore[misc]  # clerks have a station (NOT NULL)
             terminal=terminal, vehicle=vehicle, installed_at=now, installed_by=clerk, station=clerk.station
         )
 
 
 # Why a bike takes no terminal at the counter now, by its state.
-FIT_REFUSED_STATES = {
+FIT_REFUSED_STATES: dict[str, Promise] = {
     Vehicle.Status.STOLEN: _lazy("The bike is reported stolen: record its recovery before fitting a terminal."),
     Vehicle.Status.FROZEN: _lazy("The record is frozen while an insurance claim is open."),
     Vehicle.Status.DEREGISTERED: _lazy("The bike is deregistered."),
@@ -250,7 +251,7 @@ def terminal_fit(
     installation and the key ("" when none was asked for): shown once, never stored in clear."""
     if clerk.station_id is None:
         raise PermissionDenied(_("Your account is not assigned to a police station."))
-    fields = {
+    fields: dict[str, Any] = {
         "imei": imei,
         "protocol": protocol,
         "phone": phone,

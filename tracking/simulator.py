@@ -271,7 +271,7 @@ class Device:
         self.on_code(self.terminal, self.auth_code)
         result = await self._authenticate()
         if result != jt808.RESULT_OK:
-            raise LoginRefused(f"authentication result {result}")
+            raise LoginRefused(f"authentication result {result!r}")
 
     async def _authenticate(self) -> bytes | int:
         self.login_reply = asyncio.get_running_loop().create_future()

@@ -36,7 +36,7 @@ def certificate_verify(token: str) -> Verification | None:
         payload = signing.loads(
             token,
             key=settings.CERTIFICATE_SIGNING_KEY,
-            fallback_keys=settings.CERTIFICATE_SIGNING_KEY_FALLBACKS,
+            fallback_keys=[*settings.CERTIFICATE_SIGNING_KEY_FALLBACKS],
             salt=SALT,
         )
         vehicle = Vehicle.objects.select_related("owner", "station").get(pk=int(payload["v"]))

@@ -5,14 +5,16 @@ registration extras), so the service's dotted problem keys ("owner.phone", "vehi
 land next to the field they name.
 """
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from django import forms
+from django.db import models
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
-from vehicles.models import Owner, Vehicle
+from vehicles.fields import OWNER, VEHICLE, RecordField
 from vehicles.services.owners import OwnerData
 from vehicles.services.registration import (
     DeregisterReason,
@@ -30,85 +32,89 @@ class TownshipChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.code})"
 
 
-class OwnerForm(forms.Form):
-    kind = forms.ChoiceField(
-        label=_("Owner kind"), choices=Owner.Kind.choices, initial=Owner.Kind.PERSON, widget=forms.RadioSelect
-    )
-    name = forms.CharField(label=_("Name / organisation name"), max_length=100)
-    id_number = forms.CharField(
-        label=_("ID number"),
-        max_length=24,
-        help_text=_("Resident ID card (18 characters) or unified social credit code for an organisation."),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    phone = forms.CharField(
-        label=_("Mobile phone"),
-        max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
-    )
-    address = forms.CharField(label=_("Address"), max_length=200)
-    township_code = TownshipChoiceField(
-        label=_("Township"), queryset=Township.objects.all(), required=False, empty_label="—"
-    )
-    agent_name = forms.CharField(label=_("Authorised agent"), max_length=50, required=False)
-    agent_id_number = forms.CharField(
-        label=_("Agent's ID number"),
-        max_length=24,
-        required=False,
-        help_text=_("Organisations only: the agent's resident ID number and a letter of authority."),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
+_F = TypeVar("_F", bound=type[forms.Form])
 
+
+def record_form_field(spec: RecordField, **presentation: Any) -> forms.Field:
+    """The counter page's field for a declared record field (vehicles.fields): its label, stored
+    type, input length and whether required; `presentation` adds help text, widget, choice field."""
+    model_field = spec.model_field
+    options: dict[str, Any] = {"label": spec.label, "required": spec.required, **presentation}
+    if model_field.is_relation:
+        field_class = options.pop("field_class", forms.ModelChoiceField)
+        return field_class(queryset=model_field.related_model._default_manager.all(), **options)
+    if model_field.choices:
+        return forms.ChoiceField(choices=model_field.choices, initial=spec.default, **options)
+    if isinstance(model_field, models.BooleanField):
+        return forms.BooleanField(initial=spec.default, **options)
+    if isinstance(model_field, models.DateField):
+        return forms.DateField(**options)
+    if isinstance(model_field, models.DecimalField):
+        return forms.DecimalField(
+            max_digits=model_field.max_digits, decimal_places=model_field.decimal_places, **options
+        )
+    return forms.CharField(max_length=spec.input_length, **options)
+
+
+def with_record_fields(specs: Iterable[RecordField], **presentation: dict[str, Any]) -> Callable[[_F], _F]:
+    """Give a form class a field for each declared record field, in the declared order and before
+    the fields its body declares; `presentation[name]` is passed to that field."""
+
+    def decorate(form_class: _F) -> _F:
+        fields = {spec.name: record_form_field(spec, **presentation.get(spec.name, {})) for spec in specs}
+        form_class.base_fields = {**fields, **form_class.base_fields}
+        form_class.declared_fields = {**fields, **form_class.declared_fields}
+        return form_class
+
+    return decorate
+
+
+CODE_INPUT = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+
+
+@with_record_fields(
+    OWNER,
+    kind={"widget": forms.RadioSelect},
+    id_number={
+        "help_text": _("Resident ID card (18 characters) or unified social credit code for an organisation."),
+        "widget": CODE_INPUT,
+    },
+    phone={"widget": forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"})},
+    township_code={"field_class": TownshipChoiceField, "empty_label": "—"},
+    agent_id_number={
+        "help_text": _("Organisations only: the agent's resident ID number and a letter of authority."),
+        "widget": CODE_INPUT,
+    },
+)
+class OwnerForm(forms.Form):
     def parsed(self) -> OwnerData:
         """The values that parsed, in the shape the owner services take."""
         data: dict[str, Any] = dict(self.cleaned_data)
         if "township_code" in data:
             township = data["township_code"]
             data["township_code"] = township.code if township is not None else ""
-        return data  # type: ignore[return-value]
+        return data  # type: ignore[return-value]  # the form's fields are OwnerData's keys
 
 
+@with_record_fields(
+    VEHICLE,
+    frame_number={
+        "help_text": _("15 digits on a standard e-bike; 17 characters on a non-standard bike."),
+        "widget": CODE_INPUT,
+    },
+    motor_number={"widget": forms.TextInput(attrs={"autocomplete": "off"})},
+    production_date={"widget": DATE_WIDGET},
+    use_type={
+        "widget": forms.RadioSelect,
+        "help_text": _("Commercial use (delivery, internet businesses) gets a yellow plate."),
+    },
+    purchase_date={"widget": DATE_WIDGET},
+    purchase_price={"widget": forms.TextInput(attrs={"inputmode": "decimal"})},
+    conforming={"help_text": _("Untick for a bike that fails the standard: it gets a temporary white plate.")},
+)
 class VehicleForm(forms.Form):
-    frame_number = forms.CharField(
-        label=_("Frame number"),
-        max_length=24,
-        help_text=_("15 digits on a standard e-bike; 17 characters on a non-standard bike."),
-        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
-    )
-    motor_number = forms.CharField(
-        label=_("Motor number"), max_length=30, widget=forms.TextInput(attrs={"autocomplete": "off"})
-    )
-    manufacturer = forms.CharField(label=_("Manufacturer"), max_length=100)
-    brand = forms.CharField(label=_("Brand"), max_length=50)
-    model_name = forms.CharField(label=_("Model"), max_length=50)
-    colour = forms.CharField(label=_("Colour"), max_length=20)
-    production_date = forms.DateField(label=_("Production date"), widget=DATE_WIDGET)
-    use_type = forms.ChoiceField(
-        label=_("Use type"),
-        choices=Vehicle.UseType.choices,
-        initial=Vehicle.UseType.SELF_USE,
-        widget=forms.RadioSelect,
-        help_text=_("Commercial use (delivery, internet businesses) gets a yellow plate."),
-    )
-    purchase_date = forms.DateField(label=_("Purchase date"), widget=DATE_WIDGET)
-    purchase_price = forms.DecimalField(
-        label=_("Purchase price (CNY)"),
-        max_digits=9,
-        decimal_places=2,
-        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
-    )
-    ccc_certificate_no = forms.CharField(label=_("CCC certificate number"), max_length=40, required=False)
-    conforming = forms.BooleanField(
-        label=_("Conforms to GB 17761"),
-        required=False,
-        initial=True,
-        help_text=_("Untick for a bike that fails the standard: it gets a temporary white plate."),
-    )
-    electronic_id = forms.CharField(label=_("Electronic ID"), max_length=64, required=False)
-    qr_payload = forms.CharField(label=_("Plate QR payload"), max_length=256, required=False)
-
     def parsed(self) -> VehicleData:
-        return dict(self.cleaned_data)  # type: ignore[return-value]
+        return dict(self.cleaned_data)  # type: ignore[return-value]  # the form's fields are VehicleData's keys
 
 
 class RegistrationForm(forms.Form):
@@ -123,30 +129,6 @@ class RegistrationForm(forms.Form):
         required=False,
         initial=False,
     )
-
-
-def place_problems(
-    message_dict: Mapping[str, Iterable[str]],
-    *,
-    sections: Mapping[str, forms.Form],
-    page: forms.Form,
-) -> None:
-    """Put each of the service's problems next to the field its dotted key names.
-
-    "owner.phone" goes to sections["owner"]'s phone field; "vehicle" (a problem with the record as a
-    whole) to the vehicle section's top; any other key to the page form's field of that name, or to
-    the top of the page ("plate_kind", "non_field_errors").
-    """
-    for key, messages in message_dict.items():
-        errors = list(messages)
-        section, _dot, field = key.partition(".")
-        if section in sections:
-            form = sections[section]
-            form.add_error(field if field in form.fields else None, errors)
-        elif key in page.fields:
-            page.add_error(key, errors)
-        else:
-            page.add_error(None, errors)
 
 
 def error_summary(sections: Iterable[forms.Form]) -> list[dict[str, str]]:
@@ -167,11 +149,17 @@ class SearchForm(forms.Form):
     plate_contains = forms.CharField(
         label=_("Part of the plate"), max_length=16, required=False, help_text=_("At least 3 characters.")
     )
-    frame_number = forms.CharField(label=_("Frame number"), max_length=24, required=False)
-    motor_number = forms.CharField(label=_("Motor number"), max_length=30, required=False)
-    id_number = forms.CharField(label=_("Owner's ID number"), max_length=24, required=False)
-    phone = forms.CharField(label=_("Owner's phone"), max_length=20, required=False)
-    owner_name = forms.CharField(label=_("Owner's name"), max_length=100, required=False)
+    frame_number = forms.CharField(
+        label=_("Frame number"), max_length=VEHICLE["frame_number"].input_length, required=False
+    )
+    motor_number = forms.CharField(
+        label=_("Motor number"), max_length=VEHICLE["motor_number"].input_length, required=False
+    )
+    id_number = forms.CharField(
+        label=_("Owner's ID number"), max_length=OWNER["id_number"].input_length, required=False
+    )
+    phone = forms.CharField(label=_("Owner's phone"), max_length=OWNER["phone"].input_length, required=False)
+    owner_name = forms.CharField(label=_("Owner's name"), max_length=OWNER["name"].input_length, required=False)
     imei = forms.CharField(label=_("Terminal IMEI"), max_length=15, required=False)
     reason = forms.CharField(
         label=_("Reason for the search"),
@@ -211,7 +199,7 @@ class VehicleEditForm(VehicleForm):
 
     def changed(self) -> VehicleData:
         """The fields whose value differs from the record's and that parsed."""
-        return {name: self.cleaned_data[name] for name in self.changed_data if name in self.cleaned_data}  # type: ignore[return-value]
+        return {name: self.cleaned_data[name] for name in self.changed_data if name in self.cleaned_data}  # type: ignore[return-value]  # VehicleData's keys
 
 
 class OwnerEditForm(OwnerForm):
@@ -229,8 +217,8 @@ class OwnerEditForm(OwnerForm):
             field.required = False
 
     def changed(self) -> OwnerData:
-        data = self.parsed()
-        return {name: data[name] for name in self.changed_data if name in data}  # type: ignore[return-value]
+        data: Mapping[str, Any] = self.parsed()
+        return {name: data[name] for name in self.changed_data if name in data}  # type: ignore[return-value]  # OwnerData's keys
 
 
 class ChangeForm(forms.Form):
@@ -308,7 +296,7 @@ def form_values(form: forms.Form) -> dict[str, Any]:
     for name, field in form.fields.items():
         key = form.add_prefix(name)
         if isinstance(field, forms.MultipleChoiceField):
-            values[name] = form.data.getlist(key)
+            values[name] = cast(QueryDict, form.data).getlist(key)  # the page's request.POST
         elif key in form.data:
             values[name] = form.data.get(key)
     return values

@@ -4,11 +4,13 @@ Searches by staff are audited here, in the same call the API and the pages use, 
 forget it: who searched, when, what they asked, how many records came back, and why.
 """
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -191,3 +193,52 @@ def vehicle_operations(*, user: User, vehicle: Vehicle) -> list[Operation]:
         Operation(code=kind.value, label=str(kind.label), url=reverse(name, args=[vehicle.pk]), refused=state(vehicle))
         for kind, name, state in rules
     ]
+
+
+# --- SQL the apps above build on --------------------------------------------------------------------
+# Whole SELECTs that another app's statement embeds as a subquery (its columns are the interface).
+# PostgreSQL pulls such a plain subquery up into the statement around it, so the plan is the one a
+# join written out there would get; vehicles' tables are named here only.
+
+# The plate in use of each bike that has one: (vehicle_id, number).
+PLATES_IN_USE_SQL = "SELECT vehicle_id, number FROM vehicles_plate WHERE status = 'issued'"
+# Each bike's registering station: (id, station_id).
+VEHICLE_STATIONS_SQL = "SELECT id, station_id FROM vehicles_vehicle"
+# Registration events per county day (%(tz)s), registering station and kind, in [%(since)s, %(until)s):
+# (day, station_id, kind, events).
+REGISTRATION_DAYS_SQL = """
+    SELECT (e.at AT TIME ZONE %(tz)s)::date, v.station_id, e.kind, count(*)
+    FROM vehicles_registrationevent e JOIN vehicles_vehicle v ON v.id = e.vehicle_id
+    WHERE e.at >= %(since)s AND e.at < %(until)s
+    GROUP BY 1, 2, 3
+"""
+# The same for the days a rollup does not hold yet, [%(live_since)s, %(until)s), of %(station)s
+# (NULL: every station); %(all_stations)s and %(kinds)s are every station and every kind.
+REGISTRATION_DAYS_LIVE_SQL = """
+            SELECT (e.at AT TIME ZONE %(tz)s)::date, v.station_id, e.kind, count(*)
+            FROM vehicles_registrationevent e JOIN vehicles_vehicle v ON v.id = e.vehicle_id
+            -- station = ANY and kind = ANY let regevent_station_kind_at_idx serve the time range (one
+            -- index range per station and kind) instead of a scan of every event.
+            WHERE e.station_id = ANY(%(all_stations)s) AND e.kind = ANY(%(kinds)s)
+              AND e.at >= %(live_since)s AND e.at < %(until)s
+              AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
+            GROUP BY 1, 2, 3
+"""
+# Bikes holding an issued plate now, by owner township and registering station: (township_id,
+# station_id, plated).
+PLATED_COUNTS_SQL = """
+            SELECT o.township_id, v.station_id, count(*)
+            FROM vehicles_plate p
+            JOIN vehicles_vehicle v ON v.id = p.vehicle_id
+            JOIN vehicles_owner o ON o.id = v.owner_id
+            WHERE p.status = 'issued'
+            GROUP BY 1, 2
+"""
+
+
+def registration_events_before(moment: datetime.datetime) -> int:
+    """How many registration events happened before `moment` (one count over the events table:
+    tens of milliseconds at a million)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM vehicles_registrationevent WHERE at < %s", [moment])
+        return cursor.fetchone()[0]

@@ -1,13 +1,12 @@
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
 from cases.tracing import selectors as tracing
-from vehicles.services.problems import Problems
+from ebike_registry.problems import Problems
 
 
 class DateInput(forms.DateInput):
@@ -109,11 +108,3 @@ class CrimeSceneForm(forms.Form):
                 for message in messages:
                     self.add_error(name, message)
         return data
-
-
-def add_problems(form: forms.Form, exc: ValidationError) -> None:
-    """A service's refusal (cases.tracing.selectors / cases.tracing.access), shown at the form's fields (at
-    the top for a field the form does not have)."""
-    for name, messages in exc.message_dict.items():
-        for message in messages:
-            form.add_error(name if name in form.fields else None, message)

@@ -1,3 +1,5 @@
+from typing import Any, cast
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -38,9 +40,9 @@ class OwnerTheftReportForm(forms.Form):
     )
     narrative = forms.CharField(label=_("Circumstances"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
-    def __init__(self, *args: object, vehicles: list[tuple[int, str]], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["vehicle"].choices = vehicles
-        self.fields["township_code"].choices = [("", "—")] + [
+    def __init__(self, *args: Any, vehicles: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["vehicle"]).choices = vehicles
+        cast(forms.ChoiceField, self.fields["township_code"]).choices = [("", "—")] + [
             (t.code, f"{t.name} ({t.code})") for t in Township.objects.all()
         ]

@@ -15,28 +15,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
+from accounts.request_types import AuthedRequest
 from cases.alerts import duty_room as duty
 from cases.alerts import notification_texts
 from cases.alerts import services as alerts
 from cases.models import DutyCall, Notification, Sighting, TheftReport
-from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
+from ebike_registry.api import Pagination, has_perm, parse_or_raise, query_flag
 from ebike_registry.schema import paginated
 from tracking.models import Terminal
 from vehicles.models import Plate, Vehicle
 from vehicles.selectors import can_see_full_identity
-from vehicles.services.problems import Problems
 
 CanHandleCalls = has_perm("cases.change_dutycall")
 ActsAsOwner = has_perm("cases.act_as_owner")
 CanViewReports = has_perm("cases.view_theftreport")
-
-
-def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
-    values, errors = parse_each_field(serializer, data)
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
 
 
 # --- serializers ---------------------------------------------------------------------------------
@@ -111,7 +103,7 @@ def _call_data(card: dict[str, Any]) -> dict[str, Any]:
     current = None
     if card["now_latitude"] is not None:
         current = {"latitude": card["now_latitude"], "longitude": card["now_longitude"], "at": card["now_at"]}
-    data = {key: card[key] for key in DutyCallOutput().fields if key in card}
+    data = {key: card[key] for key, _field in DutyCallOutput().fields.items() if key in card}
     data.update(
         alarm=card["alarm_kind"],  # the code; pages show its label
         position=position,
@@ -234,7 +226,7 @@ class NotificationListApi(APIView):
         responses={200: paginated(NotificationOutput, "PaginatedNotificationList")},
         operation_id="notifications_mine",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         unread = query_flag(request, "unread")
         paginator = Pagination()
         page = paginator.paginate_queryset(alerts.notifications_for(request.user, unread_only=unread), request)
@@ -248,7 +240,7 @@ class NotificationUnreadCountApi(APIView):
         responses={200: inline_serializer("UnreadCount", {"unread": serializers.IntegerField()})},
         operation_id="notifications_unread_count",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response({"unread": alerts.notifications_unread_count(request.user)})
 
 
@@ -256,7 +248,7 @@ class NotificationReadApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: NotificationOutput}, operation_id="notification_mark_read")
-    def post(self, request: Request, notification_id: int) -> Response:
+    def post(self, request: AuthedRequest, notification_id: int) -> Response:
         notification = alerts.notification_mark_read(user=request.user, notification_id=notification_id)
         return Response(NotificationOutput(notification).data)
 
@@ -269,7 +261,7 @@ class NotificationReadAllApi(APIView):
         responses={200: inline_serializer("MarkedRead", {"marked": serializers.IntegerField()})},
         operation_id="notifications_mark_all_read",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         return Response({"marked": alerts.notifications_mark_all_read(user=request.user)})
 
 
@@ -286,11 +278,14 @@ class DutyCallListApi(APIView):
         responses={200: paginated(DutyCallOutput, "PaginatedDutyCallList")},
         operation_id="duty_calls_queue",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         include_closed = query_flag(request, "closed")
         paginator = Pagination()
-        page = paginator.paginate_queryset(
-            duty.duty_queue(station=request.user.station, include_closed=include_closed), request
+        page = (
+            paginator.paginate_queryset(
+                duty.duty_queue(station=request.user.station, include_closed=include_closed), request
+            )
+            or []
         )
         full = can_see_full_identity(request.user)
         audit_record(
@@ -305,7 +300,7 @@ class DutyCallListApi(APIView):
         return paginator.get_paginated_response([_call_data(card) for card in cards])
 
 
-def _card(request: Request, call: DutyCall) -> dict[str, Any]:
+def _card(request: AuthedRequest, call: DutyCall) -> dict[str, Any]:
     call = duty.duty_queue(station=call.station, include_closed=True).get(pk=call.pk)
     return _call_data(duty.duty_call_cards([call], full_identity=can_see_full_identity(request.user))[0])
 
@@ -314,7 +309,7 @@ class DutyCallDetailApi(APIView):
     permission_classes = [CanHandleCalls]
 
     @extend_schema(responses={200: DutyCallOutput}, operation_id="duty_call_detail")
-    def get(self, request: Request, call_id: int) -> Response:
+    def get(self, request: AuthedRequest, call_id: int) -> Response:
         call = DutyCall.objects.get(pk=call_id)
         if call.station_id != request.user.station_id:
             return Response({"detail": "This call belongs to another station's duty room."}, status=403)
@@ -333,8 +328,8 @@ class DutyCallActionApi(APIView):
         responses={200: DutyCallOutput},
         operation_id="duty_call_step",
     )
-    def post(self, request: Request, call_id: int, action: str) -> Response:
-        v = _parse(DutyNoteInput(), request.data)
+    def post(self, request: AuthedRequest, call_id: int, action: str) -> Response:
+        v = parse_or_raise(DutyNoteInput(), request.data)
         call = duty.duty_call_act(user=request.user, call_id=call_id, action=action, note=v["note"])
         return Response(_card(request, call))
 
@@ -346,7 +341,7 @@ class MyVehiclesApi(APIView):
     permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: OwnerVehicleOutput(many=True)}, operation_id="my_vehicles")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         owner = duty.owner_of(request.user)
         vehicles = owner.vehicles.exclude(status=Vehicle.Status.DEREGISTERED).order_by("registered_at")
         terminals = {t.vehicle_id: t for t in Terminal.objects.filter(vehicle__in=vehicles, active=True)}
@@ -359,8 +354,8 @@ class VehicleArmApi(APIView):
     permission_classes = [ActsAsOwner]
 
     @extend_schema(request=ArmInput, responses={200: OwnerVehicleOutput}, operation_id="my_vehicle_arm")
-    def post(self, request: Request, vehicle_id: int) -> Response:
-        v = _parse(ArmInput(), request.data)
+    def post(self, request: AuthedRequest, vehicle_id: int) -> Response:
+        v = parse_or_raise(ArmInput(), request.data)
         terminal = duty.vehicle_arm(user=request.user, vehicle_id=vehicle_id, armed=v["armed"])
         return Response(_owner_vehicle_data(Vehicle.objects.get(pk=vehicle_id), terminal))
 
@@ -369,7 +364,7 @@ class MyAlarmsApi(APIView):
     permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: OwnerCallOutput(many=True)}, operation_id="my_alarms")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response([_owner_call_data(call) for call in duty.owner_calls(request.user)[:50]])
 
 
@@ -379,8 +374,8 @@ class MyAlarmAnswerApi(APIView):
     permission_classes = [ActsAsOwner]
 
     @extend_schema(request=AnswerInput, responses={200: OwnerCallOutput}, operation_id="my_alarm_answer")
-    def post(self, request: Request, call_id: int) -> Response:
-        v = _parse(AnswerInput(), request.data)
+    def post(self, request: AuthedRequest, call_id: int) -> Response:
+        v = parse_or_raise(AnswerInput(), request.data)
         call = duty.duty_call_owner_answer(user=request.user, call_id=call_id, answer=v["answer"], note=v["note"])
         return Response(_owner_call_data(call))
 
@@ -389,14 +384,14 @@ class MyEmergencyContactApi(APIView):
     permission_classes = [ActsAsOwner]
 
     @extend_schema(responses={200: EmergencyContactOutput}, operation_id="my_emergency_contact")
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         return Response(EmergencyContactOutput(duty.owner_of(request.user)).data)
 
     @extend_schema(
         request=EmergencyContactInput, responses={200: EmergencyContactOutput}, operation_id="my_emergency_contact_set"
     )
-    def put(self, request: Request) -> Response:
-        v = _parse(EmergencyContactInput(), request.data)
+    def put(self, request: AuthedRequest) -> Response:
+        v = parse_or_raise(EmergencyContactInput(), request.data)
         owner = duty.owner_emergency_contact_set(user=request.user, name=v["name"], phone=v["phone"])
         return Response(EmergencyContactOutput(owner).data)
 
@@ -413,24 +408,20 @@ class ReportSightingsApi(APIView):
     def get(self, request: Request, report_id: int) -> Response:
         report = TheftReport.objects.get(pk=report_id)
         if not request.user.has_perm("cases.view_report_sightings", report):
+            refused = {"refused": "no duty on the report"}
             audit_record(
-                user=request.user,
-                action="sightings.view",
-                object_type="theft_report",
-                object_id=report.pk,
-                query={"refused": "no duty on the report"},
-                ip=client_ip(request),
+                request=request, action="sightings.view", object_type="theft_report", object_id=report.pk, query=refused
             )
             return Response(
                 {"detail": _("Sightings are shown to the report's officers and its station's officers.")}, status=403
             )
         sightings = list(Sighting.objects.filter(report=report).order_by("-started_at")[:200])
+        count = len(sightings)
         audit_record(
-            user=request.user,
+            request=request,
             action="sightings.view",
             object_type="theft_report",
             object_id=report.pk,
-            result_count=len(sightings),
-            ip=client_ip(request),
+            result_count=count,
         )
         return Response(SightingOutput(sightings, many=True).data)

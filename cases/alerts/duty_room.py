@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,12 +28,13 @@ from accounts.models import Station, User
 from cases.alerts import services as alerts
 from cases.alerts import webhooks
 from cases.models import DutyCall, Notification
+from ebike_registry.problems import Problems
 from tracking.alarm_kinds import alarm_label
-from tracking.derived import Batch
+from tracking.derived import Batch, displacement_alarms_raise
 from tracking.models import Alarm, Terminal
+from tracking.selectors.alarms import BatchAlarm, armed_terminals, batch_alarms
 from vehicles.identifiers import normalize_phone, phone_problem
 from vehicles.models import Owner, Vehicle
-from vehicles.services.problems import Problems
 
 RESCUE_ALARMS = ["sos", "fall", "collision", "rollover"]
 # Sent by a terminal only in its own defence mode: a displacement whatever our armed flag says.
@@ -68,70 +69,30 @@ ACTION_LABELS = {
 
 # --- raising calls from the outbox ---------------------------------------------------------------
 
-# The position an armed bike is compared with: where it was when armed, or when the last
-# displacement call was closed (so a call closed while the bike stays armed needs a new move).
-# The derived alarm keeps the position's arrival time, so a batch processed late (workers down)
-# still raises its call, while positions replayed late from a terminal's buffer do not.
-_DISPLACEMENT_SQL = """
-INSERT INTO tracking_alarm (terminal_id, vehicle_id, kind, source, at, received_at, point, status, note)
-SELECT DISTINCT ON (t.id) t.id, t.vehicle_id, 'displacement', 'derived', p.device_time, p.received_at, p.point,
-       'new', ''
-FROM tracking_terminal t
-JOIN vehicles_vehicle v ON v.id = t.vehicle_id AND v.status = 'registered'
-CROSS JOIN LATERAL (
-    SELECT GREATEST(
-        LEAST(CASE WHEN t.armed THEN t.armed_changed_at END,
-              CASE WHEN t.device_armed THEN t.device_armed_changed_at END),
-        (SELECT max(c.closed_at) FROM cases_dutycall c WHERE c.vehicle_id = t.vehicle_id AND c.kind = 'displacement')
-    ) AS since
-) s
-CROSS JOIN LATERAL (
-    SELECT COALESCE(
-        (SELECT b.point FROM tracking_ping b
-         WHERE b.terminal_id = t.id AND b.valid AND NOT b.outlier
-           AND b.device_time <= s.since AND b.device_time > s.since - interval '7 days'
-         ORDER BY b.device_time DESC LIMIT 1),
-        (SELECT f.point FROM tracking_ping f
-         WHERE f.terminal_id = t.id AND f.valid AND NOT f.outlier AND f.device_time > s.since
-         ORDER BY f.device_time LIMIT 1)
-    ) AS point
-) anchor
-JOIN tracking_ping p ON p.terminal_id = t.id
-WHERE t.id = ANY(%(ids)s) AND (t.armed OR t.device_armed) AND s.since IS NOT NULL
-  AND p.device_time BETWEEN %(first)s AND %(last)s AND p.device_time > s.since
-  AND p.valid AND NOT p.outlier
-  AND ST_Distance(p.point, anchor.point) >= %(metres)s
-  AND NOT EXISTS (
-      SELECT 1 FROM cases_dutycall c
-      WHERE c.vehicle_id = t.vehicle_id AND c.kind = 'displacement' AND c.status = ANY(%(open)s))
-ORDER BY t.id, p.device_time
-ON CONFLICT (terminal_id, kind, at) DO NOTHING
-"""
-
+# A call for each alarm of the batch (tracking.selectors.alarms.batch_alarms, with its bike's
+# station and registered state) that the rules below make one, the earliest per bike and kind.
 _CALLS_SQL = """
 INSERT INTO cases_dutycall (kind, station_id, alarm_id, vehicle_id, point, raised_at, status, note, created_at,
                             owner_answer)
 SELECT DISTINCT ON (a.vehicle_id, k.kind)
-       k.kind, v.station_id, a.id, a.vehicle_id, COALESCE(a.point, lp.point), a.at, 'new',
+       k.kind, a.station_id, a.id, a.vehicle_id, ST_SetSRID(ST_MakePoint(a.lon, a.lat), 4326)::geography, a.at, 'new',
        CASE WHEN k.kind = 'conflict' THEN a.note ELSE '' END, now(), ''
-FROM tracking_alarm a
-JOIN tracking_terminal t ON t.id = a.terminal_id
-JOIN vehicles_vehicle v ON v.id = a.vehicle_id
-LEFT JOIN tracking_lastposition lp ON lp.terminal_id = a.terminal_id
+FROM unnest(%(alarm)s::bigint[], %(vehicle)s::bigint[], %(station)s::bigint[], %(registered)s::boolean[],
+            %(kind)s::text[], %(source)s::text[], %(at)s::timestamptz[], %(received)s::timestamptz[],
+            %(note)s::text[], %(lon)s::float8[], %(lat)s::float8[], %(armed_before)s::boolean[])
+     AS a(id, vehicle_id, station_id, registered, kind, source, at, received_at, note, lon, lat, armed_before)
 CROSS JOIN LATERAL (
     SELECT CASE WHEN a.kind = ANY(%(rescue)s) THEN 'rescue'
                 WHEN a.kind = ANY(%(conflict)s) THEN 'conflict' ELSE 'displacement' END AS kind
 ) k
-WHERE a.terminal_id = ANY(%(ids)s) AND a.at BETWEEN %(first)s AND %(last)s
-  AND (a.at >= a.received_at - %(max_age)s OR a.kind = ANY(%(conflict)s))
+WHERE (a.at >= a.received_at - %(max_age)s OR a.kind = ANY(%(conflict)s))
   AND (
       (a.source = 'terminal' AND a.kind = ANY(%(rescue)s))
       OR a.kind = ANY(%(conflict)s)
-      OR (v.status = 'registered' AND (
+      OR (a.registered AND (
           (a.source = 'derived' AND a.kind = 'displacement')
           OR (a.source = 'terminal' AND a.kind = ANY(%(defence)s))
-          OR (a.source = 'terminal' AND a.kind = ANY(%(armed)s) AND (
-              (t.armed AND a.at > t.armed_changed_at) OR (t.device_armed AND a.at > t.device_armed_changed_at)))))
+          OR (a.source = 'terminal' AND a.kind = ANY(%(armed)s) AND a.armed_before)))
   )
   AND NOT EXISTS (SELECT 1 FROM cases_dutycall d WHERE d.alarm_id = a.id)
   AND NOT EXISTS (
@@ -146,25 +107,65 @@ RETURNING id
 
 def duty_calls_raise(batch: Batch) -> list[int]:
     """INGEST_HANDLERS entry: displacement and rescue calls from the batch's positions and alarms."""
+    with transaction.atomic():
+        _displacements_raise(batch)
+        ids = _calls_insert(
+            batch_alarms(terminal_ids=batch.terminal_ids, first=batch.first_device_time, last=batch.last_device_time)
+        )
+        for call in DutyCall.objects.filter(pk__in=ids).select_related("vehicle__owner", "station").order_by("pk"):
+            _announce(call)
+    return ids
+
+
+def _displacements_raise(batch: Batch) -> None:
+    """The derived displacement alarms (tracking.derived.displacement_alarms_raise) of the batch's
+    armed registered bikes without an open displacement call, each compared with where it was when
+    armed or when its last displacement call was closed."""
+    armed = armed_terminals(batch.terminal_ids)
+    if not armed:
+        return
+    registered = set(
+        Vehicle.objects.filter(pk__in=armed.values(), status=Vehicle.Status.REGISTERED).values_list("pk", flat=True)
+    )
+    calls = DutyCall.objects.filter(vehicle_id__in=registered, kind=DutyCall.Kind.DISPLACEMENT).order_by()
+    calling = set(calls.filter(status__in=OPEN_STATUSES).values_list("vehicle_id", flat=True))
+    closed = dict(calls.values("vehicle_id").annotate(last=Max("closed_at")).values_list("vehicle_id", "last"))
+    floors = {t: closed.get(v) for t, v in armed.items() if v in registered and v not in calling}
+    displacement_alarms_raise(batch, since_floors=floors, metres=settings.ARMED_DISPLACEMENT_METRES)
+
+
+def _calls_insert(alarms: list[BatchAlarm]) -> list[int]:
+    """The calls _CALLS_SQL raises from these alarms; their ids."""
+    if not alarms:
+        return []
+    bikes = {
+        pk: (station_id, status == Vehicle.Status.REGISTERED)
+        for pk, station_id, status in Vehicle.objects.filter(pk__in={a.vehicle_id for a in alarms}).values_list(
+            "pk", "station_id", "status"
+        )
+    }
     params: dict[str, Any] = {
-        "ids": batch.terminal_ids,
-        "first": batch.first_device_time,
-        "last": batch.last_device_time,
-        "metres": settings.ARMED_DISPLACEMENT_METRES,
-        "open": [str(s) for s in OPEN_STATUSES],
+        "alarm": [a.id for a in alarms],
+        "vehicle": [a.vehicle_id for a in alarms],
+        "station": [bikes[a.vehicle_id][0] for a in alarms],
+        "registered": [bikes[a.vehicle_id][1] for a in alarms],
+        "kind": [a.kind for a in alarms],
+        "source": [a.source for a in alarms],
+        "at": [a.at for a in alarms],
+        "received": [a.received_at for a in alarms],
+        "note": [a.note for a in alarms],
+        "lon": [a.longitude for a in alarms],
+        "lat": [a.latitude for a in alarms],
+        "armed_before": [a.armed_before for a in alarms],
         "rescue": RESCUE_ALARMS,
         "defence": DEFENCE_ALARMS,
         "armed": ARMED_ALARMS,
         "conflict": CONFLICT_ALARMS,
         "max_age": datetime.timedelta(minutes=settings.DUTY_ALARM_MAX_AGE_MINUTES),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_DISPLACEMENT_SQL, params)
+    with connection.cursor() as cursor:
         cursor.execute(_CALLS_SQL, params)
-        ids = [row[0] for row in cursor.fetchall()]
-        for call in DutyCall.objects.filter(pk__in=ids).select_related("vehicle__owner", "station").order_by("pk"):
-            _announce(call)
-    return ids
+        return [row[0] for row in cursor.fetchall()]
 
 
 def duty_officers(station_id: int) -> list[User]:

@@ -1,31 +1,23 @@
 """Sightings of stolen bikes and in-app notifications.
 
-A sighting is one movement episode of a bike under an open theft report, not one ping. Positions
-(and alarms sent without a fix) extend the bike's current episode; a new episode starts when
-
-- the terminal was silent for SIGHTING_EPISODE_GAP_MINUTES (no position or alarm at all), or
-- the bike was still for that long (no position showed it moving) and now moves again.
-
-A position "moves" when the terminal reports at least SIGHTING_MOVING_KMH or it lies at least
-SIGHTING_STILL_METRES from the episode's latest place; below that is GPS drift of a parked bike.
-The officers on the case are notified once, when an episode starts (in-app, and the station's
-webhook when it has one).
-
-`sightings_record` runs from the ingestion outbox (settings.INGEST_HANDLERS) in the outbox's
-transaction; it reads only positions newer than the episode it extends, so a batch processed twice
-changes nothing.
+A sighting is one movement episode of a bike under an open theft report, not one ping: a new one
+starts after the terminal was silent, or the bike still, for SIGHTING_EPISODE_GAP_MINUTES, and the
+officers on the report are notified once, when it starts (in the app, and by the station's webhook).
+Moving means SIGHTING_MOVING_KMH or SIGHTING_STILL_METRES from the episode's latest place; less is
+GPS drift. `sightings_record` runs from the ingestion outbox and reads only positions newer than the
+episode it extends, so a batch processed twice changes nothing.
+See docs/architecture.md#sightings-and-the-duty-room.
 """
 
 import datetime
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.contrib.gis.geos import Point
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -35,19 +27,10 @@ from accounts.models import User
 from cases.alerts import notification_texts, webhooks
 from cases.models import MISSING_STATUSES, Case, CaseLink, Notification, Sighting, TheftReport
 from tracking.derived import Batch
-from vehicles.models import Plate
+from tracking.selectors.positions import Seen, terminal_seen, terminal_vehicles
+from vehicles.models import Plate, Vehicle
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """A moment the stolen bike's terminal was heard: a position, or an alarm sent without one."""
-
-    at: datetime.datetime
-    latitude: float
-    longitude: float
-    speed_kmh: float | None
 
 
 def episode_gap() -> datetime.timedelta:
@@ -73,7 +56,7 @@ def episodes_apply(sighting: Sighting | None, seen: Iterable[Seen], *, report: T
         if sighting is None or item.at - sighting.last_at >= gap or (still_too_long and _moved(item, sighting)):
             sighting = Sighting(
                 report=report,
-                vehicle_id=report.vehicle_id,
+                vehicle_id=report.vehicle_id,  # type: ignore[misc]  # a sighted report names a bike
                 terminal_id=0,
                 started_at=item.at,
                 last_at=item.at,
@@ -94,29 +77,6 @@ def episodes_apply(sighting: Sighting | None, seen: Iterable[Seen], *, report: T
     return touched
 
 
-_STOLEN_TERMINALS_SQL = """
-SELECT t.id, r.id
-FROM tracking_terminal t
-JOIN vehicles_vehicle v ON v.id = t.vehicle_id AND v.status = 'stolen'
-JOIN cases_theftreport r ON r.vehicle_id = v.id AND r.status = ANY(%s)
-WHERE t.id = ANY(%s)
-ORDER BY r.id
-"""
-# Valid, plausible positions, and alarms sent without a fix (placed at the last known position).
-_SEEN_SQL = """
-SELECT device_time, ST_Y(point::geometry), ST_X(point::geometry), speed_kmh
-FROM tracking_ping
-WHERE terminal_id = %(terminal)s AND device_time BETWEEN %(first)s AND %(last)s AND device_time > %(after)s
-  AND valid AND NOT outlier
-UNION ALL
-SELECT a.at, ST_Y(lp.point::geometry), ST_X(lp.point::geometry), NULL
-FROM tracking_alarm a JOIN tracking_lastposition lp ON lp.terminal_id = a.terminal_id
-WHERE a.terminal_id = %(terminal)s AND a.source = 'terminal' AND a.point IS NULL
-  AND a.at BETWEEN %(first)s AND %(last)s AND a.at > %(after)s
-ORDER BY 1
-"""
-
-
 def report_sightings(*, report_id: int, limit: int = 20) -> list[Sighting]:
     """Movement episodes of a report's stolen bike, newest first (the caller asked the policy)."""
     return list(Sighting.objects.filter(report_id=report_id).order_by("-started_at")[:limit])
@@ -124,11 +84,16 @@ def report_sightings(*, report_id: int, limit: int = 20) -> list[Sighting]:
 
 def sightings_record(batch: Batch) -> None:
     """INGEST_HANDLERS entry: episodes for the stolen bikes among the batch's terminals."""
-    with connection.cursor() as cursor:
-        cursor.execute(_STOLEN_TERMINALS_SQL, [list(MISSING_STATUSES), batch.terminal_ids])
-        pairs = cursor.fetchall()
-    for terminal_id, report_id in pairs:
-        _record_one(terminal_id, report_id, batch)
+    terminal_of = {vehicle_id: terminal_id for terminal_id, vehicle_id in terminal_vehicles(batch.terminal_ids).items()}
+    reports = (
+        TheftReport.objects.filter(
+            vehicle_id__in=terminal_of, vehicle__status=Vehicle.Status.STOLEN, status__in=MISSING_STATUSES
+        )
+        .order_by("pk")
+        .values_list("pk", "vehicle_id")
+    )
+    for report_id, vehicle_id in reports:
+        _record_one(terminal_of[vehicle_id], report_id, batch)
 
 
 def _record_one(terminal_id: int, report_id: int, batch: Batch) -> None:
@@ -139,17 +104,9 @@ def _record_one(terminal_id: int, report_id: int, batch: Batch) -> None:
         )
         current = Sighting.objects.filter(report=report).order_by("-last_at").first()
         after = max(current.last_at, report.last_seen_at) if current else report.last_seen_at
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _SEEN_SQL,
-                {
-                    "terminal": terminal_id,
-                    "first": batch.first_device_time,
-                    "last": batch.last_device_time,
-                    "after": after,
-                },
-            )
-            seen = [Seen(*row) for row in cursor.fetchall()]
+        seen = terminal_seen(
+            terminal_id=terminal_id, first=batch.first_device_time, last=batch.last_device_time, after=after
+        )
         if not seen:
             return
         for sighting in episodes_apply(current, seen, report=report):
@@ -169,8 +126,9 @@ def case_officers(report: TheftReport) -> list[User]:
     officers = list(User.objects.filter(cases__in=cases, is_active=True).distinct().order_by("pk"))
     if officers:
         return officers
-    if report.receiving_officer_id and report.receiving_officer.is_active:
-        return [report.receiving_officer]
+    officer = report.receiving_officer
+    if officer is not None and officer.is_active:
+        return [officer]
     return list(users_with_perm("cases.change_theftreport").filter(station=report.station_id))
 
 
@@ -192,7 +150,7 @@ def plate_number(vehicle_id: int) -> str:
 
 
 def _notify_sighting(sighting: Sighting, report: TheftReport) -> None:
-    plate = plate_number(report.vehicle_id) or report.vehicle.frame_number
+    plate = plate_number(report.vehicle_id) or report.vehicle.frame_number  # type: ignore[arg-type,union-attr]  # a sighted report names a bike
     params = {
         "plate": plate,
         "number": report.number,

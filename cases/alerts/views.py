@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.audit import audit_record, client_ip
+from accounts.request_types import AuthedHttpRequest
 from cases.alerts import duty_room as duty
 from cases.alerts import notification_texts
 from cases.alerts import services as alerts
@@ -33,19 +34,19 @@ def _errors(exc: ValidationError) -> str:
 
 @login_required
 @require_GET
-def notifications(request: HttpRequest) -> HttpResponse:
-    items = list(alerts.notifications_for(request.user)[:100])  # type: ignore[arg-type]
+def notifications(request: AuthedHttpRequest) -> HttpResponse:
+    items = list(alerts.notifications_for(request.user)[:100])
     for item in items:  # in the reader's language, whatever language the sender ran in
-        item.shown_title, item.shown_body = notification_texts.notification_text(item)  # type: ignore[attr-defined]
+        item.shown_title, item.shown_body = notification_texts.notification_text(item)  # type: ignore[attr-defined]  # for the template
     unread = sum(1 for n in items if n.read_at is None)
     return render(request, "cases/notifications.html", {"items": items, "unread": unread})
 
 
 @login_required
 @require_POST
-def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+def notification_read(request: AuthedHttpRequest, notification_id: int) -> HttpResponse:
     try:
-        notification = alerts.notification_mark_read(user=request.user, notification_id=notification_id)  # type: ignore[arg-type]
+        notification = alerts.notification_mark_read(user=request.user, notification_id=notification_id)
     except Notification.DoesNotExist as exc:  # someone else's, or gone
         raise Http404 from exc
     target = request.POST.get("next") or ""
@@ -56,8 +57,8 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
 
 @login_required
 @require_POST
-def notifications_read_all(request: HttpRequest) -> HttpResponse:
-    alerts.notifications_mark_all_read(user=request.user)  # type: ignore[arg-type]
+def notifications_read_all(request: AuthedHttpRequest) -> HttpResponse:
+    alerts.notifications_mark_all_read(user=request.user)
     return redirect("alerts:notifications")
 
 
@@ -67,15 +68,15 @@ def notifications_read_all(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("cases.change_dutycall", raise_exception=True)
 @require_GET
-def duty_room(request: HttpRequest) -> HttpResponse:
+def duty_room(request: AuthedHttpRequest) -> HttpResponse:
     include_closed = request.GET.get("closed") == "1"
-    calls = list(duty.duty_queue(station=request.user.station, include_closed=include_closed)[:200])  # type: ignore[union-attr]
-    cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))  # type: ignore[arg-type]
+    calls = list(duty.duty_queue(station=request.user.station, include_closed=include_closed)[:200])
+    cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))
     audit_record(
-        user=request.user,  # type: ignore[arg-type]
+        user=request.user,
         action="duty_queue.view",
         object_type="station",
-        object_id=request.user.station_id or "",  # type: ignore[union-attr]
+        object_id=request.user.station_id or "",
         result_count=len(cards),
         ip=client_ip(request),
     )
@@ -108,10 +109,10 @@ def _duty_page(request: HttpRequest, cards: list[dict], *, include_closed: bool,
 @login_required
 @permission_required("cases.change_dutycall", raise_exception=True)
 @require_POST
-def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
+def duty_step(request: AuthedHttpRequest, call_id: int, action: str) -> HttpResponse:
     try:
         duty.duty_call_act(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             call_id=call_id,
             action=action,
             note=request.POST.get("note", ""),
@@ -120,8 +121,8 @@ def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
         raise Http404 from exc
     except ValidationError as exc:
         messages.error(request, _errors(exc))
-        calls = list(duty.duty_queue(station=request.user.station, include_closed=True)[:200])  # type: ignore[union-attr]
-        cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))  # type: ignore[arg-type]
+        calls = list(duty.duty_queue(station=request.user.station, include_closed=True)[:200])
+        cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))
         return _duty_page(request, cards, include_closed=True, status=400)
     messages.success(
         request, _("Call %(id)s: %(action)s recorded.") % {"id": call_id, "action": duty.ACTION_LABELS[action]}
@@ -132,15 +133,15 @@ def duty_step(request: HttpRequest, call_id: int, action: str) -> HttpResponse:
 # --- owner ---------------------------------------------------------------------------------------
 
 
-def _owner_page(request: HttpRequest, *, status: int = 200, contact_errors: dict | None = None) -> HttpResponse:
-    owner = duty.owner_of(request.user)  # type: ignore[arg-type]
+def _owner_page(request: AuthedHttpRequest, *, status: int = 200, contact_errors: dict | None = None) -> HttpResponse:
+    owner = duty.owner_of(request.user)
     vehicles = list(owner.vehicles.exclude(status=Vehicle.Status.DEREGISTERED).order_by("registered_at"))
     terminals = {t.vehicle_id: t for t in Terminal.objects.filter(vehicle__in=vehicles, active=True)}
     plates = plate_numbers(v.pk for v in vehicles)
     bikes = [{"vehicle": v, "terminal": terminals.get(v.pk), "plate": plates.get(v.pk, "")} for v in vehicles]
-    calls = list(duty.owner_calls(request.user)[:20])  # type: ignore[arg-type]
+    calls = list(duty.owner_calls(request.user)[:20])
     for call in calls:
-        call.plate = plates.get(call.vehicle_id, "")  # type: ignore[attr-defined]
+        call.plate = plates.get(call.vehicle_id, "")  # type: ignore[attr-defined]  # for the template
     context = {
         "owner": owner,
         "bikes": bikes,
@@ -154,19 +155,19 @@ def _owner_page(request: HttpRequest, *, status: int = 200, contact_errors: dict
 
 @login_required
 @require_GET
-def owner_alarms(request: HttpRequest) -> HttpResponse:
+def owner_alarms(request: AuthedHttpRequest) -> HttpResponse:
     return _owner_page(request)
 
 
 @login_required
 @require_POST
-def owner_arm(request: HttpRequest, vehicle_id: int) -> HttpResponse:
+def owner_arm(request: AuthedHttpRequest, vehicle_id: int) -> HttpResponse:
     armed = request.POST.get("armed")
     if armed not in ("0", "1"):
         messages.error(request, _("Choose arm or disarm."))
         return _owner_page(request, status=400)
     try:
-        duty.vehicle_arm(user=request.user, vehicle_id=vehicle_id, armed=armed == "1")  # type: ignore[arg-type]
+        duty.vehicle_arm(user=request.user, vehicle_id=vehicle_id, armed=armed == "1")
     except Vehicle.DoesNotExist as exc:
         raise Http404 from exc
     except ValidationError as exc:
@@ -178,11 +179,11 @@ def owner_arm(request: HttpRequest, vehicle_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def owner_answer(request: HttpRequest, call_id: int) -> HttpResponse:
+def owner_answer(request: AuthedHttpRequest, call_id: int) -> HttpResponse:
     answer = request.POST.get("answer", "")
     try:
         call = duty.duty_call_owner_answer(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             call_id=call_id,
             answer=answer,
             note=request.POST.get("note", ""),
@@ -194,21 +195,25 @@ def owner_answer(request: HttpRequest, call_id: int) -> HttpResponse:
         return _owner_page(request, status=400)
     if call.owner_answer == DutyCall.OwnerAnswer.CONFIRMED:
         messages.warning(request, _("The duty room has been told. Report the theft now so the case can start."))
-        try:
-            # The report form starts from what the alarm tells: where the bike was parked, when.
-            return redirect(f"{reverse('web:owner-report-theft')}?vehicle={call.vehicle_id}&call={call.pk}")
-        except NoReverseMatch:
-            return redirect("alerts:my-alarms")
+        return _report_theft_redirect(call)
     messages.success(request, _("Alarm dismissed; your bike is disarmed."))
     return redirect("alerts:my-alarms")
 
 
+def _report_theft_redirect(call: DutyCall) -> HttpResponse:
+    """To the online theft report, which starts from what the alarm tells: where the bike was parked, when."""
+    try:
+        return redirect(f"{reverse('web:owner-report-theft')}?vehicle={call.vehicle_id}&call={call.pk}")
+    except NoReverseMatch:
+        return redirect("alerts:my-alarms")
+
+
 @login_required
 @require_POST
-def owner_contact(request: HttpRequest) -> HttpResponse:
+def owner_contact(request: AuthedHttpRequest) -> HttpResponse:
     try:
         duty.owner_emergency_contact_set(
-            user=request.user,  # type: ignore[arg-type]
+            user=request.user,
             name=request.POST.get("name", ""),
             phone=request.POST.get("phone", ""),
         )

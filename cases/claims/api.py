@@ -14,17 +14,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
+from accounts.models import User
+from accounts.request_types import AuthedRequest
 from cases.claims import services as claims
 from cases.models import ClaimStep, InsuranceClaim
-from ebike_registry.api import Pagination, has_perm, parse_each_field, query_flag
+from ebike_registry.api import Pagination, has_perm, parse_or_raise, query_flag
+from ebike_registry.problems import Problems
 from ebike_registry.schema import paginated
-from vehicles.services.problems import Problems
 
 CanViewClaims = has_perm("cases.view_insuranceclaim")
 
 
 class StepOutput(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = ClaimStep
@@ -36,7 +38,9 @@ class ClaimOutput(serializers.ModelSerializer):
     report_status = serializers.CharField(source="report.status", read_only=True)
     policy_number = serializers.CharField(source="policy.number", read_only=True)
     vehicle = serializers.IntegerField(source="policy.vehicle_id", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     settlement_pending = serializers.SerializerMethodField()
     steps = StepOutput(many=True, read_only=True)
 
@@ -97,14 +101,6 @@ def claims_queryset() -> QuerySet[InsuranceClaim]:
     )
 
 
-def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
-    values, errors = parse_each_field(serializer, data)
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
-
-
 class ClaimListApi(APIView):
     permission_classes = [CanViewClaims]
 
@@ -118,42 +114,48 @@ class ClaimListApi(APIView):
         operation_id="insurance_claim_list",
     )
     def get(self, request: Request) -> Response:
-        problems = Problems()
-        queryset = claims_queryset().order_by("-eligible_at", "-id")
-        status_ = request.query_params.get("status", "")
-        if status_:
-            if status_ not in InsuranceClaim.Status.values:
-                problems.add("status", "Unknown status; one of: {}.".format(", ".join(InsuranceClaim.Status.values)))
-            queryset = queryset.filter(status=status_)
-        report = request.query_params.get("report", "")
-        if report:
-            if not report.isdigit():
-                problems.add("report", "A theft report id is a whole number.")
-            else:
-                queryset = queryset.filter(report_id=int(report))
-        if query_flag(request, "settlement_pending"):
-            queryset = queryset.filter(status=InsuranceClaim.Status.PAID, after_recovery="").exclude(
-                report__status__in=claims.MISSING_STATUSES
-            )
-        problems.raise_if_any()
+        queryset = _claims_listed(request)
         paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
+        query = {key: value[:40] for key, value in request.query_params.items()}
         audit_record(
-            user=request.user,
+            request=request,
             action="claim.list",
             object_type="insurance_claim",
-            query={key: value[:40] for key, value in request.query_params.items()},
+            query=query,
             result_count=len(page or []),
-            ip=client_ip(request),
         )
         return paginator.get_paginated_response(ClaimOutput(page, many=True).data)
+
+
+def _claims_listed(request: Request) -> QuerySet[InsuranceClaim]:
+    """The claims the query asks for (status, report, settlement_pending); 400 naming every bad one."""
+    problems = Problems()
+    queryset = claims_queryset().order_by("-eligible_at", "-id")
+    status_ = request.query_params.get("status", "")
+    if status_:
+        if status_ not in InsuranceClaim.Status.values:
+            problems.add("status", "Unknown status; one of: {}.".format(", ".join(InsuranceClaim.Status.values)))
+        queryset = queryset.filter(status=status_)
+    report = request.query_params.get("report", "")
+    if report:
+        if not report.isdigit():
+            problems.add("report", "A theft report id is a whole number.")
+        else:
+            queryset = queryset.filter(report_id=int(report))
+    if query_flag(request, "settlement_pending"):
+        queryset = queryset.filter(status=InsuranceClaim.Status.PAID, after_recovery="").exclude(
+            report__status__in=claims.MISSING_STATUSES
+        )
+    problems.raise_if_any()
+    return queryset
 
 
 class ClaimDetailApi(APIView):
     permission_classes = [CanViewClaims]
 
     @extend_schema(responses={200: ClaimOutput}, operation_id="insurance_claim_detail")
-    def get(self, request: Request, claim_id: int) -> Response:
+    def get(self, request: AuthedRequest, claim_id: int) -> Response:
         claim = claims_queryset().get(pk=claim_id)
         audit_record(
             user=request.user,
@@ -168,12 +170,12 @@ class ClaimDetailApi(APIView):
 class _StepApi(APIView):
     input_class: type[serializers.Serializer] = NoteInput
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         raise NotImplementedError
 
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         InsuranceClaim.objects.get(pk=claim_id)  # 404 before 400
-        values = _parse(self.input_class(), request.data)
+        values = parse_or_raise(self.input_class(), request.data)
         self.step(request, claim_id, values)
         return Response(ClaimOutput(claims_queryset().get(pk=claim_id)).data)
 
@@ -185,10 +187,10 @@ class ClaimSubmitApi(_StepApi):
     input_class = SubmitInput
 
     @extend_schema(request=SubmitInput, responses={200: ClaimOutput}, operation_id="insurance_claim_submit")
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         return super().post(request, claim_id)
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         return claims.claim_submit(
             user=request.user, claim_id=claim_id, documents=values["documents"], note=values["note"]
         )
@@ -198,10 +200,10 @@ class ClaimApproveApi(_StepApi):
     permission_classes = [has_perm("cases.decide_claim")]
 
     @extend_schema(request=NoteInput, responses={200: ClaimOutput}, operation_id="insurance_claim_approve")
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         return super().post(request, claim_id)
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         return claims.claim_approve(user=request.user, claim_id=claim_id, note=values["note"])
 
 
@@ -210,10 +212,10 @@ class ClaimRejectApi(_StepApi):
     input_class = RejectInput
 
     @extend_schema(request=RejectInput, responses={200: ClaimOutput}, operation_id="insurance_claim_reject")
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         return super().post(request, claim_id)
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         return claims.claim_reject(user=request.user, claim_id=claim_id, reason=values["reason"])
 
 
@@ -221,10 +223,10 @@ class ClaimPayApi(_StepApi):
     permission_classes = [has_perm("cases.pay_claim")]
 
     @extend_schema(request=NoteInput, responses={200: ClaimOutput}, operation_id="insurance_claim_pay")
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         return super().post(request, claim_id)
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         return claims.claim_pay(user=request.user, claim_id=claim_id, note=values["note"])
 
 
@@ -235,8 +237,8 @@ class ClaimSettleApi(_StepApi):
     input_class = SettleInput
 
     @extend_schema(request=SettleInput, responses={200: ClaimOutput}, operation_id="insurance_claim_settle")
-    def post(self, request: Request, claim_id: int) -> Response:
+    def post(self, request: AuthedRequest, claim_id: int) -> Response:
         return super().post(request, claim_id)
 
-    def step(self, request: Request, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
+    def step(self, request: AuthedRequest, claim_id: int, values: dict[str, Any]) -> InsuranceClaim:
         return claims.claim_settle(user=request.user, claim_id=claim_id, outcome=values["outcome"], note=values["note"])

@@ -38,9 +38,9 @@ from cases.models import (
     ReportTransition,
     TheftReport,
 )
+from ebike_registry.problems import Problems
 from vehicles.models import InsurancePolicy, InsuranceScheme, Vehicle
 from vehicles.services.insurance import policy_payout_amount
-from vehicles.services.problems import Problems
 from vehicles.services.registration import vehicle_freeze, vehicle_unfreeze
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ Action = ClaimStep.Action
 # A case was filed (立案 or 治安受案) and the bike is still missing.
 FILED_STATUSES = {ReportStatus.FILED_CRIMINAL, ReportStatus.FILED_PUBLIC_ORDER}
 CLAIMABLE_REPORT_STATUSES = FILED_STATUSES | {ReportStatus.SOLVED}
-UNPAID_STATUSES = {Status.ELIGIBLE, Status.SUBMITTED, Status.APPROVED}
+UNPAID_STATUSES: set[str] = {Status.ELIGIBLE, Status.SUBMITTED, Status.APPROVED}
 
 # Documents the owner brings to submit a claim (docs/domain.md#claims). The invoice is asked for but not
 # required: the filing record holds the purchase date and price when it is lost.
@@ -192,7 +192,7 @@ def _make_eligible(*, report_id: int, now: datetime.datetime) -> InsuranceClaim 
         )
         _notify(
             claim,
-            [report.receiving_officer, report.vehicle.owner.user],
+            [report.receiving_officer, report.vehicle.owner.user],  # type: ignore[union-attr]  # a claim's report names a bike
             "claim_eligible",
             {"number": report.number, "amount": str(amount)},
         )

@@ -2,7 +2,6 @@
 public key to check bundles with, and a check of a bundle anyone may run."""
 
 import datetime
-from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -14,11 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import client_ip
+from accounts.request_types import AuthedRequest
 from cases.evidence import services as evidence
 from cases.evidence.pdf import render_pdf
-from ebike_registry.api import has_perm, parse_each_field
+from ebike_registry.api import has_perm, parse_or_raise
 from ebike_registry.downloads import as_attachment
-from vehicles.services.problems import Problems
 
 CanExport = has_perm("cases.export_evidence")
 FILE_RESPONSES = {
@@ -57,14 +56,6 @@ class VerifyOutput(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
 
 
-def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
-    values, errors = parse_each_field(serializer, data)
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
-
-
 def _file(bundle: evidence.Bundle, fmt: str, stem: str) -> HttpResponse:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     if fmt == "pdf":
@@ -81,8 +72,8 @@ class ReportEvidenceApi(APIView):
     permission_classes = [CanExport]
 
     @extend_schema(request=ReportExportInput, responses=FILE_RESPONSES, operation_id="theft_report_evidence_export")
-    def post(self, request: Request, report_id: int) -> HttpResponse:
-        v = _parse(ReportExportInput(), request.data)
+    def post(self, request: AuthedRequest, report_id: int) -> HttpResponse:
+        v = parse_or_raise(ReportExportInput(), request.data)
         bundle = evidence.report_evidence_export(
             user=request.user,
             report_id=report_id,
@@ -99,8 +90,8 @@ class CaseEvidenceApi(APIView):
     permission_classes = [CanExport]
 
     @extend_schema(request=ExportInput, responses=FILE_RESPONSES, operation_id="case_evidence_export")
-    def post(self, request: Request, case_id: int) -> HttpResponse:
-        v = _parse(ExportInput(), request.data)
+    def post(self, request: AuthedRequest, case_id: int) -> HttpResponse:
+        v = parse_or_raise(ExportInput(), request.data)
         bundle = evidence.case_evidence_export(
             user=request.user, case_id=case_id, fmt=v["format"], reason=v["reason"], ip=client_ip(request)
         )

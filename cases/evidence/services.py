@@ -34,10 +34,10 @@ from cases.tracing import duties
 from cases.tracing import selectors as tracing
 from cases.tracing.access import Access, evidence_access
 from ebike_registry.canonical import canonical_json
+from ebike_registry.problems import Problems
 from tracking.models import TerminalInstallation, TerminalSession
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, Plate, RegistrationEvent, Vehicle
-from vehicles.services.problems import Problems
 
 FORMAT = "ebike-registry/evidence/1"
 CHUNK = 500  # trajectory points per hashed section
@@ -159,16 +159,6 @@ def report_period(report: TheftReport) -> tuple[datetime.datetime, datetime.date
 
 def _vehicle_record(vehicle: Vehicle, *, full_identity: bool) -> dict[str, Any]:
     owner = vehicle.owner
-    plates = Plate.objects.filter(vehicle=vehicle).order_by("issued_at", "id")
-    policies = InsurancePolicy.objects.filter(vehicle=vehicle).select_related("scheme").order_by("starts_on", "id")
-    installations = (
-        TerminalInstallation.objects.filter(vehicle=vehicle).select_related("terminal").order_by("installed_at", "id")
-    )
-    events = (
-        RegistrationEvent.objects.filter(vehicle=vehicle)
-        .select_related("clerk", "station", "owner", "plate")
-        .order_by("at", "id")
-    )
     return {
         "id": vehicle.pk,
         "frame_number": vehicle.frame_number,
@@ -193,49 +183,74 @@ def _vehicle_record(vehicle: Vehicle, *, full_identity: bool) -> dict[str, Any]:
             "phone": owner.phone if full_identity else mask_phone(owner.phone),
             "address": owner.address,
         },
-        "plates": [
-            {
-                "number": p.number,
-                "kind": p.kind,
-                "status": p.status,
-                "issued_at": _iso(p.issued_at),
-                "expires_on": _iso(p.expires_on),
-                "ended_at": _iso(p.ended_at),
-            }
-            for p in plates
-        ],
-        "policies": [
-            {
-                "number": p.number,
-                "scheme": p.scheme.name,
-                "starts_on": _iso(p.starts_on),
-                "ends_on": _iso(p.ends_on),
-                "status": p.status,
-            }
-            for p in policies
-        ],
-        "terminals": [
-            {
-                "imei": i.terminal.imei,
-                "protocol": i.terminal.protocol,
-                "installed_at": _iso(i.installed_at),
-                "removed_at": _iso(i.removed_at),
-            }
-            for i in installations
-        ],
-        "history": [
-            {
-                "kind": e.kind,
-                "at": _iso(e.at),
-                "clerk": e.clerk.username,
-                "station": e.station.name,
-                "plate": e.plate.number if e.plate else None,
-                "changes": e.changes,
-                "reason": e.reason,
-            }
-            for e in events
-        ],
+        "plates": _vehicle_plates(vehicle),
+        "policies": _vehicle_policies(vehicle),
+        "terminals": _vehicle_terminals(vehicle),
+        "history": _vehicle_history(vehicle),
     }
+
+
+def _vehicle_plates(vehicle: Vehicle) -> list[dict[str, Any]]:
+    return [
+        {
+            "number": p.number,
+            "kind": p.kind,
+            "status": p.status,
+            "issued_at": _iso(p.issued_at),
+            "expires_on": _iso(p.expires_on),
+            "ended_at": _iso(p.ended_at),
+        }
+        for p in Plate.objects.filter(vehicle=vehicle).order_by("issued_at", "id")
+    ]
+
+
+def _vehicle_policies(vehicle: Vehicle) -> list[dict[str, Any]]:
+    policies = InsurancePolicy.objects.filter(vehicle=vehicle).select_related("scheme").order_by("starts_on", "id")
+    return [
+        {
+            "number": p.number,
+            "scheme": p.scheme.name,
+            "starts_on": _iso(p.starts_on),
+            "ends_on": _iso(p.ends_on),
+            "status": p.status,
+        }
+        for p in policies
+    ]
+
+
+def _vehicle_terminals(vehicle: Vehicle) -> list[dict[str, Any]]:
+    installations = (
+        TerminalInstallation.objects.filter(vehicle=vehicle).select_related("terminal").order_by("installed_at", "id")
+    )
+    return [
+        {
+            "imei": i.terminal.imei,
+            "protocol": i.terminal.protocol,
+            "installed_at": _iso(i.installed_at),
+            "removed_at": _iso(i.removed_at),
+        }
+        for i in installations
+    ]
+
+
+def _vehicle_history(vehicle: Vehicle) -> list[dict[str, Any]]:
+    events = (
+        RegistrationEvent.objects.filter(vehicle=vehicle)
+        .select_related("clerk", "station", "owner", "plate")
+        .order_by("at", "id")
+    )
+    return [
+        {
+            "kind": e.kind,
+            "at": _iso(e.at),
+            "clerk": e.clerk.username,
+            "station": e.station.name,
+            "plate": e.plate.number if e.plate else None,
+            "changes": e.changes,
+            "reason": e.reason,
+        }
+        for e in events
+    ]
 
 
 def _report_record(report: TheftReport, *, full_identity: bool) -> dict[str, Any]:
@@ -299,7 +314,7 @@ def _case_record(case: Case) -> dict[str, Any]:
         "kind": case.kind,
         "station": case.station.name,
         "filed_on": _iso(case.filed_on),
-        "approved_by": case.approved_by.username,
+        "approved_by": case.approved_by.username,  # type: ignore[union-attr]  # only approved cases are exported
         "officers": sorted(case.officers.values_list("username", flat=True)),
         "status": case.status,
         "summary": case.summary,
@@ -524,13 +539,13 @@ def _build(*, user: User, scope: Scope, reason: str, fmt: str, ip: str | None, a
     }
     key = signing_key()
     public = key.public_key()
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "created_at": _iso(timezone.now()),
         "exported_by": {
             "username": user.username,
             "name": user.get_full_name(),
-            "station": user.station.name if user.station_id else None,  # type: ignore[union-attr]
+            "station": user.station.name if user.station is not None else None,
         },
         "subject": scope.subject,
         "reason": reason,
@@ -600,7 +615,7 @@ def report_evidence_export(
     if report.vehicle is None:
         problems.add("report", _("The report is about a bike not in the registry: there is no record or trajectory."))
     problems.raise_if_any()
-    vehicle: Vehicle = report.vehicle  # type: ignore[assignment]  (checked above)
+    vehicle: Vehicle = report.vehicle  # type: ignore[assignment]  # None was refused above
     default_since, default_until = report_period(report)
     period = (since or default_since, until or default_until)
     if period[0] >= period[1]:
@@ -708,30 +723,46 @@ def bundle_verify(raw: bytes, *, trusted: list[Ed25519PublicKey] | None = None) 
     """Check a bundle: its signature over the manifest, the key against the trusted keys (when
     given), and every section's hash; every problem is named."""
     result = Verification()
+    data = _bundle_parts(raw, result)
+    if data is None:
+        return result
+    manifest, signature, content = data["manifest"], data["signature"], data["content"]
+    subject = manifest.get("subject") or {}
+    result.subject = f"{subject.get('type')} {subject.get('number')}" if isinstance(subject, dict) else ""
+    _verify_signature(manifest, signature, result)
+    _verify_key(trusted, result)
+    _verify_sections(manifest, content, result)
+    return result
+
+
+def _bundle_parts(raw: bytes, result: Verification) -> dict[str, Any] | None:
+    """The bundle's JSON when it is a bundle with a manifest, signature and content; None (with
+    the problem in `result`) when it is not."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         result.problems.append(
             _("The file is not UTF-8 text (byte %(pos)d): it was altered or is not a bundle.") % {"pos": exc.start}
         )
-        return result
+        return None
     except json.JSONDecodeError as exc:
         result.problems.append(
             _("The file is not valid JSON at line %(line)d, column %(col)d (%(msg)s): it was altered or truncated.")
             % {"line": exc.lineno, "col": exc.colno, "msg": exc.msg}
         )
-        return result
+        return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         result.problems.append(_("This is not an evidence bundle of format %(f)s.") % {"f": FORMAT})
-        return result
+        return None
     manifest, signature, content = data.get("manifest"), data.get("signature"), data.get("content")
     if not isinstance(manifest, dict) or not isinstance(signature, dict) or not isinstance(content, dict):
         result.problems.append(_("The bundle lacks its manifest, signature or content."))
-        return result
-    subject = manifest.get("subject") or {}
-    result.subject = f"{subject.get('type')} {subject.get('number')}" if isinstance(subject, dict) else ""
+        return None
+    return data
 
-    # 1. The signature over the manifest, with the key the manifest names.
+
+def _verify_signature(manifest: dict[str, Any], signature: dict[str, Any], result: Verification) -> None:
+    """The signature over the manifest, with the key the manifest names."""
     try:
         embedded = Ed25519PublicKey.from_public_bytes(base64.b64decode(manifest["key"]["public_key"], validate=True))
         result.fingerprint = fingerprint(embedded)
@@ -745,7 +776,10 @@ def bundle_verify(raw: bytes, *, trusted: list[Ed25519PublicKey] | None = None) 
         )
     except (KeyError, TypeError, ValueError):
         result.problems.append(_("The manifest's key or the signature is missing or malformed."))
-    # 2. The key against the published one.
+
+
+def _verify_key(trusted: list[Ed25519PublicKey] | None, result: Verification) -> None:
+    """The signing key against the published ones, or a note to compare it by hand."""
     if trusted is not None and result.fingerprint:
         trusted_prints = {fingerprint(k) for k in trusted}
         if result.fingerprint not in trusted_prints:
@@ -758,11 +792,14 @@ def bundle_verify(raw: bytes, *, trusted: list[Ed25519PublicKey] | None = None) 
             _("Checked with the key inside the bundle only; compare %(fp)s with the bureau's published key.")
             % {"fp": result.fingerprint}
         )
-    # 3. Every section against its hash.
+
+
+def _verify_sections(manifest: dict[str, Any], content: dict[str, Any], result: Verification) -> None:
+    """Every section against its hash in the manifest: removed, altered and added ones named."""
     expected = manifest.get("sections")
     if not isinstance(expected, dict):
         result.problems.append(_("The manifest has no section hashes."))
-        return result
+        return
     actual = {path: sha256(value) for path, value in sections(content).items()}
     result.sections = len(expected)
     for path in expected:
@@ -777,4 +814,3 @@ def bundle_verify(raw: bytes, *, trusted: list[Ed25519PublicKey] | None = None) 
             result.problems.append(
                 _("Added: %(what)s is not in the signed manifest.") % {"what": _describe(path, content)}
             )
-    return result

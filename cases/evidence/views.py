@@ -27,7 +27,7 @@ class ExportForm(forms.Form):
     )
 
 
-def _export(request: HttpRequest, export, back: str, **ids: int) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _export(request: HttpRequest, export, back: str, **ids: int) -> HttpResponse:
     form = ExportForm(request.POST)
     problems: dict[str, list[str]] = {}
     if form.is_valid():
@@ -41,7 +41,7 @@ def _export(request: HttpRequest, export, back: str, **ids: int) -> HttpResponse
         else:
             return _file(bundle, fmt, bundle.manifest["subject"]["number"])
     else:
-        problems = {field: list(errors) for field, errors in form.errors.items()}
+        problems = {field: [str(error) for error in errors] for field, errors in form.errors.items()}
     return render(request, "cases/evidence_error.html", {"problems": problems, "back": back}, status=400)
 
 

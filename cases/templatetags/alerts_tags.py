@@ -1,5 +1,6 @@
 from django import template
 
+from accounts.models import User
 from cases.alerts.services import notifications_unread_count
 
 register = template.Library()
@@ -8,6 +9,6 @@ register = template.Library()
 @register.simple_tag
 def unread_notifications(user: object) -> int:
     """The bell count in the navigation bar: one indexed count per page view."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):  # anonymous (or no user in the context): no bell count
         return 0
-    return notifications_unread_count(user)  # type: ignore[arg-type]
+    return notifications_unread_count(user)

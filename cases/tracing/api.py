@@ -17,27 +17,18 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import client_ip
+from accounts.request_types import AuthedRequest
 from cases.tracing import access
 from cases.tracing import origins as trace_origins
 from cases.tracing import selectors as tracing
-from ebike_registry.api import has_perm, parse_each_field
-from vehicles.services.problems import Problems
+from ebike_registry.api import has_perm, parse_or_raise
 
 # 伴随分析 and stolen-near are officers' and leaders' tools; the finer rule is cases.tracing.access.
 CanSearchPlaces = has_perm("cases.search_near_place")
-
-
-def _parse(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
-    values, errors = parse_each_field(serializer, data)
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
 
 
 class QueryBoolean(serializers.BooleanField):
@@ -127,8 +118,8 @@ class VehiclePositionApi(APIView):
         operation_id="vehicle_position",
         description="Last known position of the bike (newest plausible fix), with its age. Audited.",
     )
-    def get(self, request: Request, vehicle_id: int) -> Response:
-        v = _parse(PositionQuery(), request.query_params)
+    def get(self, request: AuthedRequest, vehicle_id: int) -> Response:
+        v = parse_or_raise(PositionQuery(), request.query_params)
         view = access.vehicle_position_view(
             user=request.user, vehicle_id=vehicle_id, reason=v["reason"], ip=client_ip(request)
         )
@@ -199,8 +190,8 @@ class VehicleTrajectoryApi(APIView):
         description="GeoJSON FeatureCollection of the bike's fixes: a line simplified in metres (outliers and "
         "fixes without GPS lock left out) over the whole period and a page of points in time order. Audited.",
     )
-    def get(self, request: Request, vehicle_id: int) -> Response:
-        v = _parse(TrajectoryQuery(), request.query_params)
+    def get(self, request: AuthedRequest, vehicle_id: int) -> Response:
+        v = parse_or_raise(TrajectoryQuery(), request.query_params)
         view = access.vehicle_trajectory_view(
             user=request.user,
             vehicle_id=vehicle_id,
@@ -308,8 +299,8 @@ class VehicleStopsApi(APIView):
         description="Places where the bike stayed at least min_minutes within radius metres, longest first; with "
         "nearby_stolen=true (officers), the other missing bikes whose fixes came near each stop. Audited.",
     )
-    def get(self, request: Request, vehicle_id: int) -> Response:
-        v = _parse(StopsQuery(), request.query_params)
+    def get(self, request: AuthedRequest, vehicle_id: int) -> Response:
+        v = parse_or_raise(StopsQuery(), request.query_params)
         view = access.vehicle_stops_view(
             user=request.user,
             vehicle_id=vehicle_id,
@@ -378,8 +369,8 @@ class TracingNearApi(APIView):
         "(at most 24 h), closest first, with when they were first and last seen there. Officers, with a reason; "
         "audited with every vehicle found.",
     )
-    def get(self, request: Request) -> Response:
-        v = _parse(NearQuery(), request.query_params)
+    def get(self, request: AuthedRequest) -> Response:
+        v = parse_or_raise(NearQuery(), request.query_params)
         view = access.vehicles_near_view(
             user=request.user,
             latitude=v["lat"],
@@ -433,8 +424,8 @@ class StolenNearApi(APIView):
         description="Bikes missing now (open theft report) whose last position is within radius_km of the "
         "point, closest first. Officers; audited.",
     )
-    def get(self, request: Request) -> Response:
-        v = _parse(StolenNearQuery(), request.query_params)
+    def get(self, request: AuthedRequest) -> Response:
+        v = parse_or_raise(StolenNearQuery(), request.query_params)
         view = access.stolen_near_view(
             user=request.user,
             latitude=v["lat"],

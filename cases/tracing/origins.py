@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuditEntry
 from cases.tracing import selectors as tracing
-from vehicles.services.problems import Problems
+from ebike_registry.problems import Problems
 
 NEAR = "trajectory.near"
 STOPS = "trajectory.stops"

@@ -1,5 +1,7 @@
+from typing import NoReturn
+
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Model, Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -11,34 +13,18 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
+from accounts.request_types import AuthedRequest
 from cases.models import Case, CaseLink, CaseStep, ReportTransition, TheftReport
 from cases.workflow import selectors, services
 from cases.workflow import serializers as s
 from cases.workflow.public_check import stolen_check_budget_take
-from ebike_registry.api import has_perm, parse_each_field
-from vehicles.services.problems import Problems
+from ebike_registry.api import has_perm, parse_or_raise
+from ebike_registry.problems import Problems
 
 CanViewReports = has_perm("cases.view_theftreport")
 CanHandleReports = has_perm("cases.change_theftreport")
 CanFileCases = has_perm("cases.add_case")
 CanViewCases = has_perm("cases.view_case")
-
-
-def _parse(serializer: object, data: object) -> dict:
-    values, errors = parse_each_field(serializer, data)  # type: ignore[arg-type]
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
-
-
-def _raise_all(errors: dict[str, list[str]], domain: Problems) -> None:
-    """The input's parse errors and the service check's problems together, one 400 (a field that did
-    not parse keeps its own message)."""
-    problems = Problems()
-    problems.merge(errors)
-    problems.merge({k: m for k, m in domain.by_field.items() if not problems.has(k)})
-    problems.raise_if_any()
 
 
 def _filing(v: dict) -> services.CaseFiling:
@@ -47,6 +33,21 @@ def _filing(v: dict) -> services.CaseFiling:
         officer_ids=tuple(v.get("officer_ids") or ()),
         summary=v.get("summary", ""),
         case_id=v.get("case_id"),
+    )
+
+
+def _transition_check(request: AuthedRequest, report: TheftReport, v: dict) -> Problems:
+    """The step's problems, once the status asked for parsed."""
+    if "to_status" not in v:
+        return Problems()
+    return services.report_transition_check(
+        user=request.user, report=report, to_status=v["to_status"], note=v.get("note", ""), filing=_filing(v)
+    )
+
+
+def _file_check(request: AuthedRequest, v: dict) -> Problems:
+    return services.case_file_check(
+        filer=request.user, number=v.get("number", ""), kind=v.get("kind", ""), officer_ids=v.get("officer_ids", [])
     )
 
 
@@ -68,7 +69,7 @@ def _case(case_id: int) -> Case:
     )
 
 
-def _allowed(request: Request, perm: str, obj: object) -> None:
+def _allowed(request: Request, perm: str, obj: Model | None) -> None:
     """Ask the policy; a refusal is a 403 naming what is missing."""
     if not request.user.has_perm(perm, obj):
         raise PermissionDenied(_("Your account has no duty on this record (%(perm)s).") % {"perm": perm})
@@ -83,33 +84,11 @@ class ReportCreateApi(APIView):
     permission_classes = [CanTakeReports]
 
     @extend_schema(request=s.ReportInput, responses={201: s.ReportOutput}, operation_id="theft_report_take")
-    def post(self, request: Request) -> Response:
-        v, errors = parse_each_field(s.ReportInput(), request.data)
-        values = dict(v)
-        if v.get("latitude") is not None and v.get("longitude") is not None:
-            values["place_point"] = (v["latitude"], v["longitude"])
-        _raise_all(errors, services.report_take_check(user=request.user, values=values))
-        point = None
-        if v["latitude"] is not None and v["longitude"] is not None:
-            point = (v["latitude"], v["longitude"])
-        report = services.report_take(
-            user=request.user,
-            channel=v["channel"],
-            vehicle_query=services.VehicleQuery(
-                plate=v["plate"], frame_number=v["frame_number"], owner_id_number=v["owner_id_number"]
-            ),
-            unregistered_description=v["unregistered_description"],
-            reporter_name=v["reporter_name"],
-            reporter_phone=v["reporter_phone"],
-            reporter_id_number=v["reporter_id_number"],
-            last_seen_at=v["last_seen_at"],
-            missing_at=v["missing_at"],
-            place_address=v["place_address"],
-            place_point=point,
-            township_code=v["township_code"],
-            locked=v["locked"],
-            narrative=v["narrative"],
+    def post(self, request: AuthedRequest) -> Response:
+        v = parse_or_raise(
+            s.ReportInput(), request.data, check=lambda v: services.report_take_check(user=request.user, values=v)
         )
+        report = services.report_take(user=request.user, **services.report_take_arguments(v))
         return Response(s.ReportOutput(_report(report.pk)).data, status=status.HTTP_201_CREATED)
 
 
@@ -117,7 +96,7 @@ class ReportDetailApi(APIView):
     permission_classes = [CanViewReports]
 
     @extend_schema(responses={200: s.ReportOutput}, operation_id="theft_report_detail")
-    def get(self, request: Request, report_id: int) -> Response:
+    def get(self, request: AuthedRequest, report_id: int) -> Response:
         report = _report(report_id)
         _allowed(request, "cases.view_report", report)
         audit_record(
@@ -134,16 +113,10 @@ class ReportTransitionApi(APIView):
     permission_classes = [CanHandleReports]
 
     @extend_schema(request=s.TransitionInput, responses={200: s.ReportOutput}, operation_id="theft_report_transition")
-    def post(self, request: Request, report_id: int) -> Response:
+    def post(self, request: AuthedRequest, report_id: int) -> Response:
         report = TheftReport.objects.get(pk=report_id)
         _allowed(request, "cases.handle_report", report)
-        v, errors = parse_each_field(s.TransitionInput(), request.data)
-        domain = Problems()
-        if "to_status" in v:
-            domain = services.report_transition_check(
-                user=request.user, report=report, to_status=v["to_status"], note=v.get("note", ""), filing=_filing(v)
-            )
-        _raise_all(errors, domain)
+        v = parse_or_raise(s.TransitionInput(), request.data, check=lambda v: _transition_check(request, report, v))
         services.report_transition(
             user=request.user, report_id=report_id, to_status=v["to_status"], note=v["note"], filing=_filing(v)
         )
@@ -154,9 +127,9 @@ class ReportAssignApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=s.AssignInput, responses={200: s.ReportOutput}, operation_id="theft_report_assign")
-    def post(self, request: Request, report_id: int) -> Response:
+    def post(self, request: AuthedRequest, report_id: int) -> Response:
         _allowed(request, "cases.assign_report", TheftReport.objects.get(pk=report_id))
-        v = _parse(s.AssignInput(), request.data)
+        v = parse_or_raise(s.AssignInput(), request.data)
         officers = services.officers_find(ids=v["officer_ids"])
         services.report_assign(leader=request.user, report_id=report_id, officers=officers)
         return Response(s.ReportOutput(_report(report_id)).data)
@@ -166,13 +139,9 @@ class CaseCreateApi(APIView):
     permission_classes = [CanFileCases]
 
     @extend_schema(request=s.CaseInput, responses={201: s.CaseOutput}, operation_id="case_file")
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         _allowed(request, "cases.file_case", None)
-        v, errors = parse_each_field(s.CaseInput(), request.data)
-        domain = services.case_file_check(
-            filer=request.user, number=v.get("number", ""), kind=v.get("kind", ""), officer_ids=v.get("officer_ids", [])
-        )
-        _raise_all(errors, domain)
+        v = parse_or_raise(s.CaseInput(), request.data, check=lambda v: _file_check(request, v))
         case = services.case_file(
             filer=request.user,
             number=v["number"],
@@ -197,7 +166,7 @@ class CaseApproveApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: s.CaseOutput}, operation_id="case_approve")
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         services.case_approve(approver=request.user, case_id=case_id)
         return Response(s.CaseOutput(_case(case_id)).data)
 
@@ -206,11 +175,12 @@ class CaseLinkApi(APIView):
     permission_classes = [CanFileCases]
 
     @extend_schema(request=s.LinkInput, responses={201: s.LinkOutput}, operation_id="case_link")
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         case = Case.objects.get(pk=case_id)
         services.case_action_refuse(user=request.user, perm="cases.link_to_case", case=case)
-        v, errors = parse_each_field(s.LinkInput(), request.data)
-        _raise_all(errors, services.case_link_check(user=request.user, case=case, **v))
+        v = parse_or_raise(
+            s.LinkInput(), request.data, check=lambda v: services.case_link_check(user=request.user, case=case, **v)
+        )
         link = services.case_link(user=request.user, case_id=case_id, **v)
         return Response(s.LinkOutput(link).data, status=status.HTTP_201_CREATED)
 
@@ -219,11 +189,14 @@ class CaseUnlinkApi(APIView):
     permission_classes = [CanFileCases]
 
     @extend_schema(request=s.UnlinkInput, responses={200: s.LinkOutput}, operation_id="case_unlink")
-    def post(self, request: Request, link_id: int) -> Response:
+    def post(self, request: AuthedRequest, link_id: int) -> Response:
         link = CaseLink.objects.select_related("case").get(pk=link_id)
         services.case_action_refuse(user=request.user, perm="cases.link_to_case", case=link.case)
-        v, errors = parse_each_field(s.UnlinkInput(), request.data)
-        _raise_all(errors, services.case_unlink_check(user=request.user, link=link, reason=v.get("reason", "")))
+        v = parse_or_raise(
+            s.UnlinkInput(),
+            request.data,
+            check=lambda v: services.case_unlink_check(user=request.user, link=link, reason=v.get("reason", "")),
+        )
         return Response(s.LinkOutput(services.case_unlink(user=request.user, link_id=link_id, **v)).data)
 
 
@@ -231,11 +204,12 @@ class CaseSolveApi(APIView):
     permission_classes = [CanFileCases]
 
     @extend_schema(request=s.SolveInput, responses={200: s.CaseOutput}, operation_id="case_solve")
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         case = Case.objects.get(pk=case_id)
         services.case_action_refuse(user=request.user, perm="cases.solve_case", case=case)
-        v, errors = parse_each_field(s.SolveInput(), request.data)
-        _raise_all(errors, services.case_solve_check(user=request.user, case=case))
+        v = parse_or_raise(
+            s.SolveInput(), request.data, check=lambda v: services.case_solve_check(user=request.user, case=case)
+        )
         services.case_solve(user=request.user, case_id=case_id, **v)
         return Response(s.CaseOutput(_case(case_id)).data)
 
@@ -246,11 +220,14 @@ class CaseCloseApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=s.CloseInput, responses={200: s.CaseOutput}, operation_id="case_close")
-    def post(self, request: Request, case_id: int) -> Response:
+    def post(self, request: AuthedRequest, case_id: int) -> Response:
         case = Case.objects.get(pk=case_id)
         services.case_action_refuse(user=request.user, perm="cases.close_case", case=case)
-        v, errors = parse_each_field(s.CloseInput(), request.data)
-        _raise_all(errors, services.case_close_check(user=request.user, case=case, reason=v.get("reason", "")))
+        v = parse_or_raise(
+            s.CloseInput(),
+            request.data,
+            check=lambda v: services.case_close_check(user=request.user, case=case, reason=v.get("reason", "")),
+        )
         services.case_close(user=request.user, case_id=case_id, reason=v["reason"])
         return Response(s.CaseOutput(_case(case_id)).data)
 
@@ -273,7 +250,7 @@ class StolenCheckApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [PublicCheckThrottle]
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         limit = settings.STOLEN_CHECK_RATE_PER_MINUTE
         raise Throttled(wait, detail=_("Too many checks from your address (%(limit)s a minute).") % {"limit": limit})
 

@@ -1,5 +1,6 @@
+import datetime
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -48,9 +49,9 @@ class ReportForm(forms.Form):
     )
     narrative = forms.CharField(label=_("Circumstances"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["township_code"].choices = [("", "—")] + [
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["township_code"]).choices = [("", "—")] + [
             (t.code, f"{t.name} ({t.code})") for t in Township.objects.all()
         ]
 
@@ -75,7 +76,9 @@ class TransitionForm(forms.Form):
 
     def __init__(self, *args: Any, officers: Sequence[Any] = (), cases: Sequence[Case] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["officer_ids"].choices = [(o.pk, o.get_full_name() or o.username) for o in officers]
+        cast(forms.ChoiceField, self.fields["officer_ids"]).choices = [
+            (o.pk, o.get_full_name() or o.username) for o in officers
+        ]
         self.fields["case_id"].widget.choices = [("", "—")] + [
             (c.pk, f"{c.number} · {c.get_kind_display()}") for c in cases
         ]
@@ -129,10 +132,20 @@ class ReviewPeriodForm(forms.Form):
     until = forms.DateField(label=_("To (inclusive)"), required=False)
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", _("The end of the period is before its start."))
         if until and until > timezone.localdate():
             self.add_error("until", _("The end of the period is in the future."))
         return data
+
+    def days(self) -> tuple[datetime.date, datetime.date]:
+        """The first and the last day of the period: the last seven days unless validly chosen."""
+        today = timezone.localdate()
+        since, until = today - datetime.timedelta(days=6), today
+        if self.is_bound and self.is_valid():
+            since = self.cleaned_data["since"] or since
+            until = self.cleaned_data["until"] or until
+        return since, until

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from accounts.models import Station, User
 from cases.models import Case, CaseLink, CaseStep, ReportStatus, ReportTransition, TheftReport
 
 
@@ -47,7 +48,7 @@ class TransitionInput(serializers.Serializer):
 
 
 class TransitionOutput(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = ReportTransition
@@ -55,9 +56,13 @@ class TransitionOutput(serializers.ModelSerializer):
 
 
 class ReportOutput(serializers.ModelSerializer):
-    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    receiving_officer = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    assigned_officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    station: "serializers.SlugRelatedField[Station]" = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    receiving_officer: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    assigned_officers: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
     registered = serializers.BooleanField(read_only=True)
     latitude = serializers.SerializerMethodField()
     longitude = serializers.SerializerMethodField()
@@ -140,7 +145,7 @@ class CloseInput(serializers.Serializer):
 
 
 class CaseStepOutput(serializers.ModelSerializer):
-    by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = CaseStep
@@ -148,8 +153,12 @@ class CaseStepOutput(serializers.ModelSerializer):
 
 
 class LinkOutput(serializers.ModelSerializer):
-    linked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    unlinked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    linked_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    unlinked_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = CaseLink
@@ -167,10 +176,14 @@ class LinkOutput(serializers.ModelSerializer):
 
 
 class CaseOutput(serializers.ModelSerializer):
-    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    filed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    officers = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    station: "serializers.SlugRelatedField[Station]" = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    filed_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    officers: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True
+    )
     links = LinkOutput(many=True, read_only=True)
     steps = CaseStepOutput(many=True, read_only=True)
 

@@ -35,11 +35,11 @@ from cases.models import (
     TheftReport,
 )
 from cases.workflow.geocoding import address_locate
+from ebike_registry.problems import Problems
 from tracking.models import LegalHold
 from tracking.services import last_positions_flag_missing
 from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, phone_problem, text_problem
 from vehicles.models import Plate, Vehicle
-from vehicles.services.problems import Problems
 from vehicles.services.registration import vehicle_clear_stolen, vehicle_mark_stolen
 
 
@@ -180,9 +180,41 @@ def _report_take_problems(*, user: User, values: dict[str, Any]) -> tuple[Proble
 def report_take_check(*, user: User, values: dict[str, Any]) -> Problems:
     """Every problem with a report about to be taken: its fields (those given: a page or the API
     passes the ones that parsed) and the bike it is about, with that bike's state (deregistered,
-    already reported, another owner's for an online report).
+    already reported, another owner's for an online report). The map point is "place_point", or
+    "latitude" and "longitude" as the API and the officer page take it.
     """
+    if "place_point" not in values:
+        values = {**values, "place_point": report_point(values)}
     return _report_take_problems(user=user, values=values)[0]
+
+
+def report_point(values: dict[str, Any]) -> tuple[float, float] | None:
+    """The map point of a report's input given as "latitude" and "longitude" (None unless both are)."""
+    if values.get("latitude") is None or values.get("longitude") is None:
+        return None
+    return (values["latitude"], values["longitude"])
+
+
+def report_take_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """report_take's arguments (but the user) from a report's input as the API and the officer page
+    parse it: flat, the bike's identifiers side by side, the map point as latitude and longitude."""
+    return {
+        "channel": values["channel"],
+        "vehicle_query": VehicleQuery(
+            plate=values["plate"], frame_number=values["frame_number"], owner_id_number=values["owner_id_number"]
+        ),
+        "unregistered_description": values["unregistered_description"],
+        "reporter_name": values["reporter_name"],
+        "reporter_phone": values["reporter_phone"],
+        "reporter_id_number": values["reporter_id_number"],
+        "last_seen_at": values["last_seen_at"],
+        "missing_at": values["missing_at"],
+        "place_address": values["place_address"],
+        "place_point": report_point(values),
+        "township_code": values["township_code"],
+        "locked": values["locked"],
+        "narrative": values["narrative"],
+    }
 
 
 def report_take(
@@ -481,7 +513,7 @@ def _case_create(*, filer: User, number: str, kind: str, officers: list[User], s
     approved_now = not settings.CASE_APPROVAL_BY_ANOTHER
     try:
         with transaction.atomic():  # the unique index decides when two officers file one number at once
-            case = Case.objects.create(
+            case = Case.objects.create(  # type: ignore[misc]  # officers have a station (NOT NULL)
                 number=number,
                 kind=kind,
                 station=filer.station,

@@ -1,8 +1,10 @@
 """Officer pages for theft reports and cases, the stated-reason review, and the public stolen check."""
 
 import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.audit import audit_record, client_ip
 from accounts.models import User
+from accounts.request_types import AuthedHttpRequest
 from accounts.roles import OFFICER
 from cases.alerts import services as alerts
 from cases.models import TRANSITIONS, Case, CaseLink, CaseStep, ReportStatus, ReportTransition, TheftReport
@@ -32,22 +35,12 @@ from cases.workflow.forms import (
     UnlinkForm,
 )
 from cases.workflow.public_check import stolen_check_budget_take
+from ebike_registry.forms import form_attempt, parsed_values, place_problems, problem_dict
+from ebike_registry.problems import Problems
 from vehicles.identifiers import mask_phone
-from vehicles.services.problems import Problems
 
-
-def _place(form: Any, exc: ValidationError, targets: dict[str, str | None] | None = None) -> None:
-    _place_problems(form, exc.message_dict, targets)
-
-
-def _place_problems(form: Any, problems: dict[str, list[str]], targets: dict[str, str | None] | None = None) -> None:
-    """Each problem at its field (or above the form), unless the field already shows a parse error."""
-    targets = targets or {"place_point": "latitude", "vehicle": None, "query": None}
-    for field, messages in problems.items():
-        target = targets.get(field, field)
-        target = target if target in form.fields else None
-        if target is None or target not in form.errors:
-            form.add_error(target, messages)
+# The report form takes the map point as latitude and longitude.
+REPORT_TARGETS: dict[str, str | None] = {"place_point": "latitude"}
 
 
 @login_required
@@ -57,48 +50,17 @@ def report_new(request: HttpRequest) -> HttpResponse:
     """接警登记: every problem at once, the typed values kept; a valid report is always accepted."""
     form = ReportForm(request.POST or None)
     if request.method == "POST":
-        form.is_valid()
-        values = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
-        domain = services.report_take_check(
-            user=request.user,  # type: ignore[arg-type]
-            values={**values, "place_point": _point(values)} if "latitude" in values else values,
+        user: Any = request.user
+        values = parsed_values(form)
+        report = form_attempt(
+            page=form,
+            targets=REPORT_TARGETS,
+            check=lambda: services.report_take_check(user=user, values=values),
+            write=lambda: services.report_take(user=user, **services.report_take_arguments(values)),
         )
-        for field, messages in domain.by_field.items():
-            if field not in form.errors:
-                form.add_error(field if field in form.fields else None, messages)
-        if not form.errors:
-            try:
-                report = services.report_take(
-                    user=request.user,  # type: ignore[arg-type]
-                    channel=values["channel"],
-                    vehicle_query=services.VehicleQuery(
-                        plate=values["plate"],
-                        frame_number=values["frame_number"],
-                        owner_id_number=values["owner_id_number"],
-                    ),
-                    unregistered_description=values["unregistered_description"],
-                    reporter_name=values["reporter_name"],
-                    reporter_phone=values["reporter_phone"],
-                    reporter_id_number=values["reporter_id_number"],
-                    last_seen_at=values["last_seen_at"],
-                    missing_at=values["missing_at"],
-                    place_address=values["place_address"],
-                    place_point=_point(values),
-                    township_code=values["township_code"],
-                    locked=values["locked"],
-                    narrative=values["narrative"],
-                )
-            except ValidationError as exc:
-                _place(form, exc)
-            else:
-                return redirect("cases:receipt", report_id=report.pk)
+        if report is not None:
+            return redirect("cases:receipt", report_id=report.pk)
     return render(request, "cases/report_new.html", {"form": form}, status=400 if form.errors else 200)
-
-
-def _point(values: dict) -> tuple[float, float] | None:
-    if values.get("latitude") is None or values.get("longitude") is None:
-        return None
-    return (values["latitude"], values["longitude"])
 
 
 def _report(report_id: int) -> TheftReport:
@@ -168,73 +130,83 @@ def _filing(values: dict[str, Any]) -> services.CaseFiling:
 @login_required
 @require_http_methods(["GET", "POST"])
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    """The report, its steps and sightings, and the form that moves it on (filing it as a case)."""
     report = _report_allowed(request, report_id)
-    user: Any = request.user
-    can_move = user.has_perm("cases.handle_report", report)
-    allowed = TRANSITIONS[report.status]
-    form = TransitionForm(request.POST or None, **(_filing_choices(user) if can_move else {}))
-    form.fields["to_status"].choices = [(s, ReportStatus(s).label) for s in ReportStatus.values if s in allowed]
+    can_move = request.user.has_perm("cases.handle_report", report)
+    form = _transition_form(request, report, can_move=can_move)
     if request.method == "POST":
         if not can_move:
             return render(request, "403.html", status=403)
-        form.is_valid()
-        values = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
-        if "to_status" in values:
-            problems = services.report_transition_check(
-                user=user,
-                report=report,
-                to_status=values["to_status"],
-                note=values.get("note", ""),
-                filing=_filing(values),
-            )
-            _place_problems(form, problems.by_field)
-        if not form.errors:
-            try:
-                services.report_transition(
-                    user=user,
-                    report_id=report.pk,
-                    to_status=values["to_status"],
-                    note=values["note"],
-                    filing=_filing(values),
-                )
-            except ValidationError as exc:
-                _place(form, exc)
-            else:
-                return redirect("cases:report", report_id=report.pk)
+        if _report_move(request, report, form) is not None:
+            return redirect("cases:report", report_id=report.pk)
     else:
-        audit_record(
-            user=user,
-            action="theft_report.view",
-            object_type="theft_report",
-            object_id=report.pk,
-            ip=client_ip(request),
+        audit_record(request=request, action="theft_report.view", object_type="theft_report", object_id=report.pk)
+    context = _report_context(request, report, form, can_move=can_move)
+    return render(request, "cases/report_detail.html", context, status=400 if form.errors else 200)
+
+
+def _transition_form(request: HttpRequest, report: TheftReport, *, can_move: bool) -> TransitionForm:
+    """The steps open from the report's status; the officers and cases a filing may name."""
+    form = TransitionForm(request.POST or None, **(_filing_choices(request.user) if can_move else {}))
+    allowed = TRANSITIONS[report.status]
+    choices = [(s, ReportStatus(s).label) for s in ReportStatus.values if s in allowed]
+    cast(forms.ChoiceField, form.fields["to_status"]).choices = choices
+    return form
+
+
+def _report_move(request: HttpRequest, report: TheftReport, form: TransitionForm) -> TheftReport | None:
+    """Check the step asked for (once its status parsed) and take it; None with the problems shown."""
+    user: Any = request.user
+    values = parsed_values(form)
+
+    def check() -> Problems:
+        if "to_status" not in values:
+            return Problems()
+        note = values.get("note", "")
+        return services.report_transition_check(
+            user=user, report=report, to_status=values["to_status"], note=note, filing=_filing(values)
         )
-    sightings = None
-    if user.has_perm("cases.view_report_sightings", report):
-        sightings = alerts.report_sightings(report_id=report.pk)
-        if sightings and request.method != "POST":
-            audit_record(
-                user=user,
-                action="sightings.view",
-                object_type="theft_report",
-                object_id=report.pk,
-                query={"page": "report"},
-                result_count=len(sightings),
-                ip=client_ip(request),
-            )
-    steps = [{"step": t, **_step_actor(report, t)} for t in report.transitions.all()]
-    context = {
+
+    return form_attempt(
+        page=form,
+        check=check,
+        write=lambda: services.report_transition(
+            user=user, report_id=report.pk, to_status=values["to_status"], note=values["note"], filing=_filing(values)
+        ),
+    )
+
+
+def _report_context(request: HttpRequest, report: TheftReport, form: TransitionForm, *, can_move: bool) -> dict:
+    user: Any = request.user
+    transitions = report.transitions.all()
+    return {
         "report": report,
         "plate": _plate_of(report),
         "form": form,
-        "steps": steps,
-        "can_move": can_move and bool(allowed),
+        "steps": [{"step": t, **_step_actor(report, t)} for t in transitions],
+        "can_move": can_move and bool(TRANSITIONS[report.status]),
         "filing_statuses": sorted(services.FILING_KINDS),
-        "decided": any(t.to_status in services.DECISION_STATUSES for t in report.transitions.all()),
-        "sightings": sightings,
+        "decided": any(t.to_status in services.DECISION_STATUSES for t in transitions),
+        "sightings": _report_sightings(request, report),
         "can_export": user.has_perm("cases.export_report_evidence", report),
     }
-    return render(request, "cases/report_detail.html", context, status=400 if form.errors else 200)
+
+
+def _report_sightings(request: HttpRequest, report: TheftReport) -> list | None:
+    """The report's sightings for whoever may see them (None otherwise); a look at them is audited."""
+    if not request.user.has_perm("cases.view_report_sightings", report):
+        return None
+    sightings = alerts.report_sightings(report_id=report.pk)
+    if sightings and request.method != "POST":
+        audit_record(
+            request=request,
+            action="sightings.view",
+            object_type="theft_report",
+            object_id=report.pk,
+            query={"page": "report"},
+            result_count=len(sightings),
+        )
+    return sightings
 
 
 # The leader's review period for a refusal to file (公安机关办理刑事案件程序规定 art. 179): the reporter
@@ -253,11 +225,7 @@ def report_decision(request: HttpRequest, report_id: int) -> HttpResponse:
         raise Http404(_("The report is not decided yet: it has no decision notice."))
     link = report.case_links.first() if decision.to_status in services.FILING_KINDS else None
     audit_record(
-        user=request.user,  # type: ignore[arg-type]
-        action="theft_report.decision_notice",
-        object_type="theft_report",
-        object_id=report.pk,
-        ip=client_ip(request),
+        request=request, action="theft_report.decision_notice", object_type="theft_report", object_id=report.pk
     )
     context = {
         "report": report,
@@ -306,68 +274,100 @@ def _link_targets(values: dict[str, Any]) -> tuple[int | None, int | None, Probl
 
 LINK_TARGETS: dict[str, str | None] = {"report_id": "report_number", "vehicle_id": "vehicle", "case": None}
 CASE_ACTIONS = ("approve", "link", "unlink", "solve", "close")
+CASE_ACTION_PERMS = {
+    "link": "cases.link_to_case",
+    "unlink": "cases.link_to_case",
+    "solve": "cases.solve_case",
+    "close": "cases.close_case",
+}
 
 
 def _case_action(request: HttpRequest, case: Case, forms: dict[str, Any]) -> bool:
     """Carry out the posted action on the case; False (errors at the form's fields) when refused."""
     user: Any = request.user
     action = request.POST.get("action", "")
-    form = forms.get(action)
     if action == "approve":
-        try:
-            services.case_approve(approver=user, case_id=case.pk)
-        except ValidationError as exc:
-            forms["approve_errors"] = [m for ms in exc.message_dict.values() for m in ms]
-            return False
-        return True
+        return _case_approve(user, case, forms)
+    form = forms.get(action)
     if form is None:
         return False
-    perm = {"link": "cases.link_to_case", "unlink": "cases.link_to_case", "solve": "cases.solve_case"}
-    services.case_action_refuse(user=user, perm=perm.get(action, "cases.close_case"), case=case)
-    form.is_valid()
-    values = {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
-    targets: dict[str, str | None] = {"case": None, "status": None}
+    services.case_action_refuse(user=user, perm=CASE_ACTION_PERMS[action], case=case)
+    values = parsed_values(form)
+    return CASE_ACTION_WRITES[action](user, case, form, values) is not None
+
+
+def _case_approve(user: Any, case: Case, forms: dict[str, Any]) -> bool:
     try:
-        if action == "link":
-            report_id, vehicle_id, problems = _link_targets(values)
-            problems.merge(
-                services.case_link_check(
-                    user=user, case=case, report_id=report_id, vehicle_id=vehicle_id, reason=values.get("reason", "")
-                ).by_field
-            )
-            targets = LINK_TARGETS
-            _place_problems(form, problems.by_field, targets)
-            if not form.errors:
-                services.case_link(
-                    user=user, case_id=case.pk, report_id=report_id, vehicle_id=vehicle_id, reason=values["reason"]
-                )
-        elif action == "unlink":
-            link = case.links.filter(pk=values.get("link_id")).select_related("case").first()
-            if link is None:
-                form.add_error(None, _("This link does not exist."))
-            else:
-                _place_problems(
-                    form,
-                    services.case_unlink_check(user=user, link=link, reason=values.get("reason", "")).by_field,
-                    {"link": None, "case": None},
-                )
-            if not form.errors:
-                services.case_unlink(user=user, link_id=values["link_id"], reason=values["reason"])
-        elif action == "solve":
-            _place_problems(form, services.case_solve_check(user=user, case=case).by_field, targets)
-            if not form.errors:
-                services.case_solve(
-                    user=user, case_id=case.pk, with_positioning=values["with_positioning"], note=values["note"]
-                )
-        elif action == "close":
-            _place_problems(
-                form, services.case_close_check(user=user, case=case, reason=values.get("reason", "")).by_field, targets
-            )
-            if not form.errors:
-                services.case_close(user=user, case_id=case.pk, reason=values["reason"])
+        services.case_approve(approver=user, case_id=case.pk)
     except ValidationError as exc:
-        _place(form, exc, targets)
-    return not form.errors
+        forms["approve_errors"] = [m for ms in exc.message_dict.values() for m in ms]
+        return False
+    return True
+
+
+def _case_link(user: Any, case: Case, form: LinkForm, values: dict[str, Any]) -> CaseLink | None:
+    report_id, vehicle_id, found = _link_targets(values)
+
+    def check() -> Problems:
+        reason = values.get("reason", "")
+        found.merge(
+            services.case_link_check(
+                user=user, case=case, report_id=report_id, vehicle_id=vehicle_id, reason=reason
+            ).by_field
+        )
+        return found
+
+    return form_attempt(
+        page=form,
+        targets=LINK_TARGETS,
+        check=check,
+        write=lambda: services.case_link(
+            user=user, case_id=case.pk, report_id=report_id, vehicle_id=vehicle_id, reason=values["reason"]
+        ),
+    )
+
+
+def _case_unlink(user: Any, case: Case, form: UnlinkForm, values: dict[str, Any]) -> CaseLink | None:
+    link = case.links.filter(pk=values.get("link_id")).select_related("case").first()  # type: ignore[misc]  # no id: no link
+
+    def check() -> Problems:
+        if link is None:
+            missing = Problems()
+            missing.add("link", _("This link does not exist."))
+            return missing
+        return services.case_unlink_check(user=user, link=link, reason=values.get("reason", ""))
+
+    return form_attempt(
+        page=form,
+        check=check,
+        write=lambda: services.case_unlink(user=user, link_id=values["link_id"], reason=values["reason"]),
+    )
+
+
+def _case_solve(user: Any, case: Case, form: SolveForm, values: dict[str, Any]) -> Case | None:
+    return form_attempt(
+        page=form,
+        check=lambda: services.case_solve_check(user=user, case=case),
+        write=lambda: services.case_solve(
+            user=user, case_id=case.pk, with_positioning=values["with_positioning"], note=values["note"]
+        ),
+    )
+
+
+def _case_close(user: Any, case: Case, form: CloseForm, values: dict[str, Any]) -> Case | None:
+    return form_attempt(
+        page=form,
+        check=lambda: services.case_close_check(user=user, case=case, reason=values.get("reason", "")),
+        write=lambda: services.case_close(user=user, case_id=case.pk, reason=values["reason"]),
+    )
+
+
+CASE_ACTION_WRITES: dict[str, Callable[..., Any]] = {
+    "link": _case_link,
+    "unlink": _case_unlink,
+    "solve": _case_solve,
+    "close": _case_close,
+}
 
 
 @login_required
@@ -375,42 +375,49 @@ def _case_action(request: HttpRequest, case: Case, forms: dict[str, Any]) -> boo
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     """The case: what it links, its history, and the officers' and leader's actions on it."""
     case = _case(case_id)
-    user: Any = request.user
-    if not user.has_perm("cases.view_case_record", case):
+    if not request.user.has_perm("cases.view_case_record", case):
         raise PermissionDenied(_("This case belongs to another station and you are not one of its officers."))
     posted = request.POST.get("action", "") if request.method == "POST" else ""
-    forms: dict[str, Any] = {
-        "link": LinkForm(request.POST if posted == "link" else None, prefix="link"),
-        "unlink": UnlinkForm(request.POST if posted == "unlink" else None, prefix="unlink"),
-        "solve": SolveForm(request.POST if posted == "solve" else None, prefix="solve"),
-        "close": CloseForm(request.POST if posted == "close" else None, prefix="close"),
-    }
+    forms = _case_forms(request, posted)
     if request.method == "POST":
         if posted not in CASE_ACTIONS:
             return HttpResponseBadRequest(_("Unknown action."))
         if _case_action(request, case, forms):
             return redirect("cases:case", case_id=case.pk)
     else:
-        audit_record(user=user, action="case.view", object_type="case", object_id=case.pk, ip=client_ip(request))
+        audit_record(request=request, action="case.view", object_type="case", object_id=case.pk)
+    context = _case_context(request, case, forms, posted)
+    return render(request, "cases/case_detail.html", context, status=400 if request.method == "POST" else 200)
+
+
+def _case_forms(request: HttpRequest, posted: str) -> dict[str, Any]:
+    """The case page's action forms, the posted one bound."""
+    return {
+        "link": LinkForm(request.POST if posted == "link" else None, prefix="link"),
+        "unlink": UnlinkForm(request.POST if posted == "unlink" else None, prefix="unlink"),
+        "solve": SolveForm(request.POST if posted == "solve" else None, prefix="solve"),
+        "close": CloseForm(request.POST if posted == "close" else None, prefix="close"),
+    }
+
+
+def _case_context(request: HttpRequest, case: Case, forms: dict[str, Any], posted: str) -> dict[str, Any]:
+    user: Any = request.user
     open_case = case.status != Case.Status.CLOSED
-    can_link = open_case and user.has_perm("cases.link_to_case", case)
     unlink_form = forms["unlink"]
     posted_form = forms.get(posted)
-    context = {
+    return {
         "posted_errors": [m for ms in posted_form.errors.values() for m in ms] if posted_form is not None else [],
         "case": case,
         "forms": forms,
         "failed_link_id": unlink_form.data.get("unlink-link_id") if unlink_form.is_bound else None,
         "failed_unlink_reason": unlink_form.data.get("unlink-reason", "") if unlink_form.is_bound else "",
         "approve_errors": forms.get("approve_errors", []),
-        "can_link": can_link,
+        "can_link": open_case and user.has_perm("cases.link_to_case", case),
         "can_solve": case.status == Case.Status.OPEN and user.has_perm("cases.solve_case", case),
         "can_close": open_case and user.has_perm("cases.close_case", case),
         "can_approve": user.has_perm("cases.approve_case_record", case),
         "can_export": user.has_perm("cases.export_case_evidence", case),
     }
-    failed = request.method == "POST"
-    return render(request, "cases/case_detail.html", context, status=400 if failed else 200)
 
 
 @login_required
@@ -439,7 +446,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def reports_undecided(request: HttpRequest) -> HttpResponse:
+def reports_undecided(request: AuthedHttpRequest) -> HttpResponse:
     """Reports still waiting for the decision to file them past REPORT_DECISION_DAYS, for the leader."""
     user: Any = request.user
     if not user.has_perm("cases.list_overdue_reports"):
@@ -447,7 +454,7 @@ def reports_undecided(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     reports = list(case_lists.reports_undecided(user, now=now)[:500])
     for report in reports:
-        report.overdue_days = (now - case_lists.decision_deadline(report)).days  # type: ignore[attr-defined]
+        report.overdue_days = (now - case_lists.decision_deadline(report)).days  # type: ignore[attr-defined]  # for the template
     context = {"reports": reports, "days": settings.REPORT_DECISION_DAYS, "station": user.station}
     return render(request, "cases/reports_undecided.html", context)
 
@@ -468,35 +475,36 @@ def stolen_check(request: HttpRequest) -> HttpResponse:
         try:
             result = selectors.stolen_check(plate=form.cleaned_data["plate"], frame_number=form.cleaned_data["frame"])
         except ValidationError as exc:
-            _place(form, exc)
+            place_problems(problem_dict(exc), page=form)
     return render(request, "cases/stolen_check.html", {"form": form, "result": result})
 
 
 @login_required
 @require_GET
-def reason_reviews(request: HttpRequest) -> HttpResponse:
+def reason_reviews(request: AuthedHttpRequest) -> HttpResponse:
     """理由查询复核: the looks at positions the leader's station took on a stated reason alone."""
     if not request.user.has_perm("cases.review_stated_reasons"):
         raise PermissionDenied(_("Station leaders review the looks taken on a stated reason."))
     form = ReviewPeriodForm(request.GET or None)
-    today = timezone.localdate()
-    since_day, until_day = today - datetime.timedelta(days=6), today
-    if form.is_bound and form.is_valid():
-        since_day = form.cleaned_data["since"] or since_day
-        until_day = form.cleaned_data["until"] or until_day
-    since = timezone.make_aware(datetime.datetime.combine(since_day, datetime.time()))
-    until = timezone.make_aware(datetime.datetime.combine(until_day + datetime.timedelta(days=1), datetime.time()))
-    looks = list(oversight.stated_reason_looks(leader=request.user, since=since, until=until)[:500])  # type: ignore[arg-type]
-    for look in looks:
-        look.label = oversight.look_label(look.action)  # type: ignore[attr-defined]
+    since_day, until_day = form.days()
+    looks = _stated_reason_looks(request, since_day, until_day)
     audit_record(
-        user=request.user,  # type: ignore[arg-type]
+        request=request,
         action="review.stated_reasons",
         object_type="station",
-        object_id=request.user.station_id or "",  # type: ignore[union-attr]
+        object_id=request.user.station_id or "",
         query={"since": since_day.isoformat(), "until": until_day.isoformat()},
         result_count=len(looks),
-        ip=client_ip(request),
     )
     context = {"form": form, "looks": looks, "since": since_day, "until": until_day}
     return render(request, "cases/reason_reviews.html", context, status=400 if form.errors else 200)
+
+
+def _stated_reason_looks(request: AuthedHttpRequest, since_day: datetime.date, until_day: datetime.date) -> list[Any]:
+    """The looks of the leader's station taken on a stated reason alone in these days, labelled."""
+    since = timezone.make_aware(datetime.datetime.combine(since_day, datetime.time()))
+    until = timezone.make_aware(datetime.datetime.combine(until_day + datetime.timedelta(days=1), datetime.time()))
+    looks = list(oversight.stated_reason_looks(leader=request.user, since=since, until=until)[:500])
+    for look in looks:
+        look.label = oversight.look_label(look.action)  # type: ignore[attr-defined]  # for the template
+    return looks

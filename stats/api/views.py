@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.request_types import AuthedRequest
 from ebike_registry.downloads import as_attachment
 from stats import selectors, services
 from stats.exports import CSVRenderer, XLSXRenderer, export_filename
@@ -164,7 +165,7 @@ class EstimatesApi(APIView):
         return Response(EstimateOutput(estimates, many=True).data)
 
     @extend_schema(request=EstimateInput, responses={200: EstimateOutput}, operation_id="stats_estimate_set")
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         data = request.data.dict() if hasattr(request.data, "dict") else request.data
         if not isinstance(data, dict):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
@@ -185,7 +186,7 @@ class EstimatesImportApi(APIView):
         },
         operation_id="stats_estimates_import",
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedRequest) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ["Attach the CSV file as 'file'."]})

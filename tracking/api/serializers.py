@@ -2,6 +2,7 @@ import datetime
 
 from rest_framework import serializers
 
+from accounts.models import Station, User
 from tracking.models import Terminal, TerminalInstallation
 
 
@@ -10,7 +11,9 @@ class TerminalInput(serializers.Serializer):
     protocol = serializers.ChoiceField(choices=Terminal.Protocol.choices)
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     sim_iccid = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    source = serializers.ChoiceField(choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET)
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API field "source" shadows Field.source
+        choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET
+    )
     heartbeat_interval_s = serializers.IntegerField(default=300)
     jt808_device_id = serializers.CharField(
         max_length=30,
@@ -40,7 +43,9 @@ class FitInput(serializers.Serializer):
     protocol = serializers.ChoiceField(choices=Terminal.Protocol.choices, default=Terminal.Protocol.GT06)
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     sim_iccid = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-    source = serializers.ChoiceField(choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET)
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API field "source" shadows Field.source
+        choices=Terminal.Source.choices, default=Terminal.Source.AFTERMARKET
+    )
     heartbeat_interval_s = serializers.IntegerField(default=300)
     jt808_device_id = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     maker = serializers.CharField(max_length=11, required=False, allow_blank=True, default="")
@@ -89,9 +94,13 @@ class TerminalOutput(serializers.ModelSerializer):
 
 
 class InstallationOutput(serializers.ModelSerializer):
-    installed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    removed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    installed_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    removed_by: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    station: "serializers.SlugRelatedField[Station]" = serializers.SlugRelatedField(slug_field="name", read_only=True)
     imei = serializers.CharField(source="terminal.imei")
 
     class Meta:

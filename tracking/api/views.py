@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -9,25 +11,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.audit import audit_record, client_ip
-from ebike_registry.api import has_perm, parse_each_field
+from accounts.request_types import AuthedRequest
+from ebike_registry.api import has_perm, parse_or_raise
+from ebike_registry.problems import Problems
 from ebike_registry.schema import ErrorSerializer
 from tracking import services
 from tracking.api import serializers as s
 from tracking.models import Terminal
 from tracking.pings_http import parse_batch, store, token_lookup
 from vehicles.models import Vehicle
-from vehicles.services.problems import Problems
 
 CanRegister = has_perm("vehicles.register_vehicle")
 CanSearch = has_perm("vehicles.search_records")
-
-
-def _parse(serializer: object, data: object) -> dict:
-    values, errors = parse_each_field(serializer, data)  # type: ignore[arg-type]
-    problems = Problems()
-    problems.merge(errors)
-    problems.raise_if_any()
-    return values
 
 
 def _terminal_response(terminal_id: int, code: int = status.HTTP_200_OK) -> Response:
@@ -44,7 +39,7 @@ class TerminalListCreateApi(APIView):
         responses={200: s.TerminalOutput(many=True)},
         operation_id="terminal_find",
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedRequest) -> Response:
         imei = request.query_params.get("imei", "").strip()
         if not imei:
             raise ValidationError({"imei": "Give the IMEI to look up."})
@@ -62,7 +57,7 @@ class TerminalListCreateApi(APIView):
 
     @extend_schema(request=s.TerminalInput, responses={201: s.TerminalOutput}, operation_id="terminal_register")
     def post(self, request: Request) -> Response:
-        values = _parse(s.TerminalInput(), request.data)
+        values = parse_or_raise(s.TerminalInput(), request.data)
         terminal = services.terminal_register(**values)
         return _terminal_response(terminal.pk, status.HTTP_201_CREATED)
 
@@ -71,10 +66,17 @@ class TerminalBindApi(APIView):
     permission_classes = [CanRegister]
 
     @extend_schema(request=s.BindInput, responses={201: s.InstallationOutput}, operation_id="terminal_bind")
-    def post(self, request: Request, terminal_id: int) -> Response:
-        values = _parse(s.BindInput(), request.data)
+    def post(self, request: AuthedRequest, terminal_id: int) -> Response:
+        values = parse_or_raise(s.BindInput(), request.data)
         installation, _key = services.terminal_fit(clerk=request.user, terminal_id=terminal_id, **values)
         return Response(s.InstallationOutput(installation).data, status=status.HTTP_201_CREATED)
+
+
+def _fit_check_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The fit's parsed values as terminal_fit_check takes them (the SIM is not checked)."""
+    return {name: value for name, value in values.items() if name != "sim_iccid"} | {
+        "owner_consent": values.get("owner_consent", False)
+    }
 
 
 class TerminalFitApi(APIView):
@@ -84,20 +86,15 @@ class TerminalFitApi(APIView):
     permission_classes = [CanRegister]
 
     @extend_schema(request=s.FitInput, responses={201: s.FitOutput}, operation_id="terminal_fit")
-    def post(self, request: Request, vehicle_id: int) -> Response:
+    def post(self, request: AuthedRequest, vehicle_id: int) -> Response:
         get_object_or_404(Vehicle, pk=vehicle_id)
-        values, errors = parse_each_field(s.FitInput(), request.data)  # type: ignore[arg-type]
-        if errors:
-            # Check what did parse as well (the bike's state, the consent): nothing waits for a second try.
-            problems = Problems()
-            problems.merge(errors)
-            checked = services.terminal_fit_check(
-                vehicle_id=vehicle_id,
-                **{name: value for name, value in values.items() if name != "sim_iccid"}
-                | {"owner_consent": values.get("owner_consent", False)},
-            )
-            problems.merge({field: msgs for field, msgs in checked.by_field.items() if field not in errors})
-            problems.raise_if_any()
+        # What did parse is checked as well (the bike's state, the consent): nothing waits for a second try.
+        values = parse_or_raise(
+            s.FitInput(),
+            request.data,
+            check=lambda v: services.terminal_fit_check(vehicle_id=vehicle_id, **_fit_check_values(v)),
+            check_unparsed_only=True,
+        )
         installation, key = services.terminal_fit(
             clerk=request.user, vehicle_id=vehicle_id, ip=client_ip(request), **values
         )
@@ -109,8 +106,8 @@ class TerminalUnbindApi(APIView):
     permission_classes = [CanRegister]
 
     @extend_schema(request=s.UnbindInput, responses={200: s.InstallationOutput}, operation_id="terminal_unbind")
-    def post(self, request: Request, terminal_id: int) -> Response:
-        values = _parse(s.UnbindInput(), request.data)
+    def post(self, request: AuthedRequest, terminal_id: int) -> Response:
+        values = parse_or_raise(s.UnbindInput(), request.data)
         installation = services.terminal_unbind(clerk=request.user, terminal_id=terminal_id, **values)
         return Response(s.InstallationOutput(installation).data)
 
@@ -119,8 +116,8 @@ class TerminalReplaceApi(APIView):
     permission_classes = [CanRegister]
 
     @extend_schema(request=s.ReplaceInput, responses={201: s.InstallationOutput}, operation_id="terminal_replace")
-    def post(self, request: Request, vehicle_id: int) -> Response:
-        values = _parse(s.ReplaceInput(), request.data)
+    def post(self, request: AuthedRequest, vehicle_id: int) -> Response:
+        values = parse_or_raise(s.ReplaceInput(), request.data)
         installation = services.terminal_replace(clerk=request.user, vehicle_id=vehicle_id, **values)
         return Response(s.InstallationOutput(installation).data, status=status.HTTP_201_CREATED)
 

@@ -116,14 +116,14 @@ def supervise(config: GatewayConfig, conninfo: str) -> int:
     status = 0
     while workers:
         pid, code = os.wait()
-        number = workers.pop(pid, None)
-        if number is None:
+        ended = workers.pop(pid, None)
+        if ended is None:
             continue
         exit_code = os.waitstatus_to_exitcode(code)
         if exit_code:
             status = max(status, exit_code if exit_code > 0 else 1)
         if not stopping:
-            log.error("gateway worker %d (pid %d) ended with status %d: stopping the others", number, pid, exit_code)
+            log.error("gateway worker %d (pid %d) ended with status %d: stopping the others", ended, pid, exit_code)
             stop_all(signal.SIGTERM, None)
     return status
 

@@ -8,6 +8,7 @@ that listener off.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +160,7 @@ class GatewayConfig:
 
         from ebike_registry.env import env_bool, env_float, env_int, env_str
 
-        readers = {bool: env_bool, int: env_int, float: env_float, str: env_str}
+        readers: dict[type, Callable[[str, Any], Any]] = {bool: env_bool, int: env_int, float: env_float, str: env_str}
         values: dict[str, Any] = {}
         for item in dataclasses.fields(cls):
             name = f"GATEWAY_{item.name.upper()}"

@@ -145,7 +145,9 @@ class Live(Protocol):
     """What the ledger needs of a connection: when it was last heard (wall clock, epoch seconds),
     and where its session id goes once one is at hand."""
 
-    heard_at: float
+    @property
+    def heard_at(self) -> float: ...
+
     session_id: int | None
 
 
@@ -342,7 +344,7 @@ class SessionLedger:
                 if took_over:
                     entry.takeover_until = clock + IMPOSSIBLE_WINDOW.total_seconds()
         cursor = await connection.execute("SELECT now()")
-        (database_now,) = await cursor.fetchone()  # type: ignore[misc]
+        (database_now,) = await cursor.fetchone()  # type: ignore[misc]  # SELECT now(): one row
         since = self._looked_at or database_now - datetime.timedelta(seconds=self.renew_s)
         self._looked_at = database_now - self.margin  # overlapping looks: a session seen twice is no harm
         cursor = await connection.execute(_RECENT_SQL, [since])
@@ -403,7 +405,7 @@ class SessionLedger:
             self.close(connection, reason)
         try:
             await asyncio.wait_for(self._flush(), 3.0)
-            await self._connection.execute("DELETE FROM tracking_gatewaynode WHERE node = %s", [self.node])  # type: ignore[union-attr]
+            await self._connection.execute("DELETE FROM tracking_gatewaynode WHERE node = %s", [self.node])  # type: ignore[union-attr]  # _flush() connected
         except Exception as error:
             log.warning("terminal sessions not closed at shutdown: %s (the node's lease runs out)", error)
         await db.close_quietly(self._connection)

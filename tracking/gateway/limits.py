@@ -1,27 +1,14 @@
 """What keeps any one client from exhausting the gateway: connection caps per listening port and per
 source address, a limit on failed logins per address, and the descriptor budget the caps fit in.
 
-- Caps. A connection over GATEWAY_MAX_CONNECTIONS on its port, or over
-  GATEWAY_MAX_CONNECTIONS_PER_ADDRESS from its address (all ports together; an IPv6 address counts
-  by its /64, what one subscriber is given), is closed as it comes, in `connection_made`: it costs
-  its accept and nothing more. Behind HAProxy (GATEWAY_PROXY_FROM) the address is the one the
-  PROXY header names, counted once the header is read.
-- Descriptors. Every connection is a descriptor, and past the process's limit `accept` fails for
-  everyone: a real terminal's login is reset along with the flood, and the metrics endpoint goes
-  dark. At start the gateway asks for GATEWAY_FD_LIMIT descriptors (0: as many as the hard limit
-  allows); when its listeners' caps do not fit under the limit it got, with a reserve for the
-  database connections, the metrics endpoint and the logs (`fd_reserve`), it lowers them and says so.
-- Failed logins. More than GATEWAY_LOGIN_FAILURES_PER_ADDRESS failed logins (unknown terminals,
-  wrong auth codes: what enumerating IMEIs or guessing codes looks like) within a minute block the
-  address: its new connections are closed as they come for GATEWAY_LOGIN_BLOCK_S. Terminals already
-  connected from it stay. The default leaves room for a carrier's NAT address with unregistered
-  devices behind it that retry now and then.
-- Log lines. A limit that bites is logged at most once every REPORT_EVERY_S for each reason and
-  port or address, with the count since the last line: a flood writes a line every ten seconds,
-  not one per connection. Every refusal is counted (gateway_connections_refused_total).
+A connection over its port's or its address's cap is closed as it comes (an IPv6 address counts by
+its /64; behind HAProxy, the address the PROXY header names). At start the caps are fitted under
+the descriptors the process got, so a flood is refused before `accept` fails for everyone. Too many
+failed logins from an address within a minute block its new connections for a while. A limit that
+bites is logged at most every REPORT_EVERY_S per reason, and every refusal is counted.
 
-Every figure is per worker process (GATEWAY_PROCESSES): descriptor limits are per process, and the
-kernel spreads one address's connections over the workers.
+Every figure is per worker process (GATEWAY_PROCESSES). Why each limit:
+docs/architecture.md#gateway-limits.
 """
 
 from __future__ import annotations
@@ -166,13 +153,13 @@ class Guard:
         """Forget windows, blocks and report entries that are over; write the counts no later line
         reported."""
         now = time.monotonic()
-        for key, entry in list(self._reports.items()):
+        for report, entry in list(self._reports.items()):
             if now - entry[0] >= REPORT_EVERY_S:
                 if entry[1]:  # a flood goes on: one line now, the next one no sooner than in REPORT_EVERY_S
                     log.warning("%s (%d times in the last %.0f s)", entry[2], entry[1], now - entry[0])
                     entry[0], entry[1] = now, 0
                 else:
-                    del self._reports[key]
+                    del self._reports[report]
         for key, window in list(self._failures.items()):
             if now - window[0] >= FAILURE_WINDOW_S:
                 del self._failures[key]

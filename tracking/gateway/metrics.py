@@ -125,7 +125,7 @@ class Metrics:
                     out.append(f"{name} {_number(value)}")
 
         def by(counter: Counter, *names: str) -> list[tuple[dict[str, object], float]]:
-            rows = []
+            rows: list[tuple[dict[str, object], float]] = []
             for key, value in sorted(counter.items(), key=lambda item: str(item[0])):
                 values = key if isinstance(key, tuple) else (key,)
                 rows.append((dict(zip(names, values, strict=True)), value))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import resource
 import signal
@@ -136,7 +137,7 @@ class Gateway:
             if not port:
                 continue
             server = await loop.create_server(
-                lambda session=session: session(context),
+                functools.partial(session, context),
                 config.host,
                 port,
                 backlog=config.backlog,

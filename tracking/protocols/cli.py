@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from io import TextIOBase
 from typing import Any, TextIO
 
 from . import gt06, jt808, osmand
@@ -65,7 +66,7 @@ def fix_to_dict(fix: Fix) -> dict[str, Any]:
     }
 
 
-def run(stdin: Iterable[str], stdout: TextIO) -> int:
+def run(stdin: Iterable[str], stdout: TextIO | TextIOBase) -> int:
     """Decode every line of `stdin` to `stdout`. Returns 0, or 1 if a line was not JSON.
 
     Blank lines are skipped. A line that is not JSON still gets an error line, so outputs stay aligned

@@ -313,13 +313,16 @@ _TIMES_MAX = 4096
 
 def _device_time(raw: bytes) -> datetime | None:
     """The UTC time of the 6-byte Y-M-D h:m:s block; None for all zeros. Raises ValueError."""
-    time = _TIMES.get(raw, _TIMES)
-    if time is _TIMES:
-        time = None if raw == b"\0\0\0\0\0\0" else datetime(2000 + raw[0], *raw[1:6], tzinfo=UTC)
-        if len(_TIMES) >= _TIMES_MAX:
-            _TIMES.clear()
-        _TIMES[raw] = time
-    return time  # type: ignore[return-value]
+    try:
+        return _TIMES[raw]
+    except KeyError:
+        pass
+    year, month, day, hour, minute, second = raw
+    time = None if raw == b"\0\0\0\0\0\0" else datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
+    if len(_TIMES) >= _TIMES_MAX:
+        _TIMES.clear()
+    _TIMES[raw] = time
+    return time
 
 
 def _fix(content: bytes, tz: int, alarms: tuple[str, ...] = ()) -> tuple[Fix, dict[str, Any]]:

@@ -95,9 +95,9 @@ def decode_query(query: str, *, naive_tz: tzinfo = UTC) -> Message:
         extras["mock"] = _boolean(first["mock"])
     if first.get("driverUniqueId"):
         extras["driver_unique_id"] = first["driverUniqueId"]
-    for key, value in first.items():
+    for key, text in first.items():
         if key not in _KNOWN:
-            extras[key] = value
+            extras[key] = text
     alarms, unread = _alarm_names(params.get("alarm", []))
     if unread:
         extras[ALARMS_UNREAD] = unread

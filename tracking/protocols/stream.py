@@ -60,7 +60,7 @@ class Gt06Framer(_Framer):
             and data.__class__ is bytes
             and len(data) > 3
             and data[0] == data[1] in (0x78, 0x79)
-            and self._check(data, 0) == len(data)  # type: ignore[arg-type]
+            and self._check(data, 0) == len(data)
         ):
             self.frames += 1
             return [data]
@@ -102,7 +102,7 @@ class Gt06Framer(_Framer):
             return short
         return min(short, long)
 
-    def _check(self, buffer: bytearray, start: int) -> int | ProtocolError | None:
+    def _check(self, buffer: bytes | bytearray, start: int) -> int | ProtocolError | None:
         """Size of a valid frame at `start`, the reason it is not one, or None if more bytes are needed."""
         total = frame_length(buffer, start)
         if total is None:

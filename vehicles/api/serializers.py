@@ -1,43 +1,74 @@
-from typing import Any
+from typing import Any, ClassVar
 
+from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 
-from accounts.models import Station, Township
+from accounts.models import Station, Township, User
+from vehicles.fields import OWNER, VEHICLE, RecordField
 from vehicles.identifiers import mask_id_number, mask_phone
-from vehicles.models import InsurancePolicy, Owner, Plate, RegistrationEvent, Vehicle, VehiclePhoto
+from vehicles.models import InsurancePolicy, InsuranceScheme, Owner, Plate, RegistrationEvent, Vehicle, VehiclePhoto
 from vehicles.selectors import current_plate
-from vehicles.services.registration import DeregisterReason, TransferConsent
+from vehicles.services.registration import (
+    CHANGEABLE_OWNER_FIELDS,
+    CHANGEABLE_VEHICLE_FIELDS,
+    DESCRIPTIVE_VEHICLE_FIELDS,
+    DeregisterReason,
+    TransferConsent,
+)
 
 # --- input ---------------------------------------------------------------------------------------
 
 
-class OwnerInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=Owner.Kind.choices, default=Owner.Kind.PERSON)
-    name = serializers.CharField(max_length=100)
-    id_number = serializers.CharField(max_length=20, help_text="Resident ID (18 chars) or unified social credit code")
-    phone = serializers.CharField(max_length=20)
-    address = serializers.CharField(max_length=200)
-    township_code = serializers.CharField(max_length=9, required=False, allow_blank=True)
-    agent_name = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    agent_id_number = serializers.CharField(max_length=20, required=False, allow_blank=True)
+def record_input_field(spec: RecordField, *, edit: bool = False, **extra: Any) -> serializers.Field:
+    """The API's field for a declared record field (vehicles.fields): its stored type, the input
+    length, required or not. In an edit every field is optional and an absent one stays as it is."""
+    model_field = spec.model_field
+    options: dict[str, Any] = {}
+    if edit or not spec.required:
+        options["required"] = False
+    if not edit and spec.default is not models.NOT_PROVIDED:
+        options["default"] = spec.default
+    options.update(extra)
+    if model_field.choices:
+        return serializers.ChoiceField(choices=model_field.choices, **options)
+    if isinstance(model_field, models.BooleanField):
+        return serializers.BooleanField(**options)
+    if isinstance(model_field, models.DateField):
+        return serializers.DateField(**options)
+    if isinstance(model_field, models.DecimalField):
+        return serializers.DecimalField(
+            max_digits=model_field.max_digits, decimal_places=model_field.decimal_places, **options
+        )
+    if not spec.required:
+        options["allow_blank"] = True
+    return serializers.CharField(max_length=spec.input_length, **options)
 
 
-class VehicleInput(serializers.Serializer):
-    frame_number = serializers.CharField(max_length=20)
-    motor_number = serializers.CharField(max_length=30)
-    manufacturer = serializers.CharField(max_length=100)
-    brand = serializers.CharField(max_length=50)
-    model_name = serializers.CharField(max_length=50)
-    colour = serializers.CharField(max_length=20)
-    production_date = serializers.DateField()
-    use_type = serializers.ChoiceField(choices=Vehicle.UseType.choices, default=Vehicle.UseType.SELF_USE)
-    purchase_date = serializers.DateField()
-    purchase_price = serializers.DecimalField(max_digits=9, decimal_places=2)
-    ccc_certificate_no = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    conforming = serializers.BooleanField(default=True)
-    electronic_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    qr_payload = serializers.CharField(max_length=256, required=False, allow_blank=True, default="")
+# An input whose fields are declared record fields, before any the class body declares. (No
+# docstring: the schema would give it to every input below as its description.)
+class RecordInput(serializers.Serializer):
+    record_fields: ClassVar[tuple[RecordField, ...]] = ()
+    edit: ClassVar[bool] = False
+    help_texts: ClassVar[dict[str, str]] = {}
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = {
+            spec.name: record_input_field(spec, edit=self.edit, **self._extra(spec.name)) for spec in self.record_fields
+        }
+        return {**fields, **super().get_fields()}
+
+    def _extra(self, name: str) -> dict[str, Any]:
+        return {"help_text": self.help_texts[name]} if name in self.help_texts else {}
+
+
+class OwnerInput(RecordInput):
+    record_fields = OWNER.fields
+    help_texts = {"id_number": "Resident ID (18 chars) or unified social credit code"}
+
+
+class VehicleInput(RecordInput):
+    record_fields = VEHICLE.fields
 
 
 class RegistrationInput(serializers.Serializer):
@@ -47,29 +78,19 @@ class RegistrationInput(serializers.Serializer):
     documents = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
 
 
-class VehicleChangeFields(serializers.Serializer):
-    frame_number = serializers.CharField(max_length=20, required=False)
-    motor_number = serializers.CharField(max_length=30, required=False)
-    colour = serializers.CharField(max_length=20, required=False)
+class VehicleChangeFields(RecordInput):
+    record_fields = VEHICLE.only(CHANGEABLE_VEHICLE_FIELDS)
+    edit = True
 
 
-class VehicleCorrectionFields(VehicleChangeFields):
-    manufacturer = serializers.CharField(max_length=100, required=False)
-    brand = serializers.CharField(max_length=50, required=False)
-    model_name = serializers.CharField(max_length=50, required=False)
-    production_date = serializers.DateField(required=False)
-    purchase_date = serializers.DateField(required=False)
-    purchase_price = serializers.DecimalField(max_digits=9, decimal_places=2, required=False)
-    ccc_certificate_no = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    electronic_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    qr_payload = serializers.CharField(max_length=256, required=False, allow_blank=True)
+class VehicleCorrectionFields(RecordInput):
+    record_fields = VEHICLE.only(DESCRIPTIVE_VEHICLE_FIELDS)
+    edit = True
 
 
-class OwnerChangeFields(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    phone = serializers.CharField(max_length=20, required=False)
-    address = serializers.CharField(max_length=200, required=False)
-    township_code = serializers.CharField(max_length=9, required=False, allow_blank=True)
+class OwnerChangeFields(RecordInput):
+    record_fields = OWNER.only(CHANGEABLE_OWNER_FIELDS)
+    edit = True
 
 
 class ChangeInput(serializers.Serializer):
@@ -175,7 +196,7 @@ class PlateOutput(serializers.ModelSerializer):
 class VehicleOutput(serializers.ModelSerializer):
     owner = OwnerOutput()
     plate = serializers.SerializerMethodField()
-    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    station: "serializers.SlugRelatedField[Station]" = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = Vehicle
@@ -223,7 +244,9 @@ class PhotoOutput(serializers.ModelSerializer):
 
 
 class PolicyOutput(serializers.ModelSerializer):
-    scheme = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    scheme: "serializers.SlugRelatedField[InsuranceScheme]" = serializers.SlugRelatedField(
+        slug_field="name", read_only=True
+    )
 
     class Meta:
         model = InsurancePolicy
@@ -231,9 +254,9 @@ class PolicyOutput(serializers.ModelSerializer):
 
 
 class EventOutput(serializers.ModelSerializer):
-    clerk = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    station = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    plate = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    clerk: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    station: "serializers.SlugRelatedField[Station]" = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    plate: "serializers.SlugRelatedField[Plate]" = serializers.SlugRelatedField(slug_field="number", read_only=True)
     changes = serializers.SerializerMethodField()
     consent_agent_id_number = serializers.SerializerMethodField()
 

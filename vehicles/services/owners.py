@@ -1,26 +1,24 @@
-from typing import TypedDict
+from typing import Any, TypedDict, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.models import Township
+from ebike_registry.problems import Problems
+from vehicles.fields import OWNER
 from vehicles.identifiers import (
     credit_code_problem,
     normalize_code,
-    normalize_id_number,
-    normalize_phone,
-    normalize_text,
     phone_problem,
     resident_id_problem,
     text_problem,
 )
 from vehicles.models import Owner
-from vehicles.services.problems import Problems
 
 OWNER_CONTACT_FIELDS = ("name", "phone", "address", "township_id", "agent_name", "agent_id_number")
 # Free text about a person: normalised to NFC, refused with control or invisible characters.
-OWNER_TEXT_FIELDS = ("name", "address", "agent_name")
+OWNER_TEXT_FIELDS = tuple(field.name for field in OWNER if field.free_text)
 
 
 class OwnerData(TypedDict, total=False):
@@ -35,20 +33,18 @@ class OwnerData(TypedDict, total=False):
 
 
 def owner_normalize(data: OwnerData) -> OwnerData:
-    clean: OwnerData = dict(data)  # type: ignore[assignment]
+    """The values as stored: each declared field's normalisation (vehicles.fields) applied, an
+    organisation's ID number read as a unified social credit code."""
+    clean: dict[str, Any] = dict(data)
     kind = clean.get("kind") or Owner.Kind.PERSON
     clean["kind"] = kind
-    for key in OWNER_TEXT_FIELDS:
-        if key in clean:
-            clean[key] = normalize_text(clean[key] or "")  # type: ignore[literal-required]
-    if "id_number" in clean:
-        raw = clean["id_number"] or ""
-        clean["id_number"] = normalize_code(raw) if kind == Owner.Kind.ORGANISATION else normalize_id_number(raw)
-    if clean.get("agent_id_number"):
-        clean["agent_id_number"] = normalize_id_number(clean["agent_id_number"])
-    if "phone" in clean:
-        clean["phone"] = normalize_phone(clean["phone"] or "")
-    return clean
+    for field in OWNER:
+        normalize = field.normalize
+        if field.name == "id_number" and kind == Owner.Kind.ORGANISATION:
+            normalize = normalize_code
+        if normalize is not None and field.name in clean:
+            clean[field.name] = normalize(clean[field.name] or "")
+    return cast(OwnerData, clean)
 
 
 def owner_problems(data: OwnerData, *, prefix: str = "owner", problems: Problems | None = None) -> Problems:
@@ -60,7 +56,7 @@ def owner_problems(data: OwnerData, *, prefix: str = "owner", problems: Problems
         return problems
     for key in OWNER_TEXT_FIELDS:
         if key in data:
-            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]
+            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]  # keys of OwnerData
     if "name" in data and not (2 <= len(data["name"]) <= 100):
         problems.add(f"{prefix}.name", _("Enter the owner's full name (2-100 characters)."))
     if "id_number" in data:

@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps
 
 from accounts.models import User
+from ebike_registry.problems import TooLarge
 from vehicles.models import Vehicle, VehiclePhoto
-from vehicles.services.problems import TooLarge
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 # 40 megapixels: more than any phone camera or document scanner at 600 dpi gives (A4 is ~35 MP);

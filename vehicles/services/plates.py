@@ -15,7 +15,7 @@ def plate_format(prefix: str, number: int) -> str:
     return f"{prefix}{number:0{settings.PLATE_NUMBER_WIDTH}d}"
 
 
-def plate_kind_for(*, conforming: bool, use_type: str) -> str:
+def plate_kind_for(*, conforming: bool, use_type: str) -> PlateKind:
     """Temporary white plates for bikes that fail GB 17761; yellow for commercial use; else green."""
     if not conforming:
         return PlateKind.WHITE

@@ -8,20 +8,23 @@ RegistrationEvent whose `changes` say exactly what moved, so the history explain
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Station, User
+from ebike_registry.problems import Problems
+from vehicles.fields import VEHICLE
 from vehicles.identifiers import (
     frame_number_problem,
     motor_number_problem,
-    normalize_code,
     normalize_id_number,
     normalize_text,
     resident_id_problem,
@@ -36,29 +39,16 @@ from vehicles.services.plates import (
     plate_kind_for,
     temporary_plate_transition_end,
 )
-from vehicles.services.problems import Problems
 
 MAX_PRICE = Decimal("100000")
 
-# Fields of the filing record a change (变更) may touch; a correction (更正) may touch all of them.
+# Fields of the filing record a change (变更) may touch; a correction (更正) may touch all of them
+# but those the plate's kind follows from (vehicles.fields).
 CHANGEABLE_VEHICLE_FIELDS = ("frame_number", "motor_number", "colour")
-DESCRIPTIVE_VEHICLE_FIELDS = (
-    "frame_number",
-    "motor_number",
-    "manufacturer",
-    "brand",
-    "model_name",
-    "colour",
-    "production_date",
-    "purchase_date",
-    "purchase_price",
-    "ccc_certificate_no",
-    "electronic_id",
-    "qr_payload",
-)
+DESCRIPTIVE_VEHICLE_FIELDS = tuple(field.name for field in VEHICLE if not field.decides_plate_kind)
 CHANGEABLE_OWNER_FIELDS = ("name", "phone", "address", "township_code")
 # Free-text fields of the record: normalised to NFC, refused with control or invisible characters.
-VEHICLE_TEXT_FIELDS = ("manufacturer", "brand", "model_name", "colour", "electronic_id", "qr_payload")
+VEHICLE_TEXT_FIELDS = tuple(field.name for field in VEHICLE if field.free_text)
 # No production or purchase date before this: the first e-bikes were sold in China in the 1990s, and
 # a date such as 0001-01-01 is a typing slip, not a bike.
 EARLIEST_VEHICLE_DATE = datetime.date(1990, 1, 1)
@@ -118,14 +108,12 @@ class Registration:
 
 
 def vehicle_normalize(data: VehicleData) -> VehicleData:
-    clean: VehicleData = dict(data)  # type: ignore[assignment]
-    for key in ("frame_number", "motor_number", "ccc_certificate_no"):
-        if key in clean:
-            clean[key] = normalize_code(clean[key] or "")  # type: ignore[literal-required]
-    for key in VEHICLE_TEXT_FIELDS:
-        if key in clean:
-            clean[key] = normalize_text(clean[key] or "")  # type: ignore[literal-required]
-    return clean
+    """The values as stored: each declared field's normalisation (vehicles.fields) applied."""
+    clean: dict[str, Any] = dict(data)
+    for field in VEHICLE:
+        if field.normalize is not None and field.name in clean:
+            clean[field.name] = field.normalize(clean[field.name] or "")
+    return cast(VehicleData, clean)
 
 
 def documents_normalize(documents: list[str] | None) -> list[str]:
@@ -150,12 +138,27 @@ def vehicle_problems(
     today = timezone.localdate()
     for key in VEHICLE_TEXT_FIELDS:
         if key in data:
-            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]
+            problems.add(f"{prefix}.{key}", text_problem(data[key]))  # type: ignore[literal-required]  # keys of VehicleData
+    _frame_and_motor_problems(data, problems=problems, prefix=prefix, exclude_pk=exclude_pk)
+    _description_problems(data, problems=problems, prefix=prefix)
+    _date_problems(data, problems=problems, prefix=prefix, today=today)
+    _price_and_conformity_problems(data, problems=problems, prefix=prefix, today=today)
+    return problems
+
+
+def _other_vehicles(exclude_pk: int | None) -> QuerySet[Vehicle]:
+    """Every bike but the one being changed (a new registration excludes none)."""
+    return Vehicle.objects.all() if exclude_pk is None else Vehicle.objects.exclude(pk=exclude_pk)
+
+
+def _frame_and_motor_problems(data: VehicleData, *, problems: Problems, prefix: str, exclude_pk: int | None) -> None:
+    """The bike's identifiers: well formed, the frame number on no other record, the motor number on
+    no other bike still registered."""
     if "frame_number" in data:
         problem = frame_number_problem(data["frame_number"])
         problems.add(f"{prefix}.frame_number", problem)
         if problem is None:
-            existing = Vehicle.objects.filter(frame_number=data["frame_number"]).exclude(pk=exclude_pk).first()
+            existing = _other_vehicles(exclude_pk).filter(frame_number=data["frame_number"]).first()
             if existing is not None:
                 problems.add(f"{prefix}.frame_number", _frame_taken_message(existing))
     if "motor_number" in data:
@@ -163,9 +166,9 @@ def vehicle_problems(
         problems.add(f"{prefix}.motor_number", problem)
         if problem is None:
             clash = (
-                Vehicle.objects.filter(motor_number=data["motor_number"])
+                _other_vehicles(exclude_pk)
+                .filter(motor_number=data["motor_number"])
                 .exclude(status=Vehicle.Status.DEREGISTERED)
-                .exclude(pk=exclude_pk)
                 .exists()
             )
             if clash:
@@ -173,13 +176,20 @@ def vehicle_problems(
                     f"{prefix}.motor_number",
                     _("This motor number is on another registered bike; check for a re-stamped number."),
                 )
+
+
+def _description_problems(data: VehicleData, *, problems: Problems, prefix: str) -> None:
     for key, label in (("manufacturer", _("manufacturer")), ("brand", _("brand")), ("model_name", _("model"))):
-        if key in data and not data[key]:  # type: ignore[literal-required]
+        if key in data and not data[key]:  # type: ignore[literal-required]  # keys of VehicleData
             problems.add(f"{prefix}.{key}", _("Enter the %(field)s.") % {"field": label})
     if "colour" in data and not data["colour"]:
         problems.add(f"{prefix}.colour", _("Enter the colour."))
     if "use_type" in data and data["use_type"] not in Vehicle.UseType.values:
         problems.add(f"{prefix}.use_type", _("Use type must be self_use or commercial."))
+
+
+def _date_problems(data: VehicleData, *, problems: Problems, prefix: str, today: datetime.date) -> None:
+    """Production and purchase dates: not in the future, not before e-bikes, bought after made."""
     production = data.get("production_date")
     purchase = data.get("purchase_date")
     too_early = _("E-bikes on the road were made after %(date)s; check the date.") % {
@@ -196,6 +206,11 @@ def vehicle_problems(
             problems.add(f"{prefix}.purchase_date", too_early)
         elif production is not None and purchase < production:
             problems.add(f"{prefix}.purchase_date", _("The bike was bought before it was made."))
+
+
+def _price_and_conformity_problems(data: VehicleData, *, problems: Problems, prefix: str, today: datetime.date) -> None:
+    """The price in range; a conforming bike's CCC certificate; a non-conforming one only while
+    temporary plates are still issued."""
     if "purchase_price" in data:
         try:
             price = Decimal(data["purchase_price"])
@@ -216,7 +231,6 @@ def vehicle_problems(
                 _("The transition period for temporary plates ended on %(date)s; this bike cannot be registered.")
                 % {"date": end.isoformat()},
             )
-    return problems
 
 
 def _frame_taken_message(existing: Vehicle) -> str:
@@ -235,17 +249,25 @@ def registration_problems(*, owner: OwnerData, vehicle: VehicleData, documents: 
     return problems
 
 
+def vehicle_register_check(*, owner: OwnerData, vehicle: VehicleData, documents: list[str] | None = None) -> Problems:
+    """Every problem with a registration (注册登记) of these values, as typed: the owner, the bike (its
+    frame and motor numbers not on file already) and the documents. The write calls it first; the
+    API view and the counter page call it on what parsed when some field did not."""
+    return registration_problems(owner=owner_normalize(owner), vehicle=vehicle_normalize(vehicle), documents=documents)
+
+
 def _staff_station(clerk: User) -> Station:
-    if clerk.station_id is None:
+    station = clerk.station
+    if station is None:
         raise PermissionDenied(_("Your account is not assigned to a police station."))
-    return clerk.station  # type: ignore[return-value]
+    return station
 
 
 def _lock_vehicle(vehicle_id: int) -> Vehicle:
     return Vehicle.objects.select_for_update().select_related("owner").get(pk=vehicle_id)
 
 
-def _refuse_unless(vehicle: Vehicle, allowed: set[str], operation: str) -> None:
+def _refuse_unless(vehicle: Vehicle, allowed: set[str], operation: str | Promise) -> None:
     """For the status transitions (stolen, frozen …): a state they do not start from refuses them."""
     reasons = _status_reasons(vehicle, allowed)
     if reasons:
@@ -302,7 +324,7 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, list[Any]]:
 # `<write>_state` functions are the state part alone: the record page asks them (through
 # selectors.vehicle_operations) which operations to offer and why the others are refused.
 
-_STATUS_REASONS = {
+_STATUS_REASONS: dict[str, Promise] = {
     Vehicle.Status.STOLEN: gettext_lazy("the bike is reported stolen"),
     Vehicle.Status.FROZEN: gettext_lazy("the record is frozen while an insurance claim is open"),
     Vehicle.Status.DEREGISTERED: gettext_lazy("the bike is deregistered"),
@@ -559,9 +581,9 @@ def vehicle_register(
 ) -> Registration:
     """注册登记: record owner and bike, issue a plate and, with consent, the free policy."""
     station = _staff_station(clerk)
+    vehicle_register_check(owner=owner, vehicle=vehicle, documents=documents).raise_if_any()
     owner = owner_normalize(owner)
     vehicle = vehicle_normalize(vehicle)
-    registration_problems(owner=owner, vehicle=vehicle, documents=documents).raise_if_any()
     documents = documents_normalize(documents)
     kind = plate_kind_for(conforming=vehicle.get("conforming", True), use_type=vehicle["use_type"])
     try:

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from accounts.models import RegistrationPoint, Station, Township, User
 from accounts.roles import CLERK, roles_sync
 from demo import values as demo
+from vehicles.fields import VEHICLE
 from vehicles.identifiers import (
     credit_code_problem,
     frame_number_problem,
@@ -403,8 +404,16 @@ class SeriesAllocator:
             PlateSeries.objects.filter(pk=series.pk).update(next_number=series.next_number)
 
 
+def field_column(model: type[models.Model], name: str) -> str:
+    """The column of a model's concrete field."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.column:
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field.column
+
+
 def columns(model: type[models.Model], names: Sequence[str]) -> list[str]:
-    return [model._meta.get_field(name).column for name in names]
+    return [field_column(model, name) for name in names]
 
 
 def copy_rows(cursor: Any, model: type[models.Model], names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -428,7 +437,7 @@ def next_ids(cursor: Any, model: type[models.Model], count: int) -> list[int]:
 def existing_values(cursor: Any, model: type[models.Model], name: str, values: Sequence[str]) -> set[str]:
     if not values:
         return set()
-    column = connection.ops.quote_name(model._meta.get_field(name).column)
+    column = connection.ops.quote_name(field_column(model, name))
     table = connection.ops.quote_name(model._meta.db_table)
     cursor.execute(f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)", [list(values)])  # noqa: S608
     return {row[0] for row in cursor.fetchall()}
@@ -709,21 +718,11 @@ class Command(BaseCommand):
         ids_iter = iter(ids)
         for plan in plans:
             clerk, point = self.clerks[plan.station_id]
-            changes = {
-                "frame_number": [None, plan.frame_number],
-                "motor_number": [None, plan.motor_number],
-                "manufacturer": [None, plan.brand.manufacturer],
-                "brand": [None, plan.brand.name],
-                "model_name": [None, plan.model_name],
-                "colour": [None, plan.colour],
-                "production_date": [None, plan.production_date.isoformat()],
-                "use_type": [None, plan.use_type],
-                "purchase_date": [None, plan.purchase_date.isoformat()],
-                "purchase_price": [None, plan.price],
-                "ccc_certificate_no": [None, plan.ccc],
-                "conforming": [None, plan.conforming],
-                "electronic_id": [None, ""],
-                "qr_payload": [None, ""],
+            changes: dict[str, list[Any]] = {
+                name: [None, value.isoformat() if isinstance(value, datetime.date) else value]
+                for name, value in vehicle_record(plan).items()
+            }
+            changes |= {
                 "owner_id": [None, plan.owner.id],
                 "status": [None, Vehicle.Status.REGISTERED.value],
                 "plate": [None, plan.plate_number],
@@ -797,20 +796,7 @@ OWNER_FIELDS = (
 )
 VEHICLE_FIELDS = (
     "id",
-    "frame_number",
-    "motor_number",
-    "manufacturer",
-    "brand",
-    "model_name",
-    "colour",
-    "production_date",
-    "use_type",
-    "purchase_date",
-    "purchase_price",
-    "ccc_certificate_no",
-    "conforming",
-    "electronic_id",
-    "qr_payload",
+    *VEHICLE.names,
     "owner",
     "status",
     "station",
@@ -863,24 +849,36 @@ def owner_row(owner: OwnerPlan) -> Sequence[Any]:
     )
 
 
+def vehicle_record(plan: VehiclePlan) -> dict[str, Any]:
+    """The bike's declared fields (vehicles.fields.VEHICLE) in their order, as a counter would store
+    them; one the demo does not fill takes its declared default."""
+    seeded = {
+        "frame_number": plan.frame_number,
+        "motor_number": plan.motor_number,
+        "manufacturer": plan.brand.manufacturer,
+        "brand": plan.brand.name,
+        "model_name": plan.model_name,
+        "colour": plan.colour,
+        "production_date": plan.production_date,
+        "use_type": plan.use_type,
+        "purchase_date": plan.purchase_date,
+        "purchase_price": plan.price,
+        "ccc_certificate_no": plan.ccc,
+        "conforming": plan.conforming,
+    }
+    record: dict[str, Any] = {}
+    for declared in VEHICLE:
+        if declared.name not in seeded and declared.default is models.NOT_PROVIDED:
+            raise KeyError(f"seed_demo gives no value for the vehicle's {declared.name}, which has no default")
+        record[declared.name] = seeded.get(declared.name, declared.default)
+    return record
+
+
 def vehicle_row(plan: VehiclePlan) -> Sequence[Any]:
     deregistered = plan.deregistered_at is not None
     return (
         plan.id,
-        plan.frame_number,
-        plan.motor_number,
-        plan.brand.manufacturer,
-        plan.brand.name,
-        plan.model_name,
-        plan.colour,
-        plan.production_date,
-        plan.use_type,
-        plan.purchase_date,
-        plan.price,
-        plan.ccc,
-        plan.conforming,
-        "",
-        "",
+        *vehicle_record(plan).values(),
         plan.owner.id,
         Vehicle.Status.DEREGISTERED.value if deregistered else Vehicle.Status.REGISTERED.value,
         plan.station_id,

@@ -6,13 +6,14 @@ nested ({"owner": {"id_number": [...]}}) and the counter page shows next to each
 """
 
 from django.core.exceptions import ValidationError
+from django.utils.functional import Promise
 
 
 class Problems:
     def __init__(self) -> None:
         self.by_field: dict[str, list[str]] = {}
 
-    def add(self, field: str, message: str | None) -> None:
+    def add(self, field: str, message: str | Promise | None) -> None:
         if message:
             self.by_field.setdefault(field, []).append(str(message))
 
