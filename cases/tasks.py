@@ -2,21 +2,35 @@
 queued messages and the beat schedule (settings.CELERY_BEAT_SCHEDULE) use it."""
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from cases.alerts import webhooks
 from cases.claims.services import claims_make_eligible as make_eligible
 
 
 @shared_task(name="cases.tasks.deliver_webhook", bind=True, ignore_result=True, max_retries=8, acks_late=True)
-def deliver_webhook(self, delivery_id: int) -> bool:  # type: ignore[no-untyped-def]
-    """POST a station webhook message; on a transient failure retry after 10 s, 20 s, 40 s …"""
+def deliver_webhook(self, delivery_id: int, db_retries: int = 0) -> bool:
+    """POST a station webhook message; on a transient failure retry after 10 s, 20 s, 40 s …
+
+    The database going away (a failover: the primary killed, the standby not yet promoted) is
+    nobody's failure: the message is retried after 1 s, 2 s, 4 s … (at most 30 s) until the new
+    primary answers, without counting against the receiver's `max_retries`. Without this a message
+    whose task met the outage was neither sent nor given up: the beat sweep only re-sends messages
+    never attempted, a minute later. A message POSTed just before the outage, whose outcome could
+    not be written, is POSTed again with the same X-Webhook-Delivery id (receivers drop the repeat).
+    """
     try:
-        return webhooks.webhook_attempt(delivery_id)
-    except webhooks.TransientFailure as exc:
-        if self.request.retries >= self.max_retries:
-            webhooks.webhook_give_up(delivery_id, f"gave up after {self.request.retries + 1} attempts: {exc}")
-            return False
-        raise self.retry(exc=exc, countdown=webhooks.retry_countdown(self.request.retries)) from exc
+        try:
+            return webhooks.webhook_attempt(delivery_id)
+        except webhooks.TransientFailure as exc:
+            attempts = self.request.retries - db_retries  # the receiver's failures so far, less one
+            if attempts >= self.max_retries:
+                webhooks.webhook_give_up(delivery_id, f"gave up after {attempts + 1} attempts: {exc}")
+                return False
+            raise self.retry(exc=exc, countdown=webhooks.retry_countdown(attempts), max_retries=None) from exc
+    except (OperationalError, InterfaceError) as exc:
+        kwargs = {**self.request.kwargs, "db_retries": db_retries + 1}
+        raise self.retry(exc=exc, countdown=min(2**db_retries, 30), max_retries=None, kwargs=kwargs) from exc
 
 
 @shared_task(name="cases.tasks.requeue_webhooks", ignore_result=True)

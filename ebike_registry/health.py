@@ -28,7 +28,7 @@ from ebike_registry.ops_access import operator_allowed
 from ebike_registry.standby import standby_alarm
 from tracking.derived import outbox_backlog
 from tracking.gateway.config import GatewayConfig
-from tracking.models import GatewayNode
+from tracking.models import GatewayNode, Terminal
 
 CLOCK_CACHE_SECONDS = 10.0
 CLOCK_TOOL_TIMEOUT_S = 1.0
@@ -207,7 +207,7 @@ def _primary_view() -> tuple[tuple[str, list[tuple[Any, ...]], bool, str], str |
                 autocommit=True,
                 options=f"-c statement_timeout={timeout}",
             ) as monitor:
-                names, user, sees_stats, in_recovery = monitor.execute(_WHO_SQL).fetchone()
+                names, user, sees_stats, in_recovery = monitor.execute(_WHO_SQL).fetchall()[0]
                 if not in_recovery:
                     return (names, monitor.execute(_PRIMARY_SQL).fetchall(), sees_stats, user), None
                 unavailable = "HEALTH_DATABASE_URL: connected to a standby (target_session_attrs=read-write?)"
@@ -262,12 +262,15 @@ def outbox(warnings: Warnings) -> dict[str, Any]:
 
 
 def gateway_nodes(warnings: Warnings) -> dict[str, Any]:
-    """Each gateway worker's lease (tracking.gateway.leases): alive while it runs."""
+    """Each gateway worker's lease (tracking.gateway.leases): alive while it runs. No node alive while
+    terminals are fitted to bikes is a warning of its own: no gateway anywhere is taking positions."""
     lease_s = GatewayConfig.from_settings().lease_s
     with bounded(), connection.cursor() as cursor:
         cursor.execute("SELECT now()")
         now = cursor.fetchone()[0]
         nodes = list(GatewayNode.objects.order_by("node").values_list("node", "started_at", "lease_until"))
+        # Counted only when nobody holds a lease (the usual answer costs no query).
+        fitted = 0 if any(lease_until > now for *_, lease_until in nodes) else _fitted_terminals()
     listed = []
     for node, started_at, lease_until in nodes:
         alive = lease_until > now
@@ -287,7 +290,17 @@ def gateway_nodes(warnings: Warnings) -> dict[str, Any]:
                 f"node {node} lease expired at {lease_until.isoformat(timespec='seconds')}: it stopped renewing"
             )
     alive_count = sum(1 for item in listed if item["alive"])
+    if fitted:
+        warnings.append(
+            f"no node holds a lease while {fitted} terminal(s) are fitted to bikes: no gateway is receiving "
+            "positions or alarms (start the gateway: make run, or the gateway containers)"
+        )
     return {"alive": alive_count, "expired": len(listed) - alive_count, "nodes": listed}
+
+
+def _fitted_terminals() -> int:
+    """Active terminals fitted to a bike: those expected to report through a gateway."""
+    return Terminal.objects.filter(active=True, vehicle__isnull=False).count()
 
 
 # --- the clock ------------------------------------------------------------------------------------------

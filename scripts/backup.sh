@@ -9,7 +9,8 @@
 #   scripts/backup.sh info       pgbackrest info
 #
 # Nothing happens unless BACKUP_ENABLED=true: enabling sets archive_mode=on and archive_command
-# (ALTER SYSTEM) on the cluster DATABASE_URL points at. archive_mode needs one restart of that
+# (ALTER SYSTEM) on the cluster DATABASE_URL points at (the standby pair: on both nodes; the
+# backup is taken from whichever is the primary, scripts/backup_lib.sh). archive_mode needs one restart of that
 # cluster: the first run says so and stops (exit 3); run it again after the restart.
 # Settings: scripts/backup_lib.sh (top), .env.example, README "Operations" > "Backups".
 set -euo pipefail
@@ -32,31 +33,64 @@ sql_literal() {
     printf "'%s'" "${1//\'/\'\'}"
 }
 
-# archive_mode, archive_command and wal_level on the cluster; exit 3 when a restart must apply them.
+# archive_mode, archive_command and wal_level on the cluster (with the pair: on every node that
+# answered, so a promoted standby archives too; a standby archives nothing before its promotion);
+# exit 3 when a restart must apply them. archive-push is told the archiving node's own data
+# directory ($PWD: PostgreSQL runs archive_command there): %p is relative to it, and the rendered
+# pg1-path is the primary of the last run, not necessarily the node that archives now.
 ensure_archiving() {
-    local want mode command level restart=0
-    want="$PGBACKREST --config=$BACKUP_CONFIG --stanza=$BACKUP_STANZA archive-push %p"
-    mode="$(pg_sql 'SHOW archive_mode')"
-    command="$(pg_sql 'SHOW archive_command')"
-    level="$(pg_sql 'SHOW wal_level')"
-    if [[ "$command" != "$want" ]]; then
-        log "setting archive_command on the cluster (port $BACKUP_PG_PORT): $want"
-        pg_sql "ALTER SYSTEM SET archive_command = $(sql_literal "$want")" >/dev/null
-        pg_sql 'SELECT pg_reload_conf()' >/dev/null
+    local want i restart=()
+    want="$PGBACKREST --config=$BACKUP_CONFIG --stanza=$BACKUP_STANZA --pg1-path=\"\$PWD\" archive-push %p"
+    if ((BACKUP_PAIR)); then
+        for i in "${!BACKUP_NODE_HOST[@]}"; do
+            archiving_on "${BACKUP_NODE_SOCKET[$i]}" "${BACKUP_NODE_PORT[$i]}" \
+                "${BACKUP_NODE_ROLE[$i]} ${BACKUP_NODE_HOST[$i]}:${BACKUP_NODE_PORT[$i]}" "$want"
+            if ((RESTART_NEEDED)); then
+                restart+=("${BACKUP_NODE_ROLE[$i]} ${BACKUP_NODE_HOST[$i]}:${BACKUP_NODE_PORT[$i]}")
+            fi
+        done
+        if ((${#BACKUP_NODE_HOST[@]} < ${#BACKUP_URL_HOSTS[@]})); then
+            warn "a node of DATABASE_URL did not answer: run make backup again once it is back, so that it archives after a promotion"
+        fi
+    else
+        archiving_on "$BACKUP_PG_SOCKET" "$BACKUP_PG_PORT" "the cluster (port $BACKUP_PG_PORT)" "$want"
+        if ((RESTART_NEEDED)); then
+            restart+=("the cluster (port $BACKUP_PG_PORT)")
+        fi
     fi
-    if [[ "$mode" == off ]]; then
-        pg_sql "ALTER SYSTEM SET archive_mode = 'on'" >/dev/null
-        restart=1
-    fi
-    if [[ "$level" == minimal ]]; then
-        pg_sql "ALTER SYSTEM SET wal_level = 'replica'" >/dev/null
-        restart=1
-    fi
-    if ((restart)); then
-        warn "archive_mode/wal_level set; they take effect after a restart of the cluster (port $BACKUP_PG_PORT),"
-        warn "e.g. 'systemctl restart postgresql@15-main'. Then run make backup again."
+    if ((${#restart[@]})); then
+        warn "archive_mode/wal_level set; they take effect after a restart of: ${restart[*]}"
+        if ((BACKUP_PAIR)); then
+            warn "e.g. 'scripts/standby.sh stop && scripts/standby.sh up'. Then run make backup again."
+        else
+            warn "e.g. 'systemctl restart postgresql@15-main'. Then run make backup again."
+        fi
         exit "$EXIT_RESTART_NEEDED"
     fi
+}
+
+# archiving_on SOCKET PORT NAME COMMAND: sets what is missing on one cluster; RESTART_NEEDED=1 when
+# archive_mode or wal_level wait for a restart.
+archiving_on() {
+    local socket="$1" port="$2" name="$3" want="$4" mode command level
+    RESTART_NEEDED=0
+    mode="$(pg_sql_at "$socket" "$port" 'SHOW archive_mode')"
+    command="$(pg_sql_at "$socket" "$port" 'SHOW archive_command')"
+    level="$(pg_sql_at "$socket" "$port" 'SHOW wal_level')"
+    if [[ "$command" != "$want" ]]; then
+        log "setting archive_command on $name: $want"
+        pg_sql_at "$socket" "$port" "ALTER SYSTEM SET archive_command = $(sql_literal "$want")" >/dev/null
+        pg_sql_at "$socket" "$port" 'SELECT pg_reload_conf()' >/dev/null
+    fi
+    if [[ "$mode" == off ]]; then
+        pg_sql_at "$socket" "$port" "ALTER SYSTEM SET archive_mode = 'on'" >/dev/null
+        RESTART_NEEDED=1
+    fi
+    if [[ "$level" == minimal ]]; then
+        pg_sql_at "$socket" "$port" "ALTER SYSTEM SET wal_level = 'replica'" >/dev/null
+        RESTART_NEEDED=1
+    fi
+    return 0
 }
 
 prepare() {

@@ -10,6 +10,10 @@
 #   BACKUP_COMPRESS_TYPE=zst  BACKUP_PROCESS_MAX=2  BACKUP_REPOS="1"
 #   BACKUP_PG_PORT=<DATABASE_URL's port>  BACKUP_PG_SOCKET=/var/run/postgresql
 #   BACKUP_PG_PATH=<the cluster's data_directory, asked over the socket>
+#   With several servers in DATABASE_URL (the standby pair, target_session_attrs=read-write) and
+#   BACKUP_PG_PATH unset, each is asked over TCP for its role, data directory and socket: pgBackRest
+#   backs up whichever is the primary now (after a failover, the new one), and archiving is set on
+#   every node, so a promoted standby goes on archiving into the same repository.
 #   BACKUP_STATE_DIR=var/pgbackrest  (rendered configuration, pgBackRest's log and lock files)
 #   BACKUP_STATUS_FILE=var/backup-status.json  (what /healthz reads: `pgbackrest info` after each run)
 #   BACKUP_FILES="<MEDIA_ROOT> var/keys <AUDIT_HEAD_DIR> <key files set outside var/keys>"
@@ -24,8 +28,48 @@ abs_path() {
     esac
 }
 
+# DATABASE_URL's servers, one "host port" line each, in the order libpq tries them. The multi-host
+# forms as ebike_registry/db_url.py reads them for Django: h1,h2:5432 (one port for every host) and
+# h1:5432,h2:5433.
+url_nodes() {
+    "$SYSTEM_PYTHON" - "$1" <<'PY'
+import sys
+from urllib.parse import urlsplit
+
+items = []
+for item in urlsplit(sys.argv[1]).netloc.rpartition("@")[2].split(","):
+    if item.startswith("["):  # [::1]:5432
+        host, _, rest = item[1:].partition("]")
+        items.append((host, rest.removeprefix(":")))
+    else:
+        host, _, port = item.partition(":")
+        items.append((host, port))
+given = sorted({port for _, port in items} - {""})
+for host, port in items:
+    if len(given) <= 1:  # one port (or none) for every host
+        port = given[0] if given else "5432"
+    print(host or "127.0.0.1", port or "5432")
+PY
+}
+
+is_loopback() {
+    case "$1" in
+        localhost | ::1 | 127.*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
 backup_settings() {
-    parse_url "$DATABASE_URL" DB
+    local host port
+    BACKUP_URL_HOSTS=()
+    BACKUP_URL_PORTS=()
+    while read -r host port; do
+        BACKUP_URL_HOSTS+=("$host")
+        BACKUP_URL_PORTS+=("$port")
+    done < <(url_nodes "$DATABASE_URL")
+    ((${#BACKUP_URL_HOSTS[@]})) || die "cannot read the servers of DATABASE_URL"
+    DB_HOST="${BACKUP_URL_HOSTS[0]}"
+    DB_PORT="${BACKUP_URL_PORTS[0]}"
     BACKUP_ENABLED="${BACKUP_ENABLED:-false}"
     BACKUP_REPO_PATH="$(abs_path "${BACKUP_REPO_PATH:-var/backup}")"
     BACKUP_STATE_DIR="$(abs_path "${BACKUP_STATE_DIR:-var/pgbackrest}")"
@@ -41,8 +85,19 @@ backup_settings() {
     BACKUP_PG_SOCKET="${BACKUP_PG_SOCKET:-/var/run/postgresql}"
     BACKUP_CONFIG="$BACKUP_STATE_DIR/pgbackrest.conf"
     BACKUP_TEMPLATE="$ROOT/deploy/pgbackrest/pgbackrest.conf.in"
-    if ! is_local_host "$DB_HOST" && [[ -z "${BACKUP_PG_PATH:-}" ]]; then
-        die "DATABASE_URL's server ($DB_HOST) is not this machine: run make backup / make restore on the database host"
+    # BACKUP_PAIR=1: several servers and no cluster named explicitly (BACKUP_PG_PATH): the nodes are
+    # found by backup_resolve_pg_path, each on this machine (the project-managed pair, scripts/standby.sh).
+    BACKUP_PAIR=0
+    if [[ -z "${BACKUP_PG_PATH:-}" ]]; then
+        if ((${#BACKUP_URL_HOSTS[@]} > 1)); then
+            for host in "${BACKUP_URL_HOSTS[@]}"; do
+                is_loopback "$host" ||
+                    die "DATABASE_URL's server $host is not this machine: on separate hosts, run make backup on the primary's host with BACKUP_PG_PATH, BACKUP_PG_PORT and BACKUP_PG_SOCKET set (README 'Operations' > 'Backups')"
+            done
+            BACKUP_PAIR=1
+        elif ! is_local_host "$DB_HOST"; then
+            die "DATABASE_URL's server ($DB_HOST) is not this machine: run make backup / make restore on the database host"
+        fi
     fi
 }
 
@@ -74,10 +129,72 @@ pgbr() {
     as_postgres "$PGBACKREST" "--config=$BACKUP_CONFIG" "--stanza=$BACKUP_STANZA" "$@"
 }
 
-# The data directory of the cluster: BACKUP_PG_PATH, else asked. `optional` lets restore go on when
-# the cluster is down (the disaster a restore is for).
+# pg_sql_at SOCKET PORT QUERY: the same on one node of the pair.
+pg_sql_at() {
+    as_postgres "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$1" -p "$2" -d postgres -c "$3"
+}
+
+# The nodes of the pair that answered (backup_discover_nodes), index by index; the primary's also
+# become BACKUP_PG_PATH, BACKUP_PG_SOCKET and BACKUP_PG_PORT (pgBackRest's pg1), so everything
+# below works on the primary of the moment.
+BACKUP_NODE_HOST=()
+BACKUP_NODE_PORT=()
+BACKUP_NODE_ROLE=()
+BACKUP_NODE_PATH=()
+BACKUP_NODE_SOCKET=()
+
+backup_discover_nodes() {
+    local i host port answer role path socket primaries=()
+    for i in "${!BACKUP_URL_HOSTS[@]}"; do
+        host="${BACKUP_URL_HOSTS[$i]}"
+        port="${BACKUP_URL_PORTS[$i]}"
+        # Over TCP as postgres (the pair's pg_hba trusts loopback; a ~postgres/.pgpass otherwise).
+        answer="$(PGCONNECT_TIMEOUT=3 as_postgres "$PG_BIN/psql" -X -q -At -F '|' -v ON_ERROR_STOP=1 -h "$host" \
+            -p "$port" -U postgres -d postgres -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
+                current_setting('data_directory'), trim(split_part(current_setting('unix_socket_directories'), ',', 1))" \
+            2>/dev/null)" || {
+            warn "$host:$port does not answer: left out of this run"
+            continue
+        }
+        IFS='|' read -r role path socket <<<"$answer"
+        [[ "$socket" == /* ]] || die "$host:$port has no socket directory (unix_socket_directories): pgBackRest needs one"
+        BACKUP_NODE_HOST+=("$host")
+        BACKUP_NODE_PORT+=("$port")
+        BACKUP_NODE_ROLE+=("$role")
+        BACKUP_NODE_PATH+=("$path")
+        BACKUP_NODE_SOCKET+=("$socket")
+        if [[ "$role" == primary ]]; then
+            primaries+=("$((${#BACKUP_NODE_HOST[@]} - 1))")
+        fi
+    done
+    if ((${#primaries[@]} > 1)); then
+        die "more than one node takes writes ($(for i in "${primaries[@]}"; do printf '%s:%s ' "${BACKUP_NODE_HOST[$i]}" "${BACKUP_NODE_PORT[$i]}"; done)): fence the old primary first (scripts/standby.sh promote)"
+    fi
+    if ((${#primaries[@]} == 1)); then
+        i="${primaries[0]}"
+        log "primary: ${BACKUP_NODE_HOST[$i]}:${BACKUP_NODE_PORT[$i]} (data ${BACKUP_NODE_PATH[$i]})"
+    elif [[ "${1:-}" == optional && ${#BACKUP_NODE_HOST[@]} -gt 0 ]]; then
+        i=0 # restore, info, verify: any node that answers has the cluster's settings
+    elif [[ "${1:-}" == optional ]]; then
+        BACKUP_PG_PATH="/var/lib/postgresql/15/main" # nobody answers: only backup and check read it
+        return 0
+    else
+        die "no server of DATABASE_URL takes writes (${BACKUP_URL_HOSTS[*]}): promote the standby first (scripts/standby.sh promote)"
+    fi
+    BACKUP_PG_PATH="${BACKUP_NODE_PATH[$i]}"
+    BACKUP_PG_SOCKET="${BACKUP_NODE_SOCKET[$i]}"
+    BACKUP_PG_PORT="${BACKUP_NODE_PORT[$i]}"
+}
+
+# The data directory of the cluster: BACKUP_PG_PATH, else asked (with the pair: every node's, the
+# primary's first). `optional` lets restore go on when the cluster is down (the disaster a restore
+# is for).
 backup_resolve_pg_path() {
     if [[ -n "${BACKUP_PG_PATH:-}" ]]; then
+        return 0
+    fi
+    if ((BACKUP_PAIR)); then
+        backup_discover_nodes "${1:-}"
         return 0
     fi
     BACKUP_PG_PATH="$(pg_sql 'SHOW data_directory' 2>/dev/null)" || BACKUP_PG_PATH=""

@@ -19,6 +19,12 @@
 #                  on the multi-host URL; SIGKILL the primary, pg_promote() the standby, rejoin the
 #                  old primary with pg_rewind; per run: RTO (kill -> first ack), acked-and-lost,
 #                  acked without a primary, rejoin time (tests/ops/failover_drill.py)
+#   celery_failover  the same pair with a Celery worker and beat (under scripts/supervise.sh, Redis db
+#                  13) raising rescue calls from the outbox and POSTing them to a station webhook while
+#                  SOS arrive; SIGKILL the primary mid-POST, promote; per run: calls committed before
+#                  the kill, outbox rows and messages in flight, tasks retried on the database error,
+#                  lost, written twice, kill -> first call on the new primary
+#                  (tests/ops/celery_failover_drill.py)
 #   standby_cost   the gateway on the same pair at STANDBY_COST_RATE (4,000) offered pings/s, stages
 #                  alternating synchronous / asynchronous standby: acked pings/s, p50, p99 of each
 #   poisoned_fix   one terminal's fix poisoning a handler among 1,000 (DRILL_OUTBOX_SCALE=full: 50,000):
@@ -39,7 +45,7 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-DRILLS=(restore gateway_nodes failover standby_cost poisoned_fix)
+DRILLS=(restore gateway_nodes failover celery_failover standby_cost poisoned_fix)
 
 # record NAME CMD...: runs a drill whose last stdout line is its JSON figures; keeps its log.
 record() {
@@ -79,6 +85,10 @@ drill_gateway_nodes() {
 
 drill_failover() {
     record failover "$PY" tests/ops/failover_drill.py --runs "$DRILL_RUNS"
+}
+
+drill_celery_failover() {
+    record celery_failover "$PY" tests/ops/celery_failover_drill.py --runs "$DRILL_RUNS"
 }
 
 drill_standby_cost() {

@@ -33,10 +33,12 @@ s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$REST
 fi
 
 # --- never over the running cluster ----------------------------------------------------------------
-live="$(realpath -m "$BACKUP_PG_PATH")"
-if [[ "$(realpath -m "$RESTORE_PATH")" == "$live" ]]; then
-    die "RESTORE_PATH is the live cluster's data directory ($live): restore into a new directory"
-fi
+for live in "$BACKUP_PG_PATH" "${BACKUP_NODE_PATH[@]}"; do # with the pair: either node's
+    live="$(realpath -m "$live")"
+    if [[ "$(realpath -m "$RESTORE_PATH")" == "$live" ]]; then
+        die "RESTORE_PATH is the live cluster's data directory ($live): restore into a new directory"
+    fi
+done
 if [[ -e "$RESTORE_PATH" && -n "$(ls -A "$RESTORE_PATH" 2>/dev/null)" ]]; then
     die "RESTORE_PATH $RESTORE_PATH is not empty: give a new directory"
 fi

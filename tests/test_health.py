@@ -191,6 +191,32 @@ def test_each_gateway_node_with_its_lease_an_expired_one_a_warning(client, setti
     ]
 
 
+def test_no_live_gateway_node_while_terminals_are_fitted_is_a_warning_not_a_503(client, settings):
+    settings.GATEWAY_LEASE_S = 90.0
+    tf.terminal()
+    tf.terminal()
+    tf.terminal(bound=False)  # in stock, not fitted: it reports through nobody
+    down = "gateway: no node holds a lease while 2 terminal(s) are fitted to bikes: no gateway is receiving"
+
+    response = client.get("/healthz")  # the gateway never started
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "warn" and body["gateway"] == {"alive": 0, "expired": 0, "nodes": []}
+    assert [line for line in body["warnings"] if line.startswith(down)] != []
+
+    now = timezone.now()  # the only node died: both are said
+    GatewayNode.objects.create(
+        node="gw-a:101", started_at=now - datetime.timedelta(hours=1), lease_until=now - datetime.timedelta(seconds=5)
+    )
+    warnings = [line for line in client.get("/healthz").json()["warnings"] if line.startswith("gateway:")]
+    assert len(warnings) == 2 and warnings[0].startswith("gateway: node gw-a:101 lease expired")
+    assert warnings[1].startswith(down)
+
+    GatewayNode.objects.create(node="gw-b:202", started_at=now, lease_until=now + datetime.timedelta(seconds=80))
+    warnings = [line for line in client.get("/healthz").json()["warnings"] if line.startswith("gateway:")]
+    assert len(warnings) == 1 and "gw-a:101" in warnings[0]  # one node takes positions again
+
+
 def test_redis_down_is_a_503_and_the_other_parts_still_answer(client, settings):
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
     started = time.monotonic()
