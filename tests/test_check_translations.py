@@ -24,15 +24,15 @@ def test_untranslated_and_fuzzy_entries_fail_and_are_named(tmp_path):
     catalogue(
         tmp_path,
         "locale/zh_Hans/LC_MESSAGES/django.po",
-        '#: cases/workflow/views.py:12\nmsgid "Station cases"\nmsgstr ""\n\n'
-        '#: cases/workflow/views.py:13\n#, fuzzy\nmsgid "My cases"\nmsgstr "我的报案"\n\n'
+        '#: cases/views.py:12\nmsgid "Station cases"\nmsgstr ""\n\n'
+        '#: cases/views.py:13\n#, fuzzy\nmsgid "My cases"\nmsgstr "我的报案"\n\n'
         'msgid "Case"\nmsgstr "案件"\n',
     )
     catalogue(tmp_path, "stats/locale/zh_Hans/LC_MESSAGES/django.po", 'msgid ""\n"alarms by "\n"kind"\nmsgstr ""\n')
     result = check(tmp_path)
     assert result.returncode == 1
-    assert "untranslated (cases/workflow/views.py:12): 'Station cases'" in result.stderr
-    assert "fuzzy (cases/workflow/views.py:13): 'My cases'" in result.stderr
+    assert "untranslated (cases/views.py:12): 'Station cases'" in result.stderr
+    assert "fuzzy (cases/views.py:13): 'My cases'" in result.stderr
     assert "untranslated: 'alarms by kind'" in result.stderr  # a message written over several lines
     assert "'Case'" not in result.stderr
 
