@@ -89,8 +89,11 @@ is_local_host() {
     esac
 }
 
-# parse_url URL PREFIX: sets PREFIX_SCHEME, PREFIX_HOST, PREFIX_PORT, PREFIX_USER, PREFIX_PASSWORD,
-# PREFIX_QUERY and PREFIX_DBNAME (user, password and database name percent-decoded). Needs the system python3.
+# parse_url URL PREFIX: sets PREFIX_SCHEME, PREFIX_HOST, PREFIX_PORT, PREFIX_HOSTPORT, PREFIX_USER,
+# PREFIX_PASSWORD, PREFIX_QUERY and PREFIX_DBNAME (user, password and database name percent-decoded).
+# A multi-host URL (a,b:5432 or a:5432,b:5433) gives libpq's lists: HOST "a,b", PORT "5432" or
+# "5432,5433", and HOSTPORT the URL's own list, to build another URL to the same servers.
+# Needs the system python3.
 parse_url() {
     local assignments
     assignments="$("$SYSTEM_PYTHON" - "$1" "$2" <<'PY'
@@ -101,10 +104,23 @@ from urllib.parse import unquote, urlsplit
 url, prefix = sys.argv[1], sys.argv[2]
 u = urlsplit(url)
 default_port = 6379 if u.scheme.startswith("redis") else 5432
+servers = u.netloc.rpartition("@")[2]
+if "," in servers:  # libpq's multi-host form: each host with its own port or the default
+    hosts, ports = [], []
+    for entry in servers.split(","):
+        name, _, number = entry.rpartition(":")
+        hosts.append(name if number.isdigit() else entry)
+        ports.append(number if number.isdigit() else str(default_port))
+    host, port = ",".join(hosts), ports[0] if len(set(ports)) == 1 else ",".join(ports)
+    hostport = servers
+else:
+    host, port = u.hostname or "", str(u.port or default_port)
+    hostport = f"{host}:{port}"
 values = {
     "scheme": u.scheme,
-    "host": u.hostname or "",
-    "port": str(u.port or default_port),
+    "host": host,
+    "port": port,
+    "hostport": hostport,
     "user": unquote(u.username or ""),
     "password": unquote(u.password or ""),
     "dbname": unquote(u.path.lstrip("/")),

@@ -34,8 +34,8 @@ source "$ROOT/scripts/supervise.sh"
 parse_url "$DATABASE_URL" OWNER_DB
 # (A multi-host DATABASE_URL keeps its host list and ?target_session_attrs=read-write: README "Operations".)
 OWNER_DB_OPTIONS="${OWNER_DB_QUERY:+?$OWNER_DB_QUERY}"
-APP_DATABASE_URL="${DATABASE_APP_URL:-postgis://ebike_app:ebike_app@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
-GATEWAY_DATABASE_URL="${DATABASE_GATEWAY_URL:-postgis://ebike_gateway:ebike_gateway@$OWNER_DB_HOST:$OWNER_DB_PORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
+APP_DATABASE_URL="${DATABASE_APP_URL:-postgis://ebike_app:ebike_app@$OWNER_DB_HOSTPORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
+GATEWAY_DATABASE_URL="${DATABASE_GATEWAY_URL:-postgis://ebike_gateway:ebike_gateway@$OWNER_DB_HOSTPORT/$OWNER_DB_DBNAME$OWNER_DB_OPTIONS}"
 
 GUNICORN="$VENV/bin/gunicorn"
 gunicorn_args=(
