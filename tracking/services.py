@@ -122,8 +122,8 @@ def terminal_register(
 
 def terminal_bind(*, clerk: User, terminal_id: int, vehicle_id: int, owner_consent: bool) -> TerminalInstallation:
     """Fit a terminal to a bike (at registration or later), with the owner's consent to positioning.
-    The counter page and the APIs go through `terminal_fit`, which checks the bike's state first;
-    this is its last step and terminal_replace's."""
+    The counter page and the APIs go through `terminal_fit`, and `terminal_replace` through its own
+    check, which check the bike's state first; this is their last step."""
     if clerk.station_id is None:
         raise PermissionDenied(_("Your account is not assigned to a police station."))
     with transaction.atomic():
@@ -330,11 +330,16 @@ def terminal_unbind(*, clerk: User, terminal_id: int, reason: str) -> TerminalIn
 
 
 def terminal_replace(*, clerk: User, vehicle_id: int, new_terminal_id: int, reason: str) -> TerminalInstallation:
-    """Swap a bike's terminal for another one in one step (faulty or damaged terminal)."""
+    """Swap a bike's terminal for another one in one step (faulty or damaged terminal). The bike's state
+    is checked as for a fit: a stolen or frozen bike's terminal is not swapped at the counter."""
     with transaction.atomic():
+        vehicle = Vehicle.objects.select_for_update().filter(pk=vehicle_id).first()
         current = Terminal.objects.filter(vehicle_id=vehicle_id).first()
-        if current is None:
+        if vehicle is None or current is None:
             raise ValidationError({"vehicle": _("The bike has no terminal to replace.")})
+        refused = FIT_REFUSED_STATES.get(vehicle.status)
+        if refused is not None:
+            raise ValidationError({"vehicle": [refused]})
         terminal_unbind(clerk=clerk, terminal_id=current.pk, reason=reason)
         return terminal_bind(clerk=clerk, terminal_id=new_terminal_id, vehicle_id=vehicle_id, owner_consent=True)
 

@@ -199,3 +199,20 @@ def test_the_page_says_before_typing_that_a_stolen_bike_takes_no_terminal(clerk_
     _put_in_state("stolen", vehicle, clerk, officer)
     page = clerk_client.get(f"/vehicles/{vehicle.pk}/terminal/").content.decode()
     assert 'id="fit-refused"' in page and "record its recovery" in page
+
+
+@pytest.mark.parametrize("state", ["stolen", "frozen"])
+def test_a_stolen_or_frozen_bikes_terminal_is_not_swapped(state, clerk_api, vehicle, clerk, officer):
+    fitted = tf.terminal(bound=False)
+    terminal_fit(clerk=clerk, vehicle_id=vehicle.pk, terminal_id=fitted.pk, owner_consent=True)
+    _put_in_state(state, vehicle, clerk, officer)
+    spare = tf.terminal(bound=False)
+    response = clerk_api.post(
+        f"/api/v1/vehicles/{vehicle.pk}/replace-terminal",
+        {"new_terminal_id": spare.pk, "reason": "进水损坏"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert STATE_WORDS[state] in response.json()["vehicle"][0]
+    assert Terminal.objects.get(pk=fitted.pk).vehicle_id == vehicle.pk  # still fitted: nothing was undone
+    assert Terminal.objects.get(pk=spare.pk).vehicle_id is None
