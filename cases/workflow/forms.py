@@ -8,6 +8,12 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
 from cases.models import Case, ReportStatus, TheftReport
+from vehicles.fields import OWNER, VEHICLE
+
+# A bike's and a person's identifiers are typed as at the counter: the same limits (vehicles.fields).
+FRAME_INPUT = VEHICLE["frame_number"].input_length
+ID_INPUT = OWNER["id_number"].input_length
+PHONE_INPUT = OWNER["phone"].input_length
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -25,8 +31,8 @@ class ReportForm(forms.Form):
         widget=forms.RadioSelect,
     )
     plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
-    frame_number = forms.CharField(label=_("Frame number"), max_length=24, required=False)
-    owner_id_number = forms.CharField(label=_("Owner's ID number"), max_length=24, required=False)
+    frame_number = forms.CharField(label=_("Frame number"), max_length=FRAME_INPUT, required=False)
+    owner_id_number = forms.CharField(label=_("Owner's ID number"), max_length=ID_INPUT, required=False)
     unregistered_description = forms.CharField(
         label=_("Description of a bike not in the registry"),
         max_length=300,
@@ -34,8 +40,8 @@ class ReportForm(forms.Form):
         help_text=_("Brand, model, colour, frame number if known. Every theft is accepted."),
     )
     reporter_name = forms.CharField(label=_("Reporting person"), max_length=50)
-    reporter_phone = forms.CharField(label=_("Reporter's phone"), max_length=20)
-    reporter_id_number = forms.CharField(label=_("Reporter's ID number"), max_length=24, required=False)
+    reporter_phone = forms.CharField(label=_("Reporter's phone"), max_length=PHONE_INPUT)
+    reporter_id_number = forms.CharField(label=_("Reporter's ID number"), max_length=ID_INPUT, required=False)
     last_seen_at = forms.DateTimeField(label=_("Last seen at"), widget=DateTimeInput())
     missing_at = forms.DateTimeField(label=_("Found missing at"), widget=DateTimeInput())
     place_address = forms.CharField(label=_("Place"), max_length=200, required=False)
@@ -122,7 +128,7 @@ class CaseListForm(forms.Form):
 
 class StolenCheckForm(forms.Form):
     plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
-    frame = forms.CharField(label=_("Frame number"), max_length=24, required=False)
+    frame = forms.CharField(label=_("Frame number"), max_length=FRAME_INPUT, required=False)
 
 
 class ReviewPeriodForm(forms.Form):
