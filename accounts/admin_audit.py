@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from accounts.admin import ReadOnlyAdmin
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 
 
 class PersonalDataAdmin(ReadOnlyAdmin):
@@ -20,12 +20,11 @@ class PersonalDataAdmin(ReadOnlyAdmin):
         response = super().changelist_view(request, extra_context)
         if response.status_code == 200:
             audit_record(
-                user=request.user,
                 action="admin.list",
                 object_type=self.audit_object_type,
                 query={key: value[:100] for key, value in request.GET.items()},
                 result_count=getattr(getattr(response, "context_data", {}).get("cl"), "result_count", None),
-                ip=client_ip(request),
+                request=request,
             )
         return response
 
@@ -35,10 +34,9 @@ class PersonalDataAdmin(ReadOnlyAdmin):
         response = super().change_view(request, object_id, form_url, extra_context)
         if response.status_code == 200:
             audit_record(
-                user=request.user,
                 action="admin.view",
                 object_type=self.audit_object_type,
                 object_id=object_id[:40],
-                ip=client_ip(request),
+                request=request,
             )
         return response

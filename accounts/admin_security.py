@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.models import RecoveryCodeDevice
 from accounts.security_policy import policy_current
 
@@ -45,11 +45,10 @@ class AuditedRemoval(admin.ModelAdmin):
     def _audit(self, request: HttpRequest, objects: list[Any]) -> None:
         for obj in objects:
             audit_record(
-                user=request.user,
                 action=self.removal_action,
                 object_type="user",
                 query=self.removal_query(obj),
-                ip=client_ip(request),
+                request=request,
             )
 
 

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.request_types import AuthedRequest
 from cases.alerts import duty_room as duty
 from cases.alerts import notification_texts
@@ -289,12 +289,11 @@ class DutyCallListApi(APIView):
         )
         full = can_see_full_identity(request.user)
         audit_record(
-            user=request.user,
             action="duty_queue.view",
             object_type="station",
             object_id=request.user.station_id or "",
             result_count=len(page),
-            ip=client_ip(request),
+            request=request,
         )
         cards = duty.duty_call_cards(page, full_identity=full)
         return paginator.get_paginated_response([_call_data(card) for card in cards])

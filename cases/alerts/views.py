@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.request_types import AuthedHttpRequest
 from cases.alerts import duty_room as duty
 from cases.alerts import notification_texts
@@ -73,12 +73,11 @@ def duty_room(request: AuthedHttpRequest) -> HttpResponse:
     calls = list(duty.duty_queue(station=request.user.station, include_closed=include_closed)[:200])
     cards = duty.duty_call_cards(calls, full_identity=can_see_full_identity(request.user))
     audit_record(
-        user=request.user,
         action="duty_queue.view",
         object_type="station",
         object_id=request.user.station_id or "",
         result_count=len(cards),
-        ip=client_ip(request),
+        request=request,
     )
     return _duty_page(request, cards, include_closed=include_closed)
 

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.request_types import AuthedRequest
 from cases.claims import services as claims
@@ -158,11 +158,10 @@ class ClaimDetailApi(APIView):
     def get(self, request: AuthedRequest, claim_id: int) -> Response:
         claim = claims_queryset().get(pk=claim_id)
         audit_record(
-            user=request.user,
             action="claim.view",
             object_type="insurance_claim",
             object_id=claim.pk,
-            ip=client_ip(request),
+            request=request,
         )
         return Response(ClaimOutput(claim).data)
 

@@ -100,11 +100,10 @@ class ReportDetailApi(APIView):
         report = _report(report_id)
         _allowed(request, "cases.view_report", report)
         audit_record(
-            user=request.user,
             action="theft_report.view",
             object_type="theft_report",
             object_id=report.pk,
-            ip=client_ip(request),
+            request=request,
         )
         return Response(s.ReportOutput(report).data)
 
