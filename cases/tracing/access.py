@@ -408,13 +408,14 @@ def vehicle_stops_view(
     )
     nearby: dict[int, list[tracing.StolenVisit]] = {}
     if nearby_stolen:
+        missing = tracing.missing_reports(exclude_vehicle_id=vehicle.pk)  # once for all the stops
         for stop in stops.stops[:NEARBY_STOPS_MAX]:
             nearby[stop.rank] = tracing.stolen_at_place(
                 latitude=stop.latitude,
                 longitude=stop.longitude,
                 radius_m=nearby_radius,
                 days=nearby_days,
-                exclude_vehicle_id=vehicle.pk,
+                missing=missing,
             )
         # Other owners' bikes whose positions this look revealed.
         query["nearby_vehicles"] = sorted({v.vehicle_id for visits in nearby.values() for v in visits})

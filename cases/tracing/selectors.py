@@ -376,20 +376,13 @@ def nearby_check(*, radius_m: float, days: int) -> None:
     problems.raise_if_any()
 
 
-def stolen_at_place(
-    *,
-    latitude: float,
-    longitude: float,
-    radius_m: float,
-    days: int = DEFAULT_NEARBY_DAYS,
-    exclude_vehicle_id: int = 0,
-) -> list[StolenVisit]:
-    """Bikes missing now (report in MISSING_STATUSES) whose fixes came within `radius_m` of a place
-    in the last `days` days, counting only fixes recorded after they went missing (their report's
-    last_seen_at): their owners' own earlier visits say nothing about a ring."""
-    nearby_check(radius_m=radius_m, days=days)
-    until = timezone.now()
-    reports = {
+MissingReports = dict[int, tuple[str, str, datetime.datetime]]
+
+
+def missing_reports(*, exclude_vehicle_id: int = 0) -> MissingReports:
+    """The bikes missing now (report in MISSING_STATUSES): vehicle id -> (report number, status,
+    last seen). Read once by a caller that asks about several places (the stops of one trace)."""
+    return {
         vehicle_id: (number, status, last_seen_at)
         for vehicle_id, number, status, last_seen_at in TheftReport.objects.filter(
             status__in=MISSING_STATUSES, vehicle_id__isnull=False
@@ -397,6 +390,24 @@ def stolen_at_place(
         .exclude(vehicle_id=exclude_vehicle_id)
         .values_list("vehicle_id", "number", "status", "last_seen_at")
     }
+
+
+def stolen_at_place(
+    *,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+    days: int = DEFAULT_NEARBY_DAYS,
+    exclude_vehicle_id: int = 0,
+    missing: MissingReports | None = None,
+) -> list[StolenVisit]:
+    """Bikes missing now (report in MISSING_STATUSES) whose fixes came within `radius_m` of a place
+    in the last `days` days, counting only fixes recorded after they went missing (their report's
+    last_seen_at): their owners' own earlier visits say nothing about a ring. `missing`: those bikes
+    as `missing_reports` read them, when the caller asks about several places."""
+    nearby_check(radius_m=radius_m, days=days)
+    until = timezone.now()
+    reports = missing_reports(exclude_vehicle_id=exclude_vehicle_id) if missing is None else missing
     rows = places.visits_at_place(
         latitude=latitude,
         longitude=longitude,
