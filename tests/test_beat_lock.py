@@ -70,6 +70,15 @@ def senders(broker: redis.Redis) -> dict[int, int]:
     return counts
 
 
+def sent_by(broker: redis.Redis, pid: int, timeout: float = 10) -> int:
+    """Messages from `pid` once at least one is in the queue: beat logs "Sending due task" just
+    before it publishes, so the log line alone does not mean the message is there yet."""
+    deadline = time.monotonic() + timeout
+    while not (count := senders(broker).get(pid, 0)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
+
+
 @pytest.fixture
 def beats(tmp_path):
     from tests.tracking.gateway_harness import database_url  # needs Django set up
@@ -106,7 +115,7 @@ def test_two_beats_schedule_once_and_the_second_takes_over_when_the_first_dies(b
     took_over = second.wait_for("beat lock acquired", timeout=20)
     assert took_over < 10, took_over  # one retry (1 s) after the dead beat's session ended
     second.wait_for("Sending due task tracking-outbox")
-    assert senders(broker).get(second.pid, 0) >= 1
+    assert sent_by(broker, second.pid) >= 1, second.log()
 
     third = start("third")  # a beat still waiting for the lock stops at once when told to
     third.wait_for("beat lock held by another beat: waiting")
