@@ -89,7 +89,7 @@ class TheftReport(models.Model):
         Township, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("township")
     )
     locked = models.BooleanField(_("the bike was locked"), null=True)
-    narrative = models.TextField(_("circumstances"), blank=True)
+    narrative = models.TextField(_("circumstances"), max_length=2000, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=ReportStatus.choices, default=ReportStatus.RECEIVED)
     status_changed_at = models.DateTimeField(_("status changed at"), auto_now_add=True)
     # The report's duty (cases.rules): its receiving officer and the officers its station's leader
@@ -177,7 +177,7 @@ class Case(models.Model):
     approved_at = models.DateTimeField(_("approved at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
     solved_with_positioning = models.BooleanField(_("solved with positioning data"), default=False)
-    summary = models.TextField(_("summary"), blank=True)
+    summary = models.TextField(_("summary"), max_length=2000, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

@@ -284,6 +284,8 @@ CACHES = {
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 # The public stolen check (page and API alike): checks per client address per minute.
 STOLEN_CHECK_RATE_PER_MINUTE = env_int("STOLEN_CHECK_RATE_PER_MINUTE", 30)
+# The public evidence check (POST /api/v1/evidence/verify): checks per client address per minute.
+EVIDENCE_VERIFY_RATE_PER_MINUTE = env_int("EVIDENCE_VERIFY_RATE_PER_MINUTE", 30)
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -333,6 +335,12 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's three, the JSON one refusing absurd nesting with a 400 (ebike_registry.api.JSONParser).
+    "DEFAULT_PARSER_CLASSES": [
+        "ebike_registry.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "ebike_registry.schema.AutoSchema",  # documents the shared error answers
     "EXCEPTION_HANDLER": "ebike_registry.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "ebike_registry.api.Pagination",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Station
+from ebike_registry.lengths import stored_length
 from ebike_registry.problems import Problems
 
 EARLIEST = datetime.date(2000, 1, 1)
@@ -21,6 +22,7 @@ MAX_DAY_SPAN_DAYS = 366  # a daily series longer than a year is unreadable; use 
 GRANULARITIES = ("day", "week", "month")
 CELL_M_RANGE = (100, 5000)
 DEFAULT_CELL_M = 500
+STATION_CODE_LENGTH = stored_length(Station, "code")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,9 @@ def parse_filters(query: Any, *, today: datetime.date | None = None) -> Filters:
             problems.add("granularity", _("Daily figures cover at most a year; choose weeks or months."))
     station = None
     code = (query.get("station") or "").strip()
-    if code:
+    if len(code) > STATION_CODE_LENGTH:
+        problems.add("station", _("A station code has at most %(n)d characters.") % {"n": STATION_CODE_LENGTH})
+    elif code:
         station = Station.objects.filter(code=code).first()
         if station is None:
             problems.add("station", _("Unknown station %(code)s.") % {"code": code[:20]})

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from ebike_registry.lengths import stored_length
 from tracking.gateway.terminals import secret_digest
 from tracking.ingest import (
     LIVENESS_S,
@@ -32,6 +33,11 @@ from tracking.protocols.common import Fix
 from tracking.recent import Recent
 
 MAX_BATCH = 1000
+IMEI_LENGTH = stored_length(Terminal, "imei")
+# Alarm names in one ping: more than any terminal raises at once (each kind is stored once, at most
+# GATEWAY_MAX_ALARMS_PER_FIX of them).
+MAX_ALARM_NAMES = 16
+ALARM_NAME_LENGTH = 40
 _UNSEEN: Any = object()
 NUMBER_FIELDS = {
     "speed_kmh": (0.0, 400.0),
@@ -98,8 +104,8 @@ def parse_ping(
     get = item.get
     mark = len(errors)
     terminal = get("terminal")
-    if type(terminal) is not str or not terminal:
-        errors[f"{prefix}.terminal"] = ["Give the terminal's IMEI."]
+    if type(terminal) is not str or not terminal or len(terminal) > IMEI_LENGTH:
+        errors[f"{prefix}.terminal"] = [f"Give the terminal's IMEI (at most {IMEI_LENGTH} characters)."]
     time = _parse_time(get("time"), times)
     if time is None:
         errors[f"{prefix}.time"] = ["Give the device time as ISO 8601 with a time zone, e.g. 2026-11-28T08:00:00Z."]
@@ -118,8 +124,14 @@ def parse_ping(
     if type(valid) is not bool:
         errors[f"{prefix}.valid"] = ["valid must be true or false."]
     alarms = get("alarms", [])
-    if type(alarms) is not list or (alarms and not all(type(a) is str and 0 < len(a) <= 40 for a in alarms)):
-        errors[f"{prefix}.alarms"] = ["alarms must be a list of alarm names."]
+    if (
+        type(alarms) is not list
+        or len(alarms) > MAX_ALARM_NAMES
+        or (alarms and not all(type(a) is str and 0 < len(a) <= ALARM_NAME_LENGTH for a in alarms))
+    ):
+        errors[f"{prefix}.alarms"] = [
+            f"alarms must be a list of at most {MAX_ALARM_NAMES} alarm names of 1 to {ALARM_NAME_LENGTH} characters."
+        ]
     if len(errors) > mark:
         return None
     speed, course, altitude = extra["speed_kmh"], extra["course"], extra["altitude"]

@@ -14,8 +14,9 @@ from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from ebike_registry.lengths import stored_length
 from vehicles.identifiers import normalize_code, normalize_id_number, normalize_phone, normalize_text
-from vehicles.models import Owner, Vehicle
+from vehicles.models import Owner, Plate, Vehicle
 
 
 @dataclass(frozen=True)
@@ -133,3 +134,11 @@ OWNER = FieldSet(
         ),
     ),
 )
+
+# A bike's and a person's identifiers typed to find a record (a theft report, a search, the public
+# stolen check): the counter's limits.
+FRAME_INPUT = VEHICLE["frame_number"].input_length
+ID_INPUT = OWNER["id_number"].input_length
+PHONE_INPUT = OWNER["phone"].input_length
+# A plate is typed as printed: only the spaces around it are stripped.
+PLATE_INPUT = stored_length(Plate, "number")

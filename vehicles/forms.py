@@ -14,7 +14,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
-from vehicles.fields import OWNER, VEHICLE, RecordField
+from vehicles.fields import OWNER, PLATE_INPUT, VEHICLE, RecordField
 from vehicles.services.owners import OwnerData
 from vehicles.services.registration import (
     DeregisterReason,
@@ -145,9 +145,9 @@ def error_summary(sections: Iterable[forms.Form]) -> list[dict[str, str]]:
 
 
 class SearchForm(forms.Form):
-    plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
+    plate = forms.CharField(label=_("Plate number"), max_length=PLATE_INPUT, required=False)
     plate_contains = forms.CharField(
-        label=_("Part of the plate"), max_length=16, required=False, help_text=_("At least 3 characters.")
+        label=_("Part of the plate"), max_length=PLATE_INPUT, required=False, help_text=_("At least 3 characters.")
     )
     frame_number = forms.CharField(
         label=_("Frame number"), max_length=VEHICLE["frame_number"].input_length, required=False

@@ -4,6 +4,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
+from cases.models import TheftReport
+from ebike_registry.lengths import stored_length
+from vehicles.fields import PHONE_INPUT
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -36,9 +39,14 @@ class OwnerTheftReportForm(forms.Form):
         widget=forms.Select(choices=[("unknown", _("unknown")), ("true", _("yes")), ("false", _("no"))]),
     )
     reporter_phone = forms.CharField(
-        label=_("Phone to call you back"), max_length=20, help_text=_("The station calls this number.")
+        label=_("Phone to call you back"), max_length=PHONE_INPUT, help_text=_("The station calls this number.")
     )
-    narrative = forms.CharField(label=_("Circumstances"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    narrative = forms.CharField(
+        label=_("Circumstances"),
+        max_length=stored_length(TheftReport, "narrative"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
 
     def __init__(self, *args: Any, vehicles: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -75,6 +75,7 @@ class ClaimOutput(serializers.ModelSerializer):
 class SubmitInput(serializers.Serializer):
     documents = serializers.ListField(
         child=serializers.CharField(max_length=40),
+        max_length=len(claims.DOCUMENTS),
         help_text="Codes of the documents presented: "
         + ", ".join(claims.DOCUMENTS)
         + "; all but invoice are required.",

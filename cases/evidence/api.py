@@ -2,6 +2,7 @@
 public key to check bundles with, and a check of a bundle anyone may run."""
 
 import datetime
+from typing import NoReturn
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.audit import client_ip
 from accounts.request_types import AuthedRequest
+from accounts.throttles import ClientBudget
 from cases.evidence import services as evidence
 from cases.evidence.pdf import render_pdf
 from ebike_registry.api import has_perm, parse_or_raise
@@ -116,11 +118,21 @@ class PublicKeyApi(APIView):
         )
 
 
+class VerifyBudget(ClientBudget):
+    budget_scope = "evidence_verify"
+    limit_setting = "EVIDENCE_VERIFY_RATE_PER_MINUTE"
+
+
 class VerifyApi(APIView):
-    """Check a bundle (the request body) against this server's key; nothing is stored."""
+    """Check a bundle (the request body) against this server's key; nothing is stored. Public, so
+    budgeted per client address: each check reads and hashes a body of up to 2.5 MB."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [VerifyBudget]
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        VerifyBudget.refuse(wait)
 
     # Any body is checked: what is not a bundle is answered valid: false with the reason, not refused.
     @extend_schema(

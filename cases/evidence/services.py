@@ -723,16 +723,23 @@ def bundle_verify(raw: bytes, *, trusted: list[Ed25519PublicKey] | None = None) 
     """Check a bundle: its signature over the manifest, the key against the trusted keys (when
     given), and every section's hash; every problem is named."""
     result = Verification()
+    try:
+        _bundle_check(raw, trusted, result)
+    except RecursionError:  # "[[[[…": nested past what reading or hashing it can follow
+        result.problems.append(_("The file is nested deeper than any bundle: it was altered or is not a bundle."))
+    return result
+
+
+def _bundle_check(raw: bytes, trusted: list[Ed25519PublicKey] | None, result: Verification) -> None:
     data = _bundle_parts(raw, result)
     if data is None:
-        return result
+        return
     manifest, signature, content = data["manifest"], data["signature"], data["content"]
     subject = manifest.get("subject") or {}
     result.subject = f"{subject.get('type')} {subject.get('number')}" if isinstance(subject, dict) else ""
     _verify_signature(manifest, signature, result)
     _verify_key(trusted, result)
     _verify_sections(manifest, content, result)
-    return result
 
 
 def _bundle_parts(raw: bytes, result: Verification) -> dict[str, Any] | None:

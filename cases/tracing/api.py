@@ -12,8 +12,7 @@ reading, under one audit entry that names every other bike revealed.
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.permissions import IsAuthenticated
@@ -59,32 +58,6 @@ def _search_field() -> serializers.IntegerField:
     )
 
 
-def _schema_params(serializer: type[serializers.Serializer]) -> list[OpenApiParameter]:
-    """Document a query serializer's fields as query parameters."""
-    return [
-        OpenApiParameter(
-            name=name,
-            type=_openapi_type(f),
-            location=OpenApiParameter.QUERY,
-            required=f.required,
-            description=str(f.help_text or ""),
-        )
-        for name, f in serializer().fields.items()
-    ]
-
-
-def _openapi_type(f: serializers.Field) -> Any:
-    if isinstance(f, serializers.BooleanField):
-        return OpenApiTypes.BOOL
-    if isinstance(f, serializers.IntegerField):
-        return OpenApiTypes.INT
-    if isinstance(f, serializers.FloatField):
-        return OpenApiTypes.DOUBLE
-    if isinstance(f, serializers.DateTimeField):
-        return OpenApiTypes.DATETIME
-    return OpenApiTypes.STR
-
-
 # --- last position ---------------------------------------------------------------------------------------
 
 
@@ -113,7 +86,7 @@ class VehiclePositionApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        parameters=_schema_params(PositionQuery),
+        parameters=[PositionQuery],
         responses={200: VehiclePositionOutput},
         operation_id="vehicle_position",
         description="Last known position of the bike (newest plausible fix), with its age. Audited.",
@@ -184,7 +157,7 @@ class VehicleTrajectoryApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        parameters=_schema_params(TrajectoryQuery),
+        parameters=[TrajectoryQuery],
         responses={200: TrajectoryOutput},
         operation_id="vehicle_trajectory",
         description="GeoJSON FeatureCollection of the bike's fixes: a line simplified in metres (outliers and "
@@ -293,7 +266,7 @@ class VehicleStopsApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        parameters=_schema_params(StopsQuery),
+        parameters=[StopsQuery],
         responses={200: StopsOutput},
         operation_id="vehicle_stops",
         description="Places where the bike stayed at least min_minutes within radius metres, longest first; with "
@@ -362,7 +335,7 @@ class TracingNearApi(APIView):
     permission_classes = [CanSearchPlaces]
 
     @extend_schema(
-        parameters=_schema_params(NearQuery),
+        parameters=[NearQuery],
         responses={200: NearOutput},
         operation_id="tracing_near",
         description="伴随分析: the bikes with a fix within radius metres of the point between since and until "
@@ -418,7 +391,7 @@ class StolenNearApi(APIView):
     permission_classes = [CanSearchPlaces]
 
     @extend_schema(
-        parameters=_schema_params(StolenNearQuery),
+        parameters=[StolenNearQuery],
         responses={200: StolenNearOutput},
         operation_id="stolen_near",
         description="Bikes missing now (open theft report) whose last position is within radius_km of the "

@@ -1,23 +1,21 @@
 from typing import NoReturn
 
-from django.conf import settings
 from django.db.models import Model, Prefetch
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied, Throttled
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.request_types import AuthedRequest
 from cases.models import Case, CaseLink, CaseStep, ReportTransition, TheftReport
 from cases.workflow import selectors, services
 from cases.workflow import serializers as s
-from cases.workflow.public_check import stolen_check_budget_take
+from cases.workflow.public_check import StolenCheckBudget
 from ebike_registry.api import has_perm, parse_or_raise
 from ebike_registry.problems import Problems
 
@@ -231,35 +229,22 @@ class CaseCloseApi(APIView):
         return Response(s.CaseOutput(_case(case_id)).data)
 
 
-class PublicCheckThrottle(BaseThrottle):
-    """STOLEN_CHECK_RATE_PER_MINUTE checks per real client address, the same budget as the page's."""
-
-    def allow_request(self, request: Request, view: object) -> bool:
-        self.verdict = stolen_check_budget_take(client=client_ip(request))
-        return self.verdict.allowed
-
-    def wait(self) -> float:
-        return self.verdict.retry_after
-
-
 class StolenCheckApi(APIView):
     """Public: is this plate or frame number reported stolen? No personal data, rate-limited."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [PublicCheckThrottle]
+    throttle_classes = [StolenCheckBudget]  # the page's budget as well
 
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
-        limit = settings.STOLEN_CHECK_RATE_PER_MINUTE
-        raise Throttled(wait, detail=_("Too many checks from your address (%(limit)s a minute).") % {"limit": limit})
+        StolenCheckBudget.refuse(wait)
 
     @extend_schema(
-        parameters=[OpenApiParameter("plate", str), OpenApiParameter("frame", str)],
+        parameters=[s.StolenCheckQuery],
         responses={200: s.StolenCheckOutput},
         operation_id="public_stolen_check",
     )
     def get(self, request: Request) -> Response:
-        result = selectors.stolen_check(
-            plate=request.query_params.get("plate", ""), frame_number=request.query_params.get("frame", "")
-        )
+        query = parse_or_raise(s.StolenCheckQuery(), request.query_params)
+        result = selectors.stolen_check(plate=query["plate"], frame_number=query["frame"])
         return Response(s.StolenCheckOutput(result).data)

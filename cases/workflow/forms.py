@@ -8,12 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Township
 from cases.models import Case, ReportStatus, TheftReport
-from vehicles.fields import OWNER, VEHICLE
-
-# A bike's and a person's identifiers are typed as at the counter: the same limits (vehicles.fields).
-FRAME_INPUT = VEHICLE["frame_number"].input_length
-ID_INPUT = OWNER["id_number"].input_length
-PHONE_INPUT = OWNER["phone"].input_length
+from ebike_registry.lengths import stored_length
+from vehicles.fields import FRAME_INPUT, ID_INPUT, PHONE_INPUT, PLATE_INPUT
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -30,7 +26,7 @@ class ReportForm(forms.Form):
         initial=TheftReport.Channel.WALK_IN,
         widget=forms.RadioSelect,
     )
-    plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
+    plate = forms.CharField(label=_("Plate number"), max_length=PLATE_INPUT, required=False)
     frame_number = forms.CharField(label=_("Frame number"), max_length=FRAME_INPUT, required=False)
     owner_id_number = forms.CharField(label=_("Owner's ID number"), max_length=ID_INPUT, required=False)
     unregistered_description = forms.CharField(
@@ -53,7 +49,12 @@ class ReportForm(forms.Form):
         required=False,
         widget=forms.Select(choices=[("unknown", _("unknown")), ("true", _("yes")), ("false", _("no"))]),
     )
-    narrative = forms.CharField(label=_("Circumstances"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    narrative = forms.CharField(
+        label=_("Circumstances"),
+        max_length=stored_length(TheftReport, "narrative"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,7 +77,7 @@ class TransitionForm(forms.Form):
     officer_ids = forms.TypedMultipleChoiceField(
         label=_("Further officers on the new case"), coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
-    summary = forms.CharField(label=_("Case summary"), max_length=2000, required=False)
+    summary = forms.CharField(label=_("Case summary"), max_length=stored_length(Case, "summary"), required=False)
     # Any case number the officer names is checked by the service (theirs? open? of this type?).
     case_id = forms.IntegerField(label=_("Or attach to the existing case"), required=False, widget=forms.Select)
 
@@ -127,7 +128,7 @@ class CaseListForm(forms.Form):
 
 
 class StolenCheckForm(forms.Form):
-    plate = forms.CharField(label=_("Plate number"), max_length=16, required=False)
+    plate = forms.CharField(label=_("Plate number"), max_length=PLATE_INPUT, required=False)
     frame = forms.CharField(label=_("Frame number"), max_length=FRAME_INPUT, required=False)
 
 

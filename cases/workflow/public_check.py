@@ -5,10 +5,9 @@ budget is counted per `accounts.audit.client_ip` (a forged X-Forwarded-For does 
 holds with Redis away (ebike_registry.ratelimit falls back to a budget per process).
 """
 
-from django.conf import settings
-
-from ebike_registry.ratelimit import Verdict, rate_limit_take
+from accounts.throttles import ClientBudget
 
 
-def stolen_check_budget_take(*, client: str | None) -> Verdict:
-    return rate_limit_take(scope="stolen_check", client=client, limit=settings.STOLEN_CHECK_RATE_PER_MINUTE)
+class StolenCheckBudget(ClientBudget):
+    budget_scope = "stolen_check"
+    limit_setting = "STOLEN_CHECK_RATE_PER_MINUTE"

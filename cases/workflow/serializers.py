@@ -1,26 +1,39 @@
 from rest_framework import serializers
 
-from accounts.models import Station, User
+from accounts.models import Station, Township, User
 from cases.models import Case, CaseLink, CaseStep, ReportStatus, ReportTransition, TheftReport
+from ebike_registry.lengths import stored_length
+from vehicles.fields import FRAME_INPUT, ID_INPUT, PHONE_INPUT, PLATE_INPUT
+
+# Officers named in one request (a case's responsible officers, an assignment).
+OFFICERS_MAX = 20
 
 
 class ReportInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=TheftReport.Channel.choices)
-    plate = serializers.CharField(required=False, allow_blank=True, default="")
-    frame_number = serializers.CharField(required=False, allow_blank=True, default="")
-    owner_id_number = serializers.CharField(required=False, allow_blank=True, default="")
-    unregistered_description = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
-    reporter_name = serializers.CharField(max_length=50)
-    reporter_phone = serializers.CharField(max_length=20)
-    reporter_id_number = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    plate = serializers.CharField(required=False, allow_blank=True, default="", max_length=PLATE_INPUT)
+    frame_number = serializers.CharField(required=False, allow_blank=True, default="", max_length=FRAME_INPUT)
+    owner_id_number = serializers.CharField(required=False, allow_blank=True, default="", max_length=ID_INPUT)
+    unregistered_description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(TheftReport, "unregistered_description")
+    )
+    reporter_name = serializers.CharField(max_length=stored_length(TheftReport, "reporter_name"))
+    reporter_phone = serializers.CharField(max_length=PHONE_INPUT)
+    reporter_id_number = serializers.CharField(required=False, allow_blank=True, default="", max_length=ID_INPUT)
     last_seen_at = serializers.DateTimeField()
     missing_at = serializers.DateTimeField()
-    place_address = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    place_address = serializers.CharField(
+        max_length=stored_length(TheftReport, "place_address"), required=False, allow_blank=True, default=""
+    )
     latitude = serializers.FloatField(required=False, allow_null=True, default=None)
     longitude = serializers.FloatField(required=False, allow_null=True, default=None)
-    township_code = serializers.CharField(required=False, allow_blank=True, default="")
+    township_code = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(Township, "code")
+    )
     locked = serializers.BooleanField(required=False, allow_null=True, default=None)
-    narrative = serializers.CharField(required=False, allow_blank=True, default="")
+    narrative = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(TheftReport, "narrative")
+    )
 
 
 class TransitionInput(serializers.Serializer):
@@ -38,10 +51,12 @@ class TransitionInput(serializers.Serializer):
         child=serializers.IntegerField(),
         required=False,
         default=list,
-        max_length=20,
+        max_length=OFFICERS_MAX,
         help_text="The new case's officers besides the filer.",
     )
-    summary = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    summary = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(Case, "summary")
+    )
     case_id = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="Filing: attach the report to this existing case."
     )
@@ -111,12 +126,14 @@ class ReportOutput(serializers.ModelSerializer):
 class CaseInput(serializers.Serializer):
     number = serializers.CharField(max_length=32)
     kind = serializers.ChoiceField(choices=Case.Kind.choices)
-    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1)
-    summary = serializers.CharField(required=False, allow_blank=True, default="")
+    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=OFFICERS_MAX)
+    summary = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(Case, "summary")
+    )
 
 
 class AssignInput(serializers.Serializer):
-    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=20)
+    officer_ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=OFFICERS_MAX)
 
 
 class LinkInput(serializers.Serializer):
@@ -137,7 +154,9 @@ class UnlinkInput(serializers.Serializer):
 
 class SolveInput(serializers.Serializer):
     with_positioning = serializers.BooleanField()
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=stored_length(CaseStep, "note")
+    )
 
 
 class CloseInput(serializers.Serializer):
@@ -205,6 +224,11 @@ class CaseOutput(serializers.ModelSerializer):
             "links",
             "steps",
         ]
+
+
+class StolenCheckQuery(serializers.Serializer):
+    plate = serializers.CharField(required=False, allow_blank=True, default="", max_length=PLATE_INPUT)
+    frame = serializers.CharField(required=False, allow_blank=True, default="", max_length=FRAME_INPUT)
 
 
 class StolenCheckOutput(serializers.Serializer):

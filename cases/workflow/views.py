@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.request_types import AuthedHttpRequest
 from accounts.roles import OFFICER
@@ -34,7 +34,7 @@ from cases.workflow.forms import (
     TransitionForm,
     UnlinkForm,
 )
-from cases.workflow.public_check import stolen_check_budget_take
+from cases.workflow.public_check import StolenCheckBudget
 from ebike_registry.forms import form_attempt, parsed_values, place_problems, problem_dict
 from ebike_registry.problems import Problems
 from vehicles.identifiers import mask_phone
@@ -465,9 +465,9 @@ def stolen_check(request: HttpRequest) -> HttpResponse:
     form = StolenCheckForm(request.GET or None)
     result = None
     if request.GET:
-        budget = stolen_check_budget_take(client=client_ip(request))
+        budget = StolenCheckBudget.take(request)
         if not budget.allowed:
-            context = {"form": StolenCheckForm(), "throttled": budget, "limit": settings.STOLEN_CHECK_RATE_PER_MINUTE}
+            context = {"form": StolenCheckForm(), "throttled": budget, "limit": StolenCheckBudget.limit()}
             response = render(request, "cases/stolen_check.html", context, status=429)
             response["Retry-After"] = str(budget.retry_after)
             return response

@@ -7,24 +7,29 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.request_types import AuthedRequest
+from ebike_registry.api import JSONParser
 from ebike_registry.downloads import as_attachment
 from stats import selectors, services
 from stats.exports import CSVRenderer, XLSXRenderer, export_filename
 from stats.models import EstimateMethod, PlateEstimate
-from stats.params import parse_filters
+from stats.params import STATION_CODE_LENGTH, parse_filters
 from stats.permissions import IsStatsAdmin
 
 PERIOD_PARAMS = [
     OpenApiParameter("start", OpenApiTypes.DATE, description="First day (county time), default 11 months ago"),
     OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive; default today"),
-    OpenApiParameter("station", str, description="Station code; default all stations"),
+    OpenApiParameter(
+        "station",
+        {"type": "string", "maxLength": STATION_CODE_LENGTH},
+        description="Station code; default all stations",
+    ),
 ]
 FORMAT_PARAM = OpenApiParameter("format", str, enum=["json", "csv", "xlsx"], description="Answer format")
 TABLE = inline_serializer(

@@ -1,5 +1,5 @@
 """The public stolen check's budget: per real client address, on the page and the API alike, and
-still counted when Redis is away."""
+still counted when Redis is away; the public evidence check's budget, apart from it."""
 
 import ipaddress
 import time
@@ -94,3 +94,19 @@ def test_behind_one_trusted_proxy_the_client_is_the_address_the_proxy_saw(settin
     assert spoofed == [200, 200, 200, 429]
     # Another client behind the same proxy has a budget of its own.
     assert api_check(proxy, HTTP_X_FORWARDED_FOR="198.51.100.20").status_code == 200
+
+
+def test_the_public_evidence_check_has_its_own_budget_per_address(settings, address):
+    settings.EVIDENCE_VERIFY_RATE_PER_MINUTE = 2
+
+    def verify(**headers):
+        return APIClient().generic(
+            "POST", "/api/v1/evidence/verify", b"{}", content_type="application/json", REMOTE_ADDR=address, **headers
+        )
+
+    answers = [verify(HTTP_X_FORWARDED_FOR=f"10.0.0.{n}") for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].json()["valid"] is False  # checked: not a bundle
+    assert answers[2].json()["detail"].startswith("Too many checks from your address (2 a minute).")
+    assert 1 <= int(answers[2]["Retry-After"]) <= 60
+    assert api_check(address).status_code == 200  # the stolen check's budget is another

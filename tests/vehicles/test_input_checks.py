@@ -40,15 +40,19 @@ def test_a_date_on_the_bound_is_accepted(clerk_api):
     assert register(clerk_api, vehicle=vehicle).status_code == 201
 
 
-@pytest.mark.parametrize(
-    "documents",
-    [["invoice", "<script>alert(1)</script>"], ["ccc_certificate"] + [f"doc{n}" for n in range(10_000)]],
-)
-def test_document_codes_outside_the_closed_list_are_refused(clerk_api, documents):
+def test_document_codes_outside_the_closed_list_are_refused(clerk_api):
     before = row_counts()
-    response = register(clerk_api, documents=documents)
+    response = register(clerk_api, documents=["invoice", "<script>alert(1)</script>"])
     assert response.status_code == 400
     assert response.json()["documents"][0].startswith("Unknown document; choose from: id_card, business_licence")
+    assert row_counts() == before
+
+
+def test_a_document_list_longer_than_the_closed_list_is_refused_before_its_codes_are_read(clerk_api):
+    before = row_counts()
+    response = register(clerk_api, documents=["ccc_certificate"] + [f"doc{n}" for n in range(10_000)])
+    assert response.status_code == 400
+    assert response.json()["documents"] == ["Ensure this field has no more than 8 elements."]
     assert row_counts() == before
 
 

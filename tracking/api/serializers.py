@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import Station, User
 from tracking.models import Terminal, TerminalInstallation
+from tracking.pings_http import ALARM_NAME_LENGTH, IMEI_LENGTH, MAX_ALARM_NAMES, MAX_BATCH
 
 
 class TerminalInput(serializers.Serializer):
@@ -126,7 +127,7 @@ class FitOutput(serializers.Serializer):
 class PingInput(serializers.Serializer):
     """Schema only (validation is tracking.pings_http): one ping, or {"pings": [...]} up to 1,000."""
 
-    terminal = serializers.CharField(help_text="IMEI")
+    terminal = serializers.CharField(max_length=IMEI_LENGTH, help_text="IMEI")
     time = serializers.DateTimeField(help_text="device time, ISO 8601 with zone")
     latitude = serializers.FloatField()
     longitude = serializers.FloatField()
@@ -137,8 +138,9 @@ class PingInput(serializers.Serializer):
     valid = serializers.BooleanField(required=False, default=True)
     battery = serializers.FloatField(required=False)
     alarms = serializers.ListField(
-        child=serializers.CharField(max_length=40),
+        child=serializers.CharField(max_length=ALARM_NAME_LENGTH),
         required=False,
+        max_length=MAX_ALARM_NAMES,
         help_text=(
             "alarm names (sos, power_cut, or Traccar's powerCut…): each kind stored once, at most "
             "GATEWAY_MAX_ALARMS_PER_FIX (8); a name outside the vocabulary is stored as `other` with its text"
@@ -146,8 +148,16 @@ class PingInput(serializers.Serializer):
     )
 
 
+class TerminalFindQuery(serializers.Serializer):
+    imei = serializers.CharField(
+        max_length=20,
+        help_text="The terminal's IMEI",
+        error_messages={"required": "Give the IMEI to look up.", "blank": "Give the IMEI to look up."},
+    )
+
+
 class PingBatchInput(serializers.Serializer):
-    pings = PingInput(many=True)
+    pings = serializers.ListField(child=PingInput(), min_length=1, max_length=MAX_BATCH)
 
 
 class PingResultOutput(serializers.Serializer):

@@ -1,8 +1,7 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
@@ -35,21 +34,19 @@ class TerminalListCreateApi(APIView):
         return [CanRegister()] if self.request.method == "POST" else [CanSearch()]
 
     @extend_schema(
-        parameters=[OpenApiParameter("imei", str, required=True)],
+        parameters=[s.TerminalFindQuery],
         responses={200: s.TerminalOutput(many=True)},
         operation_id="terminal_find",
     )
     def get(self, request: AuthedRequest) -> Response:
-        imei = request.query_params.get("imei", "").strip()
-        if not imei:
-            raise ValidationError({"imei": "Give the IMEI to look up."})
-        terminals = list(Terminal.objects.select_related("last_position").filter(imei=imei[:20]))
+        imei = parse_or_raise(s.TerminalFindQuery(), request.query_params)["imei"]
+        terminals = list(Terminal.objects.select_related("last_position").filter(imei=imei))
         audit_record(
             user=request.user,
             action="terminal.find",
             object_type="terminal" if terminals else "",
             object_id=terminals[0].pk if terminals else "",
-            query={"imei": imei[:20]},
+            query={"imei": imei},
             result_count=len(terminals),
             ip=client_ip(request),
         )

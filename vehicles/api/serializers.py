@@ -1,11 +1,13 @@
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from django import forms
 from django.db import models
 from django.urls import reverse
 from rest_framework import serializers
 
 from accounts.models import Station, Township, User
 from vehicles.fields import OWNER, VEHICLE, RecordField
+from vehicles.forms import SearchForm
 from vehicles.identifiers import mask_id_number, mask_phone
 from vehicles.models import InsurancePolicy, InsuranceScheme, Owner, Plate, RegistrationEvent, Vehicle, VehiclePhoto
 from vehicles.selectors import current_plate
@@ -14,6 +16,7 @@ from vehicles.services.registration import (
     CHANGEABLE_VEHICLE_FIELDS,
     DESCRIPTIVE_VEHICLE_FIELDS,
     DeregisterReason,
+    Documents,
     TransferConsent,
 )
 
@@ -75,7 +78,9 @@ class RegistrationInput(serializers.Serializer):
     owner = OwnerInput()
     vehicle = VehicleInput()
     insurance_consent = serializers.BooleanField(help_text="The owner agreed to the free theft-loss policy")
-    documents = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    documents = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list, max_length=len(Documents.CODES)
+    )
 
 
 class VehicleChangeFields(RecordInput):
@@ -97,7 +102,9 @@ class ChangeInput(serializers.Serializer):
     vehicle = VehicleChangeFields(required=False)
     owner = OwnerChangeFields(required=False)
     reason = serializers.CharField(max_length=200)
-    documents = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    documents = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list, max_length=len(Documents.CODES)
+    )
 
 
 class CorrectionInput(serializers.Serializer):
@@ -122,7 +129,9 @@ class TransferInput(serializers.Serializer):
         help_text="The agent's resident ID number; with an agent, the documents include letter_of_authority",
     )
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    documents = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    documents = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list, max_length=len(Documents.CODES)
+    )
 
 
 class ReplacePlateInput(serializers.Serializer):
@@ -134,16 +143,26 @@ class DeregisterInput(serializers.Serializer):
     plate_returned = serializers.BooleanField()
 
 
+def _search_field(name: str, **extra: Any) -> serializers.CharField:
+    """A search criterion with the search page's limit (vehicles.forms.SearchForm)."""
+    field = cast(forms.CharField, SearchForm.base_fields[name])  # every criterion is typed text
+    return serializers.CharField(required=False, max_length=field.max_length, **extra)
+
+
 class SearchInput(serializers.Serializer):
-    plate = serializers.CharField(required=False)
-    plate_contains = serializers.CharField(required=False)
-    frame_number = serializers.CharField(required=False)
-    motor_number = serializers.CharField(required=False)
-    id_number = serializers.CharField(required=False)
-    phone = serializers.CharField(required=False)
-    owner_name = serializers.CharField(required=False)
-    imei = serializers.CharField(required=False, help_text="IMEI of the terminal fitted to the bike")
-    reason = serializers.CharField(required=False, default="", help_text="Why the record is looked up (audited)")
+    plate = _search_field("plate")
+    plate_contains = _search_field("plate_contains")
+    frame_number = _search_field("frame_number")
+    motor_number = _search_field("motor_number")
+    id_number = _search_field("id_number")
+    phone = _search_field("phone")
+    owner_name = _search_field("owner_name")
+    imei = _search_field("imei", help_text="IMEI of the terminal fitted to the bike")
+    reason = _search_field("reason", default="", help_text="Why the record is looked up (audited)")
+
+
+class DetailQuery(serializers.Serializer):
+    reason = _search_field("reason", default="", help_text="Why the record is opened (audited)")
 
 
 class PhotoInput(serializers.Serializer):

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -94,16 +94,12 @@ class VehicleDetailApi(APIView):
 
     @extend_schema(
         responses={200: s.VehicleDetailOutput},
-        parameters=[OpenApiParameter("reason", str, description="Why the record is opened (audited)")],
+        parameters=[s.DetailQuery],
         operation_id="vehicle_detail",
     )
     def get(self, request: AuthedRequest, vehicle_id: int) -> Response:
-        vehicle = vehicle_detail(
-            user=request.user,
-            vehicle_id=vehicle_id,
-            reason=request.query_params.get("reason", ""),
-            ip=client_ip(request),
-        )
+        reason = parse_or_raise(s.DetailQuery(), request.query_params)["reason"]
+        vehicle = vehicle_detail(user=request.user, vehicle_id=vehicle_id, reason=reason, ip=client_ip(request))
         context = {"full_identity": can_see_full_identity(request.user), "request": request}
         return Response(s.VehicleDetailOutput(vehicle, context=context).data)
 
