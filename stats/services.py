@@ -2,6 +2,7 @@
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from stats.models import EstimateMethod, PlateEstimate
 
 CSV_COLUMNS = ["township_code", "year", "estimated_bikes", "method", "note"]
 MAX_CSV_ROWS = 5000
+MAX_CSV_BYTES = 2_000_000  # 5,000 rows with long notes; read at most one byte more to tell
 MAX_ESTIMATE = 10_000_000
 
 
@@ -87,6 +89,19 @@ class ImportResult:
     updated: int
 
 
+def _csv_rows(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows with their line numbers (the header is line 1); a line the csv module cannot read
+    (a field over its 128 KB limit …) refused with its number."""
+    line = 1
+    try:
+        for line, row in enumerate(reader, start=2):
+            yield line, row
+    except csv.Error as exc:
+        raise ValidationError(
+            {"file": [_("Line %(line)s cannot be read as CSV (%(error)s).") % {"line": line + 1, "error": exc}]}
+        ) from None
+
+
 def estimates_import_csv(*, user: User, data: bytes) -> ImportResult:
     """Import a CSV (UTF-8, with or without BOM; header township_code,year,estimated_bikes,method[,note]).
 
@@ -94,6 +109,8 @@ def estimates_import_csv(*, user: User, data: bytes) -> ImportResult:
     header is line 1); one bad row and nothing is written. A township and year twice is an error.
     """
     problems = Problems()
+    if len(data) > MAX_CSV_BYTES:
+        raise ValidationError({"file": [_("The file is larger than %(n)s bytes.") % {"n": f"{MAX_CSV_BYTES:,}"}]})
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -106,7 +123,7 @@ def estimates_import_csv(*, user: User, data: bytes) -> ImportResult:
     reader.fieldnames = header
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line, row in enumerate(reader, start=2):
+    for line, row in _csv_rows(reader):
         if len(rows) >= MAX_CSV_ROWS:
             raise ValidationError({"file": [_("At most %(n)s rows per file.") % {"n": MAX_CSV_ROWS}]})
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):

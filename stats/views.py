@@ -243,7 +243,8 @@ def _estimates_import(request: AuthedHttpRequest, upload: UploadForm) -> tuple[b
     if not upload.is_valid():
         return False, []
     try:
-        result = services.estimates_import_csv(user=request.user, data=upload.cleaned_data["file"].read(2_000_000))
+        data = upload.cleaned_data["file"].read(services.MAX_CSV_BYTES + 1)
+        result = services.estimates_import_csv(user=request.user, data=data)
     except ValidationError as exc:
         return False, _row_messages(exc)
     counts = {"c": result.created, "u": result.updated}

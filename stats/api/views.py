@@ -195,5 +195,5 @@ class EstimatesImportApi(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ["Attach the CSV file as 'file'."]})
-        result = services.estimates_import_csv(user=request.user, data=upload.read(2_000_001)[:2_000_000])
+        result = services.estimates_import_csv(user=request.user, data=upload.read(services.MAX_CSV_BYTES + 1))
         return Response({"created": result.created, "updated": result.updated}, status=status.HTTP_200_OK)

@@ -231,6 +231,11 @@ def test_csv_import_with_bad_rows_changes_nothing(admin_api, admin_user):
         (b"\xff\xfe\x00bad", "not UTF-8"),
         (b"township,year\n130229001,2026\n", "lacks the columns"),
         (b"township_code,year,estimated_bikes,method\n", "no rows"),
+        (
+            b'township_code,year,estimated_bikes,method,note\n130229001,2026,100,other,"' + b"x" * 200_000 + b'"\n',
+            "Line 2 cannot be read as CSV (field larger than field limit",
+        ),
+        (b"township_code,year,estimated_bikes,method\n" + b"130229001,2026,100,other\n" * 80_000, "larger than"),
     ],
 )
 def test_csv_import_unreadable_files(admin_api, content, fragment):
