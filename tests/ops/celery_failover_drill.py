@@ -69,7 +69,11 @@ RECEIVER_HOLD_S = 0.3
 WARMUP_DELIVERED = 8  # messages delivered before the kill
 PROMOTE_DELAY_S = 1.0
 AFTER_RECOVERY_S = 3.0
-SETTLE_S = 45.0  # after the client stopped, for every call to be raised and delivered
+# After the client stopped, for every call to be raised and delivered. Long enough for the resend
+# sweep: a kill landing inside a process_outbox commit leaves its messages committed (the standby has
+# them) but never queued, and beat's sweep (every 60 s, rows over a minute old) sends them 60-120 s
+# later. The wait ends as soon as all are delivered: seconds, in every other run.
+SETTLE_S = 150.0
 RTO_TARGET_S = 20.0  # kill -> first rescue call raised on the new primary (asserted by the test)
 
 
