@@ -8,7 +8,7 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, TooMan
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.fields import SkipField, empty
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
@@ -184,14 +184,3 @@ class Pagination(LimitOffsetPagination):
     """Every list of the API is paged, at most MAX_LIMIT rows a page whatever `limit` asks."""
 
     max_limit = 200
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing a body nested past Python's recursion limit ("[[[[…") with the
-    400 of any malformed body: DRF's own lets the RecursionError through, a 500 from a few bytes."""
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError(_("JSON parse error - the body is nested too deeply.")) from None

@@ -78,7 +78,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "web.csp.CSPMiddleware",
-    "ebike_registry.query_guard.RefuseNulInQueryMiddleware",  # PostgreSQL text cannot hold NUL
+    "ebike_registry.query_guard.RefuseNulMiddleware",  # PostgreSQL text cannot hold NUL
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -335,9 +335,9 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's three, the JSON one refusing absurd nesting with a 400 (ebike_registry.api.JSONParser).
+    # DRF's three, the JSON one refusing absurd nesting with a 400 (ebike_registry.parsers.JSONParser).
     "DEFAULT_PARSER_CLASSES": [
-        "ebike_registry.api.JSONParser",
+        "ebike_registry.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

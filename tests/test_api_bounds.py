@@ -220,3 +220,36 @@ def test_the_evidence_check_answers_a_nested_body_not_a_bundle():
         assert response.status_code == 200
         assert response.json()["valid"] is False
         assert "nested deeper than any bundle" in response.json()["problems"][0]
+
+
+def test_a_nul_in_a_json_string_is_a_400_before_any_query():
+    """PostgreSQL text cannot hold NUL: an IMEI carrying one used to reach the terminal lookup (a 500)."""
+    _token, raw = ingest_token_create(name="车卫士平台")
+    body = b'{"terminal": "86812030\\u00000001", "time": "2026-12-06T08:00:00Z", "latitude": 39.87, "longitude": 117.8}'
+    response = APIClient().generic(
+        "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Null characters are not allowed."}
+    assert not Ping.objects.exists()
+
+
+def test_a_nul_in_a_form_body_is_a_400_naming_the_field_and_changes_nothing():
+    from stats.models import PlateEstimate
+
+    leader = APIClient()
+    leader.force_authenticate(factories.user("admin"))
+    body = "township_code=130229%00001&year=2026&estimated_bikes=100&method=other"
+    response = leader.generic("POST", "/api/v1/stats/estimates", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json() == {"township_code": ["Null characters are not allowed."]}
+    assert not PlateEstimate.objects.exists()
+
+
+def test_the_text_of_an_escaped_backslash_before_u0000_is_ordinary_text(officer_api, bike):
+    narrative = "锁上写着 \\u0000 字样"  # a backslash typed before "u0000": no NUL in it
+    response = officer_api.post(
+        "/api/v1/theft-reports", report_payload(plate=bike["plate"]["number"], narrative=narrative), format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert TheftReport.objects.get().narrative == narrative

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.request_types import AuthedRequest
-from ebike_registry.api import JSONParser
 from ebike_registry.downloads import as_attachment
+from ebike_registry.parsers import JSONParser
 from stats import selectors, services
 from stats.exports import CSVRenderer, XLSXRenderer, export_filename
 from stats.models import EstimateMethod, PlateEstimate
