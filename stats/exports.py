@@ -64,12 +64,15 @@ class CSVRenderer(BaseRenderer):
         return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _append(sheet: Any, values: list[Any]) -> None:
-    """Append a row; formula-like text is stored as a text cell (never a formula) marked with Excel's
-    quote prefix, so that editing the cell does not turn it into one either."""
+def _append(sheet: Any, row: int, values: list[Any]) -> None:
+    """Append row `row`; formula-like text is stored as a text cell (never a formula) marked with
+    Excel's quote prefix, so that editing the cell does not turn it into one either. Only those
+    cells are looked up again, by their coordinates: reading back the whole row (`sheet[row]`)
+    scans every cell of the sheet, which made a daily table's export take seconds."""
     sheet.append(values)
-    for cell in sheet[sheet.max_row]:
-        if is_formula_like(cell.value) or cell.data_type == "f":
+    for column, value in enumerate(values, start=1):
+        if is_formula_like(value):  # every text openpyxl would make a formula starts with "="
+            cell = sheet.cell(row=row, column=column)
             cell.data_type = "s"
             cell.quotePrefix = True
 
@@ -85,15 +88,10 @@ class XLSXRenderer(BaseRenderer):
         sheet = book.worksheets[0]  # the one sheet of a new workbook
         sheet.title = str((data or {}).get("table", "stats"))[:31] if isinstance(data, dict) else "error"
         table = table_rows(data)
-        if table is None:
-            for line in _error_lines(data):
-                _append(sheet, line)
-        else:
-            keys, labels, rows = table
-            _append(sheet, labels)
-            _append(sheet, keys)
-            for row in rows:
-                _append(sheet, row)
+        lines = _error_lines(data) if table is None else [table[1], table[0], *table[2]]  # labels, keys, rows
+        for number, line in enumerate(lines, start=1):
+            _append(sheet, number, line)
+        if table is not None:
             sheet.freeze_panes = "A3"
         out = io.BytesIO()
         book.save(out)
