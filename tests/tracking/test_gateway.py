@@ -436,6 +436,32 @@ def test_osmand_bad_input_gets_400_with_a_reason_and_unknown_ids_404(gateway):
     assert not Ping.objects.filter(terminal_id=terminal.pk).exists()
 
 
+def test_an_id_no_terminal_can_have_is_unknown_without_a_query_and_stops_no_other_terminal(gateway):
+    """A NUL (PostgreSQL text cannot hold it) or a lone surrogate (not UTF-8) in an id made the batch
+    lookup it joined fail, and the directory refused every login for its retry time."""
+    terminal = register(tf.imei(990105), "osmand")
+    stamp = int(yutian_fix(0).time.timestamp())
+    for bad_id in ("8681%00", "9" * 200):
+        status, _ = http(gateway, f"/?id={bad_id}&lat=39.9&lon=117.7")
+        assert status == 404
+    location = f'"location": {{"timestamp": {stamp}, "coords": {{"latitude": 39.9, "longitude": 117.7}}}}'
+    for bad_id in (r"8681\u0000", r"\ud800"):  # JSON escapes: a NUL, a lone surrogate
+        body = f'{{"device_id": "{bad_id}", {location}}}'
+        status, _ = http(gateway, "/", body=body.encode(), content_type="application/json")
+        assert status == 404
+    status, _ = http(gateway, f"/?id={terminal.imei}&timestamp={stamp}&lat=39.8826&lon=117.739")
+    assert status == 200
+    assert Ping.objects.filter(terminal_id=terminal.pk).count() == 1
+    assert "terminal lookup failed" not in gateway.log()
+
+
+def test_the_gateways_longest_id_is_the_longest_column_a_terminal_is_found_by():
+    from tracking.gateway.terminals import MAX_ID_LENGTH
+
+    columns = [Terminal._meta.get_field(name).max_length for name in ("imei", "phone", "jt808_device_id")]
+    assert max(columns) == MAX_ID_LENGTH
+
+
 def test_osmand_pipelined_and_chunked_requests_are_answered_in_order(gateway):
     terminal = register(tf.imei(990104), "osmand")
     stamps = [int(yutian_fix(i * 30).time.timestamp()) for i in range(3)]

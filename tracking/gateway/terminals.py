@@ -28,6 +28,9 @@ GT06_IMEI = "gt06"
 JT808_PHONE = "jt808_phone"
 JT808_IMEI = "jt808_imei"
 OSMAND_ID = "osmand"
+# The longest identifier a terminal is stored under (tracking_terminal: imei 15, phone 20,
+# jt808_device_id 30; tests/tracking/test_gateway.py holds it to the model).
+MAX_ID_LENGTH = 30
 
 _COLUMNS = "id, imei, phone, auth_code_digest, jt808_device_id, maker, model_code, osmand_key_digest"
 _QUERIES = {
@@ -152,7 +155,14 @@ class TerminalDirectory:
         return False, None
 
     async def find(self, kind: str, value: str) -> TerminalInfo | None:
-        """The active terminal of that protocol with that id, or None. Raises LookupUnavailable."""
+        """The active terminal of that protocol with that id, or None. Raises LookupUnavailable.
+
+        An id no terminal can have (not printable ASCII, or longer than any stored one) is unknown
+        without a query: a NUL (PostgreSQL text cannot hold it) or a lone surrogate (not UTF-8) would
+        fail the whole batch it joined, and with it every other terminal's login for `retry_s`."""
+        if not (len(value) <= MAX_ID_LENGTH and value.isascii() and value.isprintable()):
+            self.metrics.lookups["unknown"] += 1
+            return None
         known, info = self.cached(kind, value)
         if known:
             return info
