@@ -5,6 +5,7 @@ parser must not live in a module that imports the views.
 """
 
 import io
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,17 +26,46 @@ def _escaped_nul(raw: bytes) -> bool:
     return False
 
 
+# A \uD800-\uDFFF escape: half of a surrogate pair (an emoji sent as ASCII JSON), or a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(data: Any) -> bool:
+    """Whether a parsed body holds a string (a key or a value) that is not valid Unicode text: a
+    lone surrogate, which no column can store. Walked without recursion."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing with the 400 of any malformed body what it would let through:
     - a body nested past Python's recursion limit ("[[[[…"), a RecursionError (a 500) from a few bytes;
-    - a string holding NUL (\\u0000), which PostgreSQL text cannot store: a view handing the raw
-      value to a query (the pings' IMEIs, the estimates' township codes) would end in a DataError."""
+    - a string holding NUL (\\u0000), which PostgreSQL text cannot store, or a lone surrogate, which
+      is not text at all: a view handing the raw value to a query (the pings' IMEIs, the estimates'
+      township codes) would end in a DataError or an encoding error. Serializer fields refuse both
+      on their own; these are the values no serializer reads. Bodies without such an escape (almost
+      all) are not walked."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read()
         if _escaped_nul(raw):
             raise exceptions.ParseError(_("Null characters are not allowed."))
         try:
-            return super().parse(io.BytesIO(raw), media_type, parser_context)
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError(_("JSON parse error - the body is nested too deeply.")) from None
+        if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(data):
+            raise exceptions.ParseError(_("Surrogate characters are not allowed."))
+        return data

@@ -253,3 +253,21 @@ def test_the_text_of_an_escaped_backslash_before_u0000_is_ordinary_text(officer_
     )
     assert response.status_code == 201, response.json()
     assert TheftReport.objects.get().narrative == narrative
+
+
+def test_a_lone_surrogate_in_a_json_string_is_a_400_and_an_emoji_pair_is_text():
+    _token, raw = ingest_token_create(name="车卫士平台")
+    body = b'{"terminal": "\\ud800", "time": "2026-12-06T08:00:00Z", "latitude": 39.87, "longitude": 117.8}'
+    response = APIClient().generic(
+        "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Surrogate characters are not allowed."}
+    assert not Ping.objects.exists()
+    # An emoji sent as ASCII JSON is a pair of surrogate escapes: one character, accepted.
+    pair = body.replace(b"\\ud800", b"86812030000\\ud83d\\udeb2")
+    response = APIClient().generic(
+        "POST", "/api/v1/pings", pair, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+    assert response.status_code == 400
+    assert response.json()["terminal"] == ["Unknown or retired terminal 86812030000🚲."]  # read as text
