@@ -3,8 +3,7 @@
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -16,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ebike_registry.errors import size_limit_detail
 from ebike_registry.problems import Problems, TooLarge
 
 
@@ -42,16 +42,10 @@ def _too_large_response(exc: Exception) -> Response | None:
     DATA_UPLOAD_MAX_NUMBER_FILES, raised while the body is read) and the services' own (TooLarge)."""
     if isinstance(exc, TooLarge):
         return Response(nest(exc.message_dict), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    limits = {
-        RequestDataTooBig: ("DATA_UPLOAD_MAX_MEMORY_SIZE", _("The request body is larger than %(limit)s bytes.")),
-        TooManyFieldsSent: ("DATA_UPLOAD_MAX_NUMBER_FIELDS", _("The request has more than %(limit)s fields.")),
-        TooManyFilesSent: ("DATA_UPLOAD_MAX_NUMBER_FILES", _("The request has more than %(limit)s files.")),
-    }
-    for kind, (setting, message) in limits.items():
-        if isinstance(exc, kind):
-            detail = message % {"limit": getattr(settings, setting)}
-            return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    return None
+    detail = size_limit_detail(exc)
+    if detail is None:
+        return None
+    return Response({"detail": detail}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("stats.urls")),
     path("", include("web.urls")),
 ]
+handler400 = "ebike_registry.errors.bad_request"
 handler404 = "ebike_registry.errors.not_found"
 # MEDIA_URL is never served: photos and scanned documents go through vehicles.views.photo.

@@ -271,3 +271,24 @@ def test_a_lone_surrogate_in_a_json_string_is_a_400_and_an_emoji_pair_is_text():
     )
     assert response.status_code == 400
     assert response.json()["terminal"] == ["Unknown or retired terminal 86812030000🚲."]  # read as text
+
+
+def test_a_query_string_over_the_field_limit_is_a_json_413_from_the_api_and_a_page_saying_so(clerk_api, settings):
+    from django.test import Client
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    query = "&".join(f"f{n}=x" for n in range(20))
+    clerk_api.raise_request_exception = False
+    response = clerk_api.get(f"/api/v1/vehicles?{query}")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request has more than 10 fields."}
+    page = Client(raise_request_exception=False).get(f"/stolen-check/?{query}")
+    assert page.status_code == 413
+    assert "The request has more than 10 fields." in page.content.decode()
+
+
+def test_a_page_refusing_a_nul_says_why(client):
+    response = client.get("/stolen-check/", {"plate": "玉A\x00"})
+    assert response.status_code == 400
+    assert "Null characters are not allowed." in response.content.decode()
+    assert "The request could not be read" in response.content.decode()
