@@ -335,7 +335,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's three, the JSON one refusing absurd nesting with a 400 (ebike_registry.parsers.JSONParser).
+    # DRF's three, the JSON one refusing absurd nesting, NULs and lone surrogates (ebike_registry.parsers).
     "DEFAULT_PARSER_CLASSES": [
         "ebike_registry.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
