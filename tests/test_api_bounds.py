@@ -188,6 +188,8 @@ def test_an_http_ping_over_a_limit_is_refused_naming_the_field(overrides, field,
 
 # "[[[[…]]]]": a few hundred kilobytes nested past Python's recursion limit.
 DEEP = b"[" * 100_000 + b"]" * 100_000
+# One ping as raw JSON, its terminal to be filled in.
+PING = b'{"terminal": "IMEI", "time": "2026-12-06T08:00:00Z", "latitude": 39.87, "longitude": 117.8}'
 
 
 def test_a_json_body_nested_past_any_limit_is_a_400_and_stores_nothing(clerk_api):
@@ -198,13 +200,17 @@ def test_a_json_body_nested_past_any_limit_is_a_400_and_stores_nothing(clerk_api
     assert not Vehicle.objects.exists()
 
 
-def test_pings_nested_past_any_limit_are_a_400_and_store_nothing():
+def post_pings(body: bytes):
+    """POST a raw JSON body to the pings API with a fresh integration token."""
     _token, raw = ingest_token_create(name="车卫士平台")
-    client = APIClient(raise_request_exception=False)
+    return APIClient(raise_request_exception=False).generic(
+        "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
+
+
+def test_pings_nested_past_any_limit_are_a_400_and_store_nothing():
     for body in (DEEP, b'{"pings": [' + DEEP + b"]}"):
-        response = client.generic(
-            "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
-        )
+        response = post_pings(body)
         assert response.status_code == 400
         assert "nested too deeply" in response.json()["detail"]
     assert not Ping.objects.exists() and not Terminal.objects.exists()
@@ -224,11 +230,7 @@ def test_the_evidence_check_answers_a_nested_body_not_a_bundle():
 
 def test_a_nul_in_a_json_string_is_a_400_before_any_query():
     """PostgreSQL text cannot hold NUL: an IMEI carrying one used to reach the terminal lookup (a 500)."""
-    _token, raw = ingest_token_create(name="车卫士平台")
-    body = b'{"terminal": "86812030\\u00000001", "time": "2026-12-06T08:00:00Z", "latitude": 39.87, "longitude": 117.8}'
-    response = APIClient().generic(
-        "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
-    )
+    response = post_pings(PING.replace(b"IMEI", b"86812030\\u00000001"))
     assert response.status_code == 400
     assert response.json() == {"detail": "Null characters are not allowed."}
     assert not Ping.objects.exists()
@@ -256,19 +258,12 @@ def test_the_text_of_an_escaped_backslash_before_u0000_is_ordinary_text(officer_
 
 
 def test_a_lone_surrogate_in_a_json_string_is_a_400_and_an_emoji_pair_is_text():
-    _token, raw = ingest_token_create(name="车卫士平台")
-    body = b'{"terminal": "\\ud800", "time": "2026-12-06T08:00:00Z", "latitude": 39.87, "longitude": 117.8}'
-    response = APIClient().generic(
-        "POST", "/api/v1/pings", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
-    )
+    response = post_pings(PING.replace(b"IMEI", b"\\ud800"))
     assert response.status_code == 400
     assert response.json() == {"detail": "Surrogate characters are not allowed."}
     assert not Ping.objects.exists()
     # An emoji sent as ASCII JSON is a pair of surrogate escapes: one character, accepted.
-    pair = body.replace(b"\\ud800", b"86812030000\\ud83d\\udeb2")
-    response = APIClient().generic(
-        "POST", "/api/v1/pings", pair, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
-    )
+    response = post_pings(PING.replace(b"IMEI", b"86812030000\\ud83d\\udeb2"))
     assert response.status_code == 400
     assert response.json()["terminal"] == ["Unknown or retired terminal 86812030000🚲."]  # read as text
 
