@@ -376,8 +376,18 @@ def test_under_gunicorn_every_scrape_adds_up_every_workers_requests(tmp_path):
             except OSError:
                 assert web.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
-        for _ in range(19):  # 20 with the probe that answered above; spread over both workers
-            urllib.request.urlopen(f"{base}/healthz", timeout=5)  # noqa: S310
+        # Spread over both workers for certain (the kernel may hand every accept to one): a request
+        # left half-sent holds one sync worker, the other answers 18, then the first finishes its.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n")
+            time.sleep(0.5)  # accepted by a worker, which now waits for the rest
+            for _ in range(18):  # 20 with the probe that answered above and the held one
+                urllib.request.urlopen(f"{base}/healthz", timeout=5)  # noqa: S310
+            held.sendall(b"\r\n")
+            answer = b""
+            while chunk := held.recv(4096):  # HTTP/1.0: the worker closes when done
+                answer += chunk
+        assert answer.split(b" ", 2)[1] == b"200", answer[:200]
         marker = 'ebike_web_requests_total{method="GET",status="200",view="healthz"} '
         for _ in range(6):  # each scrape may land on either worker
             with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:  # noqa: S310
