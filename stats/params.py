@@ -72,6 +72,8 @@ def parse_filters(query: Any, *, today: datetime.date | None = None) -> Filters:
         problems.add("start", _("The period cannot start before %(d)s.") % {"d": EARLIEST.isoformat()})
     if end is not None and end > today + relativedelta(years=1):
         problems.add("end", _("The period cannot end more than a year from today."))
+    if end is not None and end < EARLIEST:  # alone it would start the period there, days before 0001-01-01
+        problems.add("end", _("The period cannot end before %(d)s.") % {"d": EARLIEST.isoformat()})
     if start is not None and end is not None and not problems:
         if end < start:
             problems.add(

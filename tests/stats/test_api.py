@@ -132,6 +132,7 @@ def test_hotspots_geojson(county, admin_api):
         ({"start": "2001-01-01", "end": "2026-04-01"}, "end", "longer than ten years"),
         ({"start": "2026-02-30"}, "start", "YYYY-MM-DD"),
         ({"end": "2999-01-01"}, "end", "more than a year from today"),
+        ({"end": "0001-01-01"}, "end", "cannot end before 2000-01-01"),
         ({"station": "99999999"}, "station", "Unknown station 99999999"),
         ({"granularity": "hour"}, "granularity", "day, week or month"),
         ({"start": "2024-01-01", "end": "2026-01-01", "granularity": "day"}, "granularity", "at most a year"),
@@ -144,6 +145,14 @@ def test_bad_parameters(admin_api, params, field, fragment):
     response = admin_api.get(url, params)
     assert response.status_code == 400
     assert fragment in " ".join(response.json()[field])
+
+
+@pytest.mark.parametrize("table", ["alarms", "cases", "rescues", "thefts", "registrations", "hotspots"])
+def test_an_end_alone_before_the_earliest_day_is_a_400_on_every_table(admin_api, table):
+    """With no start, the period starts at its end: 0001-01-01 made the day before it overflow (a 500)."""
+    response = admin_api.get(f"/api/v1/stats/{table}", {"end": "0001-01-01"})
+    assert response.status_code == 400
+    assert "cannot end before 2000-01-01" in " ".join(response.json()["end"])
 
 
 def test_bad_year(admin_api):
