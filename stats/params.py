@@ -70,6 +70,8 @@ def parse_filters(query: Any, *, today: datetime.date | None = None) -> Filters:
         problems.add("granularity", _("Granularity is day, week or month."))
     if start is not None and start < EARLIEST:
         problems.add("start", _("The period cannot start before %(d)s.") % {"d": EARLIEST.isoformat()})
+    if start is not None and start > today + relativedelta(years=1):  # its day after would overflow at 9999-12-31
+        problems.add("start", _("The period cannot start more than a year from today."))
     if end is not None and end > today + relativedelta(years=1):
         problems.add("end", _("The period cannot end more than a year from today."))
     if end is not None and end < EARLIEST:  # alone it would start the period there, days before 0001-01-01

@@ -133,6 +133,7 @@ def test_hotspots_geojson(county, admin_api):
         ({"start": "2026-02-30"}, "start", "YYYY-MM-DD"),
         ({"end": "2999-01-01"}, "end", "more than a year from today"),
         ({"end": "0001-01-01"}, "end", "cannot end before 2000-01-01"),
+        ({"start": "9999-12-31"}, "start", "cannot start more than a year from today"),
         ({"station": "99999999"}, "station", "Unknown station 99999999"),
         ({"granularity": "hour"}, "granularity", "day, week or month"),
         ({"start": "2024-01-01", "end": "2026-01-01", "granularity": "day"}, "granularity", "at most a year"),
@@ -148,11 +149,19 @@ def test_bad_parameters(admin_api, params, field, fragment):
 
 
 @pytest.mark.parametrize("table", ["alarms", "cases", "rescues", "thefts", "registrations", "hotspots"])
-def test_an_end_alone_before_the_earliest_day_is_a_400_on_every_table(admin_api, table):
-    """With no start, the period starts at its end: 0001-01-01 made the day before it overflow (a 500)."""
-    response = admin_api.get(f"/api/v1/stats/{table}", {"end": "0001-01-01"})
+@pytest.mark.parametrize(
+    ("params", "field", "fragment"),
+    [
+        # With no start, the period starts at its end: the day before 0001-01-01 overflowed (a 500).
+        ({"end": "0001-01-01"}, "end", "cannot end before 2000-01-01"),
+        # With no end, the period ends at its start: the day after 9999-12-31 overflowed (a 500).
+        ({"start": "9999-12-31"}, "start", "cannot start more than a year from today"),
+    ],
+)
+def test_a_period_at_the_edge_of_the_calendar_is_a_400_on_every_table(admin_api, table, params, field, fragment):
+    response = admin_api.get(f"/api/v1/stats/{table}", params)
     assert response.status_code == 400
-    assert "cannot end before 2000-01-01" in " ".join(response.json()["end"])
+    assert fragment in " ".join(response.json()[field])
 
 
 def test_bad_year(admin_api):

@@ -120,3 +120,9 @@ def test_estimate_upload_errors_name_row_and_field(admin_user):
 def test_nav_link_for_admins_only(admin_user, officer):
     assert 'href="/stats/"' in client_for(admin_user).get("/stats/").content.decode()
     assert 'href="/stats/"' not in client_for(officer).get("/search/").content.decode()
+
+
+def test_dashboard_with_a_period_at_the_edge_of_the_calendar_shows_the_problem(admin_user):
+    response = client_for(admin_user).get("/stats/", {"start": "9999-12-31"})  # was a 500 (a date overflow)
+    assert response.status_code == 200
+    assert "cannot start more than a year from today" in response.context["form"].errors["start"][0]
