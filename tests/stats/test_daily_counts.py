@@ -33,6 +33,13 @@ def ago(days: float, **more: float) -> datetime.datetime:
     return timezone.now() - datetime.timedelta(days=days, **more)
 
 
+def noon(days_ago: int) -> datetime.datetime:
+    """Noon (county time) that many days ago: an hour either side stays on the same day whenever
+    the test runs (`ago` an hour before midnight puts "an hour later" on the next day)."""
+    day = timezone.localdate() - datetime.timedelta(days=days_ago)
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(12)))
+
+
 def alarm(term: Terminal, at: datetime.datetime, kind: str, status: str = "new") -> Alarm:
     return Alarm.objects.create(terminal=term, vehicle=term.vehicle, kind=kind, at=at, status=status)
 
@@ -150,7 +157,7 @@ def test_raising_the_period_later_does_not_recount_days_retention_already_thinne
 
 def test_a_late_alarm_and_one_handled_since_count_after_the_next_run(terminals, admin_api):
     a, bb = terminals["a"], terminals["b"]
-    ten_days_ago = ago(10)
+    ten_days_ago = noon(10)
     alarm(a, ten_days_ago, "vibration")
     sos = alarm(bb, ten_days_ago, "sos")
     refresh_rollups()
