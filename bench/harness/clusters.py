@@ -189,14 +189,11 @@ log_min_messages = warning
         except (FileNotFoundError, ValueError, PermissionError):
             return None
 
-    @staticmethod
-    def pid_alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    @classmethod
+    def pid_alive(cls, pid: int) -> bool:
+        """Exists and is not a zombie."""
+        if not cls.pid_exists(pid):
             return False
-        except PermissionError:
-            return True
         stat = Path(f"/proc/{pid}/stat")
         with contextlib.suppress(FileNotFoundError):
             return stat.read_text().split(") ", 1)[1][:1] != "Z"
