@@ -1,5 +1,6 @@
 """Cases as the bureau files them: an officer files, a leader of the station approves."""
 
+import datetime
 import itertools
 from typing import Any
 
@@ -7,7 +8,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from cases.models import Case, TheftReport
-from cases.workflow.services import FILING_KINDS, CaseFiling, case_approve, case_file, report_transition
+from cases.workflow.services import (
+    FILING_KINDS,
+    CaseFiling,
+    VehicleQuery,
+    case_approve,
+    case_file,
+    report_take,
+    report_transition,
+)
 from tests import factories
 
 _serials = itertools.count(1)
@@ -38,3 +47,18 @@ def report_step(*, user: User, report_id: int, to_status: str, note: str = "", *
             user=user, report_id=report_id, to_status=to_status, note=note, filing=CaseFiling(**filing)
         )
     return report_transition(user=user, report_id=report_id, to_status=to_status, note=note)
+
+
+def walk_in_report(officer: User, bike: Any) -> TheftReport:
+    """A walk-in theft report of a registered bike, found by its frame number, missing an hour ago."""
+    now = timezone.now()
+    return report_take(
+        user=officer,
+        channel="walk_in",
+        vehicle_query=VehicleQuery(frame_number=bike.frame_number),
+        reporter_name="赵敏",
+        reporter_phone="13700001111",
+        last_seen_at=now - datetime.timedelta(hours=5),
+        missing_at=now - datetime.timedelta(hours=1),
+        place_address="玉田县亮甲店镇中学门口",
+    )

@@ -1,8 +1,6 @@
 """One `…_check()` per write of reports and cases: every problem at once, the state of the bike, the
 report and the case among them, before anything is refused or written; and case_close."""
 
-import datetime
-
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -13,7 +11,6 @@ from cases.models import Case, CaseLink, CaseStep
 from cases.tracing import duties
 from cases.workflow.services import (
     CaseFiling,
-    VehicleQuery,
     case_close,
     case_close_check,
     case_file_check,
@@ -22,12 +19,11 @@ from cases.workflow.services import (
     case_solve,
     case_solve_check,
     case_unlink_check,
-    report_take,
     report_take_check,
     report_transition_check,
 )
 from tests import factories
-from tests.cases.casework import approved_case, case_number, report_step, station_leader
+from tests.cases.casework import approved_case, case_number, report_step, station_leader, walk_in_report
 from vehicles.services.registration import vehicle_deregister, vehicle_register
 
 pytestmark = pytest.mark.django_db
@@ -40,22 +36,8 @@ def bike(clerk):
     ).vehicle
 
 
-def take(officer, bike):
-    now = timezone.now()
-    return report_take(
-        user=officer,
-        channel="walk_in",
-        vehicle_query=VehicleQuery(frame_number=bike.frame_number),
-        reporter_name="赵敏",
-        reporter_phone="13700001111",
-        last_seen_at=now - datetime.timedelta(hours=5),
-        missing_at=now - datetime.timedelta(hours=1),
-        place_address="玉田县亮甲店镇中学门口",
-    )
-
-
 def test_report_take_check_names_the_bikes_state_with_the_field_problems(officer, clerk, bike):
-    take(officer, bike)
+    walk_in_report(officer, bike)
     gone = vehicle_register(
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
     ).vehicle
@@ -70,7 +52,7 @@ def test_report_take_check_names_the_bikes_state_with_the_field_problems(officer
 
 
 def test_report_transition_check_collects_the_step_the_reason_and_the_case(officer, bike):
-    report = take(officer, bike)
+    report = walk_in_report(officer, bike)
     closed = approved_case(filer=officer, number=case_number(), kind="public_order", officers=[officer])
     case_close(user=station_leader(officer), case_id=closed.pk, reason="不构成违法，撤销案件")
     out_of_order = report_transition_check(
@@ -100,7 +82,7 @@ def test_case_file_check_names_number_type_and_officers_at_once(officer):
 
 
 def test_case_link_check_names_the_case_and_the_report_state(officer, bike, clerk):
-    report = take(officer, bike)
+    report = walk_in_report(officer, bike)
     report_step(user=officer, report_id=report.pk, to_status="withdrawn", note="车主自行找回")
     case = approved_case(filer=officer, number=case_number(), officers=[officer])
     case_close(user=station_leader(officer), case_id=case.pk, reason="不构成犯罪，撤销案件")
@@ -112,7 +94,7 @@ def test_case_link_check_names_the_case_and_the_report_state(officer, bike, cler
 
 
 def test_a_case_awaiting_approval_is_named_as_such_not_refused_blindly(officer, bike):
-    report = take(officer, bike)
+    report = walk_in_report(officer, bike)
     report_step(user=officer, report_id=report.pk, to_status="filed_criminal")
     case = Case.objects.get()
     assert case.approved_by is None
@@ -127,7 +109,7 @@ def test_a_case_awaiting_approval_is_named_as_such_not_refused_blindly(officer, 
 def test_case_close_state_rules_who_may_and_the_record(officer, bike):
     leader = station_leader(officer)
     case = approved_case(filer=officer, number=case_number(), officers=[officer])
-    report = take(officer, bike)
+    report = walk_in_report(officer, bike)
     case_link(user=officer, case_id=case.pk, report_id=report.pk)
     with pytest.raises(PermissionDenied):
         case_close(user=officer, case_id=case.pk, reason="已移送审查起诉")  # officers do not close
@@ -185,7 +167,7 @@ def test_cases_filed_before_steps_were_recorded_get_their_history_from_their_row
         filed_by=officer,
     )
     Case.objects.filter(pk=earlier.pk).update(approved_by=leader, approved_at=timezone.now())
-    report = take(officer, bike)
+    report = walk_in_report(officer, bike)
     link = CaseLink.objects.create(case=earlier, report=report, linked_by=officer)
     CaseLink.objects.filter(pk=link.pk).update(
         unlinked_at=timezone.now(), unlinked_by=officer, unlink_reason="并案错误"

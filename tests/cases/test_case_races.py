@@ -1,18 +1,16 @@
 """Races around filing: two officers filing one case number at the same moment get one case and a
 clear refusal on `number`; an officer without a station is told why instead of a server error."""
 
-import datetime
 import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.utils import timezone
 
 from cases.models import Case
-from cases.workflow.services import VehicleQuery, case_file, report_assign, report_take
+from cases.workflow.services import case_file, report_assign
 from tests import factories
-from tests.cases.casework import report_step, station_leader
+from tests.cases.casework import report_step, station_leader, walk_in_report
 from vehicles.services.registration import vehicle_register
 
 
@@ -59,17 +57,7 @@ def test_an_officer_without_a_station_filing_a_report_he_holds_the_duty_of_is_to
     bike = vehicle_register(
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
     ).vehicle
-    now = timezone.now()
-    report = report_take(
-        user=officer,
-        channel="walk_in",
-        vehicle_query=VehicleQuery(frame_number=bike.frame_number),
-        reporter_name="赵敏",
-        reporter_phone="13700001111",
-        last_seen_at=now - datetime.timedelta(hours=5),
-        missing_at=now - datetime.timedelta(hours=1),
-        place_address="玉田县亮甲店镇中学门口",
-    )
+    report = walk_in_report(officer, bike)
     stationless = factories.user("officer", station_code=None)
     report_assign(leader=station_leader(officer), report_id=report.pk, officers=[stationless])
     status = report.status
