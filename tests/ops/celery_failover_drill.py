@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,9 +56,12 @@ from tests.ops.failover_drill import (  # noqa: E402
     build_pair,
     child_env,
     client,
+    drill_runs,
     pair_url,
     promote,
     single_url,
+    spread,
+    summary_status,
 )
 
 REDIS_DB = 13  # not the development server's broker (0) nor the beat-lock (14) or supervisor (15) tests'
@@ -420,19 +422,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    runs = []
-    for number in range(args.runs):
-        figures = run_drill()
-        print(json.dumps({"drill": "celery_failover", "run": number + 1, **figures}), file=sys.stderr, flush=True)
-        runs.append(figures)
+    runs = drill_runs("celery_failover", args.runs, run_drill)
     rtos = [run["derived_rto_s"] for run in runs if run.get("derived_rto_s") is not None]
     total = lambda key: sum(run.get(key, 0) for run in runs)  # noqa: E731
     summary = {
         "drill": "celery_failover",
         "runs": len(runs),
         "rto_target_s": RTO_TARGET_S,
-        "derived_rto_s": {"min": min(rtos, default=None), "median": statistics.median(rtos) if rtos else None,
-                          "max": max(rtos, default=None)},
+        "derived_rto_s": spread(rtos),
         "webhook_rto_s_max": max((run["webhook_rto_s"] for run in runs if run.get("webhook_rto_s")), default=None),
         "sos_acknowledged": total("sos_acknowledged"),
         "calls_committed_before_kill": total("calls_committed_before_kill"),
@@ -447,9 +444,8 @@ def main() -> int:
         "messages_resent_same_id": total("messages_resent_same_id"),
         "problems": [problem for run in runs for problem in run["problems"]],
         "per_run": runs,
-    }  # fmt: skip
-    print(json.dumps(summary))
-    return 0 if not summary["problems"] and len(rtos) == len(runs) and max(rtos) <= RTO_TARGET_S else 1
+    }
+    return summary_status(summary, rtos)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -476,6 +477,32 @@ async def _cost_stages(fleet: list[Terminal], primary: ThrowawayCluster, *, rate
     return stages
 
 
+def drill_runs(name: str, count: int, run: Callable[[], dict]) -> list[dict]:
+    """The figures of `count` runs of a drill, each printed to stderr as it ends."""
+    runs = []
+    for number in range(count):
+        figures = run()
+        print(json.dumps({"drill": name, "run": number + 1, **figures}), file=sys.stderr, flush=True)
+        runs.append(figures)
+    return runs
+
+
+def spread(values: list[float]) -> dict[str, float | None]:
+    return {
+        "min": min(values, default=None),
+        "median": statistics.median(values) if values else None,
+        "max": max(values, default=None),
+    }
+
+
+def summary_status(summary: dict, rtos: list[float]) -> int:
+    """Print a drill's summary; 0 when every run recovered within its target (`rto_target_s`) with
+    no problem."""
+    print(json.dumps(summary))
+    recovered = len(rtos) == summary["runs"] and max(rtos, default=0) <= summary["rto_target_s"]
+    return 0 if not summary["problems"] and recovered else 1
+
+
 def main() -> int:
     import argparse
 
@@ -493,26 +520,20 @@ def main() -> int:
     if args.standby_cost:
         print(json.dumps({"drill": "standby_cost", **standby_cost(rate=args.rate)}))
         return 0
-    runs = []
-    for number in range(args.runs):
-        figures = run_drill()
-        print(json.dumps({"drill": "failover", "run": number + 1, **figures}), file=sys.stderr, flush=True)
-        runs.append(figures)
+    runs = drill_runs("failover", args.runs, run_drill)
     rtos = [run["rto_s"] for run in runs if run["rto_s"] is not None]
     summary = {
         "drill": "failover",
         "runs": len(runs),
         "rto_target_s": RTO_TARGET_S,
-        "rto_s": {"min": min(rtos, default=None), "median": statistics.median(rtos) if rtos else None,
-                  "max": max(rtos, default=None)},
+        "rto_s": spread(rtos),
         "acked_and_lost": sum(run["acked_and_lost"] + run["registrations_lost"] for run in runs),
         "acked_without_primary": sum(run["acked_without_primary"] for run in runs),
         "rejoin_s_max": max((run["rejoin_s"] for run in runs if "rejoin_s" in run), default=None),
         "problems": [problem for run in runs for problem in run["problems"]],
         "per_run": runs,
-    }  # fmt: skip
-    print(json.dumps(summary))
-    return 0 if not summary["problems"] and len(rtos) == len(runs) and max(rtos) <= RTO_TARGET_S else 1
+    }
+    return summary_status(summary, rtos)
 
 
 if __name__ == "__main__":
