@@ -2,17 +2,15 @@
 same step), the station's leader approves the filing, and the officer links a second report to the
 case and marks it solved with positioning data."""
 
-import datetime
 import re
 
 import pytest
-from django.utils import timezone
 
 from cases.models import Case, TheftReport
-from cases.workflow.services import VehicleQuery, case_approve, report_take
+from cases.workflow.services import case_approve
 from tests import factories
 from tests.browser.conftest import log_in, screenshot
-from tests.cases.casework import case_number, station_leader
+from tests.cases.casework import case_number, station_leader, walk_in_report
 from vehicles.services.registration import vehicle_register
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -22,17 +20,7 @@ def reported(officer, clerk, hours_ago: int) -> TheftReport:
     bike = vehicle_register(
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
     ).vehicle
-    now = timezone.now()
-    return report_take(
-        user=officer,
-        channel="walk_in",
-        vehicle_query=VehicleQuery(frame_number=bike.frame_number),
-        reporter_name="赵敏",
-        reporter_phone="13700001111",
-        last_seen_at=now - datetime.timedelta(hours=hours_ago + 2),
-        missing_at=now - datetime.timedelta(hours=hours_ago),
-        place_address="玉田县亮甲店镇中学门口",
-    )
+    return walk_in_report(officer, bike, missing_hours_ago=hours_ago, seen_hours_before=2)
 
 
 def test_an_officer_files_a_case_from_a_report_links_a_second_report_and_marks_it_solved(page, live_server):

@@ -49,16 +49,25 @@ def report_step(*, user: User, report_id: int, to_status: str, note: str = "", *
     return report_transition(user=user, report_id=report_id, to_status=to_status, note=note)
 
 
-def walk_in_report(officer: User, bike: Any) -> TheftReport:
-    """A walk-in theft report of a registered bike, found by its frame number, missing an hour ago."""
-    now = timezone.now()
+def walk_in_report(
+    officer: User,
+    bike: Any = None,
+    *,
+    description: str = "",
+    missing_hours_ago: float = 1,
+    seen_hours_before: float = 4,
+) -> TheftReport:
+    """A walk-in theft report of a registered bike, found by its frame number (or of a bike not in
+    the registry, by its description), missing an hour ago and last seen four hours before that."""
+    missing = timezone.now() - datetime.timedelta(hours=missing_hours_ago)
     return report_take(
         user=officer,
         channel="walk_in",
-        vehicle_query=VehicleQuery(frame_number=bike.frame_number),
+        vehicle_query=VehicleQuery(frame_number=bike.frame_number) if bike else VehicleQuery(),
+        unregistered_description=description,
         reporter_name="赵敏",
         reporter_phone="13700001111",
-        last_seen_at=now - datetime.timedelta(hours=5),
-        missing_at=now - datetime.timedelta(hours=1),
+        last_seen_at=missing - datetime.timedelta(hours=seen_hours_before),
+        missing_at=missing,
         place_address="玉田县亮甲店镇中学门口",
     )

@@ -13,7 +13,7 @@ from accounts.models import AuditEntry
 from cases.models import Case, CaseLink, CaseStep, TheftReport
 from cases.workflow.services import VehicleQuery, report_take
 from tests import factories
-from tests.cases.casework import approved_case, case_number, report_step, station_leader
+from tests.cases.casework import approved_case, case_number, report_step, station_leader, walk_in_report
 from vehicles.models import Plate
 from vehicles.services.registration import vehicle_register
 
@@ -32,21 +32,6 @@ def registered_bike(clerk):
     ).vehicle
 
 
-def taken(officer, bike=None, *, description: str = "") -> TheftReport:
-    now = timezone.now()
-    return report_take(
-        user=officer,
-        channel="walk_in",
-        vehicle_query=VehicleQuery(frame_number=bike.frame_number) if bike else VehicleQuery(),
-        unregistered_description=description,
-        reporter_name="赵敏",
-        reporter_phone="13700001111",
-        last_seen_at=now - datetime.timedelta(hours=5),
-        missing_at=now - datetime.timedelta(hours=1),
-        place_address="玉田县亮甲店镇中学门口",
-    )
-
-
 def errors_at(response, field: str) -> list[str]:
     return list(response.context["form"].errors.get(field, []))
 
@@ -56,7 +41,7 @@ def scene(clerk, officer):
     """Two stolen bikes of the station, each reported; the station's leader."""
     first, second = registered_bike(clerk), registered_bike(clerk)
     return {
-        "reports": [taken(officer, first), taken(officer, second)],
+        "reports": [walk_in_report(officer, first), walk_in_report(officer, second)],
         "bikes": [first, second],
         "leader": station_leader(officer),
     }
@@ -259,8 +244,8 @@ def test_my_cases_and_the_station_list(officer, scene):
 def test_reports_undecided_past_the_deadline_are_listed_for_the_station_leader(officer, scene, settings):
     settings.REPORT_DECISION_DAYS = 3
     late, decided = scene["reports"]
-    fresh = taken(officer, description="绿色新日电动车")
-    elsewhere = taken(factories.user("officer", station_code="13022902"), description="白色雅迪")
+    fresh = walk_in_report(officer, description="绿色新日电动车")
+    elsewhere = walk_in_report(factories.user("officer", station_code="13022902"), description="白色雅迪")
     old = timezone.now() - datetime.timedelta(days=4)
     TheftReport.objects.filter(pk__in=[late.pk, decided.pk, elsewhere.pk]).update(received_at=old)
     report_step(user=officer, report_id=decided.pk, to_status="not_filed", note="价值未达立案标准")
