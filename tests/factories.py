@@ -8,12 +8,14 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.signals import user_logged_in
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Station, User
 from accounts.signin import second_factor_required, signin_complete, signin_pending
 from vehicles.identifiers import resident_id_check_char
+from vehicles.models import InsurancePolicy
 
 _serial = itertools.count(1)
 
@@ -120,6 +122,14 @@ def vehicle_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def insured_since(vehicle_id: int, *, days: int = 30) -> None:
+    """Start the bike's policy `days` days ago: a theft "an hour ago" is then covered whatever the
+    hour, where a policy starting today leaves a report made just after midnight outside it."""
+    InsurancePolicy.objects.filter(vehicle_id=vehicle_id).update(
+        starts_on=timezone.localdate() - datetime.timedelta(days=days)
+    )
 
 
 def as_json(data: dict[str, Any]) -> dict[str, Any]:

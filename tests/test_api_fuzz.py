@@ -47,7 +47,6 @@ from tests.cases.casework import approved_case, case_number
 from tests.cases.test_claims import stolen_and_filed
 from tests.tracking import factories as tf
 from tests.web.scene import stolen_bike
-from vehicles.models import InsurancePolicy
 from vehicles.services.registration import vehicle_register
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -186,7 +185,7 @@ def filed_theft(*, officer: User, clerk: User) -> TheftReport:
     vehicle = vehicle_register(
         clerk=clerk, owner=factories.owner_data(), vehicle=factories.vehicle_data(), insurance_consent=True
     ).vehicle
-    InsurancePolicy.objects.filter(vehicle=vehicle).update(starts_on=timezone.localdate() - datetime.timedelta(days=30))
+    factories.insured_since(vehicle.pk)
     return stolen_and_filed(officer, vehicle)
 
 

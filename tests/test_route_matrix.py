@@ -282,6 +282,7 @@ def build_scene() -> Scene:
 
     terminal = tf.terminal(clerk=clerk)
     vehicle = Vehicle.objects.select_related("owner").get(pk=terminal.vehicle_id)
+    factories.insured_since(vehicle.pk)  # the theft below falls inside the policy even just after midnight
     owner = vehicle.owner
     owner.user = users[OWNER]
     owner.save(update_fields=["user"])
