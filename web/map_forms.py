@@ -5,6 +5,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Station
+from cases.tracing import access
 from cases.tracing import selectors as tracing
 from ebike_registry.problems import Problems
 
@@ -64,7 +65,7 @@ class StopsForm(forms.Form):
         min_value=tracing.RADIUS_MIN_M,
         max_value=tracing.STOP_RADIUS_MAX_M,
     )
-    reason = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    reason = forms.CharField(required=False, max_length=access.MAX_REASON_LENGTH, widget=forms.HiddenInput)
     search = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     @classmethod
@@ -94,7 +95,7 @@ class CrimeSceneForm(forms.Form):
     until = forms.DateTimeField(label=_("To"), widget=DateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
     reason = forms.CharField(
         label=_("Reason (legal basis), e.g. the report or case number"),
-        max_length=200,
+        max_length=access.MAX_REASON_LENGTH,
         help_text=_("The reason is recorded with your search in the audit trail."),
     )
 

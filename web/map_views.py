@@ -250,7 +250,7 @@ def _trace_footing(request: AuthedHttpRequest, vehicle: Vehicle, search: int | N
     """On which footing the trace is read (access.trajectory_access's basis), from which search (or
     None), on which reason: the search's, or the one stated. A refusal is audited and raised."""
     user: User = request.user
-    reason = request.GET.get("reason", "")[:200]
+    reason = request.GET.get("reason", "")
     origin = None
     try:
         try:
@@ -260,8 +260,8 @@ def _trace_footing(request: AuthedHttpRequest, vehicle: Vehicle, search: int | N
             basis = access.trajectory_access(
                 user=user, vehicle=vehicle, since=origin.since if origin else None, reason=reason
             )
-        except ValidationError as exc:  # a reason too short to be a legal basis
-            raise PermissionDenied(" ".join(exc.messages)) from exc
+        except ValidationError as exc:  # a reason too short or too long to be a legal basis
+            raise ReasonRefused(" ".join(exc.messages)) from exc
     except PermissionDenied as exc:
         audit_record(
             request=request,
@@ -275,13 +275,20 @@ def _trace_footing(request: AuthedHttpRequest, vehicle: Vehicle, search: int | N
     return basis, origin, reason
 
 
+class ReasonRefused(PermissionDenied):
+    """A look refused for its stated reason itself (too short or too long), not for a missing duty."""
+
+
 def _trace_reason_page(request: HttpRequest, vehicle: Vehicle, refusal: PermissionDenied) -> HttpResponse:
-    """The refusal, with the form to state the legal basis of the look."""
+    """The refusal, with the form to state the legal basis of the look; a refused reason comes back
+    in the field, with what is wrong with it beside it."""
     context = {
         "vehicle": vehicle,
         "message": str(refusal),
-        "reason": request.GET.get("reason", "")[:200],
+        "reason": request.GET.get("reason", ""),
+        "reason_problem": str(refusal) if isinstance(refusal, ReasonRefused) else "",
         "min_length": access.MIN_REASON_LENGTH,
+        "max_length": access.MAX_REASON_LENGTH,
     }
     return render(request, "maps/trace_reason.html", context, status=403)
 

@@ -26,6 +26,7 @@ from cases.tracing import selectors as tracing
 from vehicles.models import RegistrationEvent, Vehicle
 
 MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
+MAX_REASON_LENGTH = 200  # the audit row's reason column: a longer one would be cut there
 # Stops for which other stolen bikes are looked up, longest first (each lookup searches the GiST
 # index of every daily partition of the period around the stop: ~0.1-0.4 s where the bike itself
 # stayed for days).
@@ -47,6 +48,13 @@ def reason_check(reason: str) -> str:
             {
                 "reason": _("State the reason in at least %(n)d characters; it is recorded as the legal basis.")
                 % {"n": MIN_REASON_LENGTH}
+            }
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationError(
+            {
+                "reason": _("State the reason in at most %(n)d characters; it is recorded as the legal basis.")
+                % {"n": MAX_REASON_LENGTH}
             }
         )
     return reason

@@ -41,7 +41,7 @@ def _reason_field() -> serializers.CharField:
         required=False,
         allow_blank=True,
         default="",
-        max_length=200,
+        max_length=access.MAX_REASON_LENGTH,
         help_text="Why you look (recorded as the legal basis); required without an open report or case.",
     )
 

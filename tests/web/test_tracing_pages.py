@@ -118,6 +118,27 @@ def test_a_ring_is_linked_to_its_report_only_where_the_viewer_may_open_it(client
     assert reverse("cases:report", args=[ring.report.pk]) not in html
 
 
+def test_a_reason_too_short_or_too_long_comes_back_in_its_field_saying_why(client, officer, bike):
+    elsewhere = factories.user("officer", station_code="13022902")  # no duty: the look needs a reason
+    client.force_login(elsewhere)
+    asked = trace(client, bike)
+    assert asked.status_code == 403 and asked.context["reason_problem"] == ""  # nothing typed, nothing wrong
+    assert 'class="field invalid"' not in asked.content.decode()
+
+    for reason, problem in (("协查", "at least 6 characters"), ("协" * 201, "at most 200 characters")):
+        response = trace(client, bike, reason=reason)
+        assert response.status_code == 403
+        html = response.content.decode()
+        assert response.context["reason"] == reason  # given back whole, to be shortened, never cut
+        assert problem in response.context["reason_problem"] and 'class="field invalid"' in html
+        refused = AuditEntry.objects.filter(action="trajectory.view", user=elsewhere).latest("id")
+        assert problem in refused.query["refused"]
+
+    looked = trace(client, bike, reason="协" * 200)
+    assert looked.status_code == 200
+    assert AuditEntry.objects.filter(action="trajectory.stops", user=elsewhere).latest("id").reason == "协" * 200
+
+
 def test_an_owner_sees_the_stops_of_their_bike_without_other_stolen_bikes(client, officer, start):
     owner = factories.user("owner", station_code=None)
     own = stolen_bike(officer, start=start, owner_user=owner)
