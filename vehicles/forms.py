@@ -144,6 +144,9 @@ def error_summary(sections: Iterable[forms.Form]) -> list[dict[str, str]]:
     return summary
 
 
+SEARCH_REASON_LENGTH = 200  # the audit row's reason column
+
+
 class SearchForm(forms.Form):
     plate = forms.CharField(label=_("Plate number"), max_length=PLATE_INPUT, required=False)
     plate_contains = forms.CharField(
@@ -163,7 +166,7 @@ class SearchForm(forms.Form):
     imei = forms.CharField(label=_("Terminal IMEI"), max_length=15, required=False)
     reason = forms.CharField(
         label=_("Reason for the search"),
-        max_length=200,
+        max_length=SEARCH_REASON_LENGTH,
         required=False,
         help_text=_("Recorded in the audit trail with your search."),
     )

@@ -9,7 +9,7 @@ import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.core.exceptions import BadRequest, FieldDoesNotExist, PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,6 +24,7 @@ from ebike_registry.forms import form_attempt, place_problems, problem_dict
 from ebike_registry.problems import Problems
 from vehicles.certificates import certificate_token, certificate_verify
 from vehicles.forms import (
+    SEARCH_REASON_LENGTH,
     ChangeForm,
     CorrectionForm,
     DeregisterForm,
@@ -277,14 +278,14 @@ def _identity(value: str, mask: Any, full: bool) -> str:
 @permission_required("vehicles.search_records", raise_exception=True)
 @require_GET
 def detail(request: AuthedHttpRequest, vehicle_id: int) -> HttpResponse:
-    """The full filing record with plates, policies and history; every view is audited."""
+    """The full filing record with plates, policies and history; every view is audited, with the
+    search's reason the result list carries over (one longer than the search allows is refused,
+    never cut before it reaches the audit trail)."""
+    reason = request.GET.get("reason", "")
+    if len(reason) > SEARCH_REASON_LENGTH:
+        raise BadRequest(_("The reason is longer than %(n)d characters.") % {"n": SEARCH_REASON_LENGTH})
     try:
-        vehicle = vehicle_detail(
-            user=request.user,
-            vehicle_id=vehicle_id,
-            reason=request.GET.get("reason", "")[:200],
-            ip=client_ip(request),
-        )
+        vehicle = vehicle_detail(user=request.user, vehicle_id=vehicle_id, reason=reason, ip=client_ip(request))
     except Vehicle.DoesNotExist:
         raise Http404(_("No such record.")) from None
     return render(request, "vehicles/detail.html", _detail_context(request, vehicle))

@@ -344,6 +344,22 @@ def test_detail_page_shows_the_history_masked_for_a_clerk(client, clerk):
     assert AuditEntry.objects.filter(user=clerk, action="vehicle.view", object_id=str(registration.vehicle.pk)).exists()
 
 
+def test_detail_carries_the_searchs_reason_to_the_audit_trail_and_refuses_a_longer_one(client, officer):
+    clerk = factories.user("clerk")
+    vehicle = register(clerk).vehicle
+    client.force_login(officer)
+    opened = client.get(f"/vehicles/{vehicle.pk}/", {"reason": "协" * 200})
+    assert opened.status_code == 200
+    (look,) = AuditEntry.objects.filter(user=officer, action="vehicle.view_full")
+    assert look.reason == "协" * 200
+
+    refused = client.get(f"/vehicles/{vehicle.pk}/", {"reason": "协" * 201})
+    assert refused.status_code == 400
+    assert "事由超过 200 个字符" in text(refused)  # said, not cut to fit the audit row
+    assert AuditEntry.objects.filter(user=officer, action="vehicle.view_full").count() == 1
+    assert vehicle.frame_number not in text(refused)  # nothing of the record shown
+
+
 def test_detail_of_a_missing_record_is_not_found(client, officer):
     client.force_login(officer)
     assert client.get("/vehicles/999999/").status_code == 404
