@@ -51,7 +51,7 @@ class NotificationOutput(serializers.ModelSerializer):
 
 
 class DutyNoteInput(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=duty.NOTE_LENGTH)
 
 
 class ResponseTimesOutput(serializers.Serializer):
@@ -187,7 +187,7 @@ def _owner_vehicle_data(vehicle: Vehicle, terminal: Terminal | None) -> dict[str
 
 class AnswerInput(serializers.Serializer):
     answer = serializers.ChoiceField(choices=DutyCall.OwnerAnswer.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=duty.NOTE_LENGTH)
 
 
 class EmergencyContactInput(serializers.Serializer):

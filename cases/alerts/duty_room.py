@@ -224,15 +224,24 @@ def _station_call(user: User, call_id: int, *, lock: bool = False) -> DutyCall:
     return call
 
 
+NOTE_LENGTH = 500  # a note on a call, by the duty room or the owner
+
+
+def call_note_check(note: str) -> str:
+    """The note stripped; one too long to keep whole is refused, never cut."""
+    note = note.strip()
+    if len(note) > NOTE_LENGTH:
+        raise ValidationError({"note": _("Keep the note under 500 characters.")})
+    return note
+
+
 def duty_call_act(*, user: User, call_id: int, action: str, note: str = "") -> DutyCall:
     """Acknowledge, dispatch or close a call. Steps out of order are refused naming the action."""
     if action not in ACTIONS:
         raise ValidationError(
             {"action": _("Unknown action %(a)s; use acknowledge, dispatch or close.") % {"a": action}}
         )
-    note = note.strip()
-    if len(note) > 500:
-        raise ValidationError({"note": _("Keep the note under 500 characters.")})
+    note = call_note_check(note)
     with transaction.atomic():
         call = _station_call(user, call_id, lock=True)
         _sources, target = ACTIONS[action]
@@ -358,6 +367,7 @@ def duty_call_owner_answer(*, user: User, call_id: int, answer: str, note: str =
     owner = owner_of(user)
     if answer not in DutyCall.OwnerAnswer.values:
         raise ValidationError({"answer": _("Answer confirmed or dismissed.")})
+    note = call_note_check(note)
     with transaction.atomic():
         call = DutyCall.objects.select_for_update(of=("self",)).select_related("vehicle", "station").get(pk=call_id)
         if call.vehicle.owner_id != owner.pk:
@@ -375,8 +385,8 @@ def duty_call_owner_answer(*, user: User, call_id: int, answer: str, note: str =
                 changes["status"] = DutyCall.Status.CONFIRMED
             else:
                 changes.update(status=DutyCall.Status.DISMISSED, closed_at=now)
-        if note.strip():
-            stamp = f"[{timezone.localtime(now):%Y-%m-%d %H:%M} owner {answer}] {note.strip()[:500]}"
+        if note:
+            stamp = f"[{timezone.localtime(now):%Y-%m-%d %H:%M} owner {answer}] {note}"
             changes["note"] = f"{call.note}\n{stamp}".strip()
         DutyCall.objects.filter(pk=call.pk, owner_answer="").update(**changes)
         if answer == DutyCall.OwnerAnswer.DISMISSED:

@@ -415,6 +415,25 @@ def test_owner_page_arms_answers_and_keeps_the_contact_form(client, bike):
     assert client.get("/my/alarms/").status_code == 403
 
 
+def test_an_owners_note_too_long_to_keep_whole_is_refused_on_the_page_and_nothing_changes(client, bike):
+    terminal, owner = bike
+    start = arm(owner, terminal)
+    send(terminal, *path(start, range(0, 3)))
+    call = DutyCall.objects.get()
+    client.force_login(owner)
+
+    refused = client.post(f"/my/alarms/{call.pk}/answer/", {"answer": "dismissed", "note": "是我" * 250 + "的"})
+    assert refused.status_code == 400 and "500" in refused.content.decode()
+    call.refresh_from_db()
+    terminal.refresh_from_db()
+    assert call.owner_answer == "" and call.status == DutyCall.Status.NEW and terminal.armed
+
+    kept = client.post(f"/my/alarms/{call.pk}/answer/", {"answer": "dismissed", "note": "是我" * 250})
+    assert kept.status_code == 302
+    call.refresh_from_db()
+    assert call.owner_answer == "dismissed" and call.note.endswith("] " + "是我" * 250)  # whole, not cut
+
+
 def test_arming_from_the_service_refuses_other_peoples_bikes(bike):
     terminal, _owner = bike
     other_owner = owner_login(tf.terminal())
