@@ -80,20 +80,20 @@ class SubmitInput(serializers.Serializer):
         + ", ".join(claims.DOCUMENTS)
         + "; all but invoice are required.",
     )
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=claims.NOTE_LENGTH)
 
 
 class NoteInput(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=claims.NOTE_LENGTH)
 
 
 class RejectInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=300)
+    reason = serializers.CharField(max_length=claims.REJECTION_LENGTH)
 
 
 class SettleInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=sorted(claims.SETTLEMENTS))
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=claims.SETTLE_NOTE_LENGTH)
 
 
 def claims_queryset() -> QuerySet[InsuranceClaim]:

@@ -53,6 +53,13 @@ FILED_STATUSES = {ReportStatus.FILED_CRIMINAL, ReportStatus.FILED_PUBLIC_ORDER}
 CLAIMABLE_REPORT_STATUSES = FILED_STATUSES | {ReportStatus.SOLVED}
 UNPAID_STATUSES: set[str] = {Status.ELIGIBLE, Status.SUBMITTED, Status.APPROVED}
 
+# What a clerk or leader types is kept whole or refused, never cut: a step's note holds 500
+# characters, a settlement's note after its outcome's code ("to_insurer: "), a rejection's reason
+# the claim's 300.
+NOTE_LENGTH = ClaimStep._meta.get_field("note").max_length or 500
+SETTLE_NOTE_LENGTH = NOTE_LENGTH - max(len(f"{outcome}: ") for outcome in InsuranceClaim.AfterRecovery.values)
+REJECTION_LENGTH = InsuranceClaim._meta.get_field("rejection_reason").max_length or 300
+
 # Documents the owner brings to submit a claim (docs/domain.md#claims). The invoice is asked for but not
 # required: the filing record holds the purchase date and price when it is lost.
 DOCUMENTS: dict[str, Any] = {
@@ -215,6 +222,11 @@ def _notify(claim: InsuranceClaim, users: Iterable[User | None], message: str, p
 # --- steps -------------------------------------------------------------------------------------------------
 
 
+def _length_problem(problems: Problems, field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        problems.add(field, _("Keep it to %(n)d characters; it is stored whole.") % {"n": limit})
+
+
 def _require(user: User, perm: str, message: str) -> None:
     if not (user.is_authenticated and user.has_perm(perm)):
         raise PermissionDenied(message)
@@ -240,7 +252,7 @@ def _step(
     )
     if updated != 1:
         raise ValidationError({"status": _("The claim was changed by someone else a moment ago; reload it.")})
-    ClaimStep.objects.create(claim=claim, action=action, from_status=old, to_status=to_status, by=user, note=note[:500])
+    ClaimStep.objects.create(claim=claim, action=action, from_status=old, to_status=to_status, by=user, note=note)
     audit_record(
         user=user,
         action=f"claim.{action}",
@@ -301,6 +313,7 @@ def claim_submit(*, user: User, claim_id: int, documents: list[str], note: str =
             problems.add("documents", message)
         _state_problem(problems, claim, {Status.ELIGIBLE}, _("submitted"))
         _missing_problem(problems, claim)
+        _length_problem(problems, "note", note, NOTE_LENGTH)
         problems.raise_if_any()
         return _step(
             user=user,
@@ -320,6 +333,7 @@ def claim_approve(*, user: User, claim_id: int, note: str = "") -> InsuranceClai
         problems = Problems()
         _state_problem(problems, claim, {Status.SUBMITTED}, _("approved"))
         _missing_problem(problems, claim)
+        _length_problem(problems, "note", note, NOTE_LENGTH)
         problems.raise_if_any()
         return _step(
             user=user,
@@ -339,6 +353,7 @@ def claim_reject(*, user: User, claim_id: int, reason: str) -> InsuranceClaim:
         problems = Problems()
         if len(reason.strip()) < 2:
             problems.add("reason", _("Give the reason for the rejection; it is told to the owner."))
+        _length_problem(problems, "reason", reason.strip(), REJECTION_LENGTH)
         _state_problem(problems, claim, UNPAID_STATUSES, _("rejected"))
         problems.raise_if_any()
         return _reject(user=user, claim=claim, reason=reason.strip())
@@ -351,7 +366,7 @@ def _reject(*, user: User | None, claim: InsuranceClaim, reason: str) -> Insuran
         action=Action.REJECT,
         to_status=Status.REJECTED,
         note=reason,
-        updates={"decided_at": timezone.now(), "decided_by": user, "rejection_reason": reason[:300]},
+        updates={"decided_at": timezone.now(), "decided_by": user, "rejection_reason": reason},
         from_statuses=UNPAID_STATUSES,
     )
 
@@ -364,6 +379,7 @@ def claim_pay(*, user: User, claim_id: int, note: str = "") -> InsuranceClaim:
         problems = Problems()
         _state_problem(problems, claim, {Status.APPROVED}, _("paid"))
         _missing_problem(problems, claim)
+        _length_problem(problems, "note", note, NOTE_LENGTH)
         problems.raise_if_any()
         now = timezone.now()
         claim = _step(
@@ -402,6 +418,7 @@ def claim_settle(*, user: User, claim_id: int, outcome: str, note: str = "") -> 
             problems.add("status", _("This claim was already settled."))
         elif claim.report.status in MISSING_STATUSES:
             problems.add("status", _("The bike has not been recovered; nothing to settle."))
+        _length_problem(problems, "note", note, SETTLE_NOTE_LENGTH)
         problems.raise_if_any()
         now = timezone.now()
         updated = InsuranceClaim.objects.filter(pk=claim.pk, status=Status.PAID, after_recovery="").update(
@@ -416,7 +433,7 @@ def claim_settle(*, user: User, claim_id: int, outcome: str, note: str = "") -> 
             from_status=Status.PAID,
             to_status=Status.PAID,
             by=user,
-            note=f"{outcome}: {note}".strip(" :")[:500],
+            note=f"{outcome}: {note}".strip(" :"),
         )
         audit_record(
             user=user,

@@ -37,15 +37,17 @@ class SubmitForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
-    note = forms.CharField(label=gettext_lazy("Note"), max_length=500, required=False)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=claims.NOTE_LENGTH, required=False)
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(label=gettext_lazy("Note"), max_length=500, required=False)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=claims.NOTE_LENGTH, required=False)
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(label=gettext_lazy("Reason for the rejection"), max_length=300, required=False)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for the rejection"), max_length=claims.REJECTION_LENGTH, required=False
+    )
 
 
 class SettleForm(forms.Form):
@@ -54,7 +56,7 @@ class SettleForm(forms.Form):
         choices=[c for c in InsuranceClaim.AfterRecovery.choices if c[0]],
         widget=forms.RadioSelect,
     )
-    note = forms.CharField(label=gettext_lazy("Note"), max_length=500, required=False)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=claims.SETTLE_NOTE_LENGTH, required=False)
 
 
 FORMS: dict[str, type[forms.Form]] = {

@@ -276,6 +276,41 @@ def test_a_bike_handed_to_the_insurer_keeps_the_policy_claimed(filed, clerk, off
     assert Vehicle.objects.get(pk=filed.vehicle_id).status == "registered"  # ready for the transfer registration
 
 
+def test_a_settlement_note_is_kept_whole_after_its_outcome_or_refused(filed, clerk, officer, admin, admin_api):
+    claim = eligible_claim(filed)
+    claims.claim_submit(user=clerk, claim_id=claim.pk, documents=ALL_DOCUMENTS)
+    claims.claim_approve(user=admin, claim_id=claim.pk)
+    claims.claim_pay(user=admin, claim_id=claim.pk)
+    report_transition(user=officer, report_id=filed.pk, to_status="recovered")
+    longest = "保险公司收车" * 81 + "已交"  # 488 characters: with "to_insurer: " the step's 500
+    url = f"/api/v1/insurance-claims/{claim.pk}/settle"
+
+    over = admin_api.post(url, {"outcome": "to_insurer", "note": longest + "。"}, format="json")
+    assert over.status_code == 400 and set(over.json()) == {"note"}
+    with pytest.raises(ValidationError) as refused:
+        claims.claim_settle(user=admin, claim_id=claim.pk, outcome="to_insurer", note=longest + "。")
+    assert "488" in refused.value.message_dict["note"][0]
+    claim.refresh_from_db()
+    assert claim.after_recovery == "" and not ClaimStep.objects.filter(claim=claim, action="settle").exists()
+
+    settled = admin_api.post(url, {"outcome": "to_insurer", "note": longest}, format="json")
+    assert settled.status_code == 200
+    step = ClaimStep.objects.get(claim=claim, action="settle")
+    assert step.note == f"to_insurer: {longest}" and claims.step_note_text(step).endswith(longest)
+
+
+def test_a_note_or_a_rejection_reason_over_its_column_is_refused_not_cut(filed, clerk, admin):
+    claim = eligible_claim(filed)
+    with pytest.raises(ValidationError) as refused:
+        claims.claim_submit(user=clerk, claim_id=claim.pk, documents=ALL_DOCUMENTS, note="材" * 501)
+    assert set(refused.value.message_dict) == {"note"}
+    with pytest.raises(ValidationError) as refused:
+        claims.claim_reject(user=admin, claim_id=claim.pk, reason="不" * 301)
+    assert set(refused.value.message_dict) == {"reason"}
+    claim.refresh_from_db()
+    assert claim.status == "eligible" and ClaimStep.objects.filter(claim=claim).count() == 1
+
+
 # --- API -------------------------------------------------------------------------------------------------
 
 
