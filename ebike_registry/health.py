@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 
 from ebike_registry.backup_status import backup_status
+from ebike_registry.kernel_clock import kernel_clock
 from ebike_registry.ops_access import operator_allowed
 from ebike_registry.standby import standby_alarm
 from tracking.derived import outbox_backlog
@@ -309,7 +310,8 @@ _clock_cache: tuple[float, dict[str, Any]] | None = None
 
 
 def clock(warnings: Warnings) -> dict[str, Any]:
-    """Whether this host's clock is synchronised: timedatectl, else chronyc, else "unknown"."""
+    """Whether this host's clock is synchronised: timedatectl, else chronyc, else the kernel's own
+    state (in a container: the host's), else "unknown"."""
     global _clock_cache
     now = time.monotonic()
     if _clock_cache is None or now - _clock_cache[0] > CLOCK_CACHE_SECONDS:
@@ -330,7 +332,11 @@ def _run(command: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def clock_sync_state(timedatectl: list[str] | None = None, chronyc: list[str] | None = None) -> dict[str, Any]:
+def clock_sync_state(
+    timedatectl: list[str] | None = None,
+    chronyc: list[str] | None = None,
+    kernel: Callable[[], dict[str, Any] | None] = kernel_clock,
+) -> dict[str, Any]:
     answer = _run(timedatectl or ["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
     if answer is not None and answer.strip() in ("yes", "no"):
         return {"synchronized": answer.strip(), "source": "timedatectl"}
@@ -346,4 +352,4 @@ def clock_sync_state(timedatectl: list[str] | None = None, chronyc: list[str] | 
             if "system time" in fields:
                 state["offset"] = fields["system time"]
             return state
-    return {"synchronized": "unknown", "source": None}
+    return kernel() or {"synchronized": "unknown", "source": None}

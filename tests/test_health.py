@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ebike_registry import backup_status as backup_module
 from ebike_registry.health import clock_sync_state
+from ebike_registry.kernel_clock import kernel_clock_state, read_timex
 from tests.tracking import factories as tf
 from tracking import tasks
 from tracking.derived import Batch
@@ -290,9 +291,30 @@ def test_the_clock_from_timedatectl_else_chronyc_else_unknown_and_never_waits_lo
     unsynced = "Leap status     : Not synchronised\\n"
     assert clock_sync_state(["false"], say(unsynced))["synchronized"] == "no"
     started = time.monotonic()
-    state = clock_sync_state(["sleep", "30"], ["/nonexistent/chronyc"])
+    state = clock_sync_state(["sleep", "30"], ["/nonexistent/chronyc"], kernel=lambda: None)
     assert state == {"synchronized": "unknown", "source": None}
     assert time.monotonic() - started < 2.5
+
+
+def test_without_any_tool_the_clock_is_the_kernels_own_state_as_timedatectl_reads_it():
+    # A container has neither timedatectl nor chronyc: the kernel (the host's) still answers.
+    state = clock_sync_state(["/nonexistent/timedatectl"], ["/nonexistent/chronyc"])
+    assert state["source"] == "kernel" and state["synchronized"] in {"yes", "no"}
+    assert 0 <= state["max_error_ms"] <= 16000  # the kernel's ceiling, where it sits unsynchronised
+    assert (state["synchronized"] == "yes") == (state["max_error_ms"] < 16000)
+    # The struct is read as the kernel lays it out: its clock and tick where adjtimex(2) puts them.
+    timex = read_timex()
+    assert timex is not None and abs(timex.time.tv_sec - time.time()) < 5
+    assert timex.tick == 1_000_000 // os.sysconf("SC_CLK_TCK")  # microseconds per tick
+    # Synchronised below the 16 s ceiling, as systemd-timedated judges it.
+    assert kernel_clock_state(max_error_us=15_999_999, estimated_error_us=250)["synchronized"] == "yes"
+    unsynced = kernel_clock_state(max_error_us=16_000_000, estimated_error_us=16_000_000)
+    assert unsynced == {
+        "synchronized": "no",
+        "source": "kernel",
+        "max_error_ms": 16000.0,
+        "estimated_error_ms": 16000.0,
+    }
 
 
 # --- /metrics -----------------------------------------------------------------------------------------
