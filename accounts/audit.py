@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
 from accounts.models import AuditEntry, User
+from ebike_registry.lengths import stored_length
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 # The legal basis recorded for a look taken on a stated reason alone (no duty): such looks are
 # listed for the station leader's review (cases.tracing.oversight).
 STATED_REASON = "stated_reason"
+
+
+# A reason typed for the trail (a search's, a look's legal basis) fits the row whole: where it is
+# typed, a longer one is refused, never cut to this.
+REASON_LENGTH = stored_length(AuditEntry, "reason")
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
@@ -65,6 +71,6 @@ def audit_record(
         object_id=str(object_id) if object_id != "" else "",
         query=query or {},
         result_count=result_count,
-        reason=reason[:200],
+        reason=reason[:REASON_LENGTH],
         ip=ip,
     )

@@ -94,7 +94,7 @@ def parse_filters(query: Any, *, today: datetime.date | None = None) -> Filters:
     elif code:
         station = Station.objects.filter(code=code).first()
         if station is None:
-            problems.add("station", _("Unknown station %(code)s.") % {"code": code[:20]})
+            problems.add("station", _("Unknown station %(code)s.") % {"code": code})
     cell_m = DEFAULT_CELL_M
     raw_cell = query.get("cell_m")
     if raw_cell not in (None, ""):

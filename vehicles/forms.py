@@ -13,6 +13,7 @@ from django.db import models
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from accounts.audit import REASON_LENGTH
 from accounts.models import Township
 from vehicles.fields import OWNER, PLATE_INPUT, VEHICLE, RecordField
 from vehicles.services.owners import OwnerData
@@ -144,9 +145,6 @@ def error_summary(sections: Iterable[forms.Form]) -> list[dict[str, str]]:
     return summary
 
 
-SEARCH_REASON_LENGTH = 200  # the audit row's reason column
-
-
 class SearchForm(forms.Form):
     plate = forms.CharField(label=_("Plate number"), max_length=PLATE_INPUT, required=False)
     plate_contains = forms.CharField(
@@ -166,7 +164,7 @@ class SearchForm(forms.Form):
     imei = forms.CharField(label=_("Terminal IMEI"), max_length=15, required=False)
     reason = forms.CharField(
         label=_("Reason for the search"),
-        max_length=SEARCH_REASON_LENGTH,
+        max_length=REASON_LENGTH,
         required=False,
         help_text=_("Recorded in the audit trail with your search."),
     )

@@ -17,14 +17,13 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.audit import audit_record, client_ip
+from accounts.audit import REASON_LENGTH, audit_record, client_ip
 from accounts.request_types import AuthedHttpRequest
 from ebike_registry.app_declarations import app_declarations
 from ebike_registry.forms import form_attempt, place_problems, problem_dict
 from ebike_registry.problems import Problems
 from vehicles.certificates import certificate_token, certificate_verify
 from vehicles.forms import (
-    SEARCH_REASON_LENGTH,
     ChangeForm,
     CorrectionForm,
     DeregisterForm,
@@ -282,8 +281,8 @@ def detail(request: AuthedHttpRequest, vehicle_id: int) -> HttpResponse:
     search's reason the result list carries over (one longer than the search allows is refused,
     never cut before it reaches the audit trail)."""
     reason = request.GET.get("reason", "")
-    if len(reason) > SEARCH_REASON_LENGTH:
-        raise BadRequest(_("The reason is longer than %(n)d characters.") % {"n": SEARCH_REASON_LENGTH})
+    if len(reason) > REASON_LENGTH:
+        raise BadRequest(_("The reason is longer than %(n)d characters.") % {"n": REASON_LENGTH})
     try:
         vehicle = vehicle_detail(user=request.user, vehicle_id=vehicle_id, reason=reason, ip=client_ip(request))
     except Vehicle.DoesNotExist:

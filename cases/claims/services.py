@@ -38,6 +38,7 @@ from cases.models import (
     ReportTransition,
     TheftReport,
 )
+from ebike_registry.lengths import stored_length
 from ebike_registry.problems import Problems
 from vehicles.models import InsurancePolicy, InsuranceScheme, Vehicle
 from vehicles.services.insurance import policy_payout_amount
@@ -56,9 +57,9 @@ UNPAID_STATUSES: set[str] = {Status.ELIGIBLE, Status.SUBMITTED, Status.APPROVED}
 # What a clerk or leader types is kept whole or refused, never cut: a step's note holds 500
 # characters, a settlement's note after its outcome's code ("to_insurer: "), a rejection's reason
 # the claim's 300.
-NOTE_LENGTH = ClaimStep._meta.get_field("note").max_length or 500
+NOTE_LENGTH = stored_length(ClaimStep, "note")
 SETTLE_NOTE_LENGTH = NOTE_LENGTH - max(len(f"{outcome}: ") for outcome in InsuranceClaim.AfterRecovery.values)
-REJECTION_LENGTH = InsuranceClaim._meta.get_field("rejection_reason").max_length or 300
+REJECTION_LENGTH = stored_length(InsuranceClaim, "rejection_reason")
 
 # Documents the owner brings to submit a claim (docs/domain.md#claims). The invoice is asked for but not
 # required: the filing record holds the purchase date and price when it is lost.

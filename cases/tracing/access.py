@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.audit import STATED_REASON, audit_record
+from accounts.audit import REASON_LENGTH, STATED_REASON, audit_record
 from accounts.models import AuditEntry, User
 from cases.tracing import duties
 from cases.tracing import origins as trace_origins
@@ -26,7 +26,7 @@ from cases.tracing import selectors as tracing
 from vehicles.models import RegistrationEvent, Vehicle
 
 MIN_REASON_LENGTH = 6  # "协查盗窃案件" is six characters
-MAX_REASON_LENGTH = 200  # the audit row's reason column: a longer one would be cut there
+MAX_REASON_LENGTH = REASON_LENGTH  # the audit row's reason column: a longer one would be cut there
 # Stops for which other stolen bikes are looked up, longest first (each lookup searches the GiST
 # index of every daily partition of the period around the stop: ~0.1-0.4 s where the bike itself
 # stayed for days).
