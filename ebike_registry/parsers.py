@@ -12,27 +12,15 @@ from typing import Any
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, parsers
 
-
-def _escaped_nul(raw: bytes) -> bool:
-    """Whether a JSON text holds the escape \\u0000 (and not the text "\\u0000" of an escaped backslash)."""
-    at = raw.find(b"\\u0000")
-    while at != -1:
-        start = at
-        while start > 0 and raw[start - 1] == 0x5C:  # the backslashes before this one
-            start -= 1
-        if (at - start) % 2 == 0:  # an even number: this backslash starts an escape
-            return True
-        at = raw.find(b"\\u0000", at + 1)
-    return False
+# Escapes that may hide text no column can store: \u0000 (NUL: PostgreSQL text cannot hold it) and
+# \uD800-\uDFFF (half of a surrogate pair, as an emoji is sent in ASCII JSON, or a lone one). Only a
+# body holding one is walked; an escaped backslash before "u0000" is found by the walk to be text.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
 
 
-# A \uD800-\uDFFF escape: half of a surrogate pair (an emoji sent as ASCII JSON), or a lone one.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _lone_surrogate(data: Any) -> bool:
-    """Whether a parsed body holds a string (a key or a value) that is not valid Unicode text: a
-    lone surrogate, which no column can store. Walked without recursion."""
+def _unstorable_text(data: Any) -> str | None:
+    """Why a parsed body's strings (keys and values) cannot be stored: a NUL, or a lone surrogate,
+    which is not text at all; None when every string can. Walked without recursion."""
     pending = [data]
     while pending:
         item = pending.pop()
@@ -42,11 +30,13 @@ def _lone_surrogate(data: Any) -> bool:
         elif isinstance(item, list):
             pending.extend(item)
         elif isinstance(item, str):
+            if "\x00" in item:
+                return _("Null characters are not allowed.")
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                return True
-    return False
+                return _("Surrogate characters are not allowed.")
+    return None
 
 
 class JSONParser(parsers.JSONParser):
@@ -60,12 +50,11 @@ class JSONParser(parsers.JSONParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         raw = stream.read()
-        if _escaped_nul(raw):
-            raise exceptions.ParseError(_("Null characters are not allowed."))
         try:
             data = super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError(_("JSON parse error - the body is nested too deeply.")) from None
-        if _SURROGATE_ESCAPE.search(raw) and _lone_surrogate(data):
-            raise exceptions.ParseError(_("Surrogate characters are not allowed."))
+        problem = _unstorable_text(data) if _SUSPECT_ESCAPE.search(raw) else None
+        if problem is not None:
+            raise exceptions.ParseError(problem)
         return data
